@@ -1,0 +1,268 @@
+package iq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+)
+
+// Handler answers a get or set request. It returns the payload of the
+// result (nil for an empty result) or an error: a *StanzaError, wrapped or
+// not, is sent as it is; any other error is sent as
+// cancel/internal-server-error, without its text, and logged.
+//
+// The request's context is cancelled when the context given to Receive is,
+// or when the Callee closes. Whatever the handler returns, even after
+// that, becomes the one reply to the request.
+type Handler interface {
+	HandleIQ(ctx context.Context, req *IQ) (*Element, error)
+}
+
+// HandlerFunc adapts a function to the Handler interface.
+type HandlerFunc func(ctx context.Context, req *IQ) (*Element, error)
+
+// HandleIQ calls f(ctx, req).
+func (f HandlerFunc) HandleIQ(ctx context.Context, req *IQ) (*Element, error) { return f(ctx, req) }
+
+type route struct {
+	t            Type
+	space, local string
+}
+
+// Callee routes incoming get and set requests to handlers by type and the
+// namespace and local name of their payload, and replies to each exactly
+// once. Results and errors are never answered.
+//
+// Registration and routing are safe for concurrent use: handlers may be
+// added while requests are being served.
+type Callee struct {
+	sender      Sender
+	log         *slog.Logger
+	unknownNS   Condition
+	maxInFlight int64
+
+	mu       sync.RWMutex
+	handlers map[route]Handler
+	spaces   map[string]int // registered handlers per namespace
+
+	inFlight atomic.Int64
+	base     context.Context // cancelled by Close
+	cancel   context.CancelFunc
+}
+
+// NewCallee returns a Callee that sends its replies through s. It heeds
+// WithMaxInFlight, WithUnknownNamespaceCondition and WithLogger.
+func NewCallee(s Sender, opts ...Option) *Callee {
+	return newCallee(s, newConfig(opts))
+}
+
+func newCallee(s Sender, cfg config) *Callee {
+	base, cancel := context.WithCancel(context.Background())
+	return &Callee{
+		sender:      s,
+		log:         cfg.logger,
+		unknownNS:   cfg.unknownNSCond,
+		maxInFlight: int64(cfg.maxInFlight),
+		handlers:    make(map[route]Handler),
+		spaces:      make(map[string]int),
+		base:        base,
+		cancel:      cancel,
+	}
+}
+
+// Handle registers h for requests of type t (TypeGet or TypeSet) whose
+// payload is named local in namespace space. It panics if t is not get or
+// set, if space or local is empty, if h is nil, or if a handler is already
+// registered for the same route, as http.ServeMux does: these are
+// programming errors.
+func (c *Callee) Handle(t Type, space, local string, h Handler) {
+	if t != TypeGet && t != TypeSet {
+		panic(fmt.Sprintf("iq: Handle: type %q: only get and set can be handled", t))
+	}
+	if space == "" || local == "" {
+		panic("iq: Handle: empty namespace or element name")
+	}
+	if h == nil {
+		panic("iq: Handle: nil handler")
+	}
+	if f, ok := h.(HandlerFunc); ok && f == nil {
+		panic("iq: Handle: nil handler")
+	}
+	r := route{t, space, local}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, dup := c.handlers[r]; dup {
+		panic(fmt.Sprintf("iq: Handle: a handler is already registered for %s {%s}%s", t, space, local))
+	}
+	c.handlers[r] = h
+	c.spaces[space]++
+}
+
+// Get registers h for get requests with a payload named local in space.
+func (c *Callee) Get(space, local string, h HandlerFunc) { c.Handle(TypeGet, space, local, h) }
+
+// Set registers h for set requests with a payload named local in space.
+func (c *Callee) Set(space, local string, h HandlerFunc) { c.Handle(TypeSet, space, local, h) }
+
+// Namespaces returns the namespaces that have at least one handler, in no
+// particular order.
+func (c *Callee) Namespaces() []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]string, 0, len(c.spaces))
+	for s := range c.spaces {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Handler returns the handler req would be routed to, or an error reply
+// when there is none: the *StanzaError that Reply would send.
+func (c *Callee) Handler(req *IQ) (Handler, *StanzaError) {
+	if req.Payload == nil {
+		return nil, NewError(Modify, BadRequest, "")
+	}
+	name := req.Payload.Name
+	c.mu.RLock()
+	h := c.handlers[route{req.Type, name.Space, name.Local}]
+	known := c.spaces[name.Space] > 0
+	c.mu.RUnlock()
+	if h != nil {
+		return h, nil
+	}
+	if known {
+		return nil, NewError(Cancel, FeatureNotImplemented, "")
+	}
+	return nil, NewError(Cancel, c.unknownNS, "")
+}
+
+// check returns the reply due without running a handler, or, when a
+// handler is to run, nil and that handler. done reports that no reply at
+// all is due.
+func (c *Callee) check(req *IQ) (reply *IQ, h Handler, done bool) {
+	switch req.Type {
+	case TypeResult, TypeError:
+		return nil, nil, true
+	case TypeGet, TypeSet:
+		if req.ID == "" || req.NumChildren() != 1 {
+			return req.ErrorReply(NewError(Modify, BadRequest, "")), nil, false
+		}
+	default:
+		return req.ErrorReply(NewError(Modify, BadRequest, "")), nil, false
+	}
+	h, serr := c.Handler(req)
+	if serr != nil {
+		return req.ErrorReply(serr), nil, false
+	}
+	return nil, h, false
+}
+
+// Reply routes req and runs its handler on the calling goroutine, and
+// returns the reply to send: a result, or an error for a request that is
+// malformed (bad-request), unroutable (feature-not-implemented, or the
+// WithUnknownNamespaceCondition), or that the handler failed. It returns
+// nil when no reply is due: for a result or an error. Reply does not count
+// against WithMaxInFlight.
+func (c *Callee) Reply(ctx context.Context, req *IQ) *IQ {
+	if req == nil {
+		return nil
+	}
+	reply, h, done := c.check(req)
+	if done || reply != nil {
+		return reply
+	}
+	return c.run(ctx, h, req)
+}
+
+// run calls h and turns what it returns, or its panic, into the reply.
+func (c *Callee) run(ctx context.Context, h Handler, req *IQ) (reply *IQ) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("iq: handler panicked", "id", req.ID, "from", req.From,
+				"panic", p, "stack", string(debug.Stack()))
+			reply = req.ErrorReply(NewError(Cancel, InternalServerError, ""))
+		}
+	}()
+	payload, err := h.HandleIQ(ctx, req)
+	if err == nil {
+		return req.Result(payload)
+	}
+	var serr *StanzaError
+	if errors.As(err, &serr) && serr != nil {
+		return req.ErrorReply(serr)
+	}
+	c.log.Error("iq: handler failed", "id", req.ID, "from", req.From, "err", err)
+	return req.ErrorReply(NewError(Cancel, InternalServerError, ""))
+}
+
+// Receive takes an incoming IQ and returns at once. A get or set that has
+// a handler runs it on a goroutine of its own, with a context derived from
+// ctx (cancelled with it, or when the Callee closes), and sends the reply
+// through the Sender; with WithMaxInFlight handlers already running, the
+// request is answered wait/resource-constraint instead. A request that gets
+// an error without a handler (malformed, unroutable, over the cap) is
+// answered from the calling goroutine, so that a flood of them costs no
+// goroutines. Results and errors are ignored.
+func (c *Callee) Receive(ctx context.Context, req *IQ) {
+	if req == nil {
+		return
+	}
+	reply, h, done := c.check(req)
+	if done {
+		return
+	}
+	if reply == nil && c.base.Err() != nil {
+		reply = req.ErrorReply(NewError(Cancel, ServiceUnavailable, ""))
+	}
+	if reply == nil && c.inFlight.Add(1) > c.maxInFlight {
+		c.inFlight.Add(-1)
+		reply = req.ErrorReply(NewError(Wait, ResourceConstraint, ""))
+	}
+	if reply != nil {
+		c.send(ctx, reply)
+		return
+	}
+	hctx, stop := mergeCancel(ctx, c.base)
+	go func() {
+		defer c.inFlight.Add(-1)
+		r := c.run(hctx, h, req)
+		stop()
+		c.send(ctx, r)
+	}()
+}
+
+// send sends a reply. The context's cancellation is not passed on: a reply
+// is due even when the request's context ended (the Sender still bounds
+// the write with its own deadline).
+func (c *Callee) send(ctx context.Context, reply *IQ) {
+	if err := c.sender.SendIQ(context.WithoutCancel(ctx), reply); err != nil {
+		c.log.Warn("iq: reply not sent", "id", reply.ID, "to", reply.To, "err", err)
+	}
+}
+
+// InFlight reports how many handlers started by Receive are running.
+func (c *Callee) InFlight() int { return int(c.inFlight.Load()) }
+
+// Close cancels the context of every running handler. Requests received
+// after are answered cancel/service-unavailable. Close does not wait for
+// handlers to return; their replies are still sent if the Sender takes
+// them. It is idempotent and returns nil.
+func (c *Callee) Close() error {
+	c.cancel()
+	return nil
+}
+
+// mergeCancel returns a context with ctx's values and deadline that is
+// also cancelled when other is, and a function to release it.
+func mergeCancel(ctx, other context.Context) (context.Context, func()) {
+	merged, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(other, func() { cancel(ErrClosed) })
+	return merged, func() {
+		stop()
+		cancel(context.Canceled)
+	}
+}

@@ -1,0 +1,343 @@
+package iq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Caller sends get and set requests and matches their responses.
+//
+// Each request is pending, under its id, from just before it is sent until
+// its response arrives, its deadline passes, its context is cancelled or the
+// Caller closes; whichever comes first ends it, exactly once. A response
+// ends a request only if it is a result or an error, carries the request's
+// id, and comes from a sender allowed to answer it (see Receive).
+//
+// A Caller is safe for concurrent use by multiple goroutines.
+type Caller struct {
+	sender     Sender
+	timeout    time.Duration
+	maxPending int
+	log        *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]*Call
+	closed  error // non-nil once closed: the error requests fail with
+	local   jid   // our own address, once known
+}
+
+// NewCaller returns a Caller that sends through s. It heeds WithTimeout,
+// WithLocalJID, WithMaxPending and WithLogger.
+func NewCaller(s Sender, opts ...Option) *Caller {
+	return newCaller(s, newConfig(opts))
+}
+
+func newCaller(s Sender, cfg config) *Caller {
+	c := &Caller{
+		sender:     s,
+		timeout:    cfg.timeout,
+		maxPending: cfg.maxPending,
+		log:        cfg.logger,
+		pending:    make(map[string]*Call),
+	}
+	if cfg.localJID != "" {
+		if err := c.SetLocalJID(cfg.localJID); err != nil {
+			c.log.Error("iq: ignoring malformed local JID", "jid", cfg.localJID, "err", err)
+		}
+	}
+	return c
+}
+
+// SetLocalJID tells the Caller its own address, as WithLocalJID does; a
+// client learns it only once it has bound a resource. It affects responses
+// received after it returns.
+func (c *Caller) SetLocalJID(addr string) error {
+	j, err := parseJID(addr)
+	if err != nil {
+		return fmt.Errorf("iq: local JID %q: %w", addr, err)
+	}
+	c.mu.Lock()
+	c.local = j
+	c.mu.Unlock()
+	return nil
+}
+
+// Call is a request in flight, as Go starts it. Its exported fields are
+// set before it is sent on Done and must not be read before then.
+type Call struct {
+	// Request is what was sent, with its id filled in when it had none.
+	Request *IQ
+	// Response is the result or error that answered the request, or nil.
+	Response *IQ
+	// Err is nil for a result; a *StanzaError for an error reply; else why
+	// the request failed: ErrTimeout, ErrClosed, the context's error, the
+	// Sender's, or one wrapping ErrInvalid.
+	Err error
+	// Done receives the Call once, when it ends.
+	Done chan *Call
+
+	caller   *Caller
+	to       jid
+	anyFrom  bool // no to and no local JID yet: nobody to check against
+	timer    *time.Timer
+	stopCtx  func() bool
+	finished bool // guarded by caller.mu, set with the removal from pending
+}
+
+// Request sends req, which must be a get or a set with exactly one payload
+// element, and waits for its response. An empty id is replaced, in a copy,
+// by a fresh random one (NewID); a chosen id is kept, and refused with
+// ErrDuplicateID while another request with it is pending.
+//
+// The wait ends at ctx's deadline if it has one, else after the Caller's
+// timeout (WithTimeout), with an error that matches both ErrTimeout and
+// context.DeadlineExceeded. For a result it returns the result and nil;
+// for an error reply, the error IQ and its *StanzaError.
+func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
+	call := c.Go(ctx, req, make(chan *Call, 1))
+	<-call.Done
+	return call.Response, call.Err
+}
+
+// Go starts a request as Request does and returns at once. The Call is
+// sent on done when it ends; if done is nil a channel with room for one
+// is made. Go never blocks on done: should it be full, the Call is
+// delivered by a goroutine of its own, so a channel shared by many calls
+// needs no exact capacity. Go itself waits for the Sender to accept the
+// request.
+//
+// Go costs no goroutine while the request is pending: a program may keep
+// as many requests in flight as WithMaxPending allows.
+func (c *Caller) Go(ctx context.Context, req *IQ, done chan *Call) *Call {
+	if done == nil {
+		done = make(chan *Call, 1)
+	}
+	call := &Call{Request: req, Done: done, caller: c}
+	if err := c.start(ctx, call); err != nil {
+		call.Err = err
+		call.deliver()
+		return call
+	}
+	if err := c.sender.SendIQ(ctx, call.Request); err != nil {
+		c.finish(call, nil, fmt.Errorf("iq: send %s: %w", call.Request.ID, err))
+	}
+	return call
+}
+
+// start checks and registers call, and arms its deadline.
+func (c *Caller) start(ctx context.Context, call *Call) error {
+	req := call.Request
+	if req == nil {
+		return invalidf("nil request")
+	}
+	if !req.IsRequest() {
+		return invalidf("request of type %q: only get and set are requests", req.Type)
+	}
+	if n := req.NumChildren(); n != 1 {
+		return invalidf("%s with %d child elements, want exactly one", req.Type, n)
+	}
+	if req.To != "" {
+		to, err := parseJID(req.To)
+		if err != nil {
+			return invalidf("to %q: %v", req.To, err)
+		}
+		call.to = to
+	}
+	if err := ctx.Err(); err != nil {
+		return c.ctxError(req, err)
+	}
+	if req.ID == "" {
+		r := *req
+		r.ID = NewID()
+		call.Request = &r
+		req = &r
+	}
+
+	c.mu.Lock()
+	switch {
+	case c.closed != nil:
+		c.mu.Unlock()
+		return c.closed
+	case len(c.pending) >= c.maxPending:
+		c.mu.Unlock()
+		return fmt.Errorf("%w (%d)", ErrTooManyPending, c.maxPending)
+	case c.pending[req.ID] != nil:
+		c.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrDuplicateID, req.ID)
+	}
+	call.anyFrom = req.To == "" && c.local.isZero()
+	c.pending[req.ID] = call
+	// Arming under the lock means finish never sees a half-armed call.
+	if _, ok := ctx.Deadline(); !ok {
+		call.timer = time.AfterFunc(c.timeout, func() {
+			c.finish(call, nil, fmt.Errorf("iq: request %s: %w after %v", req.ID, ErrTimeout, c.timeout))
+		})
+	}
+	if ctx.Done() != nil {
+		call.stopCtx = context.AfterFunc(ctx, func() {
+			c.finish(call, nil, c.ctxError(req, ctx.Err()))
+		})
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Caller) ctxError(req *IQ, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("iq: request %s: %w", req.ID, ErrTimeout)
+	}
+	return fmt.Errorf("iq: request %s: %w", req.ID, err)
+}
+
+// finish ends call with resp and err unless something ended it first.
+func (c *Caller) finish(call *Call, resp *IQ, err error) bool {
+	c.mu.Lock()
+	if call.finished {
+		c.mu.Unlock()
+		return false
+	}
+	call.finished = true
+	delete(c.pending, call.Request.ID)
+	c.mu.Unlock()
+	call.stop()
+	call.Response, call.Err = resp, err
+	call.deliver()
+	return true
+}
+
+func (call *Call) stop() {
+	if call.timer != nil {
+		call.timer.Stop()
+	}
+	if call.stopCtx != nil {
+		call.stopCtx()
+	}
+}
+
+func (call *Call) deliver() {
+	select {
+	case call.Done <- call:
+	default:
+		go func() { call.Done <- call }()
+	}
+}
+
+// Receive takes an incoming result or error and reports whether it ended a
+// pending request. It is dropped (false) when it is of another type, when
+// no request with its id is pending, or when its sender may not answer that
+// request. The senders allowed are the request's to, its bare JID and its
+// domain; and, whatever the to, the local server's own: no from at all, and
+// the local JID (WithLocalJID), its bare JID and its domain. Until the local
+// JID is known, a request with no to accepts any sender. Addresses compare
+// after RFC 7622 normalisation.
+//
+// A result with more than one child element ends its request with an error
+// wrapping ErrInvalid; an error without a readable <error/> ends it with an
+// undefined-condition StanzaError.
+func (c *Caller) Receive(resp *IQ) bool {
+	if resp == nil || !resp.IsResponse() {
+		return false
+	}
+	c.mu.Lock()
+	call := c.pending[resp.ID]
+	local := c.local
+	c.mu.Unlock()
+	if call == nil {
+		return false
+	}
+	if !call.anyFrom && !allowedSender(resp.From, call.Request.To, call.to, local) {
+		c.log.Warn("iq: dropped response from a sender not allowed to answer",
+			"id", resp.ID, "from", resp.From, "to", call.Request.To)
+		return false
+	}
+	var err error
+	switch {
+	case resp.Type == TypeError && resp.Error != nil:
+		err = resp.Error
+	case resp.Type == TypeError:
+		err = &StanzaError{Type: Cancel, Condition: UndefinedCondition}
+	case resp.NumChildren() > 1:
+		err = invalidf("result to %s has %d child elements, want at most one", resp.ID, resp.NumChildren())
+	}
+	return c.finish(call, resp, err)
+}
+
+// allowedSender applies Receive's rule. rawTo and to are the request's
+// address as sent and parsed.
+func allowedSender(from, rawTo string, to, local jid) bool {
+	if from == "" || from == rawTo {
+		return true
+	}
+	f, err := parseJID(from)
+	if err != nil {
+		return false
+	}
+	if !to.isZero() && (f == to || f == to.bare() || f == to.host()) {
+		return true
+	}
+	return !local.isZero() && (f == local || f == local.bare() || f == local.host())
+}
+
+// Get sends a get carrying payload to the address to and returns the
+// result's payload, nil for an empty result. Errors are Request's.
+func (c *Caller) Get(ctx context.Context, to string, payload *Element) (*Element, error) {
+	return c.do(ctx, TypeGet, to, payload)
+}
+
+// Set sends a set carrying payload to the address to and returns the
+// result's payload, nil for an empty result. Errors are Request's.
+func (c *Caller) Set(ctx context.Context, to string, payload *Element) (*Element, error) {
+	return c.do(ctx, TypeSet, to, payload)
+}
+
+func (c *Caller) do(ctx context.Context, t Type, to string, payload *Element) (*Element, error) {
+	resp, err := c.Request(ctx, &IQ{Type: t, To: to, Payload: payload})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Payload, nil
+}
+
+// Pending reports how many requests are waiting for a response.
+func (c *Caller) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending)
+}
+
+// Close fails every pending request with ErrClosed at once, and every
+// request made after. It is idempotent and always returns nil.
+func (c *Caller) Close() error { return c.CloseWithError(nil) }
+
+// CloseWithError is Close with a cause: requests fail with an error that
+// wraps both ErrClosed and cause (when not nil). Only the first close's
+// cause counts.
+func (c *Caller) CloseWithError(cause error) error {
+	err := ErrClosed
+	if cause != nil {
+		err = fmt.Errorf("%w: %w", ErrClosed, cause)
+	}
+	c.mu.Lock()
+	if c.closed != nil {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = err
+	calls := make([]*Call, 0, len(c.pending))
+	for id, call := range c.pending {
+		call.finished = true
+		delete(c.pending, id)
+		calls = append(calls, call)
+	}
+	c.mu.Unlock()
+	for _, call := range calls {
+		call.stop()
+		call.Err = fmt.Errorf("iq: request %s: %w", call.Request.ID, err)
+		call.deliver()
+	}
+	return nil
+}

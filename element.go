@@ -1,0 +1,442 @@
+package iq
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+)
+
+// xmlURL is the namespace bound to the reserved "xml" prefix.
+const xmlURL = "http://www.w3.org/XML/1998/namespace"
+
+// Element is a generic XML element: the payload of an IQ, or any part of it.
+//
+// An Element holds the XML Infoset of what it was decoded from: namespace
+// qualified names, attributes, and its content (character data and child
+// elements, in document order). Namespace prefixes are not kept, only the
+// namespaces they stand for, so re-encoding an Element may declare the same
+// namespaces with other prefixes; comments and processing instructions, which
+// RFC 6120 §11.1 forbids on XMPP streams, are dropped.
+//
+// Name.Space is the element's namespace. An Element built with an empty
+// Name.Space is written without a namespace declaration and so inherits its
+// parent's namespace; a decoded Element always carries the namespace it was in.
+//
+// An Element is a plain value: it is not safe to modify concurrently with any
+// other use, but any number of goroutines may read or encode it at once.
+type Element struct {
+	Name xml.Name
+	// Attr holds the element's attributes, without namespace declarations
+	// (xmlns and xmlns:*), which are implied by the names.
+	Attr []xml.Attr
+	// Content is what the element holds, in document order.
+	Content []Node
+}
+
+// Node is one piece of an Element's content: a child element when Element
+// is not nil, else character data.
+type Node struct {
+	Element *Element
+	Text    string
+}
+
+// NewElement returns an element named local in namespace space, with the
+// given attributes as name, value pairs:
+//
+//	iq.NewElement("jabber:iq:version", "query")
+//	iq.NewElement("urn:example:echo", "item", "id", "7", "kind", "test")
+//
+// It panics if attrs has an odd number of strings, as that is a programming
+// error.
+func NewElement(space, local string, attrs ...string) *Element {
+	if len(attrs)%2 != 0 {
+		panic("iq: NewElement: odd number of attribute strings")
+	}
+	e := &Element{Name: xml.Name{Space: space, Local: local}}
+	if len(attrs) > 0 {
+		e.Attr = make([]xml.Attr, 0, len(attrs)/2)
+		for i := 0; i < len(attrs); i += 2 {
+			e.Attr = append(e.Attr, xml.Attr{Name: xml.Name{Local: attrs[i]}, Value: attrs[i+1]})
+		}
+	}
+	return e
+}
+
+// SetAttr sets the unqualified attribute local to value, replacing an
+// existing one, and returns e so that calls chain.
+func (e *Element) SetAttr(local, value string) *Element {
+	for i := range e.Attr {
+		if e.Attr[i].Name.Space == "" && e.Attr[i].Name.Local == local {
+			e.Attr[i].Value = value
+			return e
+		}
+	}
+	e.Attr = append(e.Attr, xml.Attr{Name: xml.Name{Local: local}, Value: value})
+	return e
+}
+
+// AttrValue returns the value of the unqualified attribute local, or "" if
+// e has none.
+func (e *Element) AttrValue(local string) string {
+	if e == nil {
+		return ""
+	}
+	for _, a := range e.Attr {
+		if a.Name.Space == "" && a.Name.Local == local {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// Append adds children to the end of e's content and returns e. Nil children
+// are skipped.
+func (e *Element) Append(children ...*Element) *Element {
+	for _, c := range children {
+		if c != nil {
+			e.Content = append(e.Content, Node{Element: c})
+		}
+	}
+	return e
+}
+
+// AppendText adds character data to the end of e's content and returns e.
+func (e *Element) AppendText(text string) *Element {
+	if text == "" {
+		return e
+	}
+	if n := len(e.Content); n > 0 && e.Content[n-1].Element == nil {
+		e.Content[n-1].Text += text
+		return e
+	}
+	e.Content = append(e.Content, Node{Text: text})
+	return e
+}
+
+// Child returns e's first child element named local in namespace space, or
+// nil if it has none. It is safe to call on a nil Element.
+func (e *Element) Child(space, local string) *Element {
+	if e == nil {
+		return nil
+	}
+	for _, n := range e.Content {
+		if n.Element != nil && n.Element.Name.Local == local && n.Element.Name.Space == space {
+			return n.Element
+		}
+	}
+	return nil
+}
+
+// Children yields e's child elements in document order.
+func (e *Element) Children() iter.Seq[*Element] {
+	return func(yield func(*Element) bool) {
+		if e == nil {
+			return
+		}
+		for _, n := range e.Content {
+			if n.Element != nil && !yield(n.Element) {
+				return
+			}
+		}
+	}
+}
+
+// NumChildren reports how many child elements e has.
+func (e *Element) NumChildren() int {
+	if e == nil {
+		return 0
+	}
+	n := 0
+	for _, c := range e.Content {
+		if c.Element != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Text returns e's own character data, concatenated, without that of its
+// descendants. It is safe to call on a nil Element.
+func (e *Element) Text() string {
+	if e == nil {
+		return ""
+	}
+	var only string
+	var b *strings.Builder
+	for _, n := range e.Content {
+		if n.Element != nil || n.Text == "" {
+			continue
+		}
+		switch {
+		case b != nil:
+			b.WriteString(n.Text)
+		case only == "":
+			only = n.Text
+		default:
+			b = new(strings.Builder)
+			b.WriteString(only)
+			b.WriteString(n.Text)
+		}
+	}
+	if b != nil {
+		return b.String()
+	}
+	return only
+}
+
+// Copy returns a deep copy of e.
+func (e *Element) Copy() *Element {
+	if e == nil {
+		return nil
+	}
+	c := &Element{Name: e.Name}
+	if e.Attr != nil {
+		c.Attr = append([]xml.Attr(nil), e.Attr...)
+	}
+	if e.Content != nil {
+		c.Content = make([]Node, len(e.Content))
+		for i, n := range e.Content {
+			c.Content[i] = Node{Element: n.Element.Copy(), Text: n.Text}
+		}
+	}
+	return c
+}
+
+// Equal reports whether e and o hold the same names, attributes (in order)
+// and content. Adjacent pieces of character data compare as one.
+func (e *Element) Equal(o *Element) bool {
+	if e == nil || o == nil {
+		return e == o
+	}
+	if e.Name != o.Name || len(e.Attr) != len(o.Attr) {
+		return false
+	}
+	for i := range e.Attr {
+		if e.Attr[i] != o.Attr[i] {
+			return false
+		}
+	}
+	a, b := mergedContent(e.Content), mergedContent(o.Content)
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Text != b[i].Text || !a[i].Element.Equal(b[i].Element) {
+			return false
+		}
+	}
+	return true
+}
+
+// mergedContent joins adjacent text nodes and drops empty ones, so that
+// content built in pieces compares equal to the same content decoded.
+func mergedContent(in []Node) []Node {
+	needs := false
+	for i, n := range in {
+		if n.Element == nil && (n.Text == "" || (i > 0 && in[i-1].Element == nil)) {
+			needs = true
+			break
+		}
+	}
+	if !needs {
+		return in
+	}
+	out := make([]Node, 0, len(in))
+	for _, n := range in {
+		if n.Element == nil {
+			if n.Text == "" {
+				continue
+			}
+			if k := len(out); k > 0 && out[k-1].Element == nil {
+				out[k-1].Text += n.Text
+				continue
+			}
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// String returns e serialized as XML, for logs and tests.
+func (e *Element) String() string {
+	if e == nil {
+		return ""
+	}
+	b, err := appendElement(nil, e, "")
+	if err != nil {
+		return "<!-- " + err.Error() + " -->"
+	}
+	return string(b)
+}
+
+// MarshalElement encodes v with encoding/xml and returns the result as an
+// Element. The element's name comes from v's XMLName field or type, as
+// xml.Marshal decides.
+func MarshalElement(v any) (*Element, error) {
+	b, err := xml.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("iq: marshal element: %w", err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, fmt.Errorf("iq: marshal element: %T encodes to nothing", v)
+	}
+	e := new(Element)
+	if err := xml.Unmarshal(b, e); err != nil {
+		return nil, fmt.Errorf("iq: marshal element: %w", err)
+	}
+	return e, nil
+}
+
+// Decode decodes e into v with encoding/xml, as xml.Unmarshal would decode
+// e's serialization.
+func (e *Element) Decode(v any) error {
+	if e == nil {
+		return errors.New("iq: decode of a nil element")
+	}
+	b, err := appendElement(nil, e, "")
+	if err != nil {
+		return err
+	}
+	if err := xml.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("iq: decode <%s xmlns=%q>: %w", e.Name.Local, e.Name.Space, err)
+	}
+	return nil
+}
+
+// MarshalXML implements xml.Marshaler. The start element passed in is
+// ignored: e is written under its own name.
+func (e *Element) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
+	if err := encodeElement(enc, e, ""); err != nil {
+		return err
+	}
+	return enc.Flush()
+}
+
+// encodeElement writes e through enc. parentNS is the default namespace in
+// scope, so that an element in no namespace below one that has one gets the
+// xmlns="" that keeps it out of its parent's.
+func encodeElement(enc *xml.Encoder, e *Element, parentNS string) error {
+	if e.Name.Local == "" {
+		return errors.New("iq: element with an empty name")
+	}
+	start := xml.StartElement{Name: e.Name}
+	attrs := e.Attr
+	if e.Name.Space == "" && parentNS != "" {
+		attrs = append([]xml.Attr{{Name: xml.Name{Local: "xmlns"}}}, attrs...)
+	}
+	start.Attr = filterDecls(attrs, e.Name.Space == "" && parentNS != "")
+	if err := enc.EncodeToken(start); err != nil {
+		return err
+	}
+	for _, n := range e.Content {
+		var err error
+		if n.Element != nil {
+			err = encodeElement(enc, n.Element, e.Name.Space)
+		} else if n.Text != "" {
+			err = enc.EncodeToken(xml.CharData(n.Text))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return enc.EncodeToken(xml.EndElement{Name: e.Name})
+}
+
+// filterDecls drops namespace declarations a user may have put in Attr:
+// encoding/xml writes its own, and a second one would be a duplicate
+// attribute. keepFirst keeps the xmlns="" this package added itself.
+func filterDecls(attrs []xml.Attr, keepFirst bool) []xml.Attr {
+	drop := false
+	for i, a := range attrs {
+		if isNSDecl(a.Name) && !(keepFirst && i == 0) {
+			drop = true
+			break
+		}
+	}
+	if !drop {
+		return attrs
+	}
+	out := make([]xml.Attr, 0, len(attrs))
+	for i, a := range attrs {
+		if isNSDecl(a.Name) && !(keepFirst && i == 0) {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func isNSDecl(n xml.Name) bool {
+	return n.Space == "xmlns" || (n.Space == "" && n.Local == "xmlns")
+}
+
+// UnmarshalXML implements xml.Unmarshaler. It never fails on well-formed
+// XML.
+func (e *Element) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	*e = Element{}
+	return decodeElement(d, start, e)
+}
+
+// decodeElement reads the content of start into e, up to and including the
+// matching end element. It keeps its own stack rather than recursing, so
+// deep nesting costs heap in proportion to the input, not Go stack.
+func decodeElement(d *xml.Decoder, start xml.StartElement, e *Element) error {
+	e.Name = start.Name
+	e.Attr = stripDecls(start.Attr)
+	stack := []*Element{e}
+	for len(stack) > 0 {
+		tok, err := d.Token()
+		if err != nil {
+			return err
+		}
+		top := stack[len(stack)-1]
+		switch t := tok.(type) {
+		case xml.StartElement:
+			child := &Element{Name: t.Name, Attr: stripDecls(t.Attr)}
+			top.Content = append(top.Content, Node{Element: child})
+			stack = append(stack, child)
+		case xml.EndElement:
+			stack = stack[:len(stack)-1]
+		case xml.CharData:
+			if len(t) == 0 {
+				continue
+			}
+			if n := len(top.Content); n > 0 && top.Content[n-1].Element == nil {
+				top.Content[n-1].Text += string(t)
+			} else {
+				top.Content = append(top.Content, Node{Text: string(t)})
+			}
+		}
+	}
+	return nil
+}
+
+// stripDecls removes namespace declarations from decoded attributes: the
+// decoder has already resolved every name they affect.
+func stripDecls(attrs []xml.Attr) []xml.Attr {
+	n := 0
+	for _, a := range attrs {
+		if !isNSDecl(a.Name) {
+			n++
+		}
+	}
+	if n == len(attrs) {
+		if n == 0 {
+			return nil
+		}
+		return attrs
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]xml.Attr, 0, n)
+	for _, a := range attrs {
+		if !isNSDecl(a.Name) {
+			out = append(out, a)
+		}
+	}
+	return out
+}

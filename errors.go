@@ -1,0 +1,293 @@
+package iq
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// NSStanzas is the namespace of stanza error conditions and their text
+// (RFC 6120 §8.3.2).
+const NSStanzas = "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+// ErrorType says how the sender of an error thinks the requester can
+// recover (RFC 6120 §8.3.2).
+type ErrorType string
+
+// The error types of RFC 6120 §8.3.2.
+const (
+	Auth     ErrorType = "auth"     // retry after providing credentials
+	Cancel   ErrorType = "cancel"   // do not retry: the error cannot be remedied
+	Continue ErrorType = "continue" // proceed: the condition was only a warning
+	Modify   ErrorType = "modify"   // retry after changing the data sent
+	Wait     ErrorType = "wait"     // retry after waiting: the error is temporary
+)
+
+// Condition is a defined stanza error condition (RFC 6120 §8.3.3).
+type Condition string
+
+// The 22 defined conditions of RFC 6120 §8.3.3.
+const (
+	BadRequest            Condition = "bad-request"
+	Conflict              Condition = "conflict"
+	FeatureNotImplemented Condition = "feature-not-implemented"
+	Forbidden             Condition = "forbidden"
+	Gone                  Condition = "gone"
+	InternalServerError   Condition = "internal-server-error"
+	ItemNotFound          Condition = "item-not-found"
+	JIDMalformed          Condition = "jid-malformed"
+	NotAcceptable         Condition = "not-acceptable"
+	NotAllowed            Condition = "not-allowed"
+	NotAuthorized         Condition = "not-authorized"
+	PolicyViolation       Condition = "policy-violation"
+	RecipientUnavailable  Condition = "recipient-unavailable"
+	Redirect              Condition = "redirect"
+	RegistrationRequired  Condition = "registration-required"
+	RemoteServerNotFound  Condition = "remote-server-not-found"
+	RemoteServerTimeout   Condition = "remote-server-timeout"
+	ResourceConstraint    Condition = "resource-constraint"
+	ServiceUnavailable    Condition = "service-unavailable"
+	SubscriptionRequired  Condition = "subscription-required"
+	UndefinedCondition    Condition = "undefined-condition"
+	UnexpectedRequest     Condition = "unexpected-request"
+)
+
+var knownConditions = map[Condition]bool{
+	BadRequest: true, Conflict: true, FeatureNotImplemented: true, Forbidden: true,
+	Gone: true, InternalServerError: true, ItemNotFound: true, JIDMalformed: true,
+	NotAcceptable: true, NotAllowed: true, NotAuthorized: true, PolicyViolation: true,
+	RecipientUnavailable: true, Redirect: true, RegistrationRequired: true,
+	RemoteServerNotFound: true, RemoteServerTimeout: true, ResourceConstraint: true,
+	ServiceUnavailable: true, SubscriptionRequired: true, UndefinedCondition: true,
+	UnexpectedRequest: true,
+}
+
+// Valid reports whether c is one of the 22 conditions of RFC 6120 §8.3.3.
+func (c Condition) Valid() bool { return knownConditions[c] }
+
+// Valid reports whether t is one of the five error types of RFC 6120 §8.3.2.
+func (t ErrorType) Valid() bool {
+	switch t {
+	case Auth, Cancel, Continue, Modify, Wait:
+		return true
+	}
+	return false
+}
+
+// StanzaError is the <error/> child of an IQ of type error (RFC 6120 §8.3).
+// It is what Caller.Request returns for an error reply, and what a Handler
+// returns to send one.
+//
+// A StanzaError is a plain value; sharing one between goroutines is safe as
+// long as none modifies it.
+type StanzaError struct {
+	Type      ErrorType
+	Condition Condition
+	// Text is the optional human-readable description, in language Lang.
+	Text, Lang string
+	// By is the entity that generated the error, when it says so.
+	By string
+	// App is the optional application-specific condition, an element in a
+	// namespace of its own.
+	App *Element
+	// Target is the character data of the condition element: the new
+	// address that gone and redirect may carry.
+	Target string
+}
+
+// NewError returns a stanza error of type t with condition cond and,
+// unless text is empty, a human-readable text.
+func NewError(t ErrorType, cond Condition, text string) *StanzaError {
+	return &StanzaError{Type: t, Condition: cond, Text: text}
+}
+
+// Error implements error.
+func (e *StanzaError) Error() string {
+	var b strings.Builder
+	b.WriteString("iq: stanza error ")
+	b.WriteString(string(e.Type))
+	b.WriteByte('/')
+	b.WriteString(string(e.Condition))
+	if e.App != nil {
+		b.WriteString(" <")
+		b.WriteString(e.App.Name.Local)
+		b.WriteString(" xmlns='")
+		b.WriteString(e.App.Name.Space)
+		b.WriteString("'/>")
+	}
+	if e.Text != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Text)
+	}
+	return b.String()
+}
+
+// Is reports whether target is a *StanzaError with the same condition and,
+// when target sets one, the same type; so that
+//
+//	errors.Is(err, &iq.StanzaError{Condition: iq.ItemNotFound})
+//
+// tests for a condition whatever the text.
+func (e *StanzaError) Is(target error) bool {
+	t, ok := target.(*StanzaError)
+	if !ok || t == nil {
+		return false
+	}
+	return t.Condition == e.Condition && (t.Type == "" || t.Type == e.Type)
+}
+
+// MarshalXML implements xml.Marshaler: it writes <error/> in the enclosing
+// stanza's namespace (whatever start says), with the condition and text in
+// urn:ietf:params:xml:ns:xmpp-stanzas, then the application element.
+func (e *StanzaError) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
+	if err := encodeStanzaError(enc, e); err != nil {
+		return err
+	}
+	return enc.Flush()
+}
+
+func encodeStanzaError(enc *xml.Encoder, e *StanzaError) error {
+	start := xml.StartElement{Name: xml.Name{Local: "error"}}
+	start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: "type"}, Value: string(e.errType())})
+	if e.By != "" {
+		start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: "by"}, Value: e.By})
+	}
+	cond := xml.Name{Space: NSStanzas, Local: string(e.condition())}
+	toks := []xml.Token{start, xml.StartElement{Name: cond}}
+	if e.Target != "" {
+		toks = append(toks, xml.CharData(e.Target))
+	}
+	toks = append(toks, xml.EndElement{Name: cond})
+	if e.Text != "" {
+		text := xml.StartElement{Name: xml.Name{Space: NSStanzas, Local: "text"}}
+		if e.Lang != "" {
+			text.Attr = []xml.Attr{{Name: xml.Name{Space: xmlURL, Local: "lang"}, Value: e.Lang}}
+		}
+		toks = append(toks, text, xml.CharData(e.Text), text.End())
+	}
+	for _, t := range toks {
+		if err := enc.EncodeToken(t); err != nil {
+			return err
+		}
+	}
+	if e.App != nil {
+		if err := encodeElement(enc, e.App, ""); err != nil {
+			return err
+		}
+	}
+	return enc.EncodeToken(start.End())
+}
+
+// errType is the type written on the wire: a missing type is written as
+// cancel, since RFC 6120 requires one.
+func (e *StanzaError) errType() ErrorType {
+	if e.Type == "" {
+		return Cancel
+	}
+	return e.Type
+}
+
+// condition is the condition written on the wire: RFC 6120 requires one
+// of the defined conditions, so anything else is written as
+// undefined-condition.
+func (e *StanzaError) condition() Condition {
+	if !e.Condition.Valid() {
+		return UndefinedCondition
+	}
+	return e.Condition
+}
+
+// UnmarshalXML implements xml.Unmarshaler. It reads children by namespace,
+// not position: the first element in urn:ietf:params:xml:ns:xmpp-stanzas
+// other than <text/> is the condition (an unknown one is read as
+// undefined-condition), the first <text/> there is the text, and the first
+// element in any other namespace is the application-specific condition. It
+// never fails on well-formed XML.
+func (e *StanzaError) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	var el Element
+	if err := decodeElement(d, start, &el); err != nil {
+		return err
+	}
+	*e = *stanzaErrorFrom(&el)
+	return nil
+}
+
+// stanzaErrorFrom reads a decoded <error/> element.
+func stanzaErrorFrom(el *Element) *StanzaError {
+	e := &StanzaError{
+		Type: ErrorType(el.AttrValue("type")),
+		By:   el.AttrValue("by"),
+	}
+	var haveText bool
+	for c := range el.Children() {
+		switch {
+		case c.Name.Space == NSStanzas && c.Name.Local == "text":
+			if !haveText {
+				haveText = true
+				e.Text = c.Text()
+				for _, a := range c.Attr {
+					if a.Name.Space == xmlURL && a.Name.Local == "lang" {
+						e.Lang = a.Value
+					}
+				}
+			}
+		case c.Name.Space == NSStanzas:
+			if e.Condition == "" {
+				e.Condition = Condition(c.Name.Local)
+				if !e.Condition.Valid() {
+					e.Condition = UndefinedCondition
+				}
+				e.Target = c.Text()
+			}
+		default:
+			if e.App == nil {
+				e.App = c
+			}
+		}
+	}
+	if e.Condition == "" {
+		e.Condition = UndefinedCondition
+	}
+	return e
+}
+
+// Sentinel errors. Errors returned by this package wrap them, so test with
+// errors.Is.
+var (
+	// ErrClosed is returned for requests pending when a Caller, Callee or
+	// Endpoint closes, and for every request made after. When the cause is
+	// known (the stream's end, say) the error wraps it too.
+	ErrClosed = errors.New("iq: closed")
+
+	// ErrTimeout is returned for a request that got no response before its
+	// deadline. errors.Is(err, context.DeadlineExceeded) holds for it too.
+	ErrTimeout error = timeoutError{}
+
+	// ErrInvalid is wrapped by every error that reports an IQ breaking
+	// RFC 6120 §8.2.3: by Validate, by a request refused before sending,
+	// and by a response that cannot be taken as it is.
+	ErrInvalid = errors.New("iq: invalid IQ")
+
+	// ErrDuplicateID is returned when a request's id is already pending.
+	ErrDuplicateID = errors.New("iq: id already pending")
+
+	// ErrTooManyPending is returned at once when the Caller already has its
+	// maximum of requests pending (WithMaxPending).
+	ErrTooManyPending = errors.New("iq: too many pending requests")
+)
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "iq: request timed out" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+func (timeoutError) Is(target error) bool {
+	return target == context.DeadlineExceeded
+}
+
+// invalidf returns an error wrapping ErrInvalid.
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}

@@ -1,0 +1,192 @@
+// Package iq implements XMPP IQ (info/query) request and response, RFC 6120
+// §8.2.3, over any XML stream.
+//
+// It has two halves, usable alone or together:
+//
+//   - A Caller sends get and set requests and matches the result or error
+//     that answers each one by id and by sender, with a deadline on every
+//     request.
+//   - A Callee routes incoming get and set requests by type, namespace and
+//     element name to Handlers, as net/http's ServeMux routes by path, and
+//     sends exactly one reply to each.
+//
+// An Endpoint holds one of each and sorts incoming IQs between them. The
+// library does no I/O of its own: it sends through a Sender, and the program
+// feeds it what it reads with Receive. Package stream provides both for an
+// XML stream over a net.Conn.
+//
+// Caller, Callee and Endpoint are safe for concurrent use by multiple
+// goroutines. IQ, Element and StanzaError are plain values.
+package iq
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Sender sends one IQ on a stream. It is the only thing this package needs
+// from a stream. SendIQ must be safe for concurrent use, must not interleave
+// two stanzas, and should give up when ctx is done.
+type Sender interface {
+	SendIQ(ctx context.Context, iq *IQ) error
+}
+
+// SenderFunc adapts a function to the Sender interface.
+type SenderFunc func(ctx context.Context, iq *IQ) error
+
+// SendIQ calls f(ctx, iq).
+func (f SenderFunc) SendIQ(ctx context.Context, iq *IQ) error { return f(ctx, iq) }
+
+// Default limits.
+const (
+	DefaultTimeout     = 30 * time.Second
+	DefaultMaxPending  = 10000
+	DefaultMaxInFlight = 256
+)
+
+// Option configures a Caller, a Callee or an Endpoint. Options are shared by
+// the three constructors; each ignores those that do not concern it.
+type Option func(*config)
+
+type config struct {
+	timeout       time.Duration
+	localJID      string
+	maxPending    int
+	maxInFlight   int
+	logger        *slog.Logger
+	unknownNSCond Condition
+}
+
+func newConfig(opts []Option) config {
+	c := config{
+		timeout:       DefaultTimeout,
+		maxPending:    DefaultMaxPending,
+		maxInFlight:   DefaultMaxInFlight,
+		unknownNSCond: FeatureNotImplemented,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// WithTimeout sets how long a Caller waits for a response to a request
+// whose context has no deadline (DefaultTimeout, 30 s, by default). A
+// context's own deadline always wins, longer or shorter. A value ≤ 0 keeps
+// the default.
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.timeout = d
+		}
+	}
+}
+
+// WithLocalJID tells a Caller its own address (the full JID bound on a
+// client stream, or a component's domain). Responses from it, its bare JID
+// or its domain are accepted for every request, as only the local server
+// can send them; without it, responses to requests that have no to are
+// accepted from any sender, as before resource binding. The Caller of an
+// Endpoint can be told later with SetLocalJID.
+func WithLocalJID(jid string) Option {
+	return func(c *config) { c.localJID = jid }
+}
+
+// WithMaxPending caps a Caller's pending requests (DefaultMaxPending by
+// default); past it, requests fail at once with ErrTooManyPending. A value
+// ≤ 0 keeps the default.
+func WithMaxPending(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxPending = n
+		}
+	}
+}
+
+// WithMaxInFlight caps the handlers a Callee runs at once from Receive
+// (DefaultMaxInFlight by default); a request past it is answered
+// wait/resource-constraint at once. A value ≤ 0 keeps the default.
+func WithMaxInFlight(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxInFlight = n
+		}
+	}
+}
+
+// WithLogger sets where dropped responses, handler failures and failed
+// sends are reported. By default nothing is logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// WithUnknownNamespaceCondition sets the condition of the error a Callee
+// sends for a get or set in a namespace no handler is registered for:
+// FeatureNotImplemented by default, or ServiceUnavailable as RFC 6120 §8.4
+// recommends. A request in a known namespace with an unknown element or
+// type always gets FeatureNotImplemented.
+func WithUnknownNamespaceCondition(cond Condition) Option {
+	return func(c *config) {
+		if cond.Valid() {
+			c.unknownNSCond = cond
+		}
+	}
+}
+
+// Endpoint is one side of an IQ conversation: a Caller for the requests it
+// makes and a Callee for those it answers, on one stream. It is safe for
+// concurrent use.
+type Endpoint struct {
+	Caller *Caller
+	Callee *Callee
+	log    *slog.Logger
+}
+
+// NewEndpoint returns an Endpoint whose Caller and Callee send through s,
+// both configured by opts.
+func NewEndpoint(s Sender, opts ...Option) *Endpoint {
+	cfg := newConfig(opts)
+	return &Endpoint{
+		Caller: newCaller(s, cfg),
+		Callee: newCallee(s, cfg),
+		log:    cfg.logger,
+	}
+}
+
+// Receive hands an incoming IQ to the side it concerns: a result or an
+// error to the Caller (one that matches no pending request is dropped and
+// logged), a get or a set to the Callee, and anything else to the Callee
+// too, which answers it bad-request. It returns without waiting for any
+// handler; ctx is the parent of the handler's context.
+func (e *Endpoint) Receive(ctx context.Context, in *IQ) {
+	if in.IsResponse() {
+		if !e.Caller.Receive(in) {
+			e.log.Debug("iq: dropped response that matches no pending request",
+				"id", in.ID, "from", in.From, "type", in.Type)
+		}
+		return
+	}
+	e.Callee.Receive(ctx, in)
+}
+
+// Close closes the Caller, failing every pending request with ErrClosed,
+// and the Callee, cancelling the contexts of running handlers. It does not
+// close the stream.
+func (e *Endpoint) Close() error {
+	return e.CloseWithError(nil)
+}
+
+// CloseWithError is Close with a cause: pending requests fail with an error
+// that wraps both ErrClosed and cause. A stream reader calls it when the
+// stream ends.
+func (e *Endpoint) CloseWithError(cause error) error {
+	e.Caller.CloseWithError(cause)
+	e.Callee.Close()
+	return nil
+}

@@ -1,0 +1,301 @@
+package iq
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+)
+
+// Type is the type attribute of an IQ (RFC 6120 §8.2.3).
+type Type string
+
+// The four IQ types.
+const (
+	TypeGet    Type = "get"    // a request for information
+	TypeSet    Type = "set"    // a request to change something
+	TypeResult Type = "result" // a successful response
+	TypeError  Type = "error"  // a failed response
+)
+
+// Stream namespaces an <iq> may be read in, besides no namespace at all.
+const (
+	NSClient    = "jabber:client"
+	NSServer    = "jabber:server"
+	NSComponent = "jabber:component:accept"
+)
+
+// IQ is an info/query stanza.
+//
+// The zero value is an empty IQ; fill in the fields to build one. Payload is
+// the one child element of a get or set, and the optional one of a result;
+// Error is the <error/> of an IQ of type error.
+//
+// Decoding is lenient and validation separate: xml.Unmarshal of any
+// well-formed <iq> succeeds, whatever its type, id or number of children,
+// and Validate reports what breaks RFC 6120 §8.2.3. Child elements beyond
+// the first are kept (unexported) for Validate and for re-encoding.
+//
+// An IQ is a plain value: it is not safe to modify concurrently with any
+// other use, but any number of goroutines may read or encode it at once.
+type IQ struct {
+	ID   string
+	To   string
+	From string
+	// Lang is the xml:lang attribute.
+	Lang    string
+	Type    Type
+	Payload *Element
+	Error   *StanzaError
+
+	// extra holds child elements beyond Payload (and beyond Error for an
+	// IQ of type error), in document order.
+	extra []*Element
+}
+
+// NumChildren reports how many child elements the IQ has besides the
+// <error/> of an error IQ: 0 or 1 for a well-formed IQ.
+func (iq *IQ) NumChildren() int {
+	n := len(iq.extra)
+	if iq.Payload != nil {
+		n++
+	}
+	return n
+}
+
+// IsRequest reports whether the IQ is a get or a set.
+func (iq *IQ) IsRequest() bool { return iq.Type == TypeGet || iq.Type == TypeSet }
+
+// IsResponse reports whether the IQ is a result or an error.
+func (iq *IQ) IsResponse() bool { return iq.Type == TypeResult || iq.Type == TypeError }
+
+// Validate reports every way the IQ breaks RFC 6120 §8.2.3: a missing id, a
+// type other than get, set, result or error, a get or set without exactly
+// one child element, a result with more than one, an error without
+// <error/>. The error wraps ErrInvalid, once per problem (errors.Join).
+func (iq *IQ) Validate() error {
+	var errs []error
+	if iq.ID == "" {
+		errs = append(errs, invalidf("missing id"))
+	}
+	n := iq.NumChildren()
+	switch iq.Type {
+	case TypeGet, TypeSet:
+		if n != 1 {
+			errs = append(errs, invalidf("%s must have exactly one child element, has %d", iq.Type, n))
+		}
+	case TypeResult:
+		if n > 1 {
+			errs = append(errs, invalidf("result must have at most one child element, has %d", n))
+		}
+	case TypeError:
+		if iq.Error == nil {
+			errs = append(errs, invalidf("error without an <error/> child"))
+		}
+		if n > 1 {
+			errs = append(errs, invalidf("error must have at most one child besides <error/>, has %d", n))
+		}
+	case "":
+		errs = append(errs, invalidf("missing type"))
+	default:
+		errs = append(errs, invalidf("unknown type %q", iq.Type))
+	}
+	return errors.Join(errs...)
+}
+
+// Result returns a result reply to iq carrying payload (nil for an empty
+// result): same id, to the request's sender, from its recipient.
+func (iq *IQ) Result(payload *Element) *IQ {
+	return &IQ{ID: iq.ID, To: iq.From, From: iq.To, Type: TypeResult, Payload: payload}
+}
+
+// ErrorReply returns an error reply to iq carrying err, addressed as
+// Result's. The request's payload is not echoed back: RFC 6120 §8.3.1
+// allows it, but it may be large, and it is of no use to the requester,
+// who still has it.
+func (iq *IQ) ErrorReply(err *StanzaError) *IQ {
+	return &IQ{ID: iq.ID, To: iq.From, From: iq.To, Type: TypeError, Error: err}
+}
+
+// String returns the IQ serialized as XML, for logs and tests.
+func (iq *IQ) String() string {
+	b, err := iq.AppendXML(nil)
+	if err != nil {
+		return "<!-- " + err.Error() + " -->"
+	}
+	return string(b)
+}
+
+// AppendXML appends the IQ's serialization to b: an <iq> with no xmlns, so
+// that it takes the stream's. It is the fast path behind MarshalXML's
+// output, for stream writers.
+func (iq *IQ) AppendXML(b []byte) ([]byte, error) {
+	b = append(b, "<iq"...)
+	b = appendAttr(b, "type", string(iq.Type))
+	b = appendAttr(b, "id", iq.ID)
+	b = appendAttr(b, "to", iq.To)
+	b = appendAttr(b, "from", iq.From)
+	if iq.Lang != "" {
+		b = append(b, ` xml:lang="`...)
+		b = appendEscaped(b, iq.Lang, true)
+		b = append(b, '"')
+	}
+	if iq.Payload == nil && len(iq.extra) == 0 && iq.Error == nil {
+		return append(b, "/>"...), nil
+	}
+	b = append(b, '>')
+	var err error
+	if iq.Payload != nil {
+		if b, err = appendElement(b, iq.Payload, ""); err != nil {
+			return b, err
+		}
+	}
+	for _, e := range iq.extra {
+		if b, err = appendElement(b, e, ""); err != nil {
+			return b, err
+		}
+	}
+	if iq.Error != nil {
+		if b, err = appendStanzaError(b, iq.Error); err != nil {
+			return b, err
+		}
+	}
+	return append(b, "</iq>"...), nil
+}
+
+func appendAttr(b []byte, name, value string) []byte {
+	if value == "" {
+		return b
+	}
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, `="`...)
+	b = appendEscaped(b, value, true)
+	return append(b, '"')
+}
+
+func appendStanzaError(b []byte, e *StanzaError) ([]byte, error) {
+	b = append(b, "<error"...)
+	b = appendAttr(b, "type", string(e.errType()))
+	b = appendAttr(b, "by", e.By)
+	b = append(b, "><"...)
+	b = append(b, e.condition()...)
+	b = append(b, ` xmlns="`+NSStanzas+`"`...)
+	if e.Target != "" {
+		b = append(b, '>')
+		b = appendEscaped(b, e.Target, false)
+		b = append(b, "</"...)
+		b = append(b, e.condition()...)
+		b = append(b, '>')
+	} else {
+		b = append(b, "/>"...)
+	}
+	if e.Text != "" {
+		b = append(b, `<text xmlns="`+NSStanzas+`"`...)
+		if e.Lang != "" {
+			b = append(b, ` xml:lang="`...)
+			b = appendEscaped(b, e.Lang, true)
+			b = append(b, '"')
+		}
+		b = append(b, '>')
+		b = appendEscaped(b, e.Text, false)
+		b = append(b, "</text>"...)
+	}
+	if e.App != nil {
+		var err error
+		if b, err = appendElement(b, e.App, ""); err != nil {
+			return b, err
+		}
+	}
+	return append(b, "</error>"...), nil
+}
+
+// MarshalXML implements xml.Marshaler. It writes <iq> with no xmlns, so
+// that the IQ takes its stream's namespace; the start element passed in is
+// ignored.
+func (iq *IQ) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
+	start := xml.StartElement{Name: xml.Name{Local: "iq"}}
+	for _, a := range [...]struct{ name, value string }{
+		{"type", string(iq.Type)}, {"id", iq.ID}, {"to", iq.To}, {"from", iq.From},
+	} {
+		if a.value != "" {
+			start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: a.name}, Value: a.value})
+		}
+	}
+	if iq.Lang != "" {
+		start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Space: xmlURL, Local: "lang"}, Value: iq.Lang})
+	}
+	if err := enc.EncodeToken(start); err != nil {
+		return err
+	}
+	if iq.Payload != nil {
+		if err := encodeElement(enc, iq.Payload, ""); err != nil {
+			return err
+		}
+	}
+	for _, e := range iq.extra {
+		if err := encodeElement(enc, e, ""); err != nil {
+			return err
+		}
+	}
+	if iq.Error != nil {
+		if err := encodeStanzaError(enc, iq.Error); err != nil {
+			return err
+		}
+	}
+	if err := enc.EncodeToken(start.End()); err != nil {
+		return err
+	}
+	return enc.Flush()
+}
+
+// isStreamNS reports whether space is a namespace an <iq> may be in.
+func isStreamNS(space string) bool {
+	return space == "" || space == NSClient || space == NSServer || space == NSComponent
+}
+
+// UnmarshalXML implements xml.Unmarshaler. It reads an <iq> in
+// jabber:client, jabber:server, jabber:component:accept or no namespace,
+// and fails only on XML that is not well-formed or on an element that is
+// not such an <iq>.
+func (iq *IQ) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	if start.Name.Local != "iq" || !isStreamNS(start.Name.Space) {
+		return fmt.Errorf("iq: cannot decode <%s xmlns=%q> as an IQ", start.Name.Local, start.Name.Space)
+	}
+	var el Element
+	if err := decodeElement(d, start, &el); err != nil {
+		return err
+	}
+	*iq = IQ{}
+	iq.fromElement(&el)
+	return nil
+}
+
+// fromElement fills iq from a decoded <iq> element.
+func (iq *IQ) fromElement(el *Element) {
+	for _, a := range el.Attr {
+		switch {
+		case a.Name.Space == "" && a.Name.Local == "id":
+			iq.ID = a.Value
+		case a.Name.Space == "" && a.Name.Local == "type":
+			iq.Type = Type(a.Value)
+		case a.Name.Space == "" && a.Name.Local == "to":
+			iq.To = a.Value
+		case a.Name.Space == "" && a.Name.Local == "from":
+			iq.From = a.Value
+		case a.Name.Space == xmlURL && a.Name.Local == "lang":
+			iq.Lang = a.Value
+		}
+	}
+	for c := range el.Children() {
+		if iq.Type == TypeError && iq.Error == nil && c.Name.Local == "error" &&
+			(c.Name.Space == el.Name.Space || isStreamNS(c.Name.Space)) {
+			iq.Error = stanzaErrorFrom(c)
+			continue
+		}
+		if iq.Payload == nil {
+			iq.Payload = c
+		} else {
+			iq.extra = append(iq.extra, c)
+		}
+	}
+}

@@ -1,0 +1,197 @@
+package iq
+
+import (
+	"encoding/xml"
+	"fmt"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
+)
+
+// This file is the package's own XML writer. It appends straight to a byte
+// slice, without reflection or per-token allocation, and produces what
+// encoding/xml would read back to the same Infoset: the encoding/xml Encoder
+// path (MarshalXML) is kept for users who embed an IQ or an Element in their
+// own structs.
+
+// appendElement appends e's serialization to b. defaultNS is the default
+// namespace in scope where e is written ("" at the top of a stanza, which
+// inherits the stream's).
+//
+// Names are checked as they are written: a name that is not an XML NCName
+// would let text from the network change the document's structure, so it
+// fails the whole write.
+func appendElement(b []byte, e *Element, defaultNS string) ([]byte, error) {
+	if !isNCName(e.Name.Local) {
+		return b, fmt.Errorf("iq: invalid element name %q", e.Name.Local)
+	}
+	b = append(b, '<')
+	b = append(b, e.Name.Local...)
+	if e.Name.Space != defaultNS {
+		b = append(b, ` xmlns="`...)
+		b = appendEscaped(b, e.Name.Space, true)
+		b = append(b, '"')
+	}
+	b, err := appendAttrs(b, e.Attr)
+	if err != nil {
+		return b, err
+	}
+	if len(e.Content) == 0 {
+		return append(b, "/>"...), nil
+	}
+	b = append(b, '>')
+	for _, n := range e.Content {
+		if n.Element != nil {
+			if b, err = appendElement(b, n.Element, e.Name.Space); err != nil {
+				return b, err
+			}
+		} else {
+			b = appendEscaped(b, n.Text, false)
+		}
+	}
+	b = append(b, "</"...)
+	b = append(b, e.Name.Local...)
+	return append(b, '>'), nil
+}
+
+// appendAttrs writes attributes, declaring a prefix for each namespace
+// other than xml's on the element itself. Namespace declarations found in
+// attrs are skipped: names carry their namespaces.
+func appendAttrs(b []byte, attrs []xml.Attr) ([]byte, error) {
+	var prefixes []string // namespaces declared here, prefix "a<index>"
+	for _, a := range attrs {
+		if isNSDecl(a.Name) {
+			continue
+		}
+		if !isNCName(a.Name.Local) {
+			return b, fmt.Errorf("iq: invalid attribute name %q", a.Name.Local)
+		}
+		b = append(b, ' ')
+		switch a.Name.Space {
+		case "":
+		case xmlURL, "xml":
+			b = append(b, "xml:"...)
+		default:
+			i := indexOf(prefixes, a.Name.Space)
+			if i < 0 {
+				i = len(prefixes)
+				prefixes = append(prefixes, a.Name.Space)
+				b = append(b, "xmlns:a"...)
+				b = strconv.AppendInt(b, int64(i), 10)
+				b = append(b, `="`...)
+				b = appendEscaped(b, a.Name.Space, true)
+				b = append(b, `" `...)
+			}
+			b = append(b, 'a')
+			b = strconv.AppendInt(b, int64(i), 10)
+			b = append(b, ':')
+		}
+		b = append(b, a.Name.Local...)
+		b = append(b, `="`...)
+		b = appendEscaped(b, a.Value, true)
+		b = append(b, '"')
+	}
+	return b, nil
+}
+
+func indexOf(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// appendEscaped appends s escaped for character data or, when attr is set,
+// for a double-quoted attribute value. Characters XML 1.0 does not allow
+// become U+FFFD, as encoding/xml does; carriage returns, and in attributes
+// tabs and newlines, are written as character references so that they
+// survive the parser's normalisation.
+func appendEscaped(b []byte, s string, attr bool) []byte {
+	last := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < utf8.RuneSelf && c != '&' && c != '<' && c != '>' && c != '"' {
+			i++
+			continue
+		}
+		var esc string
+		width := 1
+		switch c {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '"':
+			if !attr {
+				i++
+				continue
+			}
+			esc = "&quot;"
+		case '\r':
+			esc = "&#xD;"
+		case '\n':
+			if !attr {
+				i++
+				continue
+			}
+			esc = "&#xA;"
+		case '\t':
+			if !attr {
+				i++
+				continue
+			}
+			esc = "&#x9;"
+		default:
+			if c < 0x20 {
+				esc = "\uFFFD"
+				break
+			}
+			r, w := utf8.DecodeRuneInString(s[i:])
+			width = w
+			if (r == utf8.RuneError && w == 1) || !isXMLChar(r) {
+				esc = "\uFFFD"
+				break
+			}
+			i += w
+			continue
+		}
+		b = append(b, s[last:i]...)
+		b = append(b, esc...)
+		i += width
+		last = i
+	}
+	return append(b, s[last:]...)
+}
+
+// isXMLChar reports whether r is in XML 1.0's Char production.
+func isXMLChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		(r >= 0x20 && r <= 0xD7FF) ||
+		(r >= 0xE000 && r <= 0xFFFD) ||
+		(r >= 0x10000 && r <= 0x10FFFF)
+}
+
+// isNCName reports whether s is a name without a colon, as XML Namespaces
+// define NCName. Non-ASCII characters are checked by Unicode class, more
+// loosely than the XML tables but never admitting a character that ends a
+// name.
+func isNCName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z'):
+		case i > 0 && (r == '-' || r == '.' || (r >= '0' && r <= '9')):
+		case r >= utf8.RuneSelf && r != utf8.RuneError && r != 0xFFFE && r != 0xFFFF &&
+			(unicode.IsLetter(r) || (i > 0 && (unicode.IsDigit(r) || unicode.IsMark(r) || r == 0xB7))):
+		default:
+			return false
+		}
+	}
+	return true
+}
