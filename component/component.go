@@ -1,0 +1,123 @@
+// Package component connects an XMPP component to a server with the
+// Jabber Component Protocol (XEP-0114) and returns a stream ready for
+// IQs.
+//
+//	conn, err := component.Dial(ctx, "tcp", "localhost:5347", "echo.localhost", secret)
+//	if err != nil { ... }
+//	ep := iq.NewEndpoint(conn, iq.WithLocalJID("echo.localhost"))
+//	ep.Callee.Get("urn:example:echo", "echo", handler)
+//	go conn.Serve(ctx, ep, nil)
+package component
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/stream"
+)
+
+// NSAccept is the namespace of a component's stream (XEP-0114).
+const NSAccept = iq.NSComponent
+
+// DefaultHandshakeTimeout bounds Dial when its context has no deadline.
+const DefaultHandshakeTimeout = 10 * time.Second
+
+// Errors Dial returns for each way a server refuses a component. Each is
+// returned wrapped together with the server's *stream.StreamError, so that
+// both errors.Is(err, component.ErrNotAuthorized) and errors.As(err,
+// &streamErr) work.
+var (
+	// ErrNotAuthorized: the server refused the secret.
+	ErrNotAuthorized = errors.New("component: handshake refused: wrong secret (not-authorized)")
+	// ErrConflict: another connection is already serving this component.
+	ErrConflict = errors.New("component: handshake refused: component already connected (conflict)")
+	// ErrHostUnknown: the server has no component by this name.
+	ErrHostUnknown = errors.New("component: handshake refused: unknown component domain (host-unknown)")
+	// ErrHandshake: any other failure of the handshake.
+	ErrHandshake = errors.New("component: handshake failed")
+)
+
+// Digest returns the XEP-0114 handshake value for a stream id and a
+// secret: the lower-case hex SHA-1 of their concatenation.
+func Digest(streamID, secret string) string {
+	sum := sha1.Sum([]byte(streamID + secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// Dial connects to the server at addr, opens a jabber:component:accept
+// stream for domain, authenticates with secret and returns the stream,
+// ready for Serve. ctx bounds the whole handshake (DefaultHandshakeTimeout
+// when it has no deadline); when it expires the error matches
+// context.DeadlineExceeded. opts configure the returned Conn.
+func Dial(ctx context.Context, network, addr, domain, secret string, opts ...stream.Option) (*stream.Conn, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultHandshakeTimeout)
+		defer cancel()
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("component: dial %s: %w", addr, err)
+	}
+	conn, err := Connect(ctx, nc, domain, secret, opts...)
+	if err != nil {
+		_ = nc.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// Connect performs the XEP-0114 handshake on an established transport
+// (Dial's second half): it opens the stream for domain, sends the digest of
+// the server's stream id and secret, and waits for the server's empty
+// <handshake/>. On failure the transport is left for the caller to close.
+func Connect(ctx context.Context, rwc io.ReadWriteCloser, domain, secret string, opts ...stream.Option) (*stream.Conn, error) {
+	conn, err := stream.Open(ctx, rwc, stream.Header{NS: NSAccept, To: domain}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrHandshake, domain, err)
+	}
+	stop := stream.NegotiationDeadline(ctx, rwc)
+	defer stop()
+	id := conn.PeerHeader().ID
+	// An empty id is Prosody's way of refusing an unknown domain: the
+	// stream error follows. Sending the handshake anyway reads it.
+	hs := iq.NewElement("", "handshake").AppendText(Digest(id, secret))
+	if err := conn.SendElement(ctx, hs); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrHandshake, domain, err)
+	}
+	el, err := conn.ReadElement()
+	if err != nil {
+		return nil, handshakeError(ctx, domain, err)
+	}
+	if el.Name.Local != "handshake" || (el.Name.Space != NSAccept && el.Name.Space != "") {
+		return nil, fmt.Errorf("%w: %s: server sent <%s xmlns=%q>, want <handshake/>",
+			ErrHandshake, domain, el.Name.Local, el.Name.Space)
+	}
+	return conn, nil
+}
+
+func handshakeError(ctx context.Context, domain string, err error) error {
+	var se *stream.StreamError
+	if errors.As(err, &se) {
+		switch se.Condition {
+		case stream.NotAuthorized:
+			return fmt.Errorf("%w: %s: %w", ErrNotAuthorized, domain, se)
+		case stream.Conflict:
+			return fmt.Errorf("%w: %s: %w", ErrConflict, domain, se)
+		case stream.HostUnknown:
+			return fmt.Errorf("%w: %s: %w", ErrHostUnknown, domain, se)
+		}
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %s: %w (%w)", ErrHandshake, domain, ctx.Err(), err)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrHandshake, domain, err)
+}

@@ -1,0 +1,537 @@
+// Package stream speaks an XMPP XML stream (RFC 6120 §4) over a transport
+// that has finished negotiation, and connects it to an iq.Endpoint.
+//
+// A Conn has one reader, Serve, which decodes each top-level element with a
+// single xml.Decoder: IQs go to the Endpoint, everything else to a fallback
+// handler. Writes are serialized: a stanza is encoded whole into a buffer
+// and written with one call, so two never interleave. Every stanza is
+// bounded by a maximum size; a larger one, or XML that is not well-formed,
+// ends the stream with the stream error RFC 6120 prescribes.
+package stream
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/xmpp-iq/iq"
+)
+
+// DefaultMaxStanzaSize is the default limit on one stanza's size, 1 MiB.
+const DefaultMaxStanzaSize = 1 << 20
+
+// closeWriteWait bounds how long ending a stream waits to write its
+// closing tag to a peer that does not read.
+const closeWriteWait = time.Second
+
+// Option configures a Conn.
+type Option func(*config)
+
+type config struct {
+	maxSize int64
+	ns      string
+	logger  *slog.Logger
+}
+
+// WithMaxStanzaSize sets the largest stanza the Conn reads, in bytes
+// (DefaultMaxStanzaSize by default). A larger one ends the stream with a
+// policy-violation stream error. A value ≤ 0 keeps the default.
+func WithMaxStanzaSize(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxSize = int64(n)
+		}
+	}
+}
+
+// WithNamespace sets the stream's default namespace for New, which
+// starts reading mid-stream: jabber:client unless told otherwise.
+func WithNamespace(ns string) Option {
+	return func(c *config) { c.ns = ns }
+}
+
+// WithLogger sets where the Conn reports stanzas nobody handles and
+// failures it cannot return. By default nothing is logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// Conn is an XMPP stream after negotiation. It implements iq.Sender. Its
+// methods are safe for concurrent use, but only one Serve may run.
+type Conn struct {
+	rwc     io.ReadWriteCloser
+	lr      *limitReader
+	dec     *xml.Decoder
+	maxSize int64
+	log     *slog.Logger
+	header  Header
+
+	wsem chan struct{} // holds the write lock; a channel so waiting heeds ctx
+
+	closeOnce sync.Once
+	done      chan struct{} // closed when the stream has ended
+	cause     error         // why it ended; set before done is closed
+
+	serving bool // guarded by wsem's discipline: set once by Serve
+	smu     sync.Mutex
+}
+
+// Header is the stream header of one side (RFC 6120 §4.7).
+type Header struct {
+	NS      string // default namespace, e.g. jabber:client
+	To      string
+	From    string
+	ID      string
+	Version string
+	Lang    string
+}
+
+func newConfig(opts []Option) config {
+	c := config{maxSize: DefaultMaxStanzaSize, ns: iq.NSClient}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// New returns a Conn over rwc, a stream whose headers have already been
+// exchanged (by another library's negotiation, say): reading starts at
+// the first stanza. Stanzas without an xmlns are read in the namespace set
+// by WithNamespace.
+func New(rwc io.ReadWriteCloser, opts ...Option) *Conn {
+	cfg := newConfig(opts)
+	prefix := `<stream:stream xmlns="` + escapeAttr(cfg.ns) + `" xmlns:stream="` + NSStream + `">`
+	c := newConn(rwc, io.MultiReader(strings.NewReader(prefix), rwc), cfg)
+	c.header = Header{NS: cfg.ns}
+	if _, err := c.dec.Token(); err != nil { // the synthetic header
+		panic("stream: synthetic header: " + err.Error())
+	}
+	c.mark()
+	return c
+}
+
+func newConn(rwc io.ReadWriteCloser, r io.Reader, cfg config) *Conn {
+	c := &Conn{
+		rwc:     rwc,
+		lr:      &limitReader{r: r},
+		maxSize: cfg.maxSize,
+		log:     cfg.logger,
+		wsem:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	c.lr.limit = cfg.maxSize
+	c.dec = xml.NewDecoder(c.lr)
+	return c
+}
+
+// Open starts a stream on rwc as its initiating entity: it writes our
+// header (an XML declaration and <stream:stream> with the given
+// attributes) and reads the peer's, then returns a Conn ready to exchange
+// stanzas, with the peer's header available from PeerHeader. It is what
+// component.Dial uses before the handshake. ctx bounds the exchange when
+// rwc is a net.Conn.
+func Open(ctx context.Context, rwc io.ReadWriteCloser, ours Header, opts ...Option) (*Conn, error) {
+	cfg := newConfig(opts)
+	if ours.NS != "" {
+		cfg.ns = ours.NS
+	}
+	c := newConn(rwc, rwc, cfg)
+	stop := NegotiationDeadline(ctx, rwc)
+	defer stop()
+
+	var b []byte
+	b = append(b, `<?xml version='1.0'?><stream:stream xmlns="`...)
+	b = append(b, escapeAttr(cfg.ns)...)
+	b = append(b, `" xmlns:stream="`+NSStream+`"`...)
+	for _, a := range [...]struct{ k, v string }{{"to", ours.To}, {"from", ours.From}, {"version", ours.Version}, {"xml:lang", ours.Lang}} {
+		if a.v != "" {
+			b = append(b, ' ')
+			b = append(b, a.k...)
+			b = append(b, `="`...)
+			b = append(b, escapeAttr(a.v)...)
+			b = append(b, '"')
+		}
+	}
+	b = append(b, '>')
+	if _, err := rwc.Write(b); err != nil {
+		return nil, ctxErr(ctx, fmt.Errorf("stream: write header: %w", err))
+	}
+	for {
+		tok, err := c.dec.Token()
+		if err != nil {
+			return nil, ctxErr(ctx, fmt.Errorf("stream: read header: %w", err))
+		}
+		switch t := tok.(type) {
+		case xml.ProcInst, xml.CharData, xml.Comment:
+			continue
+		case xml.StartElement:
+			if t.Name.Space != NSStream || t.Name.Local != "stream" {
+				return nil, fmt.Errorf("stream: peer sent <%s xmlns=%q>, not a stream header", t.Name.Local, t.Name.Space)
+			}
+			h := Header{}
+			for _, a := range t.Attr {
+				switch {
+				case a.Name.Space == "" && a.Name.Local == "xmlns":
+					h.NS = a.Value
+				case a.Name.Space == "" && a.Name.Local == "to":
+					h.To = a.Value
+				case a.Name.Space == "" && a.Name.Local == "from":
+					h.From = a.Value
+				case a.Name.Space == "" && a.Name.Local == "id":
+					h.ID = a.Value
+				case a.Name.Space == "" && a.Name.Local == "version":
+					h.Version = a.Value
+				case a.Name.Local == "lang":
+					h.Lang = a.Value
+				}
+			}
+			c.header = h
+			c.mark()
+			return c, nil
+		default:
+			return nil, fmt.Errorf("stream: unexpected %T before the stream header", tok)
+		}
+	}
+}
+
+// PeerHeader returns the stream header the peer sent (for New, only the
+// namespace it was given).
+func (c *Conn) PeerHeader() Header { return c.header }
+
+// mark lets the decoder read one more stanza's worth from where it is.
+func (c *Conn) mark() {
+	c.lr.limit = c.dec.InputOffset() + c.maxSize
+}
+
+// ReadElement reads the next top-level element, for negotiation steps
+// before Serve (a component handshake, say). A <stream:error/> is returned
+// as a *StreamError, the peer's </stream:stream> as io.EOF. It must not be
+// called once Serve runs.
+func (c *Conn) ReadElement() (*iq.Element, error) {
+	for {
+		tok, err := c.dec.Token()
+		if err != nil {
+			return nil, c.readError(err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			el := new(iq.Element)
+			if err := c.dec.DecodeElement(el, &t); err != nil {
+				return nil, c.readError(err)
+			}
+			c.mark()
+			if t.Name.Space == NSStream && t.Name.Local == "error" {
+				return nil, streamErrorFrom(el)
+			}
+			return el, nil
+		case xml.EndElement:
+			return nil, io.EOF
+		default:
+			c.mark()
+		}
+	}
+}
+
+// readError classifies a decoder error.
+func (c *Conn) readError(err error) error {
+	var syn *xml.SyntaxError
+	switch {
+	case errors.Is(err, ErrStanzaTooBig):
+		return ErrStanzaTooBig
+	case errors.As(err, &syn):
+		if syn.Msg == "unexpected EOF" {
+			return io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("%w: %v", ErrNotWellFormed, syn)
+	}
+	return err
+}
+
+// Serve reads the stream until it ends, handing each <iq> to ep (results
+// and errors to its Caller, gets and sets to its Callee, with ctx as the
+// handlers' parent context) and every other top-level element to fallback,
+// or to the logger when fallback is nil. Handlers never run on Serve's
+// goroutine.
+//
+// When the stream ends, for whatever reason, Serve closes the Conn and
+// closes ep with the cause, so that every pending request fails with
+// iq.ErrClosed, and returns: nil after Close or the peer's orderly
+// </stream:stream>; the peer's *StreamError; ErrStanzaTooBig or
+// ErrNotWellFormed (after sending the matching stream error);
+// io.ErrUnexpectedEOF or the transport's error; ctx's error when ctx ends.
+func (c *Conn) Serve(ctx context.Context, ep *iq.Endpoint, fallback func(context.Context, *iq.Element)) error {
+	c.smu.Lock()
+	if c.serving {
+		c.smu.Unlock()
+		return errors.New("stream: Serve called twice")
+	}
+	c.serving = true
+	c.smu.Unlock()
+
+	stop := context.AfterFunc(ctx, func() { c.end(ctx.Err(), nil) })
+	defer stop()
+	err := c.serve(ctx, ep, fallback)
+	c.end(err, nil)
+	<-c.done
+	cause := c.cause
+	ep.CloseWithError(cause)
+	if errors.Is(cause, ErrClosed) || errors.Is(cause, io.EOF) {
+		return nil
+	}
+	return cause
+}
+
+func (c *Conn) serve(ctx context.Context, ep *iq.Endpoint, fallback func(context.Context, *iq.Element)) error {
+	for {
+		tok, err := c.dec.Token()
+		if err != nil {
+			return c.failRead(err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if t.Name.Local == "iq" && isStanzaNS(t.Name.Space) {
+				in := new(iq.IQ)
+				if err := c.dec.DecodeElement(in, &t); err != nil {
+					return c.failRead(err)
+				}
+				c.mark()
+				ep.Receive(ctx, in)
+				continue
+			}
+			el := new(iq.Element)
+			if err := c.dec.DecodeElement(el, &t); err != nil {
+				return c.failRead(err)
+			}
+			c.mark()
+			if t.Name.Space == NSStream && t.Name.Local == "error" {
+				return streamErrorFrom(el)
+			}
+			if fallback != nil {
+				fallback(ctx, el)
+			} else {
+				c.log.Warn("stream: unhandled stanza", "name", t.Name.Local, "ns", t.Name.Space,
+					"from", el.AttrValue("from"), "id", el.AttrValue("id"))
+			}
+		case xml.EndElement:
+			return io.EOF // the peer's </stream:stream>
+		case xml.CharData:
+			c.mark() // whitespace keepalives
+		case xml.Comment, xml.ProcInst, xml.Directive:
+			return c.fail(&StreamError{Condition: RestrictedXML}, fmt.Errorf("stream: peer sent restricted XML (%T)", tok))
+		}
+	}
+}
+
+func isStanzaNS(space string) bool {
+	return space == "" || space == iq.NSClient || space == iq.NSServer || space == iq.NSComponent
+}
+
+// failRead ends the stream after a read error, with the stream error it
+// calls for.
+func (c *Conn) failRead(err error) error {
+	err = c.readError(err)
+	switch {
+	case errors.Is(err, ErrStanzaTooBig):
+		return c.fail(&StreamError{Condition: PolicyViolation, Text: "stanza too big"}, err)
+	case errors.Is(err, ErrNotWellFormed):
+		return c.fail(&StreamError{Condition: NotWellFormed}, err)
+	}
+	return err
+}
+
+// fail ends the stream with a stream error to the peer and returns err.
+func (c *Conn) fail(se *StreamError, err error) error {
+	c.end(err, se)
+	return err
+}
+
+// end ends the stream once: it writes se, if any, and the closing tag,
+// then closes the transport, which ends any read or write under way.
+func (c *Conn) end(cause error, se *StreamError) {
+	c.closeOnce.Do(func() {
+		if cause == nil {
+			cause = ErrClosed
+		}
+		c.cause = cause
+		var b []byte
+		if se != nil {
+			b = appendStreamError(b, se)
+		}
+		b = append(b, "</stream:stream>"...)
+		// Best effort: a writer stuck on a dead peer must not hold Close
+		// up, so the closing bytes are skipped if a write is under way and
+		// get at most closeWriteWait otherwise; closing the transport ends
+		// whatever write is still blocked.
+		select {
+		case c.wsem <- struct{}{}:
+			wrote := make(chan struct{})
+			go func() {
+				defer close(wrote)
+				_, _ = c.rwc.Write(b)
+			}()
+			t := time.NewTimer(closeWriteWait)
+			select {
+			case <-wrote:
+			case <-t.C:
+			}
+			t.Stop()
+			_ = c.rwc.Close()
+			<-wrote
+			<-c.wsem
+		default:
+			_ = c.rwc.Close()
+		}
+		close(c.done)
+	})
+}
+
+// Close ends the stream: it writes </stream:stream>, closes the transport,
+// and makes Serve return nil. It is idempotent.
+func (c *Conn) Close() error {
+	c.end(ErrClosed, nil)
+	return nil
+}
+
+// Done is closed when the stream has ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the stream ended, or nil while it is open.
+func (c *Conn) Err() error {
+	select {
+	case <-c.done:
+		return c.cause
+	default:
+		return nil
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// SendIQ implements iq.Sender: it encodes i whole and writes it with one
+// call, after any write under way. It gives up when ctx ends before the
+// write starts; a write that ctx's deadline interrupts midway leaves a
+// broken stanza on the wire, so the stream is ended.
+func (c *Conn) SendIQ(ctx context.Context, i *iq.IQ) error {
+	bp := bufPool.Get().(*[]byte)
+	b, err := i.AppendXML((*bp)[:0])
+	if err == nil {
+		err = c.write(ctx, b)
+	}
+	if cap(b) <= 64<<10 {
+		*bp = b[:0]
+		bufPool.Put(bp)
+	}
+	return err
+}
+
+// SendElement writes any top-level element (a message, a presence, a
+// handshake), as SendIQ does.
+func (c *Conn) SendElement(ctx context.Context, el *iq.Element) error {
+	b, err := el.AppendXML(nil)
+	if err != nil {
+		return fmt.Errorf("stream: encode <%s>: %w", el.Name.Local, err)
+	}
+	return c.write(ctx, b)
+}
+
+// SendRaw writes b, which must be one or more complete, well-formed
+// elements, as SendIQ does.
+func (c *Conn) SendRaw(ctx context.Context, b []byte) error {
+	return c.write(ctx, b)
+}
+
+func (c *Conn) write(ctx context.Context, b []byte) error {
+	select {
+	case c.wsem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return fmt.Errorf("%w: %w", ErrClosed, c.cause)
+	}
+	defer func() { <-c.wsem }()
+	select {
+	case <-c.done:
+		return fmt.Errorf("%w: %w", ErrClosed, c.cause)
+	default:
+	}
+	stop := deadlineFromContext(ctx, c.rwc)
+	n, err := c.rwc.Write(b)
+	stop()
+	if err != nil {
+		err = ctxErr(ctx, err)
+		if n > 0 || !isTimeout(err) {
+			// A partial stanza cannot be taken back: the stream is broken.
+			// (end sees the write lock held and skips the closing tag.)
+			c.end(fmt.Errorf("stream: write: %w", err), nil)
+		}
+		return fmt.Errorf("stream: write: %w", err)
+	}
+	return nil
+}
+
+// deadlineFromContext applies ctx's deadline, and its cancellation, to
+// rwc's writes and reads when rwc is a net.Conn. It returns the function
+// that lifts them.
+func deadlineFromContext(ctx context.Context, rwc io.ReadWriteCloser) func() {
+	nc, ok := rwc.(interface{ SetWriteDeadline(time.Time) error })
+	if !ok || ctx.Done() == nil {
+		return func() {}
+	}
+	if d, ok := ctx.Deadline(); ok {
+		_ = nc.SetWriteDeadline(d)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetWriteDeadline(time.Unix(1, 0)) })
+	return func() {
+		if stop() {
+			_ = nc.SetWriteDeadline(time.Time{})
+		}
+	}
+}
+
+// NegotiationDeadline applies ctx's deadline, and its cancellation, to
+// both reads and writes of rwc when rwc has deadlines (a net.Conn does),
+// for the steps of a negotiation. It returns the function that lifts them.
+func NegotiationDeadline(ctx context.Context, rwc io.ReadWriteCloser) func() {
+	nc, ok := rwc.(interface{ SetDeadline(time.Time) error })
+	if !ok || ctx.Done() == nil {
+		return func() {}
+	}
+	if d, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(d)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	return func() {
+		if stop() {
+			_ = nc.SetDeadline(time.Time{})
+		}
+	}
+}
+
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil && isTimeout(err) {
+		return fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	return err
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+func escapeAttr(s string) string {
+	var sb strings.Builder
+	_ = xml.EscapeText(&sb, []byte(s))
+	return sb.String()
+}
