@@ -120,12 +120,19 @@ func (c *Callee) Namespaces() []string {
 	return out
 }
 
-// Handler returns the handler req would be routed to, or an error reply
-// when there is none: the *StanzaError that Reply would send.
+// Handler returns the handler Reply would run for req, or, when it would
+// run none, the *StanzaError it would send instead. For a result or an
+// error, to which no reply is due, it returns nil, nil.
 func (c *Callee) Handler(req *IQ) (Handler, *StanzaError) {
-	if req.Payload == nil {
-		return nil, NewError(Modify, BadRequest, "")
+	reply, h, _ := c.check(req)
+	if reply != nil {
+		return nil, reply.Error
 	}
+	return h, nil
+}
+
+// lookup finds the handler for a well-formed get or set.
+func (c *Callee) lookup(req *IQ) (Handler, *StanzaError) {
 	name := req.Payload.Name
 	c.mu.RLock()
 	h := c.handlers[route{req.Type, name.Space, name.Local}]
@@ -154,7 +161,7 @@ func (c *Callee) check(req *IQ) (reply *IQ, h Handler, done bool) {
 	default:
 		return req.ErrorReply(NewError(Modify, BadRequest, "")), nil, false
 	}
-	h, serr := c.Handler(req)
+	h, serr := c.lookup(req)
 	if serr != nil {
 		return req.ErrorReply(serr), nil, false
 	}
@@ -166,7 +173,8 @@ func (c *Callee) check(req *IQ) (reply *IQ, h Handler, done bool) {
 // malformed (bad-request), unroutable (feature-not-implemented, or the
 // WithUnknownNamespaceCondition), or that the handler failed. It returns
 // nil when no reply is due: for a result or an error. Reply does not count
-// against WithMaxInFlight.
+// against WithMaxInFlight, and Close does not concern it: its handler's
+// context is ctx alone.
 func (c *Callee) Reply(ctx context.Context, req *IQ) *IQ {
 	if req == nil {
 		return nil
@@ -229,7 +237,16 @@ func (c *Callee) Receive(ctx context.Context, req *IQ) {
 	hctx, stop := mergeCancel(ctx, c.base)
 	go func() {
 		defer c.inFlight.Add(-1)
+		returned := false
+		defer func() {
+			if !returned { // the handler called runtime.Goexit (t.FailNow, say)
+				stop()
+				c.log.Error("iq: handler exited its goroutine", "id", req.ID, "from", req.From)
+				c.send(ctx, req.ErrorReply(NewError(Cancel, InternalServerError, "")))
+			}
+		}()
 		r := c.run(hctx, h, req)
+		returned = true
 		stop()
 		c.send(ctx, r)
 	}()

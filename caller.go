@@ -82,7 +82,6 @@ type Call struct {
 
 	caller   *Caller
 	to       jid
-	anyFrom  bool // no to and no local JID yet: nobody to check against
 	timer    *time.Timer
 	stopCtx  func() bool
 	finished bool // guarded by caller.mu, set with the removal from pending
@@ -169,7 +168,6 @@ func (c *Caller) start(ctx context.Context, call *Call) error {
 		c.mu.Unlock()
 		return fmt.Errorf("%w: %q", ErrDuplicateID, req.ID)
 	}
-	call.anyFrom = req.To == "" && c.local.isZero()
 	c.pending[req.ID] = call
 	// Arming under the lock means finish never sees a half-armed call.
 	if _, ok := ctx.Deadline(); !ok {
@@ -249,7 +247,9 @@ func (c *Caller) Receive(resp *IQ) bool {
 	if call == nil {
 		return false
 	}
-	if !call.anyFrom && !allowedSender(resp.From, call.Request.To, call.to, local) {
+	// With no to and no local JID yet there is nobody to check against.
+	anyFrom := call.Request.To == "" && local.isZero()
+	if !anyFrom && !allowedSender(resp.From, call.Request.To, call.to, local) {
 		c.log.Warn("iq: dropped response from a sender not allowed to answer",
 			"id", resp.ID, "from", resp.From, "to", call.Request.To)
 		return false

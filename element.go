@@ -21,9 +21,11 @@ const xmlURL = "http://www.w3.org/XML/1998/namespace"
 // namespaces with other prefixes; comments and processing instructions, which
 // RFC 6120 §11.1 forbids on XMPP streams, are dropped.
 //
-// Name.Space is the element's namespace. An Element built with an empty
-// Name.Space is written without a namespace declaration and so inherits its
-// parent's namespace; a decoded Element always carries the namespace it was in.
+// Name.Space is the element's namespace; an empty one means no namespace.
+// At the top of a stanza such an element is written without a declaration
+// (and so takes the stream's namespace); below a parent in a namespace it
+// is written with xmlns="", which keeps it in none. A decoded Element always
+// carries the namespace it was in.
 //
 // An Element is a plain value: it is not safe to modify concurrently with any
 // other use, but any number of goroutines may read or encode it at once.
@@ -267,7 +269,7 @@ func (e *Element) String() string {
 	}
 	b, err := appendElement(nil, e, "")
 	if err != nil {
-		return "<!-- " + err.Error() + " -->"
+		return errorComment(err)
 	}
 	return string(b)
 }
@@ -326,8 +328,13 @@ func (e *Element) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
 // scope, so that an element in no namespace below one that has one gets the
 // xmlns="" that keeps it out of its parent's.
 func encodeElement(enc *xml.Encoder, e *Element, parentNS string) error {
-	if e.Name.Local == "" {
-		return errors.New("iq: element with an empty name")
+	if !isNCName(e.Name.Local) {
+		return fmt.Errorf("iq: invalid element name %q", e.Name.Local)
+	}
+	for _, a := range e.Attr {
+		if !isNSDecl(a.Name) && !isNCName(a.Name.Local) {
+			return fmt.Errorf("iq: invalid attribute name %q", a.Name.Local)
+		}
 	}
 	start := xml.StartElement{Name: e.Name}
 	attrs := e.Attr

@@ -165,6 +165,9 @@ func NewEndpoint(s Sender, opts ...Option) *Endpoint {
 // too, which answers it bad-request. It returns without waiting for any
 // handler; ctx is the parent of the handler's context.
 func (e *Endpoint) Receive(ctx context.Context, in *IQ) {
+	if in == nil {
+		return
+	}
 	if in.IsResponse() {
 		if !e.Caller.Receive(in) {
 			e.log.Debug("iq: dropped response that matches no pending request",

@@ -120,7 +120,7 @@ func (iq *IQ) ErrorReply(err *StanzaError) *IQ {
 func (iq *IQ) String() string {
 	b, err := iq.AppendXML(nil)
 	if err != nil {
-		return "<!-- " + err.Error() + " -->"
+		return errorComment(err)
 	}
 	return string(b)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -194,4 +195,17 @@ func isNCName(s string) bool {
 		}
 	}
 	return true
+}
+
+// errorComment renders a write failure for String: as an XML comment that
+// no text in err can end early or make malformed.
+func errorComment(err error) string {
+	msg := err.Error()
+	for strings.Contains(msg, "--") {
+		msg = strings.ReplaceAll(msg, "--", "- -")
+	}
+	if strings.HasSuffix(msg, "-") {
+		msg += " "
+	}
+	return "<!-- " + msg + " -->"
 }
