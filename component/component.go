@@ -116,8 +116,14 @@ func handshakeError(ctx context.Context, domain string, err error) error {
 			return fmt.Errorf("%w: %s: %w", ErrHostUnknown, domain, se)
 		}
 	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w: %s: %w (%w)", ErrHandshake, domain, ctx.Err(), err)
+	if d, ok := ctx.Deadline(); ctx.Err() != nil || (ok && !time.Now().Before(d)) {
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			cerr := ctx.Err()
+			if cerr == nil {
+				cerr = context.DeadlineExceeded
+			}
+			return fmt.Errorf("%w: %s: %w (%w)", ErrHandshake, domain, cerr, err)
+		}
 	}
 	return fmt.Errorf("%w: %s: %w", ErrHandshake, domain, err)
 }

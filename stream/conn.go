@@ -473,7 +473,9 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 		if n > 0 || !isTimeout(err) {
 			// A partial stanza cannot be taken back: the stream is broken.
 			// (end sees the write lock held and skips the closing tag.)
-			c.end(fmt.Errorf("stream: write: %w", err), nil)
+			err = fmt.Errorf("stream: write: %w", err)
+			c.end(err, nil)
+			return fmt.Errorf("%w: %w", ErrClosed, err)
 		}
 		return fmt.Errorf("stream: write: %w", err)
 	}
@@ -518,9 +520,18 @@ func NegotiationDeadline(ctx context.Context, rwc io.ReadWriteCloser) func() {
 	}
 }
 
+// ctxErr names the context as the cause of a transport timeout that its
+// deadline set. The transport's timer may fire a moment before the
+// context's, so a passed deadline counts even while ctx.Err is still nil.
 func ctxErr(ctx context.Context, err error) error {
-	if ctx.Err() != nil && isTimeout(err) {
-		return fmt.Errorf("%w (%w)", ctx.Err(), err)
+	if !isTimeout(err) {
+		return err
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("%w (%w)", cerr, err)
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return fmt.Errorf("%w (%w)", context.DeadlineExceeded, err)
 	}
 	return err
 }

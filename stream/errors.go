@@ -3,6 +3,7 @@ package stream
 import (
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/xmpp-iq/iq"
@@ -114,7 +115,8 @@ var (
 	// ErrNotWellFormed reports input that is not well-formed XML: the
 	// stream was ended with a not-well-formed stream error.
 	ErrNotWellFormed = errors.New("stream: XML not well-formed")
-	// ErrClosed is returned by writes on a Conn that has ended, and by
-	// Serve when the Conn was closed by Close.
-	ErrClosed = errors.New("stream: closed")
+	// ErrClosed is returned by writes on a Conn that has ended, or that a
+	// failed write ends. It wraps iq.ErrClosed, so that a request made on
+	// a dead stream fails as a request pending when it died does.
+	ErrClosed = fmt.Errorf("stream: %w", iq.ErrClosed)
 )
