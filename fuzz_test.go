@@ -1,0 +1,135 @@
+package iq_test
+
+import (
+	"encoding/xml"
+	"errors"
+	"testing"
+
+	"github.com/xmpp-iq/iq"
+)
+
+// Fuzz targets. The seed corpora in testdata/fuzz/ hold real stanzas
+// (RFC 6120 examples, replies captured from Prosody); go test runs them as
+// ordinary tests, and scripts/fuzz.sh runs each target for a while.
+
+// sameIQ reports the first difference between two IQs, or "".
+func sameIQ(a, b *iq.IQ) string {
+	switch {
+	case a.ID != b.ID:
+		return "id"
+	case a.To != b.To:
+		return "to"
+	case a.From != b.From:
+		return "from"
+	case a.Lang != b.Lang:
+		return "lang"
+	case a.Type != b.Type:
+		return "type"
+	case !a.Payload.Equal(b.Payload):
+		return "payload"
+	case a.NumChildren() != b.NumChildren():
+		return "number of children"
+	case (a.Error == nil) != (b.Error == nil):
+		return "error presence"
+	case a.Error != nil && !sameStanzaError(a.Error, b.Error):
+		return "error"
+	}
+	return ""
+}
+
+func sameStanzaError(a, b *iq.StanzaError) bool {
+	return a.Type == b.Type && a.Condition == b.Condition && a.Text == b.Text &&
+		a.Lang == b.Lang && a.By == b.By && a.Target == b.Target && a.App.Equal(b.App)
+}
+
+func FuzzIQUnmarshal(f *testing.F) {
+	f.Add([]byte(`<iq type='get' id='a1'><query xmlns='jabber:iq:roster'/></iq>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var first iq.IQ
+		if err := xml.Unmarshal(data, &first); err != nil {
+			return
+		}
+		_ = first.Validate()
+		// Both encoders must write what decodes back to the same IQ.
+		fast, err := first.AppendXML(nil)
+		if err != nil {
+			t.Fatalf("AppendXML of a decoded IQ: %v", err)
+		}
+		std, err := xml.Marshal(&first)
+		if err != nil {
+			t.Fatalf("xml.Marshal of a decoded IQ: %v", err)
+		}
+		for name, enc := range map[string][]byte{"AppendXML": fast, "xml.Marshal": std} {
+			var second iq.IQ
+			if err := xml.Unmarshal(enc, &second); err != nil {
+				t.Fatalf("%s output does not decode: %v\n%s", name, err, enc)
+			}
+			if d := sameIQ(&first, &second); d != "" {
+				t.Fatalf("%s round trip changed the %s:\nin:  %s\nout: %s", name, d, data, enc)
+			}
+		}
+	})
+}
+
+func FuzzElementRoundTrip(f *testing.F) {
+	f.Add([]byte(`<a xmlns='u:1' xmlns:p='u:2' p:x='1'>t<b/>u<p:c>v</p:c></a>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var first iq.Element
+		if err := xml.Unmarshal(data, &first); err != nil {
+			return
+		}
+		fast, err := first.AppendXML(nil)
+		if err != nil {
+			t.Fatalf("AppendXML of a decoded element: %v", err)
+		}
+		std, err := xml.Marshal(&first)
+		if err != nil {
+			t.Fatalf("xml.Marshal of a decoded element: %v", err)
+		}
+		for name, enc := range map[string][]byte{"AppendXML": fast, "xml.Marshal": std} {
+			var second iq.Element
+			if err := xml.Unmarshal(enc, &second); err != nil {
+				t.Fatalf("%s output does not decode: %v\n%s", name, err, enc)
+			}
+			if !first.Equal(&second) {
+				t.Fatalf("%s round trip changed the element:\nin:  %s\nout: %s", name, data, enc)
+			}
+		}
+	})
+}
+
+func FuzzStanzaError(f *testing.F) {
+	f.Add([]byte(`<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var first iq.StanzaError
+		if err := xml.Unmarshal(data, &first); err != nil {
+			var syn *xml.SyntaxError
+			if !errors.As(err, &syn) && !errors.Is(err, errEOF) {
+				// Only XML that is not well-formed may fail.
+				t.Logf("decode error: %v", err)
+			}
+			return
+		}
+		if !first.Condition.Valid() {
+			t.Fatalf("condition %q is not one of RFC 6120's", first.Condition)
+		}
+		_ = first.Error()
+		enc, err := xml.Marshal(&first)
+		if err != nil {
+			t.Fatalf("xml.Marshal of a decoded error: %v", err)
+		}
+		var second iq.StanzaError
+		if err := xml.Unmarshal(enc, &second); err != nil {
+			t.Fatalf("output does not decode: %v\n%s", err, enc)
+		}
+		// A missing or unknown type is written as cancel.
+		if !first.Type.Valid() {
+			first.Type = iq.Cancel
+		}
+		if !sameStanzaError(&first, &second) {
+			t.Fatalf("round trip changed the error:\nin:  %s\nout: %s\n%+v\n%+v", data, enc, first, second)
+		}
+	})
+}
+
+var errEOF = errors.New("EOF")

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for a while each (default 10m): scripts/fuzz.sh [DURATION]
+# Crashers land in testdata/fuzz/<Target>/ (commit them with their fix);
+# `go test ./...` runs the seed corpora as ordinary tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+time="${1:-10m}"
+targets=(
+	".:FuzzIQUnmarshal"
+	".:FuzzElementRoundTrip"
+	".:FuzzStanzaError"
+	"./stream:FuzzConnRead"
+)
+for t in "${targets[@]}"; do
+	pkg="${t%%:*}" name="${t##*:}"
+	echo "==> $name ($pkg) for $time"
+	# A short minimisation keeps new-coverage inputs from stalling the run.
+	go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$time" -fuzzminimizetime 5s -parallel "${FUZZ_PARALLEL:-1}"
+done
