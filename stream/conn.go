@@ -75,8 +75,9 @@ type Conn struct {
 	wsem chan struct{} // holds the write lock; a channel so waiting heeds ctx
 
 	closeOnce sync.Once
+	closing   chan struct{} // closed when ending starts: no new writes
 	done      chan struct{} // closed when the stream has ended
-	cause     error         // why it ended; set before done is closed
+	cause     error         // why it ended; set before closing is closed
 
 	serving bool // guarded by wsem's discipline: set once by Serve
 	smu     sync.Mutex
@@ -128,6 +129,7 @@ func newConn(rwc io.ReadWriteCloser, r io.Reader, cfg config) *Conn {
 		maxSize: cfg.maxSize,
 		log:     cfg.logger,
 		wsem:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
 	c.lr.limit = cfg.maxSize
@@ -261,8 +263,9 @@ func (c *Conn) readError(err error) error {
 // Serve reads the stream until it ends, handing each <iq> to ep (results
 // and errors to its Caller, gets and sets to its Callee, with ctx as the
 // handlers' parent context) and every other top-level element to fallback,
-// or to the logger when fallback is nil. Handlers never run on Serve's
-// goroutine.
+// or to the logger when fallback is nil. IQ handlers never run on Serve's
+// goroutine; fallback does, so it must not block (hand the element off to
+// a goroutine or a queue of its own if it has work to do).
 //
 // When the stream ends, for whatever reason, Serve closes the Conn and
 // closes ep with the cause, so that every pending request fails with
@@ -358,21 +361,34 @@ func (c *Conn) fail(se *StreamError, err error) error {
 
 // end ends the stream once: it writes se, if any, and the closing tag,
 // then closes the transport, which ends any read or write under way.
-func (c *Conn) end(cause error, se *StreamError) {
+func (c *Conn) end(cause error, se *StreamError) { c.endStream(cause, se, false) }
+
+// endStream is end; haveLock says the caller holds the write lock, after a
+// write that broke the stream, so nothing more can be written.
+func (c *Conn) endStream(cause error, se *StreamError, haveLock bool) {
 	c.closeOnce.Do(func() {
 		if cause == nil {
 			cause = ErrClosed
 		}
 		c.cause = cause
+		close(c.closing)
+		if haveLock {
+			_ = c.rwc.Close()
+			close(c.done)
+			return
+		}
 		var b []byte
 		if se != nil {
 			b = appendStreamError(b, se)
 		}
 		b = append(b, "</stream:stream>"...)
-		// Best effort: a writer stuck on a dead peer must not hold Close
-		// up, so the closing bytes are skipped if a write is under way and
-		// get at most closeWriteWait otherwise; closing the transport ends
-		// whatever write is still blocked.
+		// The closing bytes wait for a write under way to finish, so that
+		// the stream error RFC 6120 requires is not lost; but a writer
+		// stuck on a peer that does not read must not hold the end up, so
+		// all of it gets closeWriteWait, after which closing the transport
+		// ends whatever write is still blocked.
+		t := time.NewTimer(closeWriteWait)
+		defer t.Stop()
 		select {
 		case c.wsem <- struct{}{}:
 			wrote := make(chan struct{})
@@ -380,16 +396,14 @@ func (c *Conn) end(cause error, se *StreamError) {
 				defer close(wrote)
 				_, _ = c.rwc.Write(b)
 			}()
-			t := time.NewTimer(closeWriteWait)
 			select {
 			case <-wrote:
 			case <-t.C:
 			}
-			t.Stop()
 			_ = c.rwc.Close()
 			<-wrote
 			<-c.wsem
-		default:
+		case <-t.C:
 			_ = c.rwc.Close()
 		}
 		close(c.done)
@@ -420,8 +434,9 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 
 // SendIQ implements iq.Sender: it encodes i whole and writes it with one
 // call, after any write under way. It gives up when ctx ends before the
-// write starts; a write that ctx's deadline interrupts midway leaves a
-// broken stanza on the wire, so the stream is ended.
+// write starts. When ctx ends midway, SendIQ returns ctx's error at once
+// but the rest of the stanza is still written, in the background: a
+// stanza cut short would break the stream for everyone else.
 func (c *Conn) SendIQ(ctx context.Context, i *iq.IQ) error {
 	bp := bufPool.Get().(*[]byte)
 	b, err := i.AppendXML((*bp)[:0])
@@ -452,34 +467,63 @@ func (c *Conn) SendRaw(ctx context.Context, b []byte) error {
 }
 
 func (c *Conn) write(ctx context.Context, b []byte) error {
+	// A done context writes nothing, even when the lock is free too (a
+	// select would pick at random).
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case c.wsem <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-c.done:
-		return fmt.Errorf("%w: %w", ErrClosed, c.cause)
+	case <-c.closing:
+		return c.closedErr()
 	}
-	defer func() { <-c.wsem }()
 	select {
-	case <-c.done:
-		return fmt.Errorf("%w: %w", ErrClosed, c.cause)
+	case <-c.closing:
+		<-c.wsem
+		return c.closedErr()
 	default:
+	}
+	if err := ctx.Err(); err != nil {
+		<-c.wsem
+		return err
 	}
 	stop := deadlineFromContext(ctx, c.rwc)
 	n, err := c.rwc.Write(b)
 	stop()
+	if err != nil && isTimeout(err) && n > 0 && n < len(b) {
+		// ctx ended with part of the stanza on the wire. Cutting it short
+		// would break the stream for every other request, so the rest goes
+		// out in the background, still under the lock, and the caller
+		// learns at once that its context ended.
+		rest := append([]byte(nil), b[n:]...)
+		go func() {
+			if _, werr := c.rwc.Write(rest); werr != nil {
+				c.endStream(fmt.Errorf("stream: write: %w", werr), nil, true)
+			}
+			<-c.wsem
+		}()
+		return fmt.Errorf("stream: write: %w", ctxErr(ctx, err))
+	}
 	if err != nil {
 		err = ctxErr(ctx, err)
-		if n > 0 || !isTimeout(err) {
+		if !isTimeout(err) {
 			// A partial stanza cannot be taken back: the stream is broken.
-			// (end sees the write lock held and skips the closing tag.)
 			err = fmt.Errorf("stream: write: %w", err)
-			c.end(err, nil)
+			c.endStream(err, nil, true)
+			<-c.wsem
 			return fmt.Errorf("%w: %w", ErrClosed, err)
 		}
+		<-c.wsem
 		return fmt.Errorf("stream: write: %w", err)
 	}
+	<-c.wsem
 	return nil
+}
+
+func (c *Conn) closedErr() error {
+	return fmt.Errorf("%w: %w", ErrClosed, c.cause)
 }
 
 // deadlineFromContext applies ctx's deadline, and its cancellation, to
@@ -493,11 +537,19 @@ func deadlineFromContext(ctx context.Context, rwc io.ReadWriteCloser) func() {
 	if d, ok := ctx.Deadline(); ok {
 		_ = nc.SetWriteDeadline(d)
 	}
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetWriteDeadline(time.Unix(1, 0)) })
+	// When ctx ends mid-write the callback sets a past deadline; stop
+	// waits for it to be done, then lifts every deadline, so that none
+	// outlives this write.
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		_ = nc.SetWriteDeadline(time.Unix(1, 0))
+	})
 	return func() {
-		if stop() {
-			_ = nc.SetWriteDeadline(time.Time{})
+		if !stop() {
+			<-fired
 		}
+		_ = nc.SetWriteDeadline(time.Time{})
 	}
 }
 
@@ -512,11 +564,16 @@ func NegotiationDeadline(ctx context.Context, rwc io.ReadWriteCloser) func() {
 	if d, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(d)
 	}
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		_ = nc.SetDeadline(time.Unix(1, 0))
+	})
 	return func() {
-		if stop() {
-			_ = nc.SetDeadline(time.Time{})
+		if !stop() {
+			<-fired
 		}
+		_ = nc.SetDeadline(time.Time{})
 	}
 }
 
