@@ -397,7 +397,14 @@ func (e *Element) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 // decodeElement reads the content of start into e, up to and including the
 // matching end element. It keeps its own stack rather than recursing, so
 // deep nesting costs heap in proportion to the input, not Go stack.
+//
+// encoding/xml accepts names that are not namespace-well-formed, such as
+// ":" or "a:b:c"; they could not be written back, so they are reported as
+// a syntax error, as XML that is not well-formed is.
 func decodeElement(d *xml.Decoder, start xml.StartElement, e *Element) error {
+	if err := checkNames(d, start); err != nil {
+		return err
+	}
 	e.Name = start.Name
 	e.Attr = stripDecls(start.Attr)
 	stack := []*Element{e}
@@ -409,6 +416,9 @@ func decodeElement(d *xml.Decoder, start xml.StartElement, e *Element) error {
 		top := stack[len(stack)-1]
 		switch t := tok.(type) {
 		case xml.StartElement:
+			if err := checkNames(d, t); err != nil {
+				return err
+			}
 			child := &Element{Name: t.Name, Attr: stripDecls(t.Attr)}
 			top.Content = append(top.Content, Node{Element: child})
 			stack = append(stack, child)
@@ -453,4 +463,22 @@ func stripDecls(attrs []xml.Attr) []xml.Attr {
 		}
 	}
 	return out
+}
+
+// checkNames rejects an element or attribute name that is not an NCName.
+func checkNames(d *xml.Decoder, start xml.StartElement) error {
+	if !isNCName(start.Name.Local) {
+		line, _ := d.InputPos()
+		return &xml.SyntaxError{Msg: fmt.Sprintf("element name %q is not namespace-well-formed", start.Name.Local), Line: line}
+	}
+	for _, a := range start.Attr {
+		if isNSDecl(a.Name) {
+			continue
+		}
+		if !isNCName(a.Name.Local) {
+			line, _ := d.InputPos()
+			return &xml.SyntaxError{Msg: fmt.Sprintf("attribute name %q is not namespace-well-formed", a.Name.Local), Line: line}
+		}
+	}
+	return nil
 }
