@@ -122,6 +122,11 @@ func (c *Caller) Go(ctx context.Context, req *IQ, done chan *Call) *Call {
 		return call
 	}
 	if err := c.sender.SendIQ(ctx, call.Request); err != nil {
+		// A deadline that passes during the send is the request's
+		// timeout, whichever noticed it first.
+		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrTimeout) {
+			err = fmt.Errorf("%w (%w)", ErrTimeout, err)
+		}
 		c.finish(call, nil, fmt.Errorf("iq: send %s: %w", call.Request.ID, err))
 	}
 	return call
