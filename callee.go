@@ -47,7 +47,8 @@ type Callee struct {
 
 	mu       sync.RWMutex
 	handlers map[route]Handler
-	spaces   map[string]int // registered handlers per namespace
+	spaces   map[string]int          // registered handlers per namespace
+	mws      []func(Handler) Handler // middleware, first outermost; replaced, never modified
 
 	inFlight atomic.Int64
 	base     context.Context // cancelled by Close
@@ -102,6 +103,26 @@ func (c *Callee) Handle(t Type, space, local string, h Handler) {
 	c.spaces[space]++
 }
 
+// Use adds middleware around every handler, in order: the first added is
+// the outermost, the first to see a request. Handlers are wrapped at
+// dispatch time, so Use may be called before or after handlers are
+// registered, and, being safe for concurrent use like registration, while
+// requests are served: it concerns requests routed after it returns.
+//
+// Middleware sees only requests that reach a handler: a malformed or
+// unroutable request is answered without it. A middleware may answer
+// without calling the handler it wraps. Use panics if a middleware is nil.
+func (c *Callee) Use(mw ...func(Handler) Handler) {
+	for _, m := range mw {
+		if m == nil {
+			panic("iq: Use: nil middleware")
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mws = append(c.mws[:len(c.mws):len(c.mws)], mw...)
+}
+
 // Get registers h for get requests with a payload named local in space.
 func (c *Callee) Get(space, local string, h HandlerFunc) { c.Handle(TypeGet, space, local, h) }
 
@@ -137,8 +158,12 @@ func (c *Callee) lookup(req *IQ) (Handler, *StanzaError) {
 	c.mu.RLock()
 	h := c.handlers[route{req.Type, name.Space, name.Local}]
 	known := c.spaces[name.Space] > 0
+	mws := c.mws
 	c.mu.RUnlock()
 	if h != nil {
+		for i := len(mws) - 1; i >= 0; i-- {
+			h = mws[i](h)
+		}
 		return h, nil
 	}
 	if known {

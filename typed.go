@@ -1,0 +1,228 @@
+package iq
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+// Errors of typed requests and handlers.
+var (
+	// ErrNoXMLName is wrapped by the error GetAs and SetAs return when the
+	// request is not a struct with an XMLName field giving it a namespace
+	// and a local name, and by the error a typed handler fails with (sent
+	// as internal-server-error) when its response encodes in no namespace.
+	ErrNoXMLName = errors.New("iq: type has no XMLName with a namespace and a local name")
+
+	// ErrDecode is wrapped by the error GetAs and SetAs return when the
+	// result's payload does not decode into the response type.
+	ErrDecode = errors.New("iq: payload does not decode")
+)
+
+// GetAs sends a get whose payload is req, encoded with encoding/xml, to the
+// address to, and decodes the result's payload into a Resp:
+//
+//	ver, err := iq.GetAs[version.Query](ctx, caller, "example.com", version.Query{})
+//
+// req is a struct, or a pointer to one, whose XMLName field names the
+// payload with a namespace and a local name (in its tag, or in its value
+// when the tag has none), or an *Element sent as it is; anything else
+// fails with an error wrapping ErrNoXMLName, before anything is sent.
+//
+// An empty result decodes as the zero Resp, with a nil error: a Resp whose
+// zero value is meaningful and a caller that must tell an empty result
+// from an empty payload should use Caller.Get. A payload that does not
+// decode into a Resp (one whose XMLName tag names another element, say)
+// fails with an error wrapping ErrDecode. Resp may be Element, to get the
+// payload as it is. Every other error is Caller.Request's: a
+// *StanzaError for an error reply, ErrTimeout, ErrClosed…
+//
+// GetAs is safe for concurrent use, as the Caller is.
+func GetAs[Resp any](ctx context.Context, c *Caller, to string, req any) (Resp, error) {
+	return requestAs[Resp](ctx, c, TypeGet, to, req)
+}
+
+// SetAs is GetAs for a set.
+func SetAs[Resp any](ctx context.Context, c *Caller, to string, req any) (Resp, error) {
+	return requestAs[Resp](ctx, c, TypeSet, to, req)
+}
+
+func requestAs[Resp any](ctx context.Context, c *Caller, t Type, to string, req any) (Resp, error) {
+	var out Resp
+	payload, err := encodeRequest(req)
+	if err != nil {
+		return out, err
+	}
+	var res *Element
+	if t == TypeGet {
+		res, err = c.Get(ctx, to, payload)
+	} else {
+		res, err = c.Set(ctx, to, payload)
+	}
+	if err != nil || res == nil {
+		return out, err
+	}
+	if p, ok := any(&out).(*Element); ok {
+		*p = *res
+		return out, nil
+	}
+	if err := res.Decode(&out); err != nil {
+		var zero Resp
+		return zero, fmt.Errorf("%w into %v: %w", ErrDecode, reflect.TypeFor[Resp](), err)
+	}
+	return out, nil
+}
+
+// encodeRequest turns GetAs's req into a payload.
+func encodeRequest(req any) (*Element, error) {
+	switch r := req.(type) {
+	case nil:
+		return nil, fmt.Errorf("%w: nil request", ErrNoXMLName)
+	case *Element:
+		if r == nil {
+			return nil, fmt.Errorf("%w: nil request", ErrNoXMLName)
+		}
+		return r, nil
+	}
+	t := reflect.TypeOf(req)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if _, ok := xmlNameField(t); !ok {
+		return nil, fmt.Errorf("%w: %v has no XMLName field", ErrNoXMLName, t)
+	}
+	if v := reflect.ValueOf(req); v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil, fmt.Errorf("%w: nil %T", ErrNoXMLName, req)
+	}
+	e, err := MarshalElement(req)
+	if err != nil {
+		return nil, err
+	}
+	if e.Name.Space == "" {
+		return nil, fmt.Errorf("%w: %v encodes as <%s/> in no namespace", ErrNoXMLName, t, e.Name.Local)
+	}
+	return e, nil
+}
+
+// xmlNameField returns the XMLName field of struct type t, if it has one
+// of type xml.Name.
+func xmlNameField(t reflect.Type) (reflect.StructField, bool) {
+	if t.Kind() != reflect.Struct {
+		return reflect.StructField{}, false
+	}
+	f, ok := t.FieldByName("XMLName")
+	if !ok || f.Type != reflect.TypeFor[xml.Name]() {
+		return reflect.StructField{}, false
+	}
+	return f, true
+}
+
+// tagName returns the name an XMLName field's tag gives, as encoding/xml
+// reads it: "namespace local" or "local", before any comma.
+func tagName(f reflect.StructField) xml.Name {
+	tag := f.Tag.Get("xml")
+	if i := strings.IndexByte(tag, ','); i >= 0 {
+		tag = tag[:i]
+	}
+	var n xml.Name
+	if i := strings.LastIndexByte(tag, ' '); i >= 0 {
+		n.Space, tag = strings.TrimSpace(tag[:i]), tag[i+1:]
+	}
+	n.Local = tag
+	return n
+}
+
+// HandleGet registers h on c for get requests whose payload is a Req. The
+// route is the namespace and local name of Req's XMLName tag, such as
+// `xml:"jabber:iq:version query"`; the payload is decoded into a fresh Req
+// with encoding/xml, and a payload that does not decode is answered
+// modify/bad-request without calling h. What h returns is encoded as the
+// result's payload: a nil *Resp makes an empty result, and an error is
+// sent as a Handler's is (a *StanzaError as it is, anything else as
+// internal-server-error). The request itself is available to h through
+// RequestFromContext.
+//
+// Resp must be a struct with an XMLName field giving it a namespace (its
+// tag or, set at run time, its value) or a type whose pointer implements
+// xml.Marshaler, such as Element. mw, if any, wrap this handler alone,
+// inside the Callee's own middleware (Use), the first outermost:
+//
+//	iq.HandleSet(c, rosterPush, iq.Allow(iq.OwnAccount(me)))
+//
+// HandleGet panics, as Callee.Handle does, when Req is not a struct whose
+// XMLName tag has a namespace and a local name, when Resp is neither of
+// the above, when h is nil, or when the route is already taken: these are
+// programming errors. It is safe for concurrent use, as Callee.Handle is.
+func HandleGet[Req, Resp any](c *Callee, h func(ctx context.Context, req *Req) (*Resp, error), mw ...func(Handler) Handler) {
+	handleTyped(c, TypeGet, "HandleGet", h, mw)
+}
+
+// HandleSet is HandleGet for set requests.
+func HandleSet[Req, Resp any](c *Callee, h func(ctx context.Context, req *Req) (*Resp, error), mw ...func(Handler) Handler) {
+	handleTyped(c, TypeSet, "HandleSet", h, mw)
+}
+
+func handleTyped[Req, Resp any](c *Callee, t Type, fn string, h func(context.Context, *Req) (*Resp, error), mw []func(Handler) Handler) {
+	if h == nil {
+		panic("iq: " + fn + ": nil handler")
+	}
+	reqT := reflect.TypeFor[Req]()
+	f, ok := xmlNameField(reqT)
+	name := tagName(f)
+	if !ok || name.Space == "" || name.Local == "" {
+		panic(fmt.Sprintf("iq: %s: request type %v must be a struct with an XMLName field tagged `xml:\"namespace local\"`", fn, reqT))
+	}
+	respT := reflect.TypeFor[Resp]()
+	if _, ok := xmlNameField(respT); !ok && !reflect.PointerTo(respT).Implements(reflect.TypeFor[xml.Marshaler]()) {
+		panic(fmt.Sprintf("iq: %s: response type %v must be a struct with an XMLName field, or implement xml.Marshaler", fn, respT))
+	}
+	var handler Handler = typedHandler[Req, Resp]{h: h, name: name}
+	for i := len(mw) - 1; i >= 0; i-- {
+		if mw[i] == nil {
+			panic("iq: " + fn + ": nil middleware")
+		}
+		handler = mw[i](handler)
+	}
+	c.Handle(t, name.Space, name.Local, handler)
+}
+
+type typedHandler[Req, Resp any] struct {
+	h    func(context.Context, *Req) (*Resp, error)
+	name xml.Name
+}
+
+func (th typedHandler[Req, Resp]) HandleIQ(ctx context.Context, req *IQ) (*Element, error) {
+	r := new(Req)
+	if err := req.Payload.Decode(r); err != nil {
+		return nil, NewError(Modify, BadRequest, fmt.Sprintf("malformed <%s xmlns='%s'/>", th.name.Local, th.name.Space))
+	}
+	resp, err := th.h(context.WithValue(ctx, requestKey{}, req), r)
+	if err != nil || resp == nil {
+		return nil, err
+	}
+	if e, ok := any(resp).(*Element); ok {
+		return e, nil
+	}
+	e, err := MarshalElement(resp)
+	if err != nil {
+		return nil, err
+	}
+	if e.Name.Space == "" {
+		return nil, fmt.Errorf("%w: response %T encodes as <%s/> in no namespace", ErrNoXMLName, resp, e.Name.Local)
+	}
+	return e, nil
+}
+
+type requestKey struct{}
+
+// RequestFromContext returns the IQ being answered by a handler registered
+// with HandleGet or HandleSet, from the context that handler is given: its
+// sender, id and the rest. It returns nil for any other context. The IQ
+// must not be modified.
+func RequestFromContext(ctx context.Context) *IQ {
+	req, _ := ctx.Value(requestKey{}).(*IQ)
+	return req
+}
