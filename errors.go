@@ -199,7 +199,8 @@ func (e *StanzaError) condition() Condition {
 	return e.Condition
 }
 
-// UnmarshalXML implements xml.Unmarshaler. It reads children by namespace,
+// UnmarshalXML implements xml.Unmarshaler. A missing or unknown type is
+// read as cancel. It reads children by namespace,
 // not position: the first element in urn:ietf:params:xml:ns:xmpp-stanzas
 // other than <text/> is the condition (an unknown one is read as
 // undefined-condition), the first <text/> there is the text, and the first
@@ -249,6 +250,12 @@ func stanzaErrorFrom(el *Element) *StanzaError {
 	}
 	if e.Condition == "" {
 		e.Condition = UndefinedCondition
+	}
+	// RFC 6120 requires a type; a missing or unknown one is read as
+	// cancel, the one that never invites a retry (and the one written for
+	// it), so that what is read is what would be written back.
+	if !e.Type.Valid() {
+		e.Type = Cancel
 	}
 	return e
 }

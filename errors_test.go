@@ -231,7 +231,7 @@ func TestStanzaErrorUnmarshal(t *testing.T) {
 		{
 			name: "empty error",
 			in:   `<error/>`,
-			want: iq.StanzaError{Condition: iq.UndefinedCondition},
+			want: iq.StanzaError{Type: iq.Cancel, Condition: iq.UndefinedCondition},
 		},
 		{
 			name: "condition in wrong namespace is not a condition",
@@ -267,9 +267,9 @@ func TestStanzaErrorUnmarshal(t *testing.T) {
 			want: iq.StanzaError{Type: iq.Auth, Condition: iq.NotAuthorized, Text: "\n"},
 		},
 		{
-			name: "unknown type kept as read",
+			name: "unknown type read as cancel",
 			in:   `<error type='fatal'><conflict xmlns='` + ns + `'/></error>`,
-			want: iq.StanzaError{Type: "fatal", Condition: iq.Conflict},
+			want: iq.StanzaError{Type: iq.Cancel, Condition: iq.Conflict},
 		},
 	}
 	for _, tt := range tests {

@@ -11,9 +11,16 @@ targets=(
 	".:FuzzStanzaError"
 	"./stream:FuzzConnRead"
 )
+failed=()
 for t in "${targets[@]}"; do
 	pkg="${t%%:*}" name="${t##*:}"
 	echo "==> $name ($pkg) for $time"
 	# A short minimisation keeps new-coverage inputs from stalling the run.
-	go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$time" -fuzzminimizetime 5s -parallel "${FUZZ_PARALLEL:-1}"
+	if ! go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$time" -fuzzminimizetime 5s -parallel "${FUZZ_PARALLEL:-1}"; then
+		failed+=("$name")
+	fi
 done
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "fuzz: failures in: ${failed[*]}"; exit 1
+fi
+echo "fuzz: all targets ran $time without a failure"
