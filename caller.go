@@ -28,6 +28,12 @@ type Caller struct {
 	pending map[string]*Call
 	closed  error // non-nil once closed: the error requests fail with
 	local   jid   // our own address, once known
+
+	// Deadlines: a min-heap of pending calls by deadline and one timer
+	// for the earliest, rather than a timer per request.
+	deadlines []*Call
+	timer     *time.Timer
+	timerAt   time.Time
 }
 
 // NewCaller returns a Caller that sends through s. It heeds WithTimeout,
@@ -80,12 +86,19 @@ type Call struct {
 	// Done receives the Call once, when it ends.
 	Done chan *Call
 
-	caller   *Caller
 	to       jid
-	timer    *time.Timer
+	deadline time.Time
+	index    int    // in the Caller's deadline heap; -1 when not in it
+	gen      uint64 // bumped each time the Call ends, so a stale lookup cannot end a reuse
 	stopCtx  func() bool
-	finished bool // guarded by caller.mu, set with the removal from pending
+	pending  bool // guarded by the Caller's mu: in pending and the heap
+	pooled   bool // owned by Request, recycled after it returns
+	copy     IQ   // the request with its fresh id, when it had none (Go only)
 }
+
+var callPool = sync.Pool{New: func() any {
+	return &Call{Done: make(chan *Call, 1), pooled: true, index: -1}
+}}
 
 // Request sends req, which must be a get or a set with exactly one payload
 // element, and waits for its response. An empty id is replaced, in a copy,
@@ -97,9 +110,14 @@ type Call struct {
 // context.DeadlineExceeded. For a result it returns the result and nil;
 // for an error reply, the error IQ and its *StanzaError.
 func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
-	call := c.Go(ctx, req, make(chan *Call, 1))
-	<-call.Done
-	return call.Response, call.Err
+	call := callPool.Get().(*Call)
+	call.Request = req
+	resp, err := c.run(ctx, call, true)
+	// Only the fields the Caller no longer looks at are cleared: pending,
+	// gen and index belong to its mutex, and are already as they must be.
+	call.Request, call.Response, call.Err, call.to = nil, nil, nil, jid{}
+	callPool.Put(call)
+	return resp, err
 }
 
 // Go starts a request as Request does and returns at once. The Call is
@@ -109,17 +127,28 @@ func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
 // needs no exact capacity. Go itself waits for the Sender to accept the
 // request.
 //
-// Go costs no goroutine while the request is pending: a program may keep
-// as many requests in flight as WithMaxPending allows.
+// Go costs no goroutine while the request is pending, and only a few
+// hundred bytes: a program may keep as many requests in flight as
+// WithMaxPending allows.
 func (c *Caller) Go(ctx context.Context, req *IQ, done chan *Call) *Call {
 	if done == nil {
 		done = make(chan *Call, 1)
 	}
-	call := &Call{Request: req, Done: done, caller: c}
-	if err := c.start(ctx, call); err != nil {
+	call := &Call{Request: req, Done: done, index: -1}
+	c.run(ctx, call, false)
+	return call
+}
+
+// run starts call and, when wait is set, waits for its end and returns it.
+func (c *Caller) run(ctx context.Context, call *Call, wait bool) (*IQ, error) {
+	gen, err := c.start(ctx, call, !wait)
+	if err != nil {
 		call.Err = err
+		if wait {
+			return nil, err
+		}
 		call.deliver()
-		return call
+		return nil, err
 	}
 	if err := c.sender.SendIQ(ctx, call.Request); err != nil {
 		// A deadline that passes during the send is the request's
@@ -127,66 +156,88 @@ func (c *Caller) Go(ctx context.Context, req *IQ, done chan *Call) *Call {
 		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrTimeout) {
 			err = fmt.Errorf("%w (%w)", ErrTimeout, err)
 		}
-		c.finish(call, nil, fmt.Errorf("iq: send %s: %w", call.Request.ID, err))
+		c.finish(call, gen, nil, fmt.Errorf("iq: send %s: %w", call.Request.ID, err))
 	}
-	return call
+	if !wait {
+		return nil, nil
+	}
+	if ctx.Done() == nil { // context.Background and the like: nothing to watch
+		<-call.Done
+		return call.Response, call.Err
+	}
+	select {
+	case <-call.Done:
+	case <-ctx.Done():
+		c.finish(call, gen, nil, c.ctxError(call.Request, ctx.Err()))
+		<-call.Done
+	}
+	return call.Response, call.Err
 }
 
-// start checks and registers call, and arms its deadline.
-func (c *Caller) start(ctx context.Context, call *Call) error {
+// start checks and registers call, and arms its deadline; watchCtx asks
+// for ctx's cancellation to end the call (Request watches it itself).
+func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, error) {
 	req := call.Request
 	if req == nil {
-		return invalidf("nil request")
+		return 0, invalidf("nil request")
 	}
 	if !req.IsRequest() {
-		return invalidf("request of type %q: only get and set are requests", req.Type)
+		return 0, invalidf("request of type %q: only get and set are requests", req.Type)
 	}
 	if n := req.NumChildren(); n != 1 {
-		return invalidf("%s with %d child elements, want exactly one", req.Type, n)
+		return 0, invalidf("%s with %d child elements, want exactly one", req.Type, n)
 	}
 	if req.To != "" {
 		to, err := parseJID(req.To)
 		if err != nil {
-			return invalidf("to %q: %v", req.To, err)
+			return 0, invalidf("to %q: %v", req.To, err)
 		}
 		call.to = to
 	}
 	if err := ctx.Err(); err != nil {
-		return c.ctxError(req, err)
+		return 0, c.ctxError(req, err)
 	}
 	if req.ID == "" {
-		r := *req
-		r.ID = NewID()
-		call.Request = &r
-		req = &r
+		// A Sender may keep the IQ it was given (a queue, a recorder), so a
+		// recycled Call cannot hold the copy; one Go returns can.
+		cp := &call.copy
+		if call.pooled {
+			cp = new(IQ)
+		}
+		*cp = *req
+		cp.ID = NewID()
+		call.Request = cp
+		req = cp
 	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(c.timeout)
+	}
+	call.deadline = deadline
 
 	c.mu.Lock()
 	switch {
 	case c.closed != nil:
 		c.mu.Unlock()
-		return c.closed
+		return 0, c.closed
 	case len(c.pending) >= c.maxPending:
 		c.mu.Unlock()
-		return fmt.Errorf("%w (%d)", ErrTooManyPending, c.maxPending)
+		return 0, fmt.Errorf("%w (%d)", ErrTooManyPending, c.maxPending)
 	case c.pending[req.ID] != nil:
 		c.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrDuplicateID, req.ID)
+		return 0, fmt.Errorf("%w: %q", ErrDuplicateID, req.ID)
 	}
 	c.pending[req.ID] = call
-	// Arming under the lock means finish never sees a half-armed call.
-	if _, ok := ctx.Deadline(); !ok {
-		call.timer = time.AfterFunc(c.timeout, func() {
-			c.finish(call, nil, fmt.Errorf("iq: request %s: %w after %v", req.ID, ErrTimeout, c.timeout))
-		})
-	}
-	if ctx.Done() != nil {
-		call.stopCtx = context.AfterFunc(ctx, func() {
-			c.finish(call, nil, c.ctxError(req, ctx.Err()))
-		})
-	}
+	call.pending = true
+	c.pushDeadline(call)
+	gen := call.gen
 	c.mu.Unlock()
-	return nil
+	if watchCtx && ctx.Done() != nil {
+		call.stopCtx = context.AfterFunc(ctx, func() {
+			c.finish(call, gen, nil, c.ctxError(req, ctx.Err()))
+		})
+	}
+	return gen, nil
 }
 
 func (c *Caller) ctxError(req *IQ, err error) error {
@@ -196,29 +247,36 @@ func (c *Caller) ctxError(req *IQ, err error) error {
 	return fmt.Errorf("iq: request %s: %w", req.ID, err)
 }
 
-// finish ends call with resp and err unless something ended it first.
-func (c *Caller) finish(call *Call, resp *IQ, err error) bool {
+// finish ends call with resp and err unless something ended it first, or
+// it has ended and been reused since gen was read.
+func (c *Caller) finish(call *Call, gen uint64, resp *IQ, err error) bool {
 	c.mu.Lock()
-	if call.finished {
+	if !call.pending || call.gen != gen {
 		c.mu.Unlock()
 		return false
 	}
-	call.finished = true
-	delete(c.pending, call.Request.ID)
+	c.removeLocked(call)
 	c.mu.Unlock()
-	call.stop()
-	call.Response, call.Err = resp, err
-	call.deliver()
+	c.complete(call, resp, err)
 	return true
 }
 
-func (call *Call) stop() {
-	if call.timer != nil {
-		call.timer.Stop()
-	}
+// removeLocked takes call out of pending and the heap; c.mu is held.
+func (c *Caller) removeLocked(call *Call) {
+	call.pending = false
+	call.gen++
+	delete(c.pending, call.Request.ID)
+	c.removeDeadline(call)
+}
+
+// complete fills in call's outcome and delivers it; call is no longer
+// pending.
+func (c *Caller) complete(call *Call, resp *IQ, err error) {
 	if call.stopCtx != nil {
 		call.stopCtx()
 	}
+	call.Response, call.Err = resp, err
+	call.deliver()
 }
 
 func (call *Call) deliver() {
@@ -248,15 +306,21 @@ func (c *Caller) Receive(resp *IQ) bool {
 	c.mu.Lock()
 	call := c.pending[resp.ID]
 	local := c.local
+	var gen uint64
+	var rawTo string
+	var to jid
+	if call != nil {
+		gen, rawTo, to = call.gen, call.Request.To, call.to
+	}
 	c.mu.Unlock()
 	if call == nil {
 		return false
 	}
 	// With no to and no local JID yet there is nobody to check against.
-	anyFrom := call.Request.To == "" && local.isZero()
-	if !anyFrom && !allowedSender(resp.From, call.Request.To, call.to, local) {
+	anyFrom := rawTo == "" && local.isZero()
+	if !anyFrom && !allowedSender(resp.From, rawTo, to, local) {
 		c.log.Warn("iq: dropped response from a sender not allowed to answer",
-			"id", resp.ID, "from", resp.From, "to", call.Request.To)
+			"id", resp.ID, "from", resp.From, "to", rawTo)
 		return false
 	}
 	var err error
@@ -268,7 +332,7 @@ func (c *Caller) Receive(resp *IQ) bool {
 	case resp.NumChildren() > 1:
 		err = invalidf("result to %s has %d child elements, want at most one", resp.ID, resp.NumChildren())
 	}
-	return c.finish(call, resp, err)
+	return c.finish(call, gen, resp, err)
 }
 
 // allowedSender applies Receive's rule. rawTo and to are the request's
@@ -333,16 +397,18 @@ func (c *Caller) CloseWithError(cause error) error {
 	}
 	c.closed = err
 	calls := make([]*Call, 0, len(c.pending))
-	for id, call := range c.pending {
-		call.finished = true
-		delete(c.pending, id)
+	for _, call := range c.pending {
 		calls = append(calls, call)
+	}
+	for _, call := range calls {
+		c.removeLocked(call)
+	}
+	if c.timer != nil {
+		c.timer.Stop()
 	}
 	c.mu.Unlock()
 	for _, call := range calls {
-		call.stop()
-		call.Err = fmt.Errorf("iq: request %s: %w", call.Request.ID, err)
-		call.deliver()
+		c.complete(call, nil, fmt.Errorf("iq: request %s: %w", call.Request.ID, err))
 	}
 	return nil
 }
