@@ -251,6 +251,9 @@ func stanzaErrorFrom(el *Element) *StanzaError {
 	if e.Condition == "" {
 		e.Condition = UndefinedCondition
 	}
+	if e.Text == "" {
+		e.Lang = "" // the language of no text: not written back either
+	}
 	// RFC 6120 requires a type; a missing or unknown one is read as
 	// cancel, the one that never invites a retry (and the one written for
 	// it), so that what is read is what would be written back.
