@@ -231,12 +231,14 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 	call.pending = true
 	c.pushDeadline(call)
 	gen := call.gen
-	c.mu.Unlock()
+	// Registered under the lock, so that whatever ends the call sees
+	// stopCtx set; the callback runs on a goroutine of its own, never here.
 	if watchCtx && ctx.Done() != nil {
 		call.stopCtx = context.AfterFunc(ctx, func() {
 			c.finish(call, gen, nil, c.ctxError(req, ctx.Err()))
 		})
 	}
+	c.mu.Unlock()
 	return gen, nil
 }
 

@@ -229,7 +229,7 @@ func (c *Conn) ReadElement() (*iq.Element, error) {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			el := new(iq.Element)
-			if err := c.dec.DecodeElement(el, &t); err != nil {
+			if err := el.UnmarshalXML(c.dec, t); err != nil {
 				return nil, c.readError(err)
 			}
 			c.mark()
@@ -305,7 +305,7 @@ func (c *Conn) serve(ctx context.Context, ep *iq.Endpoint, fallback func(context
 		case xml.StartElement:
 			if t.Name.Local == "iq" && isStanzaNS(t.Name.Space) {
 				in := new(iq.IQ)
-				if err := c.dec.DecodeElement(in, &t); err != nil {
+				if err := in.UnmarshalXML(c.dec, t); err != nil {
 					return c.failRead(err)
 				}
 				c.mark()
@@ -313,7 +313,7 @@ func (c *Conn) serve(ctx context.Context, ep *iq.Endpoint, fallback func(context
 				continue
 			}
 			el := new(iq.Element)
-			if err := c.dec.DecodeElement(el, &t); err != nil {
+			if err := el.UnmarshalXML(c.dec, t); err != nil {
 				return c.failRead(err)
 			}
 			c.mark()
