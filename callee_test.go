@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/iqtest"
 )
 
 const (
@@ -29,18 +30,18 @@ const (
 // Receive sends it through the Sender.
 var calleeModes = []struct {
 	name  string
-	reply func(t *testing.T, c *iq.Callee, r *calleeRecorder, req *iq.IQ) *iq.IQ
+	reply func(t *testing.T, c *iq.Callee, r *iqtest.Recorder, req *iq.IQ) *iq.IQ
 }{
-	{"Reply", func(t *testing.T, c *iq.Callee, r *calleeRecorder, req *iq.IQ) *iq.IQ {
+	{"Reply", func(t *testing.T, c *iq.Callee, r *iqtest.Recorder, req *iq.IQ) *iq.IQ {
 		t.Helper()
 		reply := c.Reply(context.Background(), req)
 		assert.Zero(t, r.Len(), "Reply must not send")
 		return reply
 	}},
-	{"Receive", func(t *testing.T, c *iq.Callee, r *calleeRecorder, req *iq.IQ) *iq.IQ {
+	{"Receive", func(t *testing.T, c *iq.Callee, r *iqtest.Recorder, req *iq.IQ) *iq.IQ {
 		t.Helper()
 		c.Receive(context.Background(), req)
-		reply := r.next(t)
+		reply := nextSent(t, r)
 		require.Eventually(t, func() bool { return c.InFlight() == 0 }, calleeWaitFor, time.Millisecond)
 		assert.Equal(t, 1, r.Len(), "exactly one reply per request")
 		return reply
@@ -71,7 +72,7 @@ func TestCallee_RoutesToMatchingHandlerAndRepliesWithResult(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					rec := newCalleeRecorder()
+					rec := iqtest.NewRecorder()
 					c := iq.NewCallee(rec)
 					defer c.Close()
 					req := calleeParse(t, tc.raw)
@@ -130,7 +131,7 @@ func TestCallee_ZeroOrManyChildrenIsBadRequest(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					rec := newCalleeRecorder()
+					rec := iqtest.NewRecorder()
 					c := iq.NewCallee(rec)
 					defer c.Close()
 					var calls atomic.Int32
@@ -175,7 +176,7 @@ func TestCallee_MissingOrUnknownTypeOrMissingIDIsBadRequest(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					rec := newCalleeRecorder()
+					rec := iqtest.NewRecorder()
 					c := iq.NewCallee(rec)
 					defer c.Close()
 					var calls atomic.Int32
@@ -232,7 +233,7 @@ func TestCallee_NoMatchingHandlerIsFeatureNotImplemented(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					rec := newCalleeRecorder()
+					rec := iqtest.NewRecorder()
 					c := iq.NewCallee(rec, tc.opts...)
 					defer c.Close()
 					var calls atomic.Int32
@@ -326,7 +327,7 @@ func TestCallee_HandlerErrorBecomesErrorReply(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					rec := newCalleeRecorder()
+					rec := iqtest.NewRecorder()
 					logger, logs := newCalleeLogger()
 					c := iq.NewCallee(rec, iq.WithLogger(logger))
 					defer c.Close()
@@ -391,7 +392,7 @@ func TestCallee_ResponsesAreNeverAnswered(t *testing.T) {
 		t.Run("Closed="+strconv.FormatBool(closed), func(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					rec := newCalleeRecorder()
+					rec := iqtest.NewRecorder()
 					c := iq.NewCallee(rec, iq.WithUnknownNamespaceCondition(iq.ServiceUnavailable), iq.WithMaxInFlight(1))
 					var calls atomic.Int32
 					h := func(context.Context, *iq.IQ) (*iq.Element, error) {
@@ -421,7 +422,7 @@ func TestCallee_ResponsesAreNeverAnswered(t *testing.T) {
 		})
 	}
 	t.Run("NilRequest", func(t *testing.T) {
-		rec := newCalleeRecorder()
+		rec := iqtest.NewRecorder()
 		c := iq.NewCallee(rec)
 		assert.Nil(t, c.Reply(context.Background(), nil))
 		assert.NotPanics(t, func() { c.Receive(context.Background(), nil) })
@@ -491,8 +492,15 @@ func TestCallee_ExactlyOneReplyEvenAfterContextCancelled(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := newCalleeRecorder()
-			rec.failWith(tc.sendErr)
+			rec := iqtest.NewRecorder()
+			var ctxMu sync.Mutex
+			var ctxErrs []error // ctx.Err() of each send, at the time of the send
+			rec.OnSend(func(ctx context.Context, _ *iq.IQ) error {
+				ctxMu.Lock()
+				ctxErrs = append(ctxErrs, ctx.Err())
+				ctxMu.Unlock()
+				return tc.sendErr
+			})
 			logger, logs := newCalleeLogger()
 			c := iq.NewCallee(rec, iq.WithLogger(logger))
 			defer c.Close()
@@ -522,7 +530,7 @@ func TestCallee_ExactlyOneReplyEvenAfterContextCancelled(t *testing.T) {
 			calleeNoReplyFor(t, rec, 20*time.Millisecond) // no reply before the handler returns
 
 			close(release)
-			reply := rec.next(t)
+			reply := nextSent(t, rec)
 			assert.Equal(t, "c1", reply.ID)
 			assert.Equal(t, "x@y/z", reply.To)
 			tc.check(t, reply)
@@ -531,9 +539,11 @@ func TestCallee_ExactlyOneReplyEvenAfterContextCancelled(t *testing.T) {
 			calleeNoReplyFor(t, rec, 50*time.Millisecond)
 			assert.Equal(t, 1, rec.Len(), "exactly one reply, never two")
 			assert.Equal(t, int32(1), calls.Load())
-			for _, err := range rec.CtxErrs() {
+			ctxMu.Lock()
+			for _, err := range ctxErrs {
 				assert.NoError(t, err, "the reply is sent with a live context, so the Sender takes it")
 			}
+			ctxMu.Unlock()
 			if tc.sendErr != nil {
 				assert.Contains(t, logs.String(), "reply not sent")
 				assert.Contains(t, logs.String(), "stream gone")
@@ -578,7 +588,7 @@ func TestCallee_ReplyAddressing(t *testing.T) {
 			for _, out := range outcomes {
 				for _, a := range addrs {
 					t.Run(out.name+"/"+a.name, func(t *testing.T) {
-						rec := newCalleeRecorder()
+						rec := iqtest.NewRecorder()
 						c := iq.NewCallee(rec)
 						defer c.Close()
 						c.Get(calleeNS, "a", func(context.Context, *iq.IQ) (*iq.Element, error) {
@@ -619,7 +629,7 @@ func TestCallee_OverMaxInFlightIsResourceConstraintAtOnce(t *testing.T) {
 
 	for _, n := range []int{1, 3, 8} {
 		t.Run("Max="+strconv.Itoa(n), func(t *testing.T) {
-			rec := newCalleeRecorder()
+			rec := iqtest.NewRecorder()
 			c := iq.NewCallee(rec, iq.WithMaxInFlight(n))
 			defer c.Close()
 
@@ -668,10 +678,10 @@ func TestCallee_OverMaxInFlightIsResourceConstraintAtOnce(t *testing.T) {
 			close(release)
 			results := map[string]bool{}
 			for range n {
-				r := rec.next(t)
+				r := nextSent(t, rec)
 				// skip the over-cap errors already buffered on the channel
 				for r.Type == iq.TypeError {
-					r = rec.next(t)
+					r = nextSent(t, rec)
 				}
 				calleeAssertResult(t, r, r.Payload)
 				assert.Equal(t, r.ID, r.Payload.AttrValue("id"))
@@ -686,7 +696,7 @@ func TestCallee_OverMaxInFlightIsResourceConstraintAtOnce(t *testing.T) {
 
 			// The slots are free again.
 			c.Receive(context.Background(), req("again"))
-			r := rec.next(t)
+			r := nextSent(t, rec)
 			assert.Equal(t, "again", r.ID)
 			assert.Equal(t, iq.TypeResult, r.Type)
 			require.Eventually(t, func() bool { return c.InFlight() == 0 }, calleeWaitFor, time.Millisecond)
@@ -712,7 +722,7 @@ func TestCallee_DuplicateRegistrationPanics(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := iq.NewCallee(newCalleeRecorder())
+			c := iq.NewCallee(iqtest.NewRecorder())
 			tc.first(c)
 			if tc.wantPanics {
 				assert.Panics(t, func() { tc.second(c) })
@@ -748,7 +758,7 @@ func TestCallee_HandleInvalidRoutePanics(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := iq.NewCallee(newCalleeRecorder())
+			c := iq.NewCallee(iqtest.NewRecorder())
 			assert.Panics(t, func() { tc.register(c) })
 			assert.Empty(t, c.Namespaces(), "a refused registration leaves nothing behind")
 		})
@@ -758,7 +768,7 @@ func TestCallee_HandleInvalidRoutePanics(t *testing.T) {
 func TestCallee_ReplyIsSynchronousAndUncapped(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
-	rec := newCalleeRecorder()
+	rec := iqtest.NewRecorder()
 	c := iq.NewCallee(rec, iq.WithMaxInFlight(1))
 	defer c.Close()
 
@@ -795,10 +805,10 @@ func TestCallee_ReplyIsSynchronousAndUncapped(t *testing.T) {
 
 	// Receive is still capped.
 	c.Receive(context.Background(), calleeParse(t, `<iq type='get' id='x1'><a xmlns='u:a'/></iq>`))
-	calleeAssertErrorReply(t, rec.next(t), iq.Wait, iq.ResourceConstraint)
+	calleeAssertErrorReply(t, nextSent(t, rec), iq.Wait, iq.ResourceConstraint)
 
 	close(release)
-	r := rec.next(t)
+	r := nextSent(t, rec)
 	assert.Equal(t, "b1", r.ID)
 	require.Eventually(t, func() bool { return c.InFlight() == 0 }, calleeWaitFor, time.Millisecond)
 }
@@ -807,7 +817,7 @@ func TestCallee_CloseCancelsRunningHandlers(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
 	const n = 4
-	rec := newCalleeRecorder()
+	rec := iqtest.NewRecorder()
 	c := iq.NewCallee(rec)
 	started := make(chan struct{}, n)
 	done := make(chan error, n)
@@ -839,7 +849,7 @@ func TestCallee_CloseCancelsRunningHandlers(t *testing.T) {
 	}
 	ids := map[string]bool{}
 	for range n {
-		r := rec.next(t)
+		r := nextSent(t, rec)
 		calleeAssertErrorReply(t, r, iq.Cancel, iq.ServiceUnavailable)
 		assert.Equal(t, "shutting down", r.Error.Text, "the handler's own reply is still sent")
 		ids[r.ID] = true
@@ -865,7 +875,7 @@ func TestCallee_ReceiveAfterCloseIsServiceUnavailable(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := newCalleeRecorder()
+			rec := iqtest.NewRecorder()
 			c := iq.NewCallee(rec)
 			var calls atomic.Int32
 			h := func(context.Context, *iq.IQ) (*iq.Element, error) {
@@ -920,7 +930,7 @@ func TestCallee_NamespacesListsRegistered(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := iq.NewCallee(newCalleeRecorder())
+			c := iq.NewCallee(iqtest.NewRecorder())
 			tc.register(c)
 			got := c.Namespaces()
 			assert.NotNil(t, got)
@@ -933,7 +943,7 @@ func TestCallee_HandlerContextCarriesReceiveValues(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
 	type ctxKey struct{}
-	rec := newCalleeRecorder()
+	rec := iqtest.NewRecorder()
 	c := iq.NewCallee(rec)
 	defer c.Close()
 	got := make(chan any, 1)
@@ -949,7 +959,7 @@ func TestCallee_HandlerContextCarriesReceiveValues(t *testing.T) {
 	case <-time.After(calleeWaitFor):
 		require.FailNow(t, "handler not run")
 	}
-	calleeAssertResult(t, rec.next(t), nil)
+	calleeAssertResult(t, nextSent(t, rec), nil)
 	require.Eventually(t, func() bool { return c.InFlight() == 0 }, calleeWaitFor, time.Millisecond)
 }
 
@@ -961,7 +971,7 @@ func TestCallee_ConcurrentReceivesAllAnswered(t *testing.T) {
 		perG       = 200
 		total      = goroutines * perG
 	)
-	rec := newCalleeRecorder()
+	rec := iqtest.NewRecorder()
 	c := iq.NewCallee(rec, iq.WithMaxInFlight(total))
 	defer c.Close()
 
@@ -1058,7 +1068,7 @@ func TestCallee_HandlerReportsWhatReplyWouldSend(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := iq.NewCallee(newCalleeRecorder(), iq.WithUnknownNamespaceCondition(iq.ServiceUnavailable))
+			c := iq.NewCallee(iqtest.NewRecorder(), iq.WithUnknownNamespaceCondition(iq.ServiceUnavailable))
 			var calls atomic.Int32
 			c.Get(calleeNS, "a", func(context.Context, *iq.IQ) (*iq.Element, error) {
 				calls.Add(1)
@@ -1084,7 +1094,7 @@ func TestCallee_HandlerReportsWhatReplyWouldSend(t *testing.T) {
 func TestCallee_HandlerGoexitStillGetsOneReply(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
-	rec := newCalleeRecorder()
+	rec := iqtest.NewRecorder()
 	logger, _ := newCalleeLogger()
 	c := iq.NewCallee(rec, iq.WithLogger(logger))
 	defer c.Close()
@@ -1096,11 +1106,10 @@ func TestCallee_HandlerGoexitStillGetsOneReply(t *testing.T) {
 	})
 	c.Receive(context.Background(), calleeParse(t, `<iq type='get' id='gx' from='x@y/z'><a xmlns='u:a'/></iq>`))
 	require.Eventually(t, func() bool { return c.InFlight() == 0 }, calleeWaitFor, time.Millisecond)
-	select {
-	case r := <-rec.ch:
+	if r, err := rec.Next(200 * time.Millisecond); err == nil {
 		assert.Equal(t, "gx", r.ID)
 		calleeAssertErrorReply(t, r, iq.Cancel, iq.InternalServerError)
-	case <-time.After(200 * time.Millisecond):
+	} else {
 		assert.Fail(t, "a handler that calls runtime.Goexit gets no reply at all: the requester waits until it times out")
 	}
 	calleeNoReplyFor(t, rec, 20*time.Millisecond)

@@ -2,7 +2,6 @@ package iq_test
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"regexp"
@@ -17,65 +16,13 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/iqtest"
 )
 
 const callerNS = "urn:example:caller"
 
 // callerIDPattern is what a generated id must look like.
 var callerIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{16,}$`)
-
-// callerRecorder is a Sender that records every IQ it is given, and
-// optionally fails or reacts to each.
-type callerRecorder struct {
-	mu    sync.Mutex
-	sent  []*iq.IQ
-	err   error        // returned by every SendIQ when not nil
-	onReq func(*iq.IQ) // called (synchronously) for each IQ when not nil
-	out   chan *iq.IQ  // receives each IQ when it has room
-	calls atomic.Int64 // number of SendIQ calls
-	hook  func(context.Context, *iq.IQ) error
-}
-
-func newCallerRecorder() *callerRecorder {
-	return &callerRecorder{out: make(chan *iq.IQ, 64)}
-}
-
-func (r *callerRecorder) SendIQ(ctx context.Context, q *iq.IQ) error {
-	r.calls.Add(1)
-	r.mu.Lock()
-	r.sent = append(r.sent, q)
-	err, onReq, hook := r.err, r.onReq, r.hook
-	r.mu.Unlock()
-	select {
-	case r.out <- q:
-	default:
-	}
-	if onReq != nil {
-		onReq(q)
-	}
-	if hook != nil {
-		return hook(ctx, q)
-	}
-	return err
-}
-
-func (r *callerRecorder) Sent() []*iq.IQ {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]*iq.IQ(nil), r.sent...)
-}
-
-// next waits for the next IQ the recorder is given.
-func (r *callerRecorder) next(t *testing.T) *iq.IQ {
-	t.Helper()
-	select {
-	case q := <-r.out:
-		return q
-	case <-time.After(2 * time.Second):
-		require.FailNow(t, "nothing was sent")
-		return nil
-	}
-}
 
 // callerWait waits for call to end.
 func callerWait(t *testing.T, call *iq.Call) *iq.Call {
@@ -100,26 +47,18 @@ func callerResult(id, from string) *iq.IQ {
 	return &iq.IQ{Type: iq.TypeResult, ID: id, From: from}
 }
 
-// callerUnmarshal builds an IQ from raw XML.
-func callerUnmarshal(t *testing.T, raw string) *iq.IQ {
-	t.Helper()
-	q := new(iq.IQ)
-	require.NoError(t, xml.Unmarshal([]byte(raw), q))
-	return q
-}
-
 // 10. Ids.
 
 func TestCallerRequestID(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
 	t.Run("empty id gets a fresh random id and the request is not mutated", func(t *testing.T) {
-		rec := newCallerRecorder()
+		rec := iqtest.NewRecorder()
 		c := iq.NewCaller(rec)
 		defer c.Close()
 		req := &iq.IQ{Type: iq.TypeGet, To: "example.com", Payload: callerPayload()}
 		call := c.Go(context.Background(), req, nil)
-		sent := rec.next(t)
+		sent := nextSent(t, rec)
 
 		assert.Regexp(t, callerIDPattern, sent.ID)
 		assert.Empty(t, req.ID, "the caller's *IQ must not be mutated")
@@ -135,7 +74,7 @@ func TestCallerRequestID(t *testing.T) {
 	})
 
 	t.Run("two requests without id get different ids", func(t *testing.T) {
-		rec := newCallerRecorder()
+		rec := iqtest.NewRecorder()
 		c := iq.NewCaller(rec)
 		req := &iq.IQ{Type: iq.TypeGet, Payload: callerPayload()}
 		c.Go(context.Background(), req, nil)
@@ -148,12 +87,12 @@ func TestCallerRequestID(t *testing.T) {
 	})
 
 	t.Run("caller-chosen id is kept", func(t *testing.T) {
-		rec := newCallerRecorder()
+		rec := iqtest.NewRecorder()
 		c := iq.NewCaller(rec)
 		defer c.Close()
 		req := callerGet("my-id-1", "example.com")
 		call := c.Go(context.Background(), req, nil)
-		sent := rec.next(t)
+		sent := nextSent(t, rec)
 		assert.Equal(t, "my-id-1", sent.ID)
 		require.True(t, c.Receive(callerResult("my-id-1", "example.com")))
 		callerWait(t, call)
@@ -162,7 +101,7 @@ func TestCallerRequestID(t *testing.T) {
 	})
 
 	t.Run("duplicate pending id is refused", func(t *testing.T) {
-		rec := newCallerRecorder()
+		rec := iqtest.NewRecorder()
 		c := iq.NewCaller(rec)
 		defer c.Close()
 		first := c.Go(context.Background(), callerGet("dup", "example.com"), nil)
@@ -170,7 +109,7 @@ func TestCallerRequestID(t *testing.T) {
 
 		_, err := c.Request(context.Background(), callerGet("dup", "example.com"))
 		assert.ErrorIs(t, err, iq.ErrDuplicateID)
-		assert.EqualValues(t, 1, rec.calls.Load(), "the duplicate must not be sent")
+		assert.EqualValues(t, 1, rec.Len(), "the duplicate must not be sent")
 		assert.Equal(t, 1, c.Pending())
 
 		// The first is still the one answered; once it ended, the id is free.
@@ -204,7 +143,7 @@ func TestCallerRequestRefusedInvalid(t *testing.T) {
 
 	two := func(typ string) func(t *testing.T) *iq.IQ {
 		return func(t *testing.T) *iq.IQ {
-			return callerUnmarshal(t, `<iq type='`+typ+`' id='x' to='example.com'>`+
+			return calleeParse(t, `<iq type='`+typ+`' id='x' to='example.com'>`+
 				`<a xmlns='urn:a'/><b xmlns='urn:b'/></iq>`)
 		}
 	}
@@ -226,13 +165,13 @@ func TestCallerRequestRefusedInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := newCallerRecorder()
+			rec := iqtest.NewRecorder()
 			c := iq.NewCaller(rec)
 			defer c.Close()
 			resp, err := c.Request(context.Background(), tt.req(t))
 			assert.ErrorIs(t, err, iq.ErrInvalid)
 			assert.Nil(t, resp)
-			assert.Zero(t, rec.calls.Load(), "the Sender must not be called")
+			assert.Zero(t, rec.Len(), "the Sender must not be called")
 			assert.Zero(t, c.Pending())
 		})
 	}
@@ -305,7 +244,7 @@ func TestCallerResponseSenderMatching(t *testing.T) {
 				if tt.local != "" && how == "WithLocalJID" {
 					opts = append(opts, iq.WithLocalJID(tt.local))
 				}
-				c := iq.NewCaller(newCallerRecorder(), opts...)
+				c := iq.NewCaller(iqtest.NewRecorder(), opts...)
 				if tt.local != "" && how == "SetLocalJID" {
 					require.NoError(t, c.SetLocalJID(tt.local))
 				}
@@ -336,7 +275,7 @@ func TestCallerResponseSenderMatching(t *testing.T) {
 
 func TestCallerDisallowedSenderKeepsWaiting(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	rec := newCallerRecorder()
+	rec := iqtest.NewRecorder()
 	c := iq.NewCaller(rec, iq.WithLocalJID("juliet@example.com/balcony"))
 	defer c.Close()
 
@@ -347,7 +286,7 @@ func TestCallerDisallowedSenderKeepsWaiting(t *testing.T) {
 		defer close(done)
 		resp, err = c.Request(context.Background(), callerGet("w1", "romeo@example.net/orchard"))
 	}()
-	rec.next(t)
+	nextSent(t, rec)
 
 	assert.False(t, c.Receive(callerResult("w1", "mallory@evil.example")), "spoofed sender")
 	assert.False(t, c.Receive(callerResult("w1", "romeo@example.net/garden")), "other resource")
@@ -376,7 +315,7 @@ func TestCallerInboundRequestWithPendingIDIsNotAResponse(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	for _, typ := range []iq.Type{iq.TypeGet, iq.TypeSet, "", "bogus"} {
 		t.Run("type "+strconv.Quote(string(typ)), func(t *testing.T) {
-			c := iq.NewCaller(newCallerRecorder())
+			c := iq.NewCaller(iqtest.NewRecorder())
 			defer c.Close()
 			call := c.Go(context.Background(), callerGet("p1", "example.com"), nil)
 			in := &iq.IQ{Type: typ, ID: "p1", From: "example.com", Payload: callerPayload()}
@@ -388,11 +327,11 @@ func TestCallerInboundRequestWithPendingIDIsNotAResponse(t *testing.T) {
 		})
 	}
 	t.Run("nil", func(t *testing.T) {
-		c := iq.NewCaller(newCallerRecorder())
+		c := iq.NewCaller(iqtest.NewRecorder())
 		assert.False(t, c.Receive(nil))
 	})
 	t.Run("unknown id", func(t *testing.T) {
-		c := iq.NewCaller(newCallerRecorder())
+		c := iq.NewCaller(iqtest.NewRecorder())
 		assert.False(t, c.Receive(callerResult("nope", "")))
 	})
 }
@@ -402,7 +341,7 @@ func TestCallerInboundRequestWithPendingIDIsNotAResponse(t *testing.T) {
 // responses received after it returns".
 func TestCallerSetLocalJIDAppliesToPendingRequests(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	c := iq.NewCaller(newCallerRecorder())
+	c := iq.NewCaller(iqtest.NewRecorder())
 	defer c.Close()
 	call := c.Go(context.Background(), callerGet("early", ""), nil)
 	require.NoError(t, c.SetLocalJID("juliet@example.com/balcony"))
@@ -416,7 +355,7 @@ func TestCallerSetLocalJIDAppliesToPendingRequests(t *testing.T) {
 }
 
 func TestCallerSetLocalJIDMalformed(t *testing.T) {
-	c := iq.NewCaller(newCallerRecorder())
+	c := iq.NewCaller(iqtest.NewRecorder())
 	for _, bad := range []string{"@@", "", "juliet@example.com/", "@example.com"} {
 		assert.Error(t, c.SetLocalJID(bad), "SetLocalJID(%q)", bad)
 	}
@@ -439,7 +378,7 @@ func TestCallerTimeout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := newCallerRecorder()
+			rec := iqtest.NewRecorder()
 			c := iq.NewCaller(rec, iq.WithTimeout(tt.timeout))
 			defer c.Close()
 			ctx := context.Background()
@@ -466,15 +405,16 @@ func TestCallerTimeout(t *testing.T) {
 
 func TestCallerContextDeadlineLongerThanDefaultWins(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	var c *iq.Caller
-	c = iq.NewCaller(iq.SenderFunc(func(_ context.Context, req *iq.IQ) error {
+	rec := iqtest.NewRecorder()
+	c := iq.NewCaller(rec, iq.WithTimeout(50*time.Millisecond))
+	defer c.Close()
+	rec.OnSend(func(_ context.Context, req *iq.IQ) error {
 		go func() {
 			time.Sleep(100 * time.Millisecond)
 			c.Receive(req.Result(iq.NewElement(callerNS, "late-but-in-time")))
 		}()
 		return nil
-	}), iq.WithTimeout(50*time.Millisecond))
-	defer c.Close()
+	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
@@ -489,14 +429,14 @@ func TestCallerContextDeadlineLongerThanDefaultWins(t *testing.T) {
 }
 
 func TestCallerContextAlreadyExpired(t *testing.T) {
-	rec := newCallerRecorder()
+	rec := iqtest.NewRecorder()
 	c := iq.NewCaller(rec)
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
 	_, err := c.Request(ctx, callerGet("", "example.com"))
 	assert.ErrorIs(t, err, iq.ErrTimeout)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Zero(t, rec.calls.Load())
+	assert.Zero(t, rec.Len())
 	assert.Zero(t, c.Pending())
 }
 
@@ -505,8 +445,8 @@ func TestCallerContextAlreadyExpired(t *testing.T) {
 func TestCallerSendFailure(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	errSend := errors.New("stream broken")
-	rec := newCallerRecorder()
-	rec.err = errSend
+	rec := iqtest.NewRecorder()
+	rec.FailWith(errSend)
 	c := iq.NewCaller(rec)
 	defer c.Close()
 
@@ -516,13 +456,11 @@ func TestCallerSendFailure(t *testing.T) {
 	assert.ErrorIs(t, err, errSend)
 	assert.NotErrorIs(t, err, iq.ErrTimeout)
 	assert.Zero(t, c.Pending(), "entry removed at once")
-	assert.EqualValues(t, 1, rec.calls.Load())
+	assert.EqualValues(t, 1, rec.Len())
 	assert.False(t, c.Receive(callerResult("s1", "example.com")))
 
 	// The id is free again.
-	rec.mu.Lock()
-	rec.err = nil
-	rec.mu.Unlock()
+	rec.FailWith(nil)
 	call := c.Go(context.Background(), callerGet("s1", "example.com"), nil)
 	assert.Equal(t, 1, c.Pending())
 	require.True(t, c.Receive(callerResult("s1", "example.com")))
@@ -536,7 +474,7 @@ func TestCallerContextCancel(t *testing.T) {
 	tests := []struct {
 		name string
 		// run cancels ctx at some point of the request's life.
-		setup      func(rec *callerRecorder, cancel context.CancelFunc)
+		setup      func(rec *iqtest.Recorder, cancel context.CancelFunc)
 		preCancel  bool
 		wantCalled bool
 	}{
@@ -546,35 +484,36 @@ func TestCallerContextCancel(t *testing.T) {
 		},
 		{
 			name: "cancelled while pending",
-			setup: func(rec *callerRecorder, cancel context.CancelFunc) {
-				rec.onReq = func(*iq.IQ) {
+			setup: func(rec *iqtest.Recorder, cancel context.CancelFunc) {
+				rec.OnSend(func(context.Context, *iq.IQ) error {
 					go func() { time.Sleep(20 * time.Millisecond); cancel() }()
-				}
+					return nil
+				})
 			},
 			wantCalled: true,
 		},
 		{
 			name: "cancelled during the send, Sender returns ctx.Err",
-			setup: func(rec *callerRecorder, cancel context.CancelFunc) {
-				rec.hook = func(ctx context.Context, _ *iq.IQ) error {
+			setup: func(rec *iqtest.Recorder, cancel context.CancelFunc) {
+				rec.OnSend(func(ctx context.Context, _ *iq.IQ) error {
 					cancel()
 					<-ctx.Done()
 					return ctx.Err()
-				}
+				})
 			},
 			wantCalled: true,
 		},
 		{
 			name: "cancelled during the send, Sender succeeds",
-			setup: func(rec *callerRecorder, cancel context.CancelFunc) {
-				rec.hook = func(context.Context, *iq.IQ) error { cancel(); return nil }
+			setup: func(rec *iqtest.Recorder, cancel context.CancelFunc) {
+				rec.OnSend(func(context.Context, *iq.IQ) error { cancel(); return nil })
 			},
 			wantCalled: true,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := newCallerRecorder()
+			rec := iqtest.NewRecorder()
 			c := iq.NewCaller(rec, iq.WithTimeout(10*time.Second))
 			defer c.Close()
 			ctx, cancel := context.WithCancel(context.Background())
@@ -593,7 +532,7 @@ func TestCallerContextCancel(t *testing.T) {
 			assert.ErrorIs(t, err, context.Canceled)
 			assert.NotErrorIs(t, err, iq.ErrTimeout)
 			assert.NotErrorIs(t, err, context.DeadlineExceeded)
-			assert.Equal(t, tt.wantCalled, rec.calls.Load() > 0)
+			assert.Equal(t, tt.wantCalled, rec.Len() > 0)
 			assert.False(t, c.Receive(callerResult("c1", "example.com")))
 		})
 	}
@@ -603,11 +542,11 @@ func TestCallerContextCancel(t *testing.T) {
 
 func TestCallerResultWithTwoChildren(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	c := iq.NewCaller(newCallerRecorder())
+	c := iq.NewCaller(iqtest.NewRecorder())
 	defer c.Close()
 	call := c.Go(context.Background(), callerGet("two", "example.com"), nil)
 
-	resp := callerUnmarshal(t, `<iq xmlns='jabber:client' type='result' id='two' from='example.com'>`+
+	resp := calleeParse(t, `<iq xmlns='jabber:client' type='result' id='two' from='example.com'>`+
 		`<first xmlns='urn:a'/><second xmlns='urn:b'/></iq>`)
 	require.Equal(t, 2, resp.NumChildren())
 	assert.True(t, c.Receive(resp), "the malformed response ends the request")
@@ -622,7 +561,7 @@ func TestCallerResultWithTwoChildren(t *testing.T) {
 
 func TestCallerMaxPending(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	rec := newCallerRecorder()
+	rec := iqtest.NewRecorder()
 	c := iq.NewCaller(rec, iq.WithMaxPending(2))
 	defer c.Close()
 	a := c.Go(context.Background(), callerGet("a", "example.com"), nil)
@@ -633,7 +572,7 @@ func TestCallerMaxPending(t *testing.T) {
 	_, err := c.Request(context.Background(), callerGet("c", "example.com"))
 	assert.Less(t, time.Since(start), time.Second, "refused at once")
 	assert.ErrorIs(t, err, iq.ErrTooManyPending)
-	assert.EqualValues(t, 2, rec.calls.Load(), "Sender not called for the refused request")
+	assert.EqualValues(t, 2, rec.Len(), "Sender not called for the refused request")
 	assert.Equal(t, 2, c.Pending())
 
 	// Room again once one ends.
@@ -662,7 +601,7 @@ func TestCallerClose(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-			rec := newCallerRecorder()
+			rec := iqtest.NewRecorder()
 			c := iq.NewCaller(rec, iq.WithTimeout(time.Minute))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -698,13 +637,13 @@ func TestCallerClose(t *testing.T) {
 			assert.Less(t, time.Since(start), time.Second, "pending requests fail promptly")
 			assert.Zero(t, c.Pending())
 
-			sent := rec.calls.Load()
+			sent := rec.Len()
 			_, err := c.Request(context.Background(), callerGet("after", "example.com"))
 			assert.ErrorIs(t, err, iq.ErrClosed)
 			if tt.cause != nil {
 				assert.ErrorIs(t, err, tt.cause)
 			}
-			assert.Equal(t, sent, rec.calls.Load(), "no send after close")
+			assert.Equal(t, sent, rec.Len(), "no send after close")
 			assert.False(t, c.Receive(callerResult("close-0", "example.com")))
 
 			// Idempotent; the first cause stays.
@@ -727,9 +666,11 @@ func TestCallerConcurrent(t *testing.T) {
 		workers  = 64
 		requests = 500
 	)
-	var c *iq.Caller
 	var dropped atomic.Int64
-	c = iq.NewCaller(iq.SenderFunc(func(_ context.Context, req *iq.IQ) error {
+	rec := iqtest.NewRecorder()
+	c := iq.NewCaller(rec, iq.WithLocalJID("juliet@example.com/balcony"))
+	defer c.Close()
+	rec.OnSend(func(_ context.Context, req *iq.IQ) error {
 		go func() {
 			var resp *iq.IQ
 			if req.Payload.AttrValue("fail") == "1" {
@@ -742,8 +683,7 @@ func TestCallerConcurrent(t *testing.T) {
 			}
 		}()
 		return nil
-	}), iq.WithLocalJID("juliet@example.com/balcony"))
-	defer c.Close()
+	})
 
 	var wrong atomic.Int64
 	var firstWrong sync.Once
@@ -811,10 +751,10 @@ func TestCallerErrorReply(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := iq.NewCaller(newCallerRecorder())
+			c := iq.NewCaller(iqtest.NewRecorder())
 			defer c.Close()
 			call := c.Go(context.Background(), callerGet("e1", "example.com"), nil)
-			reply := callerUnmarshal(t, tt.raw)
+			reply := calleeParse(t, tt.raw)
 			require.True(t, c.Receive(reply))
 			callerWait(t, call)
 
@@ -833,12 +773,13 @@ func TestCallerErrorReply(t *testing.T) {
 	}
 
 	t.Run("Request returns the error IQ and errors.Is item-not-found", func(t *testing.T) {
-		var c *iq.Caller
-		c = iq.NewCaller(iq.SenderFunc(func(_ context.Context, req *iq.IQ) error {
+		rec := iqtest.NewRecorder()
+		c := iq.NewCaller(rec)
+		defer c.Close()
+		rec.OnSend(func(_ context.Context, req *iq.IQ) error {
 			go c.Receive(req.ErrorReply(iq.NewError(iq.Cancel, iq.ItemNotFound, "gone fishing")))
 			return nil
-		}))
-		defer c.Close()
+		})
 		resp, err := c.Request(context.Background(), callerGet("", "example.com"))
 		require.Error(t, err)
 		require.NotNil(t, resp)
@@ -878,17 +819,16 @@ func TestCallerGetSet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var c *iq.Caller
-			sent := make(chan *iq.IQ, 1)
-			c = iq.NewCaller(iq.SenderFunc(func(_ context.Context, req *iq.IQ) error {
-				sent <- req
+			rec := iqtest.NewRecorder()
+			c := iq.NewCaller(rec)
+			defer c.Close()
+			rec.OnSend(func(_ context.Context, req *iq.IQ) error {
 				go c.Receive(tt.reply(req))
 				return nil
-			}))
-			defer c.Close()
+			})
 			p := callerPayload()
 			got, err := tt.do(c, context.Background(), "service.example.com", p)
-			req := <-sent
+			req := nextSent(t, rec)
 			assert.Equal(t, tt.typ, req.Type)
 			assert.Equal(t, "service.example.com", req.To)
 			assert.Same(t, p, req.Payload)
@@ -913,12 +853,13 @@ func TestCallerGetSet(t *testing.T) {
 func TestCallerGoSharedDoneChannel(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	const n = 100
-	var c *iq.Caller
-	c = iq.NewCaller(iq.SenderFunc(func(_ context.Context, req *iq.IQ) error {
+	rec := iqtest.NewRecorder()
+	c := iq.NewCaller(rec)
+	defer c.Close()
+	rec.OnSend(func(_ context.Context, req *iq.IQ) error {
 		go c.Receive(req.Result(nil))
 		return nil
-	}))
-	defer c.Close()
+	})
 
 	done := make(chan *iq.Call, 1)
 	started := make(map[*iq.Call]bool, n)
@@ -951,13 +892,13 @@ func TestCallerGoSharedDoneChannel(t *testing.T) {
 
 func TestCallerGoNilDone(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	rec := newCallerRecorder()
+	rec := iqtest.NewRecorder()
 	c := iq.NewCaller(rec)
 	defer c.Close()
 
 	call := c.Go(context.Background(), callerGet("", "example.com"), nil)
 	require.NotNil(t, call.Done)
-	sent := rec.next(t)
+	sent := nextSent(t, rec)
 	require.True(t, c.Receive(callerResult(sent.ID, "example.com")))
 	callerWait(t, call)
 	assert.NoError(t, call.Err)
@@ -972,15 +913,16 @@ func TestCallerGoNilDone(t *testing.T) {
 
 func TestCallerSenderAnswersSynchronously(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	var c *iq.Caller
 	var received bool
-	c = iq.NewCaller(iq.SenderFunc(func(_ context.Context, req *iq.IQ) error {
+	rec := iqtest.NewRecorder()
+	c := iq.NewCaller(rec)
+	defer c.Close()
+	rec.OnSend(func(_ context.Context, req *iq.IQ) error {
 		// The request is pending before it is sent, so an answer that
 		// arrives before SendIQ returns is matched.
 		received = c.Receive(req.Result(iq.NewElement(callerNS, "fast")))
 		return nil
-	}))
-	defer c.Close()
+	})
 	res, err := c.Get(context.Background(), "example.com", callerPayload())
 	require.NoError(t, err)
 	assert.True(t, received)

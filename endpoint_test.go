@@ -13,51 +13,16 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/iqtest"
 )
 
-// callerPipe is a Sender that carries each IQ, as XML, to the Endpoint *to
-// points at, stamping from on it as a server would. It keeps what went over
-// the wire.
-type callerPipe struct {
-	from string
-	to   **iq.Endpoint
-
-	mu   sync.Mutex
-	wire []string
-}
-
-func (p *callerPipe) SendIQ(ctx context.Context, out *iq.IQ) error {
-	b, err := xml.Marshal(out)
-	if err != nil {
-		return err
-	}
-	in := new(iq.IQ)
-	if err := xml.Unmarshal(b, in); err != nil {
-		return err
-	}
-	in.From = p.from
-	p.mu.Lock()
-	p.wire = append(p.wire, string(b))
-	p.mu.Unlock()
-	(*p.to).Receive(ctx, in)
-	return nil
-}
-
-func (p *callerPipe) Wire() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.wire...)
-}
-
 // callerNoOutput checks that nothing is sent through rec for a while.
-func callerNoOutput(t *testing.T, rec *callerRecorder) {
+func callerNoOutput(t *testing.T, rec *iqtest.Recorder) {
 	t.Helper()
-	select {
-	case q := <-rec.out:
+	if q, err := rec.Next(20 * time.Millisecond); err == nil {
 		t.Fatalf("unexpected output: %v", q)
-	case <-time.After(20 * time.Millisecond):
 	}
-	assert.Zero(t, rec.calls.Load())
+	assert.Zero(t, rec.Len())
 }
 
 func TestEndpointRoutesResponsesToCaller(t *testing.T) {
@@ -86,7 +51,7 @@ func TestEndpointRoutesResponsesToCaller(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := newCallerRecorder()
+			rec := iqtest.NewRecorder()
 			ep := iq.NewEndpoint(rec)
 			defer ep.Close()
 			handled := false
@@ -95,7 +60,7 @@ func TestEndpointRoutesResponsesToCaller(t *testing.T) {
 				return nil, nil
 			})
 			call := ep.Caller.Go(context.Background(), callerGet("r1", "example.com"), nil)
-			req := rec.next(t)
+			req := nextSent(t, rec)
 			ep.Receive(context.Background(), tt.reply(req))
 			callerWait(t, call)
 			tt.check(t, call)
@@ -110,7 +75,7 @@ func TestEndpointRoutesRequestsToCallee(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	for _, typ := range []iq.Type{iq.TypeGet, iq.TypeSet} {
 		t.Run(string(typ), func(t *testing.T) {
-			rec := newCallerRecorder()
+			rec := iqtest.NewRecorder()
 			ep := iq.NewEndpoint(rec)
 			defer ep.Close()
 			ep.Callee.Handle(typ, callerNS, "query", iq.HandlerFunc(func(_ context.Context, req *iq.IQ) (*iq.Element, error) {
@@ -118,10 +83,10 @@ func TestEndpointRoutesRequestsToCallee(t *testing.T) {
 			}))
 			// A pending request with the same id must not catch the inbound request.
 			call := ep.Caller.Go(context.Background(), callerGet("in1", "romeo@example.net"), nil)
-			rec.next(t)
+			nextSent(t, rec)
 
 			ep.Receive(context.Background(), &iq.IQ{Type: typ, ID: "in1", From: "romeo@example.net", To: "juliet@example.com", Payload: callerPayload()})
-			reply := rec.next(t)
+			reply := nextSent(t, rec)
 			assert.Equal(t, iq.TypeResult, reply.Type)
 			assert.Equal(t, "in1", reply.ID)
 			assert.Equal(t, "romeo@example.net", reply.To)
@@ -141,7 +106,7 @@ func TestEndpointUnknownTypeAnsweredBadRequest(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	for _, typ := range []iq.Type{"", "fetch", "GET", "Result"} {
 		t.Run("type "+string(typ), func(t *testing.T) {
-			rec := newCallerRecorder()
+			rec := iqtest.NewRecorder()
 			ep := iq.NewEndpoint(rec)
 			defer ep.Close()
 			ep.Callee.Get(callerNS, "query", func(context.Context, *iq.IQ) (*iq.Element, error) {
@@ -149,7 +114,7 @@ func TestEndpointUnknownTypeAnsweredBadRequest(t *testing.T) {
 				return nil, nil
 			})
 			ep.Receive(context.Background(), &iq.IQ{Type: typ, ID: "u1", From: "romeo@example.net/orchard", Payload: callerPayload()})
-			reply := rec.next(t)
+			reply := nextSent(t, rec)
 			assert.Equal(t, iq.TypeError, reply.Type)
 			assert.Equal(t, "u1", reply.ID)
 			assert.Equal(t, "romeo@example.net/orchard", reply.To)
@@ -174,12 +139,12 @@ func TestEndpointUnmatchedResponseDropped(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := newCallerRecorder()
+			rec := iqtest.NewRecorder()
 			ep := iq.NewEndpoint(rec)
 			defer ep.Close()
 			call := ep.Caller.Go(context.Background(), callerGet("pending", "example.com"), nil)
-			<-rec.out
-			rec.calls.Store(0)
+			nextSent(t, rec)
+			rec.Reset()
 
 			ep.Receive(context.Background(), tt.in)
 			callerNoOutput(t, rec)
@@ -196,20 +161,20 @@ func TestEndpointUnmatchedResponseDropped(t *testing.T) {
 // Bug: Endpoint.Receive dereferences a nil IQ, while Caller.Receive and
 // Callee.Receive both ignore one.
 func TestEndpointNilIQIgnored(t *testing.T) {
-	rec := newCallerRecorder()
+	rec := iqtest.NewRecorder()
 	ep := iq.NewEndpoint(rec)
 	defer ep.Close()
 	assert.NotPanics(t, func() { ep.Receive(context.Background(), nil) })
-	assert.Zero(t, rec.calls.Load())
+	assert.Zero(t, rec.Len())
 }
 
 func TestEndpointClose(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	errCause := errors.New("stream ended")
-	rec := newCallerRecorder()
+	rec := iqtest.NewRecorder()
 	ep := iq.NewEndpoint(rec, iq.WithTimeout(time.Minute))
 	call := ep.Caller.Go(context.Background(), callerGet("", "example.com"), nil)
-	<-rec.out
+	nextSent(t, rec)
 
 	require.NoError(t, ep.CloseWithError(errCause))
 	callerWait(t, call)
@@ -221,7 +186,7 @@ func TestEndpointClose(t *testing.T) {
 	// The Callee answers service-unavailable once closed.
 	ep.Callee.Get(callerNS, "query", func(context.Context, *iq.IQ) (*iq.Element, error) { return nil, nil })
 	ep.Receive(context.Background(), callerGet("late", ""))
-	reply := rec.next(t)
+	reply := nextSent(t, rec)
 	assert.Equal(t, iq.TypeError, reply.Type)
 	require.NotNil(t, reply.Error)
 	assert.Equal(t, iq.ServiceUnavailable, reply.Error.Condition)
@@ -234,13 +199,20 @@ func TestEndpointPipeRoundTrip(t *testing.T) {
 		clientJID  = "juliet@example.com/balcony"
 		serviceJID = "echo.example.com"
 	)
-	var client, service *iq.Endpoint
-	toService := &callerPipe{from: clientJID, to: &service}
-	toClient := &callerPipe{from: serviceJID, to: &client}
-	client = iq.NewEndpoint(toService, iq.WithLocalJID(clientJID))
-	service = iq.NewEndpoint(toClient)
-	defer client.Close()
-	defer service.Close()
+	var mu sync.Mutex
+	wire := map[string][]string{} // by sender
+	p := iqtest.NewPair(clientJID, serviceJID, iqtest.WithWireTap(func(from string, raw []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		wire[from] = append(wire[from], string(raw))
+	}))
+	defer p.Close()
+	client, service := p.A, p.B
+	wireFrom := func(from string) []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), wire[from]...)
+	}
 
 	var gotFrom string
 	service.Callee.Get(callerNS, "echo", func(_ context.Context, req *iq.IQ) (*iq.Element, error) {
@@ -265,10 +237,10 @@ func TestEndpointPipeRoundTrip(t *testing.T) {
 		assert.Equal(t, clientJID, gotFrom)
 		assert.Zero(t, client.Caller.Pending())
 
-		wire := toService.Wire()
+		wire := wireFrom(clientJID)
 		require.NotEmpty(t, wire)
 		assert.Contains(t, wire[len(wire)-1], `type="get"`)
-		back := toClient.Wire()
+		back := wireFrom(serviceJID)
 		require.NotEmpty(t, back)
 		assert.Contains(t, back[len(back)-1], `type="result"`)
 	})

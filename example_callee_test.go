@@ -6,13 +6,15 @@ import (
 	"fmt"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/iqtest"
 )
 
 func ExampleCallee_Get() {
 	const ns = "jabber:iq:version"
 
-	// Reply returns the reply instead of sending it, so no Sender is used.
-	callee := iq.NewCallee(iq.SenderFunc(func(context.Context, *iq.IQ) error { return nil }))
+	// Reply returns the reply instead of sending it, so the Recorder
+	// records nothing.
+	callee := iq.NewCallee(iqtest.NewRecorder())
 	callee.Get(ns, "query", func(ctx context.Context, req *iq.IQ) (*iq.Element, error) {
 		return iq.NewElement(ns, "query").Append(
 			iq.NewElement(ns, "name").AppendText("example"),

@@ -2,19 +2,21 @@ package iq_test
 
 import (
 	"context"
-	"encoding/xml"
 	"fmt"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/iqtest"
 )
 
 func ExampleCaller_Get() {
 	const ns = "jabber:iq:version"
 
-	// The Sender stands in for a stream: the "server" answers each request
-	// asynchronously by handing the result to caller.Receive.
-	var caller *iq.Caller
-	caller = iq.NewCaller(iq.SenderFunc(func(ctx context.Context, req *iq.IQ) error {
+	// The Recorder stands in for a stream: the "server" answers each
+	// request asynchronously by handing the result to caller.Receive.
+	rec := iqtest.NewRecorder()
+	caller := iq.NewCaller(rec)
+	defer caller.Close()
+	rec.OnSend(func(ctx context.Context, req *iq.IQ) error {
 		go func() {
 			version := iq.NewElement(ns, "query").Append(
 				iq.NewElement(ns, "name").AppendText("Example Server"),
@@ -23,8 +25,7 @@ func ExampleCaller_Get() {
 			caller.Receive(req.Result(version))
 		}()
 		return nil
-	}))
-	defer caller.Close()
+	})
 
 	res, err := caller.Get(context.Background(), "example.com", iq.NewElement(ns, "query"))
 	if err != nil {
@@ -38,34 +39,13 @@ func ExampleCaller_Get() {
 	// <query xmlns="jabber:iq:version"><name>Example Server</name><version>1.0</version></query>
 }
 
-// examplePipe returns a Sender that serializes each IQ and delivers it,
-// parsed back, to the Endpoint *to points at, stamped from the given
-// address as a server would.
-func examplePipe(from string, to **iq.Endpoint) iq.Sender {
-	return iq.SenderFunc(func(ctx context.Context, out *iq.IQ) error {
-		b, err := xml.Marshal(out)
-		if err != nil {
-			return err
-		}
-		in := new(iq.IQ)
-		if err := xml.Unmarshal(b, in); err != nil {
-			return err
-		}
-		in.From = from
-		(*to).Receive(ctx, in)
-		return nil
-	})
-}
-
 func ExampleEndpoint() {
 	const ns = "urn:example:echo"
 
-	var client, service *iq.Endpoint
-	client = iq.NewEndpoint(examplePipe("juliet@example.com/balcony", &service),
-		iq.WithLocalJID("juliet@example.com/balcony"))
-	service = iq.NewEndpoint(examplePipe("echo.example.com", &client))
-	defer client.Close()
-	defer service.Close()
+	// A Pair stands in for two streams and a server between them.
+	p := iqtest.NewPair("juliet@example.com/balcony", "echo.example.com")
+	defer p.Close()
+	client, service := p.A, p.B
 
 	service.Callee.Get(ns, "echo", func(ctx context.Context, req *iq.IQ) (*iq.Element, error) {
 		return iq.NewElement(ns, "echo").AppendText(req.Payload.Text() + " from " + req.From), nil

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/iqtest"
 )
 
 // TestHardeningBugDeadlineDuringSendIsNotErrTimeout: a request whose
@@ -23,10 +24,12 @@ import (
 // start armed, and whichever runs first decides the error.
 func TestHardeningBugDeadlineDuringSendIsNotErrTimeout(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	c := iq.NewCaller(iq.SenderFunc(func(ctx context.Context, _ *iq.IQ) error {
+	rec := iqtest.NewRecorder()
+	rec.OnSend(func(ctx context.Context, _ *iq.IQ) error {
 		<-ctx.Done() // a stream too busy to take the stanza before the deadline
 		return ctx.Err()
-	}))
+	})
+	c := iq.NewCaller(rec)
 	defer c.Close()
 	// Which error wins is a race between the Caller's own context.AfterFunc
 	// (ErrTimeout) and the Sender's return (not ErrTimeout): try often.

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/iqtest"
 	"github.com/xmpp-iq/iq/stream"
 )
 
@@ -29,6 +30,7 @@ var errHardBoom = errors.New("boom: the transport is gone")
 // hardLoopback is a Sender that fails when fail says so, and otherwise
 // has a peer Callee answer the request and hands the answer back to the
 // Endpoint *to on a goroutine of its own, as a stream reader would.
+// Not iqtest.Pair: a Pair cannot make a send fail with an error of its own.
 type hardLoopback struct {
 	to    **iq.Endpoint
 	peer  *iq.Callee
@@ -60,7 +62,7 @@ func (l *hardLoopback) SendIQ(ctx context.Context, q *iq.IQ) error {
 }
 
 func newHardPeer() *iq.Callee {
-	peer := iq.NewCallee(iq.SenderFunc(func(context.Context, *iq.IQ) error { return nil }))
+	peer := iq.NewCallee(iqtest.NewRecorder()) // only Reply is used: nothing is sent
 	peer.Get(hardeningNS, "q", func(context.Context, *iq.IQ) (*iq.Element, error) {
 		return iq.NewElement(hardeningNS, "ok"), nil
 	})
@@ -141,11 +143,9 @@ func TestHardeningFaultReplySendFails(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	const n = 2000
 	logs := newHardCountLog()
-	var sends atomic.Int64
-	ep := iq.NewEndpoint(iq.SenderFunc(func(context.Context, *iq.IQ) error {
-		sends.Add(1)
-		return errHardBoom
-	}), iq.WithLogger(slog.New(logs)), iq.WithMaxInFlight(n))
+	rec := iqtest.NewRecorder()
+	rec.FailWith(errHardBoom)
+	ep := iq.NewEndpoint(rec, iq.WithLogger(slog.New(logs)), iq.WithMaxInFlight(n))
 	defer ep.Close()
 	ep.Callee.Get(hardeningNS, "q", func(context.Context, *iq.IQ) (*iq.Element, error) {
 		return iq.NewElement(hardeningNS, "ok"), nil
@@ -156,7 +156,7 @@ func TestHardeningFaultReplySendFails(t *testing.T) {
 	}
 	// Requests nobody handles fail to send from the receiving goroutine.
 	ep.Receive(context.Background(), &iq.IQ{Type: iq.TypeGet, ID: "unrouted", Payload: iq.NewElement("urn:other", "q")})
-	require.Eventually(t, func() bool { return ep.Callee.InFlight() == 0 && sends.Load() == n+1 }, hardWait, hardTick)
+	require.Eventually(t, func() bool { return ep.Callee.InFlight() == 0 && rec.Len() == n+1 }, hardWait, hardTick)
 	assert.Equal(t, n+1, logs.Count("reply not sent"))
 }
 
@@ -189,18 +189,14 @@ func TestHardeningFaultContext(t *testing.T) {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			inSend := make(chan *iq.IQ, 1)
-			var sends atomic.Int64
-			sender := iq.SenderFunc(func(sctx context.Context, q *iq.IQ) error {
-				sends.Add(1)
-				inSend <- q
-				if tc.stage == duringSend {
+			rec := iqtest.NewRecorder()
+			if tc.stage == duringSend {
+				rec.OnSend(func(sctx context.Context, _ *iq.IQ) error {
 					<-sctx.Done() // a Sender heeds its context
 					return sctx.Err()
-				}
-				return nil
-			})
-			c := iq.NewCaller(sender, iq.WithTimeout(hardWait))
+				})
+			}
+			c := iq.NewCaller(rec, iq.WithTimeout(hardWait))
 			defer c.Close()
 			req := &iq.IQ{Type: iq.TypeGet, To: peer, Payload: iq.NewElement(hardeningNS, "q")}
 
@@ -221,15 +217,15 @@ func TestHardeningFaultContext(t *testing.T) {
 			}()
 			switch tc.stage {
 			case duringSend:
-				<-inSend
+				nextSent(t, rec)
 				cancel()
 			case duringWait:
 				<-started
-				<-inSend
+				nextSent(t, rec)
 				cancel()
 			case afterResponse:
 				<-started
-				sent := <-inSend
+				sent := nextSent(t, rec)
 				require.True(t, c.Receive(&iq.IQ{Type: iq.TypeResult, ID: sent.ID, From: peer}))
 				got := <-done
 				require.NoError(t, got.Err)
@@ -246,7 +242,7 @@ func TestHardeningFaultContext(t *testing.T) {
 				assert.ErrorIs(t, got.Err, tc.wantErr)
 				assert.Nil(t, got.Response)
 			}
-			assert.Equal(t, tc.wantSends, sends.Load())
+			assert.EqualValues(t, tc.wantSends, rec.Len())
 			assert.Zero(t, c.Pending())
 			// Nothing more arrives, and a response now matches nothing.
 			assert.Len(t, done, 0)
@@ -355,7 +351,7 @@ func TestHardeningFaultHandler(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-			sink := &hardeningSink{}
+			sink := iqtest.NewRecorder()
 			ep := iq.NewEndpoint(sink)
 			defer ep.Close()
 			ep.Callee.Get(hardeningNS, "bad", tc.h)

@@ -19,6 +19,7 @@ var hardFloodN = flag.Int("flood.n", 100_000, "stanzas the TestHardeningFlood* t
 
 // hardFloodSink counts the replies a Callee sends, per request index (ids
 // are "f<index>"), without keeping them.
+// Not iqtest.Recorder: it keeps every IQ, and these tests measure the heap under a flood of 100 000.
 type hardFloodSink struct {
 	perID      []atomic.Int32
 	results    atomic.Int64

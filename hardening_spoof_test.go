@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,37 +12,10 @@ import (
 	"golang.org/x/net/idna"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/iqtest"
 )
 
 const hardeningNS = "urn:example:hardening"
-
-// hardeningSink is a Sender that keeps the last IQ sent and counts calls.
-type hardeningSink struct {
-	mu   sync.Mutex
-	sent []*iq.IQ
-}
-
-func (s *hardeningSink) SendIQ(_ context.Context, q *iq.IQ) error {
-	s.mu.Lock()
-	s.sent = append(s.sent, q)
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *hardeningSink) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.sent)
-}
-
-func (s *hardeningSink) Last() *iq.IQ {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.sent) == 0 {
-		return nil
-	}
-	return s.sent[len(s.sent)-1]
-}
 
 // The addresses of the spoofing matrix. The peer is juliet@capulet.example
 // (resource balcony); we are me@example.com/res (a client of example.com)
@@ -169,7 +141,7 @@ func TestHardeningSpoofMatrix(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-			sink := &hardeningSink{}
+			sink := iqtest.NewRecorder()
 			c := iq.NewCaller(sink, iq.WithLocalJID(mode.local))
 			defer c.Close()
 
@@ -272,7 +244,7 @@ func TestHardeningSpoofIDN(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-			sink := &hardeningSink{}
+			sink := iqtest.NewRecorder()
 			c := iq.NewCaller(sink, iq.WithLocalJID("me@example.com/res"))
 			defer c.Close()
 			done := make(chan *iq.Call, 1)
@@ -308,7 +280,7 @@ func TestHardeningSpoofRequestTypeNeverResolves(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-			sink := &hardeningSink{}
+			sink := iqtest.NewRecorder()
 			ep := iq.NewEndpoint(sink, iq.WithLocalJID("me@example.com/res"))
 			defer ep.Close()
 			done := make(chan *iq.Call, 1)

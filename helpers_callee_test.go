@@ -2,7 +2,6 @@ package iq_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/xml"
 	"log/slog"
 	"sync"
@@ -13,73 +12,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/iqtest"
 )
 
 // calleeWaitFor is how long a test waits for something that should happen
 // at once; it only bounds a failing test.
 const calleeWaitFor = 5 * time.Second
 
-// calleeRecorder is a Sender that records every IQ it is asked to send.
-type calleeRecorder struct {
-	mu      sync.Mutex
-	sent    []*iq.IQ
-	ctxErrs []error // ctx.Err() of each SendIQ call, at the time of the call
-	err     error   // returned by SendIQ when set
-	ch      chan *iq.IQ
-}
-
-func newCalleeRecorder() *calleeRecorder {
-	return &calleeRecorder{ch: make(chan *iq.IQ, 1<<15)}
-}
-
-func (r *calleeRecorder) SendIQ(ctx context.Context, q *iq.IQ) error {
-	r.mu.Lock()
-	r.sent = append(r.sent, q)
-	r.ctxErrs = append(r.ctxErrs, ctx.Err())
-	err := r.err
-	r.mu.Unlock()
-	select {
-	case r.ch <- q:
-	default:
-	}
-	return err
-}
-
-func (r *calleeRecorder) failWith(err error) {
-	r.mu.Lock()
-	r.err = err
-	r.mu.Unlock()
-}
-
-// Sent returns a copy of what has been sent so far.
-func (r *calleeRecorder) Sent() []*iq.IQ {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]*iq.IQ(nil), r.sent...)
-}
-
-func (r *calleeRecorder) Len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.sent)
-}
-
-func (r *calleeRecorder) CtxErrs() []error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]error(nil), r.ctxErrs...)
-}
-
-// next waits for the next IQ sent.
-func (r *calleeRecorder) next(t *testing.T) *iq.IQ {
+// nextSent returns the next IQ sent through r (see iqtest.Recorder.Next),
+// failing the test if none is sent in time.
+func nextSent(t *testing.T, r *iqtest.Recorder) *iq.IQ {
 	t.Helper()
-	select {
-	case q := <-r.ch:
-		return q
-	case <-time.After(calleeWaitFor):
-		require.FailNow(t, "no reply sent in time")
-		return nil
-	}
+	q, err := r.Next(calleeWaitFor)
+	require.NoError(t, err, "nothing was sent in time")
+	return q
 }
 
 // calleeLogBuffer is an io.Writer for a slog handler, safe for concurrent
@@ -201,11 +147,9 @@ func calleeWaitClosed[T any](t *testing.T, ch <-chan T, what string) {
 }
 
 // calleeNoReplyFor asserts that nothing is sent within d.
-func calleeNoReplyFor(t *testing.T, r *calleeRecorder, d time.Duration) {
+func calleeNoReplyFor(t *testing.T, r *iqtest.Recorder, d time.Duration) {
 	t.Helper()
-	select {
-	case q := <-r.ch:
+	if q, err := r.Next(d); err == nil {
 		assert.Fail(t, "unexpected reply", "%s", q)
-	case <-time.After(d):
 	}
 }

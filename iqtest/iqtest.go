@@ -7,6 +7,7 @@ package iqtest
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -37,6 +38,7 @@ type config struct {
 	latency time.Duration
 	loss    float64
 	drop    func(*iq.IQ) bool
+	tap     func(from string, raw []byte)
 	epOpts  []iq.Option
 }
 
@@ -53,6 +55,15 @@ func WithLoss(p float64) Option { return func(c *config) { c.loss = p } }
 // the other side would receive it, with its from stamped; it is called
 // from the sending goroutine, and must not modify the IQ.
 func WithDrop(drop func(*iq.IQ) bool) Option { return func(c *config) { c.drop = drop } }
+
+// WithWireTap calls tap with the XML of every IQ either Endpoint sends,
+// as it goes over the wire (before the Pair parses it back and stamps
+// its from), with the address of the Endpoint that sent it, for a test to
+// look at the wire form. tap is called from the sending goroutine, for
+// IQs that are then dropped or lost too, and must not keep raw.
+func WithWireTap(tap func(from string, raw []byte)) Option {
+	return func(c *config) { c.tap = tap }
+}
 
 // WithEndpointOptions passes opts to both Endpoints' constructor, after
 // the iq.WithLocalJID that NewPair gives each.
@@ -148,6 +159,9 @@ func (l *link) SendIQ(_ context.Context, out *iq.IQ) error {
 	if err != nil {
 		return err
 	}
+	if l.cfg.tap != nil {
+		l.cfg.tap(l.from, b)
+	}
 	in := new(iq.IQ)
 	if err := xml.Unmarshal(b, in); err != nil {
 		return fmt.Errorf("iqtest: %s does not parse back: %w", b, err)
@@ -219,7 +233,9 @@ func (l *link) run(wg *sync.WaitGroup) {
 type Recorder struct {
 	mu      sync.Mutex
 	sent    []*iq.IQ
+	next    int // index in sent of what Next returns next
 	err     error
+	onSend  func(context.Context, *iq.IQ) error
 	changed chan struct{} // closed and replaced on every send
 }
 
@@ -227,23 +243,43 @@ type Recorder struct {
 func NewRecorder() *Recorder { return new(Recorder) }
 
 // SendIQ implements iq.Sender: it records out (the pointer given, not a
-// copy) and returns the error FailWith set, nil by default. Failed sends
-// are recorded too.
-func (r *Recorder) SendIQ(_ context.Context, out *iq.IQ) error {
+// copy) and returns the error FailWith set, nil by default, or, if OnSend
+// set a function, calls it and returns what it returns. Failed sends are
+// recorded too.
+func (r *Recorder) SendIQ(ctx context.Context, out *iq.IQ) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.sent = append(r.sent, out)
 	if r.changed != nil {
 		close(r.changed)
 		r.changed = nil
 	}
-	return r.err
+	err, onSend := r.err, r.onSend
+	r.mu.Unlock()
+	if onSend != nil {
+		return onSend(ctx, out)
+	}
+	return err
 }
 
 // FailWith makes SendIQ return err from now on (nil: succeed again).
 func (r *Recorder) FailWith(err error) {
 	r.mu.Lock()
 	r.err = err
+	r.mu.Unlock()
+}
+
+// OnSend makes SendIQ call f with its arguments from now on, once it has
+// recorded the IQ (so Next, WaitFor and Len already see it), and return
+// what f returns instead of the error FailWith set; nil f undoes it. f
+// runs on the sending goroutine without the Recorder's lock held: it may
+// play the other side of a Caller, handing it a response through Receive,
+// at once (before SendIQ returns) or from a goroutine of its own; block
+// until ctx is done, as a congested stream would; cancel a context at the
+// moment of the send; or fail in a pattern of its own. f must be safe for
+// concurrent use if the Recorder's user sends concurrently.
+func (r *Recorder) OnSend(f func(ctx context.Context, out *iq.IQ) error) {
+	r.mu.Lock()
+	r.onSend = f
 	r.mu.Unlock()
 }
 
@@ -271,11 +307,35 @@ func (r *Recorder) Last() *iq.IQ {
 	return r.sent[len(r.sent)-1]
 }
 
-// Reset forgets what has been sent.
+// Reset forgets what has been sent; Next starts again from the next IQ
+// sent.
 func (r *Recorder) Reset() {
 	r.mu.Lock()
 	r.sent = nil
+	r.next = 0
 	r.mu.Unlock()
+}
+
+// Next returns the first IQ sent that Next has not returned yet, waiting
+// for at most timeout for one to be sent: successive calls walk through
+// what is sent, in order, one IQ each, as a test reads the replies a
+// Callee sends one after another. It fails with an error when timeout
+// passes first, which is also how a test checks that nothing more is sent
+// for a while. Sent, Len, Last and WaitFor are not affected by it.
+func (r *Recorder) Next(timeout time.Duration) (*iq.IQ, error) {
+	var out *iq.IQ
+	err := r.wait(timeout, func() bool {
+		if r.next >= len(r.sent) {
+			return false
+		}
+		out = r.sent[r.next]
+		r.next++
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("iqtest: nothing more sent after %v (%d IQs sent)", timeout, r.Len())
+	}
+	return out, nil
 }
 
 // WaitFor waits until at least n IQs have been sent, for at most timeout,
@@ -283,14 +343,33 @@ func (r *Recorder) Reset() {
 // sent when timeout passes first. It is the way to wait for the replies a
 // Callee sends from goroutines of its own.
 func (r *Recorder) WaitFor(n int, timeout time.Duration) ([]*iq.IQ, error) {
+	var out []*iq.IQ
+	err := r.wait(timeout, func() bool {
+		if len(r.sent) < n {
+			return false
+		}
+		out = append([]*iq.IQ(nil), r.sent[:n]...)
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("iqtest: %d of %d IQs sent after %v", r.Len(), n, timeout)
+	}
+	return out, nil
+}
+
+// errWait is what wait returns when its timeout passes.
+var errWait = errors.New("timeout")
+
+// wait calls done, with r.mu held, until it returns true, after each send,
+// for at most timeout; then it returns errWait.
+func (r *Recorder) wait(timeout time.Duration, done func() bool) error {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
 		r.mu.Lock()
-		if len(r.sent) >= n {
-			out := append([]*iq.IQ(nil), r.sent[:n]...)
+		if done() {
 			r.mu.Unlock()
-			return out, nil
+			return nil
 		}
 		if r.changed == nil {
 			r.changed = make(chan struct{})
@@ -300,7 +379,7 @@ func (r *Recorder) WaitFor(n int, timeout time.Duration) ([]*iq.IQ, error) {
 		select {
 		case <-ch:
 		case <-timer.C:
-			return nil, fmt.Errorf("iqtest: %d of %d IQs sent after %v", r.Len(), n, timeout)
+			return errWait
 		}
 	}
 }

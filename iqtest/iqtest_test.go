@@ -281,3 +281,90 @@ func ExampleRecorder() {
 	// 1 <nil>
 	// <iq type="error" id="u1" to="romeo@montague.lit/orchard"><error type="cancel"><feature-not-implemented xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>
 }
+
+func TestRecorderNext(t *testing.T) {
+	r := iqtest.NewRecorder()
+	_, err := r.Next(10 * time.Millisecond)
+	assert.EqualError(t, err, "iqtest: nothing more sent after 10ms (0 IQs sent)")
+
+	for _, id := range []string{"1", "2"} {
+		require.NoError(t, r.SendIQ(context.Background(), &iq.IQ{ID: id}))
+	}
+	for _, want := range []string{"1", "2"} {
+		q, err := r.Next(0)
+		require.NoError(t, err, "what was sent already is returned at once")
+		assert.Equal(t, want, q.ID)
+	}
+	_, err = r.Next(10 * time.Millisecond)
+	assert.EqualError(t, err, "iqtest: nothing more sent after 10ms (2 IQs sent)", "nothing more sent")
+	assert.Equal(t, 2, r.Len(), "Next does not consume")
+
+	go func() { _ = r.SendIQ(context.Background(), &iq.IQ{ID: "3"}) }()
+	q, err := r.Next(5 * time.Second)
+	require.NoError(t, err, "Next waits for a send")
+	assert.Equal(t, "3", q.ID)
+
+	r.Reset()
+	require.NoError(t, r.SendIQ(context.Background(), &iq.IQ{ID: "4"}))
+	q, err = r.Next(0)
+	require.NoError(t, err)
+	assert.Equal(t, "4", q.ID, "Reset starts the walk again")
+}
+
+func TestRecorderOnSend(t *testing.T) {
+	r := iqtest.NewRecorder()
+	c := iq.NewCaller(r)
+	defer c.Close()
+	boom := errors.New("boom")
+	r.FailWith(boom)
+	// The other side of the Caller, answering before SendIQ returns; the
+	// IQ is recorded by the time f runs.
+	r.OnSend(func(ctx context.Context, req *iq.IQ) error {
+		assert.NoError(t, ctx.Err())
+		assert.Same(t, req, r.Last())
+		if req.Payload.AttrValue("fail") != "" {
+			return boom
+		}
+		assert.True(t, c.Receive(req.Result(iq.NewElement(ns, "a"))))
+		return nil
+	})
+	res, err := c.Get(context.Background(), "b.example.com", iq.NewElement(ns, "q"))
+	require.NoError(t, err, "OnSend's result replaces FailWith's error")
+	assert.Equal(t, "a", res.Name.Local)
+	_, err = c.Get(context.Background(), "b.example.com", iq.NewElement(ns, "q", "fail", "1"))
+	assert.ErrorIs(t, err, boom)
+	assert.Equal(t, 2, r.Len(), "sends are recorded")
+
+	r.OnSend(nil)
+	_, err = c.Get(context.Background(), "b.example.com", iq.NewElement(ns, "q"))
+	assert.ErrorIs(t, err, boom, "back to FailWith's error")
+	assert.Equal(t, 3, r.Len())
+}
+
+func TestPairWireTap(t *testing.T) {
+	var mu sync.Mutex
+	var wire []string
+	tap := func(from string, raw []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		wire = append(wire, from+" "+string(raw))
+	}
+	p := iqtest.NewPair("a@example.com/x", "b.example.com", iqtest.WithWireTap(tap),
+		iqtest.WithDrop(func(in *iq.IQ) bool { return in.Payload != nil && in.Payload.Name.Local == "lost" }))
+	defer p.Close()
+	p.B.Callee.Get(ns, "q", func(context.Context, *iq.IQ) (*iq.Element, error) { return nil, nil })
+	_, err := p.A.Caller.Get(context.Background(), p.BJID, iq.NewElement(ns, "q", "k", "<&>"))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err = p.A.Caller.Get(ctx, p.BJID, iq.NewElement(ns, "lost"))
+	require.ErrorIs(t, err, iq.ErrTimeout)
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, wire, 3, "the dropped IQ is tapped too")
+	assert.Regexp(t, `^a@example.com/x <iq type="get" id="[^"]+" to="b.example.com"><q xmlns="urn:example:iqtest" k="&lt;&amp;&gt;"`, wire[0])
+	assert.NotContains(t, wire[0], "from=", "as sent: no from stamped yet")
+	assert.Regexp(t, `^b.example.com <iq type="result" id="[^"]+" to="a@example.com/x"`, wire[1])
+	assert.Regexp(t, `^a@example.com/x <iq type="get" .*<lost `, wire[2])
+}
