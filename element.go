@@ -292,8 +292,8 @@ func MarshalElement(v any) (*Element, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, fmt.Errorf("iq: marshal element: %T encodes to nothing", v)
 	}
-	e := new(Element)
-	if err := xml.Unmarshal(b, e); err != nil {
+	e, err := ParseElement(b)
+	if err != nil {
 		return nil, fmt.Errorf("iq: marshal element: %w", err)
 	}
 	return e, nil

@@ -407,6 +407,15 @@ func BenchmarkPayload(b *testing.B) {
 				}
 			}
 		})
+		b.Run("decode/iq/"+name, func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := iq.ParseElement(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		b.Run("decode/encoding-xml/"+name, func(b *testing.B) {
 			b.SetBytes(int64(len(raw)))
 			b.ReportAllocs()

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/internal/xmldec"
 )
 
 // DefaultMaxStanzaSize is the default limit on one stanza's size, 1 MiB.
@@ -66,8 +67,8 @@ func WithLogger(l *slog.Logger) Option {
 // methods are safe for concurrent use, but only one Serve may run.
 type Conn struct {
 	rwc     io.ReadWriteCloser
-	lr      *limitReader
-	dec     *xml.Decoder
+	dec     *xmldec.Decoder
+	build   iq.ElementBuilder // reused for every stanza, by the one reader
 	maxSize int64
 	log     *slog.Logger
 	header  Header
@@ -115,25 +116,22 @@ func New(rwc io.ReadWriteCloser, opts ...Option) *Conn {
 	prefix := `<stream:stream xmlns="` + escapeAttr(cfg.ns) + `" xmlns:stream="` + NSStream + `">`
 	c := newConn(rwc, io.MultiReader(strings.NewReader(prefix), rwc), cfg)
 	c.header = Header{NS: cfg.ns}
-	if _, err := c.dec.Token(); err != nil { // the synthetic header
-		panic("stream: synthetic header: " + err.Error())
+	if it, err := c.dec.Next(nil); err != nil || it.Kind != xmldec.KindStart { // the synthetic header
+		panic(fmt.Sprintf("stream: synthetic header: %v %v", it.Kind, err))
 	}
-	c.mark()
 	return c
 }
 
 func newConn(rwc io.ReadWriteCloser, r io.Reader, cfg config) *Conn {
 	c := &Conn{
 		rwc:     rwc,
-		lr:      &limitReader{r: r},
+		dec:     xmldec.NewDecoder(r, int(cfg.maxSize)),
 		maxSize: cfg.maxSize,
 		log:     cfg.logger,
 		wsem:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
-	c.lr.limit = cfg.maxSize
-	c.dec = xml.NewDecoder(c.lr)
 	return c
 }
 
@@ -170,14 +168,14 @@ func Open(ctx context.Context, rwc io.ReadWriteCloser, ours Header, opts ...Opti
 		return nil, ctxErr(ctx, fmt.Errorf("stream: write header: %w", err))
 	}
 	for {
-		tok, err := c.dec.Token()
+		t, err := c.dec.Next(nil)
 		if err != nil {
-			return nil, ctxErr(ctx, fmt.Errorf("stream: read header: %w", err))
+			return nil, ctxErr(ctx, fmt.Errorf("stream: read header: %w", c.readError(err)))
 		}
-		switch t := tok.(type) {
-		case xml.ProcInst, xml.CharData, xml.Comment:
+		switch t.Kind {
+		case xmldec.KindProcInst, xmldec.KindText, xmldec.KindComment:
 			continue
-		case xml.StartElement:
+		case xmldec.KindStart:
 			if t.Name.Space != NSStream || t.Name.Local != "stream" {
 				return nil, fmt.Errorf("stream: peer sent <%s xmlns=%q>, not a stream header", t.Name.Local, t.Name.Space)
 			}
@@ -199,10 +197,9 @@ func Open(ctx context.Context, rwc io.ReadWriteCloser, ours Header, opts ...Opti
 				}
 			}
 			c.header = h
-			c.mark()
 			return c, nil
 		default:
-			return nil, fmt.Errorf("stream: unexpected %T before the stream header", tok)
+			return nil, fmt.Errorf("stream: unexpected %v before the stream header", t.Kind)
 		}
 	}
 }
@@ -211,36 +208,26 @@ func Open(ctx context.Context, rwc io.ReadWriteCloser, ours Header, opts ...Opti
 // namespace it was given).
 func (c *Conn) PeerHeader() Header { return c.header }
 
-// mark lets the decoder read one more stanza's worth from where it is.
-func (c *Conn) mark() {
-	c.lr.limit = c.dec.InputOffset() + c.maxSize
-}
-
 // ReadElement reads the next top-level element, for negotiation steps
 // before Serve (a component handshake, say). A <stream:error/> is returned
 // as a *StreamError, the peer's </stream:stream> as io.EOF. It must not be
 // called once Serve runs.
 func (c *Conn) ReadElement() (*iq.Element, error) {
 	for {
-		tok, err := c.dec.Token()
+		c.build.Reset()
+		t, err := c.dec.Next(&c.build)
 		if err != nil {
 			return nil, c.readError(err)
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			el := new(iq.Element)
-			if err := el.UnmarshalXML(c.dec, t); err != nil {
-				return nil, c.readError(err)
-			}
-			c.mark()
+		switch t.Kind {
+		case xmldec.KindElement:
+			el := c.build.Root()
 			if t.Name.Space == NSStream && t.Name.Local == "error" {
 				return nil, streamErrorFrom(el)
 			}
 			return el, nil
-		case xml.EndElement:
+		case xmldec.KindEnd:
 			return nil, io.EOF
-		default:
-			c.mark()
 		}
 	}
 }
@@ -249,7 +236,7 @@ func (c *Conn) ReadElement() (*iq.Element, error) {
 func (c *Conn) readError(err error) error {
 	var syn *xml.SyntaxError
 	switch {
-	case errors.Is(err, ErrStanzaTooBig):
+	case errors.Is(err, ErrStanzaTooBig), errors.Is(err, xmldec.ErrTooBig):
 		return ErrStanzaTooBig
 	case errors.As(err, &syn):
 		if syn.Msg == "unexpected EOF" {
@@ -297,26 +284,22 @@ func (c *Conn) Serve(ctx context.Context, ep *iq.Endpoint, fallback func(context
 
 func (c *Conn) serve(ctx context.Context, ep *iq.Endpoint, fallback func(context.Context, *iq.Element)) error {
 	for {
-		tok, err := c.dec.Token()
+		c.build.Reset()
+		t, err := c.dec.Next(&c.build)
 		if err != nil {
 			return c.failRead(err)
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
+		switch t.Kind {
+		case xmldec.KindElement:
+			el := c.build.Root()
 			if t.Name.Local == "iq" && isStanzaNS(t.Name.Space) {
-				in := new(iq.IQ)
-				if err := in.UnmarshalXML(c.dec, t); err != nil {
+				in, err := iq.IQFromElement(el)
+				if err != nil { // cannot happen: the name was just checked
 					return c.failRead(err)
 				}
-				c.mark()
 				ep.Receive(ctx, in)
 				continue
 			}
-			el := new(iq.Element)
-			if err := el.UnmarshalXML(c.dec, t); err != nil {
-				return c.failRead(err)
-			}
-			c.mark()
 			if t.Name.Space == NSStream && t.Name.Local == "error" {
 				return streamErrorFrom(el)
 			}
@@ -326,12 +309,14 @@ func (c *Conn) serve(ctx context.Context, ep *iq.Endpoint, fallback func(context
 				c.log.Warn("stream: unhandled stanza", "name", t.Name.Local, "ns", t.Name.Space,
 					"from", el.AttrValue("from"), "id", el.AttrValue("id"))
 			}
-		case xml.EndElement:
+		case xmldec.KindEnd:
 			return io.EOF // the peer's </stream:stream>
-		case xml.CharData:
-			c.mark() // whitespace keepalives
-		case xml.Comment, xml.ProcInst, xml.Directive:
-			return c.fail(&StreamError{Condition: RestrictedXML}, fmt.Errorf("stream: peer sent restricted XML (%T)", tok))
+		case xmldec.KindText:
+			// whitespace keepalives
+		case xmldec.KindComment, xmldec.KindProcInst, xmldec.KindDirective:
+			return c.fail(&StreamError{Condition: RestrictedXML}, fmt.Errorf("stream: peer sent restricted XML (%v)", t.Kind))
+		default:
+			return c.fail(&StreamError{Condition: NotWellFormed}, fmt.Errorf("%w: unexpected %v", ErrNotWellFormed, t.Kind))
 		}
 	}
 }

@@ -1,0 +1,119 @@
+package xmldec
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+)
+
+// payload returns an <iq> of about size bytes: a roster with items,
+// attributes, namespaces, entities and character data.
+func payload(size int) []byte {
+	var b strings.Builder
+	b.WriteString(`<iq type='result' id='roster_1' to='juliet@example.com/balcony' from='example.com' xml:lang='en'><query xmlns='jabber:iq:roster' ver='ver11'>`)
+	for i := 0; b.Len() < size-60; i++ {
+		fmt.Fprintf(&b, `<item jid='user%d@example.net' name='User &amp; %d' subscription='both'><group>Friends</group></item>`, i, i)
+	}
+	b.WriteString(`</query></iq>`)
+	return []byte(b.String())
+}
+
+var sizes = []struct {
+	name string
+	size int
+}{{"1KB", 1 << 10}, {"64KB", 64 << 10}}
+
+func BenchmarkDecode(b *testing.B) {
+	for _, sz := range sizes {
+		data := payload(sz.size)
+		b.Run("encoding_xml/"+sz.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var el refElement
+				if err := xml.Unmarshal(data, &el); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("xmldec/"+sz.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var t Tree
+				if err := Decode(data, &t); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkStream reads stanzas from a stream as stream/conn.go does, per
+// stanza: one Decoder over many stanzas.
+func BenchmarkStream(b *testing.B) {
+	for _, sz := range sizes {
+		stanza := payload(sz.size)
+		const n = 64
+		in := []byte(streamHeader + strings.Repeat(string(stanza)+"\n", n) + "</stream:stream>")
+		b.Run("encoding_xml/"+sz.name, func(b *testing.B) {
+			b.SetBytes(int64(len(stanza) + 1))
+			b.ReportAllocs()
+			var dec *xml.Decoder
+			left := 0
+			for b.Loop() {
+				if left == 0 {
+					b.StopTimer()
+					dec = xml.NewDecoder(bytes.NewReader(in))
+					if _, err := dec.Token(); err != nil {
+						b.Fatal(err)
+					}
+					left = n
+					b.StartTimer()
+				}
+				tok, err := dec.Token()
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := tok.(xml.StartElement)
+				var el refElement
+				if err := dec.DecodeElement(&el, &start); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := dec.Token(); err != nil { // "\n"
+					b.Fatal(err)
+				}
+				left--
+			}
+		})
+		b.Run("xmldec/"+sz.name, func(b *testing.B) {
+			b.SetBytes(int64(len(stanza) + 1))
+			b.ReportAllocs()
+			var d *Decoder
+			left := 0
+			for b.Loop() {
+				if left == 0 {
+					b.StopTimer()
+					d = NewDecoder(bytes.NewReader(in), 1<<20)
+					if _, err := d.Next(nil); err != nil {
+						b.Fatal(err)
+					}
+					left = n
+					b.StartTimer()
+				}
+				var t Tree
+				it, err := d.Next(&t)
+				if err != nil || it.Kind != KindElement {
+					b.Fatal(it.Kind, err)
+				}
+				if _, err := d.Next(nil); err != nil && err != io.EOF {
+					b.Fatal(err)
+				}
+				left--
+			}
+		})
+	}
+}

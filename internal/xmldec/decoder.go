@@ -1,0 +1,1093 @@
+// Package xmldec is a fast XML decoder for XMPP streams. It accepts and
+// rejects exactly what encoding/xml's Decoder (in Strict mode, without
+// Entity or CharsetReader) accepts and rejects, resolves names as its Token
+// method does, and builds each top-level element (stanza) the way package
+// iq's decodeElement does on top of encoding/xml: namespace declarations
+// dropped from the attributes, adjacent character data merged, comments and
+// processing instructions inside the element skipped, and element and
+// attribute names that are not NCNames reported as syntax errors.
+//
+// Errors are *xml.SyntaxError values with encoding/xml's messages (an
+// unexpected end of input is reported as the message "unexpected EOF"), the
+// reader's own errors, or ErrTooBig.
+package xmldec
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"sync"
+)
+
+// ErrTooBig is returned when one top-level item (a stanza, a run of
+// character data, a header...) needs more bytes than the Decoder's maximum
+// size. Like encoding/xml over a capped reader, the Decoder treats the cap
+// as the end of its input: character data cut by the cap is still returned,
+// and the next call fails.
+var ErrTooBig = errors.New("xmldec: item larger than the maximum size")
+
+// xmlURL is the namespace the reserved xml prefix is bound to.
+const xmlURL = "http://www.w3.org/XML/1998/namespace"
+
+// Handler receives the parts of one top-level element, in document order.
+// Calls nest: every StartElement is matched by one EndElement. Text is
+// called with non-empty, merged character data: never twice in a row.
+// The attributes slice is newly allocated and belongs to the Handler; it is
+// nil when the element has no attributes besides namespace declarations.
+type Handler interface {
+	StartElement(name xml.Name, attr []xml.Attr)
+	Text(s string)
+	EndElement()
+}
+
+// Kind is the kind of a top-level Item.
+type Kind uint8
+
+// The kinds of Item.
+const (
+	KindNone      Kind = iota
+	KindStart          // a start tag at depth 0: the stream header
+	KindEnd            // the end tag of a depth-0 element: </stream:stream>
+	KindElement        // a whole element below depth 0 (a stanza), passed to the Handler
+	KindText           // character data (or a CDATA section) between elements
+	KindComment        // a comment
+	KindProcInst       // a processing instruction
+	KindDirective      // a directive such as <!DOCTYPE ...>
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindStart:
+		return "start"
+	case KindEnd:
+		return "end"
+	case KindElement:
+		return "element"
+	case KindText:
+		return "text"
+	case KindComment:
+		return "comment"
+	case KindProcInst:
+		return "procinst"
+	case KindDirective:
+		return "directive"
+	}
+	return "none"
+}
+
+// Item is one top-level item of a stream.
+type Item struct {
+	Kind Kind
+	// Name is the resolved name of a KindStart, KindEnd or KindElement
+	// item, and the target of a KindProcInst.
+	Name xml.Name
+	// Attr holds a KindStart's attributes as encoding/xml's Token returns
+	// them: resolved, namespace declarations included (a declaration
+	// xmlns:p has Name{Space: "xmlns", Local: "p"}, xmlns has
+	// Name{Local: "xmlns"}).
+	Attr []xml.Attr
+	// Data is the content of a KindText, KindComment, KindProcInst or
+	// KindDirective item (the inside of a directive is returned raw). It is
+	// only valid until the next call to Next.
+	Data []byte
+}
+
+// Decoder reads top-level items from an XML stream.
+type Decoder struct {
+	r    io.Reader
+	buf  []byte
+	pos  int   // next byte to read
+	end  int   // visible end of buf: min(len(buf), lim)
+	lim  int   // index in buf past which the current item may not read
+	max  int   // maximum size of one item; 0: none
+	ioe  error // the reader's error, once it returned one
+	why  error // why more last failed
+	err  error // sticky error
+	base int64 // stream offset of buf[0]
+	line int   // line number of buf[0]
+
+	needClose bool  // a self-closing depth-0 start tag still needs its end
+	root      bool  // depth-0 start tags are elements (Decode)
+	open      []top // open depth-0 elements
+
+	// namespace scope
+	defNS    string
+	prefixes map[string]string
+	undo     []undoRec
+
+	// per-tag scratch
+	tag   rawTag
+	attrs []rawAttr
+	vals  []byte // decoded attribute values
+	tmp   []byte // decoded character data of the last text call
+	txt   []byte // merged character data
+	stk   []frame
+
+	anames   []xml.Name
+	vbuf     []byte
+	attrSlab []xml.Attr
+	cache    [512]string
+}
+
+type top struct {
+	raw  string // qualified name as written
+	name xml.Name
+	mark int // len(undo) before its declarations
+}
+
+type frame struct {
+	a, b int // qualified name in buf
+	mark int
+}
+
+type undoRec struct {
+	prefix string
+	old    string
+	had    bool
+}
+
+type span struct{ a, b int }
+
+// rawTag is a tag's name as split by encoding/xml's nsname: space is empty
+// when the name has no colon, or one at either end.
+type rawTag struct {
+	q     span // the whole qualified name
+	space span
+	local span
+	empty bool // self-closing
+}
+
+type rawAttr struct {
+	space, local span
+	raw          bool // value is buf[val] rather than vals[val]
+	val          span
+}
+
+// NewDecoder returns a Decoder reading r, which fails with ErrTooBig on a
+// top-level item longer than maxSize bytes (maxSize ≤ 0: no limit). Reads
+// from r are not buffered beyond what one item needs plus one read.
+func NewDecoder(r io.Reader, maxSize int) *Decoder {
+	d := &Decoder{r: r, max: maxSize, line: 1}
+	if maxSize <= 0 {
+		d.max = 0
+	}
+	d.lim = math.MaxInt
+	return d
+}
+
+var pool = sync.Pool{New: func() any { return new(Decoder) }}
+
+// Decode decodes the first element of data into h, as xml.Unmarshal of
+// data into an iq.Element does: character data, comments, processing
+// instructions and directives before it are checked and skipped, anything
+// after it is ignored. It returns io.EOF when data holds no element.
+func Decode(data []byte, h Handler) error {
+	d := pool.Get().(*Decoder)
+	d.reset(nil, data)
+	d.root = true
+	var err error
+	for {
+		var it Item
+		it, err = d.Next(h)
+		if err != nil || it.Kind == KindElement {
+			break
+		}
+	}
+	d.reset(nil, nil)
+	pool.Put(d)
+	return err
+}
+
+func (d *Decoder) reset(r io.Reader, data []byte) {
+	d.r = r
+	d.buf = data
+	d.pos, d.end, d.lim, d.max = 0, len(data), math.MaxInt, 0
+	d.ioe, d.why, d.err = nil, nil, nil
+	d.base, d.line = 0, 1
+	d.needClose, d.root = false, false
+	d.open = d.open[:0]
+	d.defNS = ""
+	clear(d.prefixes)
+	d.undo = d.undo[:0]
+	if data == nil {
+		// Keep small scratch space for the next use, drop big.
+		if cap(d.attrs) > 256 || cap(d.stk) > 256 || cap(d.undo) > 256 || cap(d.anames) > 256 {
+			d.attrs, d.stk, d.undo, d.anames = nil, nil, nil, nil
+		}
+		if cap(d.vals) > 4096 || cap(d.tmp) > 4096 || cap(d.txt) > 4096 || cap(d.vbuf) > 4096 {
+			d.vals, d.tmp, d.txt, d.vbuf = nil, nil, nil, nil
+		}
+		d.open = d.open[:0]
+	}
+}
+
+// InputOffset returns the stream offset just past the last item returned.
+func (d *Decoder) InputOffset() int64 { return d.base + int64(d.pos) }
+
+// Depth reports how many depth-0 elements (stream headers) are open.
+func (d *Decoder) Depth() int { return len(d.open) }
+
+// Next returns the next top-level item. A start tag below depth 0 is read
+// with its whole element, whose parts go to h (h may be nil to check and
+// discard it). At the end of the input it returns io.EOF if no depth-0
+// element is open, else a syntax error "unexpected EOF". Any error is
+// sticky.
+func (d *Decoder) Next(h Handler) (Item, error) {
+	if d.err != nil {
+		return Item{}, d.err
+	}
+	d.begin()
+	it, err := d.next(h)
+	if err != nil {
+		d.err = err
+		return Item{}, err
+	}
+	return it, nil
+}
+
+// begin starts a new item: it discards consumed input and sets the limit.
+func (d *Decoder) begin() {
+	if d.r != nil && d.pos > 0 && (d.pos == len(d.buf) || d.pos >= cap(d.buf)/2) {
+		d.line += bytes.Count(d.buf[:d.pos], nl)
+		d.base += int64(d.pos)
+		n := copy(d.buf, d.buf[d.pos:])
+		d.buf = d.buf[:n]
+		d.pos = 0
+	}
+	if d.max > 0 {
+		d.lim = d.pos + d.max
+	}
+	d.end = min(len(d.buf), d.lim)
+}
+
+var nl = []byte{'\n'}
+
+// more makes at least one more byte visible, or records in d.why why it
+// cannot: io.EOF, ErrTooBig or the reader's error.
+func (d *Decoder) more() bool {
+	if d.end >= d.lim || d.ioe == ErrTooBig {
+		// Like a capped reader under encoding/xml, hitting the cap ends
+		// the input for good, even if what was read so far is returned.
+		d.why = ErrTooBig
+		d.ioe = ErrTooBig
+		return false
+	}
+	if d.end < len(d.buf) {
+		d.end = min(len(d.buf), d.lim)
+		return true
+	}
+	if d.ioe != nil || d.r == nil {
+		d.why = d.ioe
+		if d.why == nil {
+			d.why = io.EOF
+		}
+		return false
+	}
+	if len(d.buf) == cap(d.buf) {
+		n := max(2*cap(d.buf), 4096)
+		nb := make([]byte, len(d.buf), n)
+		copy(nb, d.buf)
+		d.buf = nb
+	}
+	for range 100 {
+		n, err := d.r.Read(d.buf[len(d.buf):cap(d.buf)])
+		d.buf = d.buf[:len(d.buf)+n]
+		if err != nil {
+			d.ioe = err
+		}
+		if n > 0 {
+			d.end = min(len(d.buf), d.lim)
+			return true
+		}
+		if err != nil {
+			d.why = err
+			return false
+		}
+	}
+	d.ioe = io.ErrNoProgress
+	d.why = d.ioe
+	return false
+}
+
+func (d *Decoder) getc() (byte, bool) {
+	if d.pos < d.end || d.more() {
+		c := d.buf[d.pos]
+		d.pos++
+		return c, true
+	}
+	return 0, false
+}
+
+// eofErr is the error for input that ends where more is required.
+func (d *Decoder) eofErr() error {
+	if d.why == io.EOF {
+		return d.syntaxError("unexpected EOF")
+	}
+	return d.why
+}
+
+func (d *Decoder) syntaxError(msg string) error {
+	p := min(d.pos, len(d.buf))
+	return &xml.SyntaxError{Msg: msg, Line: d.line + bytes.Count(d.buf[:p], nl)}
+}
+
+func (d *Decoder) space() {
+	for {
+		for d.pos < d.end {
+			switch d.buf[d.pos] {
+			case ' ', '\r', '\n', '\t':
+				d.pos++
+			default:
+				return
+			}
+		}
+		if !d.more() {
+			return
+		}
+	}
+}
+
+func (d *Decoder) next(h Handler) (Item, error) {
+	if d.needClose {
+		d.needClose = false
+		return d.closeTop(), nil
+	}
+	c, ok := d.getc()
+	if !ok {
+		if d.why == io.EOF && len(d.open) > 0 {
+			return Item{}, d.syntaxError("unexpected EOF")
+		}
+		return Item{}, d.why
+	}
+	if c != '<' {
+		d.pos--
+		raw, s, err := d.text(-1, false)
+		if err != nil {
+			return Item{}, err
+		}
+		return Item{Kind: KindText, Data: d.textData(raw, s)}, nil
+	}
+	if c, ok = d.getc(); !ok {
+		return Item{}, d.eofErr()
+	}
+	switch c {
+	case '/':
+		if err := d.endTag(); err != nil {
+			return Item{}, err
+		}
+		if len(d.open) == 0 {
+			return Item{}, d.syntaxError("unexpected end element </" + string(d.bytes(d.tag.local)) + ">")
+		}
+		t := &d.open[len(d.open)-1]
+		if err := d.matchEnd(t.raw, d.tag.q); err != nil {
+			return Item{}, err
+		}
+		return d.closeTop(), nil
+	case '?':
+		target, data, err := d.procInst()
+		if err != nil {
+			return Item{}, err
+		}
+		return Item{Kind: KindProcInst, Name: xml.Name{Local: target}, Data: data}, nil
+	case '!':
+		k, raw, s, err := d.bang()
+		if err != nil {
+			return Item{}, err
+		}
+		if k == KindText {
+			return Item{Kind: KindText, Data: d.textData(raw, s)}, nil
+		}
+		return Item{Kind: k, Data: d.buf[s.a:s.b]}, nil
+	}
+	d.pos--
+	if err := d.startTag(); err != nil {
+		return Item{}, err
+	}
+	if len(d.open) == 0 && !d.root {
+		return d.openTop(), nil
+	}
+	name, err := d.element(h)
+	if err != nil {
+		return Item{}, err
+	}
+	return Item{Kind: KindElement, Name: name}, nil
+}
+
+func (d *Decoder) textData(raw bool, s span) []byte {
+	if raw {
+		return d.buf[s.a:s.b]
+	}
+	return d.tmp[s.a:s.b]
+}
+
+func (d *Decoder) bytes(s span) []byte { return d.buf[s.a:s.b] }
+
+// openTop opens a depth-0 element from d.tag and d.attrs.
+func (d *Decoder) openTop() Item {
+	mark := len(d.undo)
+	d.declare()
+	name := d.elemName()
+	attr := make([]xml.Attr, len(d.attrs))
+	for i := range d.attrs {
+		a := &d.attrs[i]
+		attr[i] = xml.Attr{Name: d.attrName(a), Value: d.attrValue(a)}
+	}
+	d.open = append(d.open, top{raw: string(d.bytes(d.tag.q)), name: name, mark: mark})
+	d.needClose = d.tag.empty
+	return Item{Kind: KindStart, Name: name, Attr: attr}
+}
+
+func (d *Decoder) closeTop() Item {
+	t := d.open[len(d.open)-1]
+	d.open = d.open[:len(d.open)-1]
+	d.restore(t.mark)
+	return Item{Kind: KindEnd, Name: t.name}
+}
+
+// matchEnd checks an end tag's qualified name against its start's, with
+// encoding/xml's messages.
+func (d *Decoder) matchEnd(start string, end span) error {
+	e := d.bytes(end)
+	if string(e) == start {
+		return nil
+	}
+	sp, sl := splitName(start)
+	ep, el := splitName(string(e))
+	if sl != el {
+		return d.syntaxError("element <" + sl + "> closed by </" + el + ">")
+	}
+	if ep == "" {
+		ep = `""`
+	}
+	return d.syntaxError("element <" + sl + "> in space " + sp + " closed by </" + el + "> in space " + ep)
+}
+
+func splitName(s string) (space, local string) {
+	if space, local, ok := strings.Cut(s, ":"); ok && space != "" && local != "" {
+		return space, local
+	}
+	return "", s
+}
+
+// declare applies the namespace declarations of d.attrs, as Token does.
+func (d *Decoder) declare() {
+	for i := range d.attrs {
+		a := &d.attrs[i]
+		sp := d.bytes(a.space)
+		if string(sp) == "xmlns" {
+			p := d.intern(d.bytes(a.local))
+			v := d.internValue(a)
+			if d.prefixes == nil {
+				d.prefixes = make(map[string]string)
+			}
+			old, had := d.prefixes[p]
+			d.undo = append(d.undo, undoRec{p, old, had})
+			d.prefixes[p] = v
+		} else if len(sp) == 0 && string(d.bytes(a.local)) == "xmlns" {
+			d.undo = append(d.undo, undoRec{"", d.defNS, true})
+			d.defNS = d.internValue(a)
+		}
+	}
+}
+
+func (d *Decoder) restore(mark int) {
+	for i := len(d.undo) - 1; i >= mark; i-- {
+		u := d.undo[i]
+		switch {
+		case u.prefix == "":
+			d.defNS = u.old
+		case u.had:
+			d.prefixes[u.prefix] = u.old
+		default:
+			delete(d.prefixes, u.prefix)
+		}
+	}
+	d.undo = d.undo[:mark]
+}
+
+// elemName resolves d.tag's name as Token's translate does.
+func (d *Decoder) elemName() xml.Name {
+	local := d.intern(d.bytes(d.tag.local))
+	sp := d.bytes(d.tag.space)
+	switch {
+	case len(sp) == 0:
+		if local == "xmlns" {
+			return xml.Name{Local: local}
+		}
+		return xml.Name{Space: d.defNS, Local: local}
+	case string(sp) == "xmlns":
+		return xml.Name{Space: "xmlns", Local: local}
+	}
+	return xml.Name{Space: d.resolve(sp), Local: local}
+}
+
+func (d *Decoder) attrName(a *rawAttr) xml.Name {
+	local := d.intern(d.bytes(a.local))
+	sp := d.bytes(a.space)
+	switch {
+	case len(sp) == 0:
+		return xml.Name{Local: local}
+	case string(sp) == "xmlns":
+		return xml.Name{Space: "xmlns", Local: local}
+	}
+	return xml.Name{Space: d.resolve(sp), Local: local}
+}
+
+// resolve returns the namespace a prefix other than xmlns stands for: the
+// prefix itself when it is not bound, as encoding/xml does.
+func (d *Decoder) resolve(prefix []byte) string {
+	if string(prefix) == "xml" {
+		return xmlURL
+	}
+	if v, ok := d.prefixes[string(prefix)]; ok {
+		return v
+	}
+	return d.intern(prefix)
+}
+
+func (d *Decoder) attrValue(a *rawAttr) string {
+	if a.raw {
+		return string(d.buf[a.val.a:a.val.b])
+	}
+	return string(d.vals[a.val.a:a.val.b])
+}
+
+func (d *Decoder) internValue(a *rawAttr) string {
+	if a.raw {
+		return d.intern(d.buf[a.val.a:a.val.b])
+	}
+	return d.intern(d.vals[a.val.a:a.val.b])
+}
+
+// intern returns b as a string, shared with an earlier equal one when
+// it is still in a small direct-mapped cache.
+func (d *Decoder) intern(b []byte) string {
+	n := len(b)
+	if n == 0 {
+		return ""
+	}
+	if n > 96 {
+		return string(b)
+	}
+	h := (uint(n)*0x9E37 + uint(b[0])*31 + uint(b[n-1])*131 + uint(b[n/2])*7) % uint(len(d.cache))
+	if s := d.cache[h]; s == string(b) {
+		return s
+	}
+	s := string(b)
+	d.cache[h] = s
+	return s
+}
+
+// stanzaAttrs resolves the attributes of a start tag below the stream,
+// drops namespace declarations, checks the names as iq's checkNames does
+// and, when build is set, returns them. Their values share one string.
+func (d *Decoder) stanzaAttrs(build bool) ([]xml.Attr, error) {
+	d.anames = d.anames[:0]
+	size := 0
+	for i := range d.attrs {
+		a := &d.attrs[i]
+		an := d.attrName(a)
+		if isNSDecl(an) {
+			d.anames = append(d.anames, xml.Name{Space: "xmlns"})
+			continue
+		}
+		if !isNCName(an.Local) {
+			return nil, d.syntaxError(fmt.Sprintf("attribute name %q is not namespace-well-formed", an.Local))
+		}
+		d.anames = append(d.anames, an)
+		size += a.val.b - a.val.a
+	}
+	n := 0
+	for _, an := range d.anames {
+		if an.Space != "xmlns" {
+			n++
+		}
+	}
+	if n == 0 || !build {
+		return nil, nil
+	}
+	// One string for all values.
+	vb := d.vbuf[:0]
+	for i := range d.attrs {
+		if d.anames[i].Space == "xmlns" {
+			continue
+		}
+		a := &d.attrs[i]
+		if a.raw {
+			vb = append(vb, d.buf[a.val.a:a.val.b]...)
+		} else {
+			vb = append(vb, d.vals[a.val.a:a.val.b]...)
+		}
+	}
+	all := string(vb)
+	d.vbuf = vb
+	if len(d.attrSlab) < n {
+		d.attrSlab = make([]xml.Attr, max(n, 32))
+	}
+	attr := d.attrSlab[:n:n]
+	d.attrSlab = d.attrSlab[n:]
+	j, off := 0, 0
+	for i := range d.attrs {
+		an := d.anames[i]
+		if an.Space == "xmlns" {
+			continue
+		}
+		a := &d.attrs[i]
+		l := a.val.b - a.val.a
+		attr[j] = xml.Attr{Name: an, Value: all[off : off+l]}
+		j++
+		off += l
+	}
+	return attr, nil
+}
+
+func isNSDecl(n xml.Name) bool {
+	return n.Space == "xmlns" || (n.Space == "" && n.Local == "xmlns")
+}
+
+// element reads an element whose start tag is in d.tag and d.attrs, to its
+// end tag, passing its parts to h. It returns the element's name.
+func (d *Decoder) element(h Handler) (xml.Name, error) {
+	stk := d.stk[:0]
+	d.txt = d.txt[:0]
+	var rootName xml.Name
+	pend := span{-1, -1} // raw pending text in buf, when d.txt is empty
+	flush := func() {
+		if h == nil {
+			pend, d.txt = span{-1, -1}, d.txt[:0]
+			return
+		}
+		if len(d.txt) > 0 {
+			h.Text(string(d.txt))
+			d.txt = d.txt[:0]
+		} else if pend.a >= 0 {
+			h.Text(string(d.buf[pend.a:pend.b]))
+		}
+		pend = span{-1, -1}
+	}
+	for {
+		// d.tag and d.attrs hold a start tag.
+		mark := len(d.undo)
+		d.declare()
+		name := d.elemName()
+		if !isNCName(name.Local) {
+			d.restore(mark)
+			return xml.Name{}, d.syntaxError(fmt.Sprintf("element name %q is not namespace-well-formed", name.Local))
+		}
+		attr, err := d.stanzaAttrs(h != nil)
+		if err != nil {
+			d.restore(mark)
+			return xml.Name{}, err
+		}
+		if len(stk) == 0 {
+			rootName = name
+		}
+		if h != nil {
+			h.StartElement(name, attr)
+		}
+		if d.tag.empty {
+			d.restore(mark)
+			if h != nil {
+				h.EndElement()
+			}
+			if len(stk) == 0 {
+				d.stk = stk
+				return rootName, nil
+			}
+		} else {
+			stk = append(stk, frame{d.tag.q.a, d.tag.q.b, mark})
+		}
+
+		// Read content up to the next start tag.
+		for {
+			c, ok := d.getc()
+			if !ok {
+				d.stk = stk
+				return xml.Name{}, d.eofErr()
+			}
+			if c != '<' {
+				d.pos--
+				raw, s, err := d.text(-1, false)
+				if err != nil {
+					d.stk = stk
+					return xml.Name{}, err
+				}
+				pend = d.addText(raw, s, pend)
+				continue
+			}
+			if c, ok = d.getc(); !ok {
+				d.stk = stk
+				return xml.Name{}, d.eofErr()
+			}
+			var err error
+			switch c {
+			case '/':
+				if err = d.endTag(); err != nil {
+					break
+				}
+				f := stk[len(stk)-1]
+				if err = d.matchEnd(string(d.buf[f.a:f.b]), d.tag.q); err != nil {
+					break
+				}
+				stk = stk[:len(stk)-1]
+				d.restore(f.mark)
+				flush()
+				if h != nil {
+					h.EndElement()
+				}
+				if len(stk) == 0 {
+					d.stk = stk
+					return rootName, nil
+				}
+				continue
+			case '?':
+				_, _, err = d.procInst()
+				if err == nil {
+					continue
+				}
+			case '!':
+				var k Kind
+				var raw bool
+				var s span
+				k, raw, s, err = d.bang()
+				if err == nil {
+					if k == KindText {
+						pend = d.addText(raw, s, pend)
+					}
+					continue
+				}
+			default:
+				d.pos--
+				if err = d.startTag(); err == nil {
+					flush()
+				}
+			}
+			if err != nil {
+				d.stk = stk
+				return xml.Name{}, err
+			}
+			break
+		}
+	}
+}
+
+// addText merges the result of text into the pending character data.
+func (d *Decoder) addText(raw bool, s span, pend span) span {
+	if s.a == s.b {
+		return pend
+	}
+	if raw && len(d.txt) == 0 && pend.a < 0 {
+		return s
+	}
+	if pend.a >= 0 {
+		d.txt = append(d.txt, d.buf[pend.a:pend.b]...)
+		pend = span{-1, -1}
+	}
+	if raw {
+		d.txt = append(d.txt, d.buf[s.a:s.b]...)
+	} else {
+		d.txt = append(d.txt, d.tmp[s.a:s.b]...)
+	}
+	return pend
+}
+
+// readName reads the bytes encoding/xml's readName reads: ASCII name
+// bytes and any non-ASCII byte. It returns an empty span, without error,
+// when the first byte is not one of them.
+func (d *Decoder) readName() (span, error) {
+	a := d.pos
+	c, ok := d.getc()
+	if !ok {
+		return span{}, d.eofErr()
+	}
+	if !nameByte[c] {
+		d.pos--
+		return span{a, a}, nil
+	}
+	for {
+		for d.pos < d.end {
+			if !nameByte[d.buf[d.pos]] {
+				return span{a, d.pos}, nil
+			}
+			d.pos++
+		}
+		if !d.more() {
+			return span{}, d.eofErr()
+		}
+	}
+}
+
+// name reads a name and checks it as encoding/xml's name does. ok is false
+// without error when there is no name.
+func (d *Decoder) name() (span, bool, error) {
+	s, err := d.readName()
+	if err != nil {
+		return s, false, err
+	}
+	if s.a == s.b {
+		return s, false, nil
+	}
+	if !isName(d.bytes(s)) {
+		return s, false, d.syntaxError("invalid XML name: " + string(d.bytes(s)))
+	}
+	return s, true, nil
+}
+
+// nsname reads a qualified name into t as encoding/xml's nsname does.
+func (d *Decoder) nsname(t *rawTag) (bool, error) {
+	s, ok, err := d.name()
+	if !ok {
+		return false, err
+	}
+	b := d.bytes(s)
+	i := bytes.IndexByte(b, ':')
+	t.q = s
+	switch {
+	case i < 0:
+		t.space, t.local = span{s.a, s.a}, s
+	case bytes.IndexByte(b[i+1:], ':') >= 0:
+		return false, nil
+	case i == 0 || i == len(b)-1:
+		t.space, t.local = span{s.a, s.a}, s
+	default:
+		t.space, t.local = span{s.a, s.a + i}, span{s.a + i + 1, s.b}
+	}
+	return true, nil
+}
+
+// endTag reads an end tag after "</" into d.tag.
+func (d *Decoder) endTag() error {
+	ok, err := d.nsname(&d.tag)
+	if !ok {
+		if err == nil {
+			err = d.syntaxError("expected element name after </")
+		}
+		return err
+	}
+	d.space()
+	c, ok := d.getc()
+	if !ok {
+		return d.eofErr()
+	}
+	if c != '>' {
+		return d.syntaxError("invalid characters between </" + string(d.bytes(d.tag.local)) + " and >")
+	}
+	return nil
+}
+
+// startTag reads a start tag after "<" into d.tag and d.attrs.
+func (d *Decoder) startTag() error {
+	d.attrs = d.attrs[:0]
+	d.vals = d.vals[:0]
+	d.tag.empty = false
+	ok, err := d.nsname(&d.tag)
+	if !ok {
+		if err == nil {
+			err = d.syntaxError("expected element name after <")
+		}
+		return err
+	}
+	for {
+		d.space()
+		c, ok := d.getc()
+		if !ok {
+			return d.eofErr()
+		}
+		if c == '/' {
+			if c, ok = d.getc(); !ok {
+				return d.eofErr()
+			}
+			if c != '>' {
+				return d.syntaxError("expected /> in element")
+			}
+			d.tag.empty = true
+			return nil
+		}
+		if c == '>' {
+			return nil
+		}
+		d.pos--
+		var n rawTag
+		ok, err := d.nsname(&n)
+		if !ok {
+			if err == nil {
+				err = d.syntaxError("expected attribute name in element")
+			}
+			return err
+		}
+		d.space()
+		if c, ok = d.getc(); !ok {
+			return d.eofErr()
+		}
+		if c != '=' {
+			return d.syntaxError("attribute name without = in element")
+		}
+		d.space()
+		if c, ok = d.getc(); !ok {
+			return d.eofErr()
+		}
+		if c != '"' && c != '\'' {
+			return d.syntaxError("unquoted or missing attribute value in element")
+		}
+		raw, s, err := d.text(int(c), false)
+		if err != nil {
+			return err
+		}
+		if !raw {
+			a := len(d.vals)
+			d.vals = append(d.vals, d.tmp[s.a:s.b]...)
+			s = span{a, len(d.vals)}
+		}
+		d.attrs = append(d.attrs, rawAttr{space: n.space, local: n.local, raw: raw, val: s})
+	}
+}
+
+// procInst reads a processing instruction after "<?".
+func (d *Decoder) procInst() (string, []byte, error) {
+	s, ok, err := d.name()
+	if !ok {
+		if err == nil {
+			err = d.syntaxError("expected target name after <?")
+		}
+		return "", nil, err
+	}
+	d.space()
+	a := d.pos
+	var b0 byte
+	for {
+		c, ok := d.getc()
+		if !ok {
+			return "", nil, d.eofErr()
+		}
+		if b0 == '?' && c == '>' {
+			break
+		}
+		b0 = c
+	}
+	data := d.buf[a : d.pos-2]
+	if string(d.bytes(s)) == "xml" {
+		content := string(data)
+		if ver := procInstParam("version", content); ver != "" && ver != "1.0" {
+			return "", nil, fmt.Errorf("xml: unsupported version %q; only version 1.0 is supported", ver)
+		}
+		if enc := procInstParam("encoding", content); enc != "" && !strings.EqualFold(enc, "utf-8") {
+			return "", nil, fmt.Errorf("xml: encoding %q declared but Decoder.CharsetReader is nil", enc)
+		}
+	}
+	return d.intern(d.bytes(s)), data, nil
+}
+
+// procInstParam finds param's value in a processing instruction's content
+// the way encoding/xml does: the first occurrence of param= directly
+// followed by a quote, up to the next such quote.
+func procInstParam(param, s string) string {
+	key := param + "="
+	for i := 0; i < len(s); {
+		k := strings.Index(s[i:], key)
+		if k < 0 || i+k+len(key) >= len(s) {
+			return ""
+		}
+		q := s[i+k+len(key)]
+		i += k + len(key) + 1
+		if q == '\'' || q == '"' {
+			j := strings.IndexByte(s[i:], q)
+			if j < 0 {
+				return ""
+			}
+			return s[i : i+j]
+		}
+	}
+	return ""
+}
+
+// bang reads what follows "<!": a comment, a CDATA section (returned as
+// KindText with the text's location) or a directive.
+func (d *Decoder) bang() (Kind, bool, span, error) {
+	c, ok := d.getc()
+	if !ok {
+		return 0, false, span{}, d.eofErr()
+	}
+	switch c {
+	case '-':
+		if c, ok = d.getc(); !ok {
+			return 0, false, span{}, d.eofErr()
+		}
+		if c != '-' {
+			return 0, false, span{}, d.syntaxError("invalid sequence <!- not part of <!--")
+		}
+		a := d.pos
+		var b0, b1 byte
+		for {
+			if c, ok = d.getc(); !ok {
+				return 0, false, span{}, d.eofErr()
+			}
+			if b0 == '-' && b1 == '-' {
+				if c != '>' {
+					return 0, false, span{}, d.syntaxError(`invalid sequence "--" not allowed in comments`)
+				}
+				return KindComment, true, span{a, d.pos - 3}, nil
+			}
+			b0, b1 = b1, c
+		}
+	case '[':
+		for i := range 6 {
+			if c, ok = d.getc(); !ok {
+				return 0, false, span{}, d.eofErr()
+			}
+			if c != "CDATA["[i] {
+				return 0, false, span{}, d.syntaxError("invalid <![ sequence")
+			}
+		}
+		raw, s, err := d.text(-1, true)
+		return KindText, raw, s, err
+	}
+	// A directive. The byte after <! is taken as is; then quotes, nested
+	// <...> and <!--...--> are followed to find the closing >.
+	a := d.pos - 1
+	var inquote byte
+	depth := 0
+	for {
+		if c, ok = d.getc(); !ok {
+			return 0, false, span{}, d.eofErr()
+		}
+		if inquote == 0 && c == '>' && depth == 0 {
+			break
+		}
+	handle:
+		switch {
+		case c == inquote:
+			inquote = 0
+		case inquote != 0:
+		case c == '\'' || c == '"':
+			inquote = c
+		case c == '>':
+			depth--
+		case c == '<':
+			const s = "!--"
+			for i := 0; i < len(s); i++ {
+				if c, ok = d.getc(); !ok {
+					return 0, false, span{}, d.eofErr()
+				}
+				if c != s[i] {
+					depth++
+					goto handle
+				}
+			}
+			var b0, b1 byte
+			for {
+				if c, ok = d.getc(); !ok {
+					return 0, false, span{}, d.eofErr()
+				}
+				if b0 == '-' && b1 == '-' && c == '>' {
+					break
+				}
+				b0, b1 = b1, c
+			}
+		}
+	}
+	return KindDirective, true, span{a, d.pos - 1}, nil
+}

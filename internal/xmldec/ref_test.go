@@ -1,0 +1,244 @@
+package xmldec
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing/iotest"
+)
+
+// This file holds the reference the decoder is compared with: encoding/xml
+// driven the way package iq and stream/conn.go drive it.
+
+// refElement decodes like iq.Element's UnmarshalXML (iq.decodeElement).
+type refElement struct{ e Element }
+
+func (r *refElement) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	return refDecodeElement(d, start, &r.e)
+}
+
+func refDecodeElement(d *xml.Decoder, start xml.StartElement, e *Element) error {
+	if err := refCheckNames(d, start); err != nil {
+		return err
+	}
+	e.Name = start.Name
+	e.Attr = refStripDecls(start.Attr)
+	stack := []*Element{e}
+	for len(stack) > 0 {
+		tok, err := d.Token()
+		if err != nil {
+			return err
+		}
+		top := stack[len(stack)-1]
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if err := refCheckNames(d, t); err != nil {
+				return err
+			}
+			child := &Element{Name: t.Name, Attr: refStripDecls(t.Attr)}
+			top.Content = append(top.Content, Node{Element: child})
+			stack = append(stack, child)
+		case xml.EndElement:
+			stack = stack[:len(stack)-1]
+		case xml.CharData:
+			if len(t) == 0 {
+				continue
+			}
+			if n := len(top.Content); n > 0 && top.Content[n-1].Element == nil {
+				top.Content[n-1].Text += string(t)
+			} else {
+				top.Content = append(top.Content, Node{Text: string(t)})
+			}
+		}
+	}
+	return nil
+}
+
+func refStripDecls(attrs []xml.Attr) []xml.Attr {
+	var out []xml.Attr
+	for _, a := range attrs {
+		if !isNSDecl(a.Name) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func refCheckNames(d *xml.Decoder, start xml.StartElement) error {
+	if !refIsNCName(start.Name.Local) {
+		line, _ := d.InputPos()
+		return &xml.SyntaxError{Msg: fmt.Sprintf("element name %q is not namespace-well-formed", start.Name.Local), Line: line}
+	}
+	for _, a := range start.Attr {
+		if isNSDecl(a.Name) {
+			continue
+		}
+		if !refIsNCName(a.Name.Local) {
+			line, _ := d.InputPos()
+			return &xml.SyntaxError{Msg: fmt.Sprintf("attribute name %q is not namespace-well-formed", a.Name.Local), Line: line}
+		}
+	}
+	return nil
+}
+
+// refIsNCName is iq's isNCName, rune by rune.
+func refIsNCName(s string) bool { return s != "" && isNCNameSlow(s) }
+
+// item is one top-level item, as both sides report it.
+type item struct {
+	Kind Kind
+	Name xml.Name
+	Attr []xml.Attr
+	Data string
+	El   *Element
+}
+
+func (it item) String() string {
+	if it.El != nil {
+		return fmt.Sprintf("%v %v", it.Kind, dump(it.El))
+	}
+	return fmt.Sprintf("%v %v %v %q", it.Kind, it.Name, it.Attr, it.Data)
+}
+
+func dump(e *Element) string {
+	var b strings.Builder
+	var f func(e *Element)
+	f = func(e *Element) {
+		fmt.Fprintf(&b, "<{%s}%s", e.Name.Space, e.Name.Local)
+		for _, a := range e.Attr {
+			fmt.Fprintf(&b, " {%s}%s=%q", a.Name.Space, a.Name.Local, a.Value)
+		}
+		b.WriteString(">")
+		for _, n := range e.Content {
+			if n.Element != nil {
+				f(n.Element)
+			} else {
+				fmt.Fprintf(&b, "%q", n.Text)
+			}
+		}
+		b.WriteString("</>")
+	}
+	f(e)
+	return b.String()
+}
+
+// refLimit is stream's limitReader.
+type refLimit struct {
+	r     io.Reader
+	n     int64
+	limit int64
+}
+
+func (l *refLimit) Read(p []byte) (int, error) {
+	room := l.limit - l.n
+	if room <= 0 {
+		return 0, ErrTooBig
+	}
+	if int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	return n, err
+}
+
+// refStream reads in as stream/conn.go does: Token at the top, depth-1
+// elements with DecodeElement, the limit moved past each item.
+func refStream(in []byte, max int) ([]item, error) {
+	lim := int64(max)
+	if max <= 0 {
+		lim = 1 << 62
+	}
+	lr := &refLimit{r: bytes.NewReader(in), limit: lim}
+	dec := xml.NewDecoder(lr)
+	mark := func() { lr.limit = dec.InputOffset() + lim }
+	var items []item
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return items, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				depth++
+				items = append(items, item{Kind: KindStart, Name: t.Name, Attr: append([]xml.Attr{}, t.Attr...)})
+				break
+			}
+			var el refElement
+			if err := dec.DecodeElement(&el, &t); err != nil {
+				return items, err
+			}
+			items = append(items, item{Kind: KindElement, Name: t.Name, El: &el.e})
+		case xml.EndElement:
+			depth--
+			items = append(items, item{Kind: KindEnd, Name: t.Name})
+		case xml.CharData:
+			items = append(items, item{Kind: KindText, Data: string(t)})
+		case xml.Comment:
+			items = append(items, item{Kind: KindComment, Data: string(t)})
+		case xml.ProcInst:
+			items = append(items, item{Kind: KindProcInst, Name: xml.Name{Local: t.Target}, Data: string(t.Inst)})
+		case xml.Directive:
+			items = append(items, item{Kind: KindDirective})
+		}
+		mark()
+	}
+}
+
+// ourStream reads in with the Decoder.
+func ourStream(in []byte, max int, oneByte bool) ([]item, error) {
+	var r io.Reader = bytes.NewReader(in)
+	if oneByte {
+		r = iotest.OneByteReader(r)
+	}
+	d := NewDecoder(r, max)
+	var items []item
+	for {
+		var t Tree
+		it, err := d.Next(&t)
+		if err != nil {
+			return items, err
+		}
+		x := item{Kind: it.Kind, Name: it.Name, Attr: it.Attr}
+		switch it.Kind {
+		case KindElement:
+			x.El = t.Root
+		case KindDirective:
+		default:
+			x.Data = string(it.Data)
+		}
+		if it.Kind == KindStart && x.Attr == nil {
+			x.Attr = []xml.Attr{}
+		}
+		items = append(items, x)
+	}
+}
+
+// refDecode is xml.Unmarshal into an iq.Element.
+func refDecode(in []byte) (*Element, error) {
+	var el refElement
+	err := xml.Unmarshal(in, &el)
+	return &el.e, err
+}
+
+// errClass names an error for comparison: the message of a syntax error,
+// not its line.
+func errClass(err error) string {
+	var syn *xml.SyntaxError
+	switch {
+	case err == nil:
+		return "ok"
+	case err == io.EOF:
+		return "EOF"
+	case errors.Is(err, ErrTooBig):
+		return "too big"
+	case errors.As(err, &syn):
+		return "syntax: " + syn.Msg
+	}
+	return "other: " + err.Error()
+}

@@ -1,0 +1,268 @@
+package xmldec
+
+import (
+	"fmt"
+	"io"
+	"unicode/utf8"
+)
+
+// Byte classes for text scanning.
+const (
+	cPlain = iota // copied as is
+	cSpecial
+)
+
+// textClass marks the bytes text must look at: markup, quotes, CR, the >
+// of ]]>, control characters (not allowed in XML) and non-ASCII bytes.
+var textClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		switch {
+		case c == '\t' || c == '\n':
+		case c < 0x20 || c >= 0x80:
+			t[c] = cSpecial
+		}
+	}
+	for _, c := range []byte{'<', '&', '\r', '>', '\'', '"'} {
+		t[c] = cSpecial
+	}
+	return t
+}()
+
+// text reads character data (quote < 0, cdata false), an attribute value
+// after its opening quote (quote is the quote byte), or a CDATA section
+// after <![CDATA[, exactly as encoding/xml's text does: entities and
+// character references replaced, CR LF and lone CR turned into LF, and the
+// result checked for invalid UTF-8 and characters outside XML's range once
+// it is complete. Character data also ends at the end of the input, which
+// is only an error in a CDATA section.
+//
+// The result is d.buf[s] when raw, else d.tmp[s].
+func (d *Decoder) text(quote int, cdata bool) (raw bool, s span, err error) {
+	start := d.pos
+	seg := start    // start of the input not yet copied to tmp
+	entEnd := start // where ]]> may start: after the last entity
+	raw = true
+	d.tmp = d.tmp[:0]
+	var bad string // the first validity error
+	i := start
+	chop := 0 // terminator bytes before i: the quote, or ]]>
+Scan:
+	for {
+		if i >= d.end {
+			d.pos = i
+			if !d.more() {
+				if cdata {
+					if d.why == io.EOF {
+						return false, span{}, d.syntaxError("unexpected EOF in CDATA section")
+					}
+					return false, span{}, d.why
+				}
+				break Scan
+			}
+			continue
+		}
+		buf := d.buf[:d.end]
+		for i < len(buf) && textClass[buf[i]] == cPlain {
+			i++
+		}
+		if i >= len(buf) {
+			continue
+		}
+		c := buf[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			if !utf8.FullRune(buf[i:]) {
+				d.pos = i
+				if d.more() {
+					continue
+				}
+				buf = d.buf[:d.end]
+			}
+			r, n := utf8.DecodeRune(buf[i:])
+			if bad == "" {
+				if r == utf8.RuneError && n == 1 {
+					bad = "invalid UTF-8"
+				} else if !inRange(r) {
+					bad = fmt.Sprintf("illegal character code %U", r)
+				}
+			}
+			i += n
+		case c < 0x20 && c != '\r':
+			if bad == "" {
+				bad = fmt.Sprintf("illegal character code %U", rune(c))
+			}
+			i++
+		case c == '>':
+			if quote < 0 && i-2 >= entEnd && buf[i-1] == ']' && buf[i-2] == ']' {
+				if cdata {
+					chop = 3
+					i++
+					break Scan
+				}
+				d.pos = i + 1
+				return false, span{}, d.syntaxError("unescaped ]]> not in CDATA section")
+			}
+			i++
+		case c == '<':
+			if cdata {
+				i++
+				continue
+			}
+			if quote >= 0 {
+				d.pos = i + 1
+				return false, span{}, d.syntaxError("unescaped < inside quoted string")
+			}
+			break Scan
+		case c == '\'' || c == '"':
+			i++
+			if int(c) == quote {
+				chop = 1
+				break Scan
+			}
+		case c == '\r':
+			d.tmp = append(d.tmp, d.buf[seg:i]...)
+			d.tmp = append(d.tmp, '\n')
+			raw = false
+			i++
+			if i >= d.end {
+				d.pos = i
+				d.more()
+			}
+			if i < d.end && d.buf[i] == '\n' {
+				i++
+			}
+			seg = i
+		case c == '&':
+			if cdata {
+				i++
+				continue
+			}
+			d.tmp = append(d.tmp, d.buf[seg:i]...)
+			raw = false
+			d.pos = i + 1
+			r, err := d.entity(i)
+			if err != nil {
+				return false, span{}, err
+			}
+			if bad == "" && !inRange(r) {
+				bad = fmt.Sprintf("illegal character code %U", r)
+			}
+			d.tmp = utf8.AppendRune(d.tmp, r)
+			i = d.pos
+			seg, entEnd = i, i
+		}
+	}
+	// i is past the terminator (quote, ]]>) or at the end of the data (<
+	// or the end of the input).
+	stop := i - chop
+	d.pos = i
+	if bad != "" {
+		return false, span{}, d.syntaxError(bad)
+	}
+	if raw {
+		return true, span{start, stop}, nil
+	}
+	d.tmp = append(d.tmp, d.buf[seg:stop]...)
+	return false, span{0, len(d.tmp)}, nil
+}
+
+// entity reads an entity or character reference after the & at amp, as
+// encoding/xml does, and returns the character it stands for. Character
+// references to surrogates stand for U+FFFD, as string(rune(n)) makes
+// them; a reference to a character outside XML's range is returned for
+// the caller to report once the text is complete.
+func (d *Decoder) entity(amp int) (rune, error) {
+	c, ok := d.getc()
+	if !ok {
+		return 0, d.eofErr()
+	}
+	r := rune(-1)
+	if c == '#' {
+		if c, ok = d.getc(); !ok {
+			return 0, d.eofErr()
+		}
+		base := rune(10)
+		if c == 'x' {
+			base = 16
+			if c, ok = d.getc(); !ok {
+				return 0, d.eofErr()
+			}
+		}
+		var n rune
+		digits, over := 0, false
+		for {
+			var v rune
+			switch {
+			case '0' <= c && c <= '9':
+				v = rune(c - '0')
+			case base == 16 && 'a' <= c && c <= 'f':
+				v = rune(c-'a') + 10
+			case base == 16 && 'A' <= c && c <= 'F':
+				v = rune(c-'A') + 10
+			default:
+				v = -1
+			}
+			if v < 0 {
+				break
+			}
+			digits++
+			if !over {
+				n = n*base + v
+				if n > utf8.MaxRune {
+					over = true
+				}
+			}
+			if c, ok = d.getc(); !ok {
+				return 0, d.eofErr()
+			}
+		}
+		if c != ';' {
+			d.pos--
+		} else if digits > 0 && !over {
+			r = n
+			if 0xD800 <= r && r <= 0xDFFF {
+				r = utf8.RuneError
+			}
+		}
+	} else {
+		d.pos--
+		s, err := d.readName()
+		if err != nil {
+			return 0, err
+		}
+		if c, ok = d.getc(); !ok {
+			return 0, d.eofErr()
+		}
+		if c != ';' {
+			d.pos--
+		} else {
+			switch string(d.bytes(s)) {
+			case "lt":
+				r = '<'
+			case "gt":
+				r = '>'
+			case "amp":
+				r = '&'
+			case "apos":
+				r = '\''
+			case "quot":
+				r = '"'
+			}
+		}
+	}
+	if r >= 0 {
+		return r, nil
+	}
+	ent := string(d.buf[amp:d.pos])
+	if ent[len(ent)-1] != ';' {
+		ent += " (no semicolon)"
+	}
+	return 0, d.syntaxError("invalid character entity " + ent)
+}
+
+func inRange(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		r >= 0x20 && r <= 0xD7FF ||
+		r >= 0xE000 && r <= 0xFFFD ||
+		r >= 0x10000 && r <= 0x10FFFF
+}
