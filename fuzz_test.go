@@ -133,3 +133,21 @@ func FuzzStanzaError(f *testing.F) {
 }
 
 var errEOF = errors.New("EOF")
+
+// FuzzParseElement checks the package's own decoder (ParseElement, which
+// stream.Conn uses through ElementBuilder) against encoding/xml: both
+// accept or both reject, and what they build is equal.
+func FuzzParseElement(f *testing.F) {
+	f.Add([]byte(`<a xmlns='u:1' xmlns:p='u:2' p:x='1'>t<b/>u<![CDATA[<v>]]><p:c>&amp;&#x41;</p:c></a>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want iq.Element
+		wantErr := xml.Unmarshal(data, &want)
+		got, err := iq.ParseElement(data)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("ParseElement error %v, encoding/xml error %v, for %q", err, wantErr, data)
+		}
+		if err == nil && !got.Equal(&want) {
+			t.Fatalf("ParseElement built %s, encoding/xml %s, for %q", got, &want, data)
+		}
+	})
+}

@@ -9,14 +9,16 @@ targets=(
 	".:FuzzIQUnmarshal"
 	".:FuzzElementRoundTrip"
 	".:FuzzStanzaError"
+	".:FuzzParseElement"
 	"./stream:FuzzConnRead"
+	"./internal/xmldec:FuzzDifferential"
 )
 failed=()
 for t in "${targets[@]}"; do
 	pkg="${t%%:*}" name="${t##*:}"
 	echo "==> $name ($pkg) for $time"
 	# A short minimisation keeps new-coverage inputs from stalling the run.
-	if ! go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$time" -fuzzminimizetime 5s -parallel "${FUZZ_PARALLEL:-1}"; then
+	if ! go test "$pkg" -timeout 0 -run '^$' -fuzz "^${name}\$" -fuzztime "$time" -fuzzminimizetime 5s -parallel "${FUZZ_PARALLEL:-1}"; then
 		failed+=("$name")
 	fi
 done

@@ -17,6 +17,9 @@ type Node struct {
 	Text    string
 }
 
+// Tree is a Handler that builds an Element tree, for the tests: it mirrors
+// iq.ElementBuilder, which package iq cannot share with this package.
+//
 // Tree is a Handler that builds an Element tree. After a successful
 // decode, Root is the element read. A Tree may be reused after Reset.
 //
