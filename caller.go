@@ -366,7 +366,8 @@ func (c *Caller) Set(ctx context.Context, to string, payload *Element) (*Element
 }
 
 func (c *Caller) do(ctx context.Context, t Type, to string, payload *Element) (*Element, error) {
-	resp, err := c.Request(ctx, &IQ{Type: t, To: to, Payload: payload})
+	// The IQ is ours: giving it its id here spares Request a copy.
+	resp, err := c.Request(ctx, &IQ{Type: t, ID: NewID(), To: to, Payload: payload})
 	if err != nil {
 		return nil, err
 	}
