@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/xmpp-iq/iq/internal/xmldec"
 )
 
 // This file is the package's own XML writer. It appends straight to a byte
@@ -177,25 +178,9 @@ func isXMLChar(r rune) bool {
 }
 
 // isNCName reports whether s is a name without a colon, as XML Namespaces
-// define NCName. Non-ASCII characters are checked by Unicode class, more
-// loosely than the XML tables but never admitting a character that ends a
-// name.
-func isNCName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z'):
-		case i > 0 && (r == '-' || r == '.' || (r >= '0' && r <= '9')):
-		case r >= utf8.RuneSelf && r != utf8.RuneError && r != 0xFFFE && r != 0xFFFF &&
-			(unicode.IsLetter(r) || (i > 0 && (unicode.IsDigit(r) || unicode.IsMark(r) || r == 0xB7))):
-		default:
-			return false
-		}
-	}
-	return true
-}
+// define NCName; the rule is shared with the package's decoder, so that
+// whatever it accepts can be written back.
+func isNCName(s string) bool { return xmldec.IsNCName(s) }
 
 // errorComment renders a write failure for String: as an XML comment that
 // no text in err can end early or make malformed.

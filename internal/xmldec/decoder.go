@@ -595,7 +595,7 @@ func (d *Decoder) stanzaAttrs(build bool) ([]xml.Attr, error) {
 			d.anames = append(d.anames, xml.Name{Space: "xmlns"})
 			continue
 		}
-		if !isNCName(an.Local) {
+		if !IsNCName(an.Local) {
 			return nil, d.syntaxError(fmt.Sprintf("attribute name %q is not namespace-well-formed", an.Local))
 		}
 		d.anames = append(d.anames, an)
@@ -674,7 +674,7 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 		mark := len(d.undo)
 		d.declare()
 		name := d.elemName()
-		if !isNCName(name.Local) {
+		if !IsNCName(name.Local) {
 			d.restore(mark)
 			return xml.Name{}, d.syntaxError(fmt.Sprintf("element name %q is not namespace-well-formed", name.Local))
 		}

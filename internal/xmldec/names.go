@@ -51,10 +51,10 @@ func isNameSlow(b []byte) bool {
 	return err == nil
 }
 
-// isNCName is package iq's rule for the names it can write back: an XML
+// IsNCName is package iq's rule for the names it can write back: an XML
 // NCName (no colon), with non-ASCII letters, digits and marks as the
 // unicode package classifies them.
-func isNCName(s string) bool {
+func IsNCName(s string) bool {
 	if s == "" {
 		return false
 	}
