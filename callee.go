@@ -42,6 +42,7 @@ type route struct {
 type Callee struct {
 	sender      Sender
 	log         *slog.Logger
+	metrics     Metrics
 	unknownNS   Condition
 	maxInFlight int64
 
@@ -73,6 +74,7 @@ func newCallee(s Sender, cfg config) *Callee {
 	return &Callee{
 		sender:      s,
 		log:         cfg.logger,
+		metrics:     cfg.metrics,
 		unknownNS:   cfg.unknownNSCond,
 		maxInFlight: int64(cfg.maxInFlight),
 		handlers:    make(map[route]Handler),
@@ -289,7 +291,10 @@ func (c *Callee) Receive(ctx context.Context, req *IQ) {
 // the write with its own deadline).
 func (c *Callee) send(ctx context.Context, reply *IQ) {
 	if err := c.sender.SendIQ(context.WithoutCancel(ctx), reply); err != nil {
-		c.log.Warn("iq: reply not sent", "id", reply.ID, "to", reply.To, "err", err)
+		c.log.Warn(logReplyNotSent, "id", reply.ID, "to", reply.To, "err", err)
+		if c.metrics != nil {
+			c.metrics.DroppedReply()
+		}
 	}
 }
 

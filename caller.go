@@ -23,6 +23,7 @@ type Caller struct {
 	timeout    time.Duration
 	maxPending int
 	log        *slog.Logger
+	metrics    Metrics
 
 	mu      sync.Mutex
 	pending map[string]*Call
@@ -48,6 +49,7 @@ func newCaller(s Sender, cfg config) *Caller {
 		timeout:    cfg.timeout,
 		maxPending: cfg.maxPending,
 		log:        cfg.logger,
+		metrics:    cfg.metrics,
 		pending:    make(map[string]*Call),
 	}
 	if cfg.localJID != "" {
@@ -321,8 +323,10 @@ func (c *Caller) Receive(resp *IQ) bool {
 	// With no to and no local JID yet there is nobody to check against.
 	anyFrom := rawTo == "" && local.isZero()
 	if !anyFrom && !allowedSender(resp.From, rawTo, to, local) {
-		c.log.Warn("iq: dropped response from a sender not allowed to answer",
-			"id", resp.ID, "from", resp.From, "to", rawTo)
+		c.log.Warn(logSpoofed, "id", resp.ID, "from", resp.From, "to", rawTo)
+		if c.metrics != nil {
+			c.metrics.SpoofedResponse()
+		}
 		return false
 	}
 	var err error

@@ -56,6 +56,7 @@ type config struct {
 	maxInFlight   int
 	logger        *slog.Logger
 	unknownNSCond Condition
+	metrics       Metrics
 }
 
 func newConfig(opts []Option) config {
@@ -124,6 +125,15 @@ func WithMaxInFlight(n int) Option {
 // sends are reported. By default nothing is logged.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
+}
+
+// WithMetrics reports to m what no middleware can see: the responses a
+// Caller drops because their sender may not answer the request they name
+// (SpoofedResponse), and the replies a Callee's Sender fails to send
+// (DroppedReply). Use Observe for what reaches handlers. m must be safe for
+// concurrent use.
+func WithMetrics(m Metrics) Option {
+	return func(c *config) { c.metrics = m }
 }
 
 // WithUnknownNamespaceCondition sets the condition of the error a Callee

@@ -302,7 +302,7 @@ type Metrics interface {
 // counts as an internal-server-error reply and goes on to the Callee.
 // Requests answered without a handler (malformed, unroutable, over the
 // in-flight cap) are not seen. For dropped replies and spoofed responses,
-// which no middleware sees, use ObserveLog.
+// which no middleware sees, use WithMetrics (or ObserveLog).
 func Observe(m Metrics) Middleware {
 	if m == nil {
 		panic("iq: Observe: nil Metrics")

@@ -492,3 +492,40 @@ func TestObserveLog(t *testing.T) {
 	assert.Contains(t, buf.String(), "written")
 	mu.Unlock()
 }
+
+// metricsCounter counts what WithMetrics reports.
+type metricsCounter struct {
+	iq.Metrics
+	spoofed, dropped atomic.Int64
+}
+
+func (m *metricsCounter) SpoofedResponse() { m.spoofed.Add(1) }
+func (m *metricsCounter) DroppedReply()    { m.dropped.Add(1) }
+
+func TestWithMetricsCountsSpoofedResponsesAndDroppedReplies(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	m := &metricsCounter{}
+	rec := iqtest.NewRecorder()
+	c := iq.NewCaller(rec, iq.WithMetrics(m), iq.WithLocalJID("me@example.com/r"))
+	defer c.Close()
+	call := c.Go(context.Background(), &iq.IQ{Type: iq.TypeGet, To: "peer@example.com/x",
+		Payload: iq.NewElement("urn:example:m", "q")}, nil)
+	req, err := rec.Next(5 * time.Second)
+	require.NoError(t, err)
+	spoof := req.Result(nil)
+	spoof.From = "mallory@evil.example/x"
+	assert.False(t, c.Receive(spoof))
+	assert.Equal(t, int64(1), m.spoofed.Load())
+	real := req.Result(nil)
+	real.From = "peer@example.com/x"
+	assert.True(t, c.Receive(real))
+	<-call.Done
+	assert.Equal(t, int64(1), m.spoofed.Load())
+
+	failing := iqtest.NewRecorder()
+	failing.FailWith(errors.New("stream gone"))
+	callee := iq.NewCallee(failing, iq.WithMetrics(m))
+	defer callee.Close()
+	callee.Receive(context.Background(), &iq.IQ{Type: iq.TypeGet, ID: "d1", Payload: iq.NewElement("urn:example:none", "q")})
+	assert.Equal(t, int64(1), m.dropped.Load())
+}
