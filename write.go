@@ -34,9 +34,11 @@ func appendElement(b []byte, e *Element, defaultNS string) ([]byte, error) {
 		b = appendEscaped(b, e.Name.Space, true)
 		b = append(b, '"')
 	}
-	b, err := appendAttrs(b, e.Attr)
-	if err != nil {
-		return b, err
+	var err error
+	if len(e.Attr) > 0 { // most payload elements have none: skip the frame
+		if b, err = appendAttrs(b, e.Attr); err != nil {
+			return b, err
+		}
 	}
 	if len(e.Content) == 0 {
 		return append(b, "/>"...), nil
