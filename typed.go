@@ -194,6 +194,8 @@ type typedHandler[Req, Resp any] struct {
 	name xml.Name
 }
 
+// HandleIQ decodes the payload into a Req, answering bad-request when it
+// does not decode, and encodes what the typed handler returns.
 func (th typedHandler[Req, Resp]) HandleIQ(ctx context.Context, req *IQ) (*Element, error) {
 	r := new(Req)
 	if err := req.Payload.Decode(r); err != nil {

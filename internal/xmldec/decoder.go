@@ -59,6 +59,7 @@ const (
 	KindDirective      // a directive such as <!DOCTYPE ...>
 )
 
+// String names the kind, for errors and logs.
 func (k Kind) String() string {
 	switch k {
 	case KindStart:
