@@ -50,7 +50,8 @@ type Callee struct {
 	mu       sync.RWMutex
 	handlers map[route]Handler
 	spaces   map[string]int          // registered handlers per namespace
-	mws      []func(Handler) Handler // middleware, first outermost; replaced, never modified
+	mws      []func(Handler) Handler // middleware, first outermost
+	chains   map[route]Handler       // each handler wrapped in mws, rebuilt when either changes
 
 	inFlight atomic.Int64
 	work     chan handlerJob // unbuffered: a send succeeds only when a worker is idle
@@ -80,6 +81,7 @@ func newCallee(s Sender, cfg config) *Callee {
 		unknownNS:   cfg.unknownNSCond,
 		maxInFlight: int64(cfg.maxInFlight),
 		handlers:    make(map[route]Handler),
+		chains:      make(map[route]Handler),
 		spaces:      make(map[string]int),
 		work:        make(chan handlerJob),
 		base:        base,
@@ -112,14 +114,25 @@ func (c *Callee) Handle(t Type, space, local string, h Handler) {
 		panic(fmt.Sprintf("iq: Handle: a handler is already registered for %s {%s}%s", t, space, local))
 	}
 	c.handlers[r] = h
+	c.chains[r] = c.wrap(h)
 	c.spaces[space]++
 }
 
+// wrap returns h inside the middleware, the first outermost; c.mu is held.
+// Chains are built when handlers or middleware change, not per request.
+func (c *Callee) wrap(h Handler) Handler {
+	for i := len(c.mws) - 1; i >= 0; i-- {
+		h = c.mws[i](h)
+	}
+	return h
+}
+
 // Use adds middleware around every handler, in order: the first added is
-// the outermost, the first to see a request. Handlers are wrapped at
-// dispatch time, so Use may be called before or after handlers are
-// registered, and, being safe for concurrent use like registration, while
-// requests are served: it concerns requests routed after it returns.
+// the outermost, the first to see a request. Every handler, registered
+// before or after, is wrapped in all of it (each chain is built once, when
+// a handler or middleware is added, not per request), and Use is safe for
+// concurrent use like registration, while requests are served: it
+// concerns requests routed after it returns.
 //
 // Middleware sees only requests that reach a handler: a malformed or
 // unroutable request is answered without it. A middleware may answer
@@ -132,7 +145,10 @@ func (c *Callee) Use(mw ...func(Handler) Handler) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.mws = append(c.mws[:len(c.mws):len(c.mws)], mw...)
+	c.mws = append(c.mws, mw...)
+	for r, h := range c.handlers {
+		c.chains[r] = c.wrap(h)
+	}
 }
 
 // Get registers h for get requests with a payload named local in space.
@@ -168,14 +184,10 @@ func (c *Callee) Handler(req *IQ) (Handler, *StanzaError) {
 func (c *Callee) lookup(req *IQ) (Handler, *StanzaError) {
 	name := req.Payload.Name
 	c.mu.RLock()
-	h := c.handlers[route{req.Type, name.Space, name.Local}]
+	h := c.chains[route{req.Type, name.Space, name.Local}]
 	known := c.spaces[name.Space] > 0
-	mws := c.mws
 	c.mu.RUnlock()
 	if h != nil {
-		for i := len(mws) - 1; i >= 0; i-- {
-			h = mws[i](h)
-		}
 		return h, nil
 	}
 	if known {
