@@ -28,7 +28,7 @@ type Caller struct {
 	mu      sync.Mutex
 	pending map[string]*Call
 	closed  error // non-nil once closed: the error requests fail with
-	local   jid   // our own address, once known
+	local   JID   // our own address, once known
 
 	// Deadlines: a min-heap of pending calls by deadline and one timer
 	// for the earliest, rather than a timer per request.
@@ -64,7 +64,7 @@ func newCaller(s Sender, cfg config) *Caller {
 // client learns it only once it has bound a resource. It affects responses
 // received after it returns.
 func (c *Caller) SetLocalJID(addr string) error {
-	j, err := parseJID(addr)
+	j, err := ParseJID(addr)
 	if err != nil {
 		return fmt.Errorf("iq: local JID %q: %w", addr, err)
 	}
@@ -88,7 +88,7 @@ type Call struct {
 	// Done receives the Call once, when it ends.
 	Done chan *Call
 
-	to       jid
+	to       JID
 	deadline time.Time
 	index    int    // in the Caller's deadline heap; -1 when not in it
 	gen      uint64 // bumped each time the Call ends, so a stale lookup cannot end a reuse
@@ -117,7 +117,7 @@ func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
 	resp, err := c.run(ctx, call, true)
 	// Only the fields the Caller no longer looks at are cleared: pending,
 	// gen and index belong to its mutex, and are already as they must be.
-	call.Request, call.Response, call.Err, call.to = nil, nil, nil, jid{}
+	call.Request, call.Response, call.Err, call.to = nil, nil, nil, JID{}
 	callPool.Put(call)
 	return resp, err
 }
@@ -190,7 +190,7 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 		return 0, invalidf("%s with %d child elements, want exactly one", req.Type, n)
 	}
 	if req.To != "" {
-		to, err := parseJID(req.To)
+		to, err := ParseJID(req.To)
 		if err != nil {
 			return 0, invalidf("to %q: %v", req.To, err)
 		}
@@ -312,7 +312,7 @@ func (c *Caller) Receive(resp *IQ) bool {
 	local := c.local
 	var gen uint64
 	var rawTo string
-	var to jid
+	var to JID
 	if call != nil {
 		gen, rawTo, to = call.gen, call.Request.To, call.to
 	}
@@ -321,7 +321,7 @@ func (c *Caller) Receive(resp *IQ) bool {
 		return false
 	}
 	// With no to and no local JID yet there is nobody to check against.
-	anyFrom := rawTo == "" && local.isZero()
+	anyFrom := rawTo == "" && local.IsZero()
 	if !anyFrom && !allowedSender(resp.From, rawTo, to, local) {
 		c.log.Warn(logSpoofed, "id", resp.ID, "from", resp.From, "to", rawTo)
 		if c.metrics != nil {
@@ -343,18 +343,18 @@ func (c *Caller) Receive(resp *IQ) bool {
 
 // allowedSender applies Receive's rule. rawTo and to are the request's
 // address as sent and parsed.
-func allowedSender(from, rawTo string, to, local jid) bool {
+func allowedSender(from, rawTo string, to, local JID) bool {
 	if from == "" || from == rawTo {
 		return true
 	}
-	f, err := parseJID(from)
+	f, err := ParseJID(from)
 	if err != nil {
 		return false
 	}
-	if !to.isZero() && (f == to || f == to.bare() || f == to.host()) {
+	if !to.IsZero() && (f == to || f == to.Bare() || f == to.Domain()) {
 		return true
 	}
-	return !local.isZero() && (f == local || f == local.bare() || f == local.host())
+	return !local.IsZero() && (f == local || f == local.Bare() || f == local.Domain())
 }
 
 // Get sends a get carrying payload to the address to and returns the

@@ -9,12 +9,13 @@ import (
 	"golang.org/x/text/secure/precis"
 )
 
-// jid is an XMPP address split into its parts and normalised as RFC 7622
-// prescribes, so that two spellings of one address compare equal: the
-// localpart case-folded (PRECIS UsernameCaseMapped), the domainpart in
-// lower case with IDNA mapping and without a trailing dot, the resourcepart
-// exact.
-type jid struct {
+// JID is an XMPP address (RFC 7622) split into its parts and normalised, so
+// that two spellings of one address compare equal with ==: the localpart
+// case-folded (PRECIS UsernameCaseMapped), the domainpart in lower case with
+// IDNA mapping and without a trailing dot, the resourcepart exact. The zero
+// JID is no address. ParseJID is the package's one parser: the Caller's
+// reply-sender rule, the middleware and package stream all use it.
+type JID struct {
 	local, domain, resource string
 }
 
@@ -22,34 +23,34 @@ var errJID = errors.New("iq: malformed JID")
 
 var domainProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.StrictDomainName(false))
 
-// parseJID splits and normalises s. It rejects what RFC 7622 calls
+// ParseJID splits and normalises s. It rejects what RFC 7622 calls
 // malformed: an empty part where a separator promises one, or a part that
 // fails its profile.
-func parseJID(s string) (jid, error) {
-	var j jid
+func ParseJID(s string) (JID, error) {
+	var j JID
 	rest := s
 	if i := strings.IndexByte(rest, '/'); i >= 0 {
 		j.resource = rest[i+1:]
 		rest = rest[:i]
 		if j.resource == "" || !utf8.ValidString(j.resource) {
-			return jid{}, errJID
+			return JID{}, errJID
 		}
 	}
 	if i := strings.IndexByte(rest, '@'); i >= 0 {
 		local := rest[:i]
 		rest = rest[i+1:]
 		if local == "" {
-			return jid{}, errJID
+			return JID{}, errJID
 		}
 		norm, err := normLocal(local)
 		if err != nil {
-			return jid{}, errJID
+			return JID{}, errJID
 		}
 		j.local = norm
 	}
 	d, err := normDomain(rest)
 	if err != nil {
-		return jid{}, errJID
+		return JID{}, errJID
 	}
 	j.domain = d
 	return j, nil
@@ -105,12 +106,26 @@ func isPlainLower(s string, local bool) bool {
 	return true
 }
 
-func (j jid) bare() jid    { return jid{local: j.local, domain: j.domain} }
-func (j jid) host() jid    { return jid{domain: j.domain} }
-func (j jid) isZero() bool { return j.domain == "" }
+// Bare returns the address without its resourcepart.
+func (j JID) Bare() JID { return JID{local: j.local, domain: j.domain} }
+
+// Domain returns the address of j's domain alone.
+func (j JID) Domain() JID { return JID{domain: j.domain} }
+
+// IsZero reports whether j is the zero JID, which is no address.
+func (j JID) IsZero() bool { return j.domain == "" }
+
+// Localpart returns the normalised localpart, "" when there is none.
+func (j JID) Localpart() string { return j.local }
+
+// Domainpart returns the normalised domainpart.
+func (j JID) Domainpart() string { return j.domain }
+
+// Resourcepart returns the resourcepart, "" when there is none.
+func (j JID) Resourcepart() string { return j.resource }
 
 // String returns the normalised address.
-func (j jid) String() string {
+func (j JID) String() string {
 	s := j.domain
 	if j.local != "" {
 		s = j.local + "@" + s

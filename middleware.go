@@ -39,7 +39,7 @@ type Rule func(req *IQ) bool
 // binding, say), only requests with no from match. OwnAccount panics on a
 // malformed local JID.
 func OwnAccount(local string) Rule {
-	var self jid
+	var self JID
 	if local != "" {
 		self = mustParseJID("OwnAccount", local)
 	}
@@ -47,11 +47,11 @@ func OwnAccount(local string) Rule {
 		if req.From == "" {
 			return true
 		}
-		if self.isZero() {
+		if self.IsZero() {
 			return false
 		}
-		f, err := parseJID(req.From)
-		return err == nil && (f == self || f == self.bare())
+		f, err := ParseJID(req.From)
+		return err == nil && (f == self || f == self.Bare())
 	}
 }
 
@@ -62,8 +62,8 @@ func OwnAccount(local string) Rule {
 // use Domains). A request with no from is not allowed. JIDs panics on a
 // malformed address.
 func JIDs(addrs ...string) Rule {
-	exact := make(map[jid]bool)
-	bare := make(map[jid]bool)
+	exact := make(map[JID]bool)
+	bare := make(map[JID]bool)
 	for _, a := range addrs {
 		j := mustParseJID("JIDs", a)
 		if j.resource != "" {
@@ -76,8 +76,8 @@ func JIDs(addrs ...string) Rule {
 		if req.From == "" {
 			return false
 		}
-		f, err := parseJID(req.From)
-		return err == nil && (exact[f] || bare[f.bare()])
+		f, err := ParseJID(req.From)
+		return err == nil && (exact[f] || bare[f.Bare()])
 	}
 }
 
@@ -98,7 +98,7 @@ func Domains(domains ...string) Rule {
 		if req.From == "" {
 			return false
 		}
-		f, err := parseJID(req.From)
+		f, err := ParseJID(req.From)
 		return err == nil && set[f.domain]
 	}
 }
@@ -115,8 +115,8 @@ func AnyOf(rules ...Rule) Rule {
 	}
 }
 
-func mustParseJID(fn, s string) jid {
-	j, err := parseJID(s)
+func mustParseJID(fn, s string) JID {
+	j, err := ParseJID(s)
 	if err != nil {
 		panic(fmt.Sprintf("iq: %s: malformed JID %q", fn, s))
 	}
