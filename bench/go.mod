@@ -19,4 +19,3 @@ require (
 	mellium.im/sasl v0.3.2 // indirect
 )
 
-replace github.com/xmpp-iq/iq => ../

@@ -20,4 +20,3 @@ require (
 	mellium.im/reader v0.1.0 // indirect
 )
 
-replace github.com/xmpp-iq/iq => ../..
