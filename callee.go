@@ -277,8 +277,7 @@ func (c *Callee) Receive(ctx context.Context, req *IQ) {
 	if reply == nil && c.base.Err() != nil {
 		reply = req.ErrorReply(NewError(Cancel, ServiceUnavailable, ""))
 	}
-	if reply == nil && c.inFlight.Add(1) > c.maxInFlight {
-		c.inFlight.Add(-1)
+	if reply == nil && !c.acquire() {
 		reply = req.ErrorReply(NewError(Wait, ResourceConstraint, ""))
 	}
 	if reply != nil {
@@ -361,8 +360,25 @@ func (c *Callee) send(ctx context.Context, reply *IQ) {
 	}
 }
 
-// InFlight reports how many handlers started by Receive are running.
+// InFlight reports how many handlers started by Receive are running. It
+// never exceeds WithMaxInFlight.
 func (c *Callee) InFlight() int { return int(c.inFlight.Load()) }
+
+// acquire takes one of the WithMaxInFlight slots, or reports that none is
+// free. It only ever adds to a count below the cap, so that the count
+// never passes the cap, not even for the moment an add-then-check would
+// take to undo itself.
+func (c *Callee) acquire() bool {
+	for {
+		n := c.inFlight.Load()
+		if n >= c.maxInFlight {
+			return false
+		}
+		if c.inFlight.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
 
 // Close cancels the context of every running handler. Requests received
 // after are answered cancel/service-unavailable. Close does not wait for

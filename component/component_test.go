@@ -132,8 +132,8 @@ func (s *fakeServer) serve(nc net.Conn) error {
 	}
 }
 
-func streamErrorXML(cond, text string) string {
-	x := `<stream:error><` + cond + ` xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>`
+func streamErrorXML(cond stream.Condition, text string) string {
+	x := `<stream:error><` + string(cond) + ` xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>`
 	if text != "" {
 		x += `<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>` + text + `</text>`
 	}
@@ -163,7 +163,7 @@ func TestConnect(t *testing.T) {
 		answer   func(io.Writer, bool)
 		header   string
 		wantErr  []error
-		cond     string // the *stream.StreamError expected, if any
+		cond     stream.Condition // the *stream.StreamError expected, if any
 		noDigest bool   // the server never gets a handshake
 	}{
 		{name: "success", id: "3BF96D32", secret: "s3cret", answer: honest},

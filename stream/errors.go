@@ -15,22 +15,27 @@ const (
 	NSStreamErrors = "urn:ietf:params:xml:ns:xmpp-streams"
 )
 
+// Condition is a stream error condition: the local name of the condition
+// element of a <stream:error/> (RFC 6120 §4.9.3). It is a type of its own,
+// as iq.Condition is for stanza errors, so that the two cannot be mixed up.
+type Condition string
+
 // Stream error conditions this package sends, or that callers commonly test
 // for (RFC 6120 §4.9.3 lists them all; any condition a peer sends is kept as
 // it came).
 const (
-	BadFormat            = "bad-format"
-	Conflict             = "conflict"
-	HostUnknown          = "host-unknown"
-	InvalidFrom          = "invalid-from"
-	InvalidNamespace     = "invalid-namespace"
-	NotAuthorized        = "not-authorized"
-	NotWellFormed        = "not-well-formed"
-	PolicyViolation      = "policy-violation"
-	RestrictedXML        = "restricted-xml"
-	SystemShutdown       = "system-shutdown"
-	UndefinedCondition   = "undefined-condition"
-	UnsupportedStanzaTyp = "unsupported-stanza-type"
+	BadFormat             Condition = "bad-format"
+	Conflict              Condition = "conflict"
+	HostUnknown           Condition = "host-unknown"
+	InvalidFrom           Condition = "invalid-from"
+	InvalidNamespace      Condition = "invalid-namespace"
+	NotAuthorized         Condition = "not-authorized"
+	NotWellFormed         Condition = "not-well-formed"
+	PolicyViolation       Condition = "policy-violation"
+	RestrictedXML         Condition = "restricted-xml"
+	SystemShutdown        Condition = "system-shutdown"
+	UndefinedCondition    Condition = "undefined-condition"
+	UnsupportedStanzaType Condition = "unsupported-stanza-type"
 )
 
 // StreamError is a <stream:error/>: sent by the peer, it ends Serve (and
@@ -39,18 +44,26 @@ const (
 type StreamError struct {
 	// Condition is the defined condition's element name, e.g.
 	// "not-authorized".
-	Condition string
+	Condition Condition
 	// Text is the optional human-readable description.
 	Text string
 	// App is the optional application-specific condition.
 	App *iq.Element
 }
 
-// Error implements error.
+// Error implements error: "stream: error " and the condition, then the
+// application condition's name and the text when there are.
 func (e *StreamError) Error() string {
 	var b strings.Builder
-	b.WriteString("stream error: ")
-	b.WriteString(e.Condition)
+	b.WriteString("stream: error ")
+	b.WriteString(string(e.Condition))
+	if e.App != nil {
+		b.WriteString(" <")
+		b.WriteString(e.App.Name.Local)
+		b.WriteString(" xmlns='")
+		b.WriteString(e.App.Name.Space)
+		b.WriteString("'/>")
+	}
 	if e.Text != "" {
 		b.WriteString(": ")
 		b.WriteString(e.Text)
@@ -77,7 +90,7 @@ func streamErrorFrom(el *iq.Element) *StreamError {
 			}
 		case c.Name.Space == NSStreamErrors:
 			if e.Condition == "" {
-				e.Condition = c.Name.Local
+				e.Condition = Condition(c.Name.Local)
 			}
 		default:
 			if e.App == nil {
@@ -95,7 +108,7 @@ func streamErrorFrom(el *iq.Element) *StreamError {
 // the one every XMPP stream header binds.
 func appendStreamError(b []byte, e *StreamError) []byte {
 	b = append(b, "<stream:error><"...)
-	b = append(b, e.Condition...)
+	b = append(b, string(e.Condition)...)
 	b = append(b, ` xmlns="`+NSStreamErrors+`"/>`...)
 	if e.Text != "" {
 		b = append(b, `<text xmlns="`+NSStreamErrors+`">`...)

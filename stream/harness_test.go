@@ -323,9 +323,9 @@ func (s *syncBuffer) String() string {
 }
 
 // isStreamErr reports whether el is a <stream:error/> with cond.
-func isStreamErr(el *iq.Element, cond string) bool {
+func isStreamErr(el *iq.Element, cond stream.Condition) bool {
 	if el == nil || el.Name.Space != stream.NSStream || el.Name.Local != "error" {
 		return false
 	}
-	return el.Child(stream.NSStreamErrors, cond) != nil
+	return el.Child(stream.NSStreamErrors, string(cond)) != nil
 }

@@ -23,7 +23,7 @@ func TestServe_PeerStreamErrorEndsServe(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		xml     string
-		cond    string
+		cond    stream.Condition
 		text    string
 		appNS   string
 		appName string
