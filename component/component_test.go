@@ -164,7 +164,7 @@ func TestConnect(t *testing.T) {
 		header   string
 		wantErr  []error
 		cond     stream.Condition // the *stream.StreamError expected, if any
-		noDigest bool   // the server never gets a handshake
+		noDigest bool             // the server never gets a handshake
 	}{
 		{name: "success", id: "3BF96D32", secret: "s3cret", answer: honest},
 		{name: "success with explicit namespace", id: "x1", secret: "s3cret",
