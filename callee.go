@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Handler answers a get or set request. It returns the payload of the
@@ -91,7 +92,9 @@ func newCallee(s Sender, cfg config) *Callee {
 
 // Handle registers h for requests of type t (TypeGet or TypeSet) whose
 // payload is named local in namespace space. It panics if t is not get or
-// set, if space or local is empty, if h is nil, or if a handler is already
+// set, if space or local is empty, if local is not an XML name without a
+// colon (an NCName) or space not a namespace XML can carry (a route no
+// request could ever match), if h is nil, or if a handler is already
 // registered for the same route, as http.ServeMux does: these are
 // programming errors.
 func (c *Callee) Handle(t Type, space, local string, h Handler) {
@@ -100,6 +103,12 @@ func (c *Callee) Handle(t Type, space, local string, h Handler) {
 	}
 	if space == "" || local == "" {
 		panic("iq: Handle: empty namespace or element name")
+	}
+	if !isNCName(local) {
+		panic(fmt.Sprintf("iq: Handle: element name %q is not an NCName: no request can match it", local))
+	}
+	if !routableNamespace(space) {
+		panic(fmt.Sprintf("iq: Handle: namespace %q cannot be written in XML: no request can match it", space))
 	}
 	if h == nil {
 		panic("iq: Handle: nil handler")
@@ -116,6 +125,21 @@ func (c *Callee) Handle(t Type, space, local string, h Handler) {
 	c.handlers[r] = h
 	c.chains[r] = c.wrap(h)
 	c.spaces[space]++
+}
+
+// routableNamespace reports whether a payload can be in namespace space:
+// valid UTF-8 of XML characters only, and not the namespace reserved for
+// xmlns attributes, which no element may be in.
+func routableNamespace(space string) bool {
+	if !utf8.ValidString(space) || space == "http://www.w3.org/2000/xmlns/" {
+		return false
+	}
+	for _, r := range space {
+		if !isXMLChar(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // wrap returns h inside the middleware, the first outermost; c.mu is held.

@@ -226,7 +226,7 @@ func TestCallee_NoMatchingHandlerIsFeatureNotImplemented(t *testing.T) {
 			`<iq type='get' id='n1' from='x@y/z'><zz xmlns='u:a'/></iq>`, iq.FeatureNotImplemented},
 		{"ServiceUnavailable/KnownElementUnknownType", []iq.Option{iq.WithUnknownNamespaceCondition(iq.ServiceUnavailable)},
 			`<iq type='set' id='n1' from='x@y/z'><a xmlns='u:a'/></iq>`, iq.FeatureNotImplemented},
-		{"InvalidConditionKeepsDefault", []iq.Option{iq.WithUnknownNamespaceCondition("no-such-condition")},
+		{"EmptyConditionKeepsDefault", []iq.Option{iq.WithUnknownNamespaceCondition("")},
 			`<iq type='get' id='n1' from='x@y/z'><q xmlns='u:nobody'/></iq>`, iq.FeatureNotImplemented},
 	}
 	for _, mode := range calleeModes {

@@ -21,6 +21,7 @@ package iq
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -47,6 +48,11 @@ const (
 
 // Option configures a Caller, a Callee or an Endpoint. Options are shared by
 // the three constructors; each ignores those that do not concern it.
+//
+// Every option follows one rule: its zero value (0, "", nil) keeps the
+// default, and a value out of its range (a negative duration or count, a
+// malformed address, an unknown condition) is a programming error, so
+// the option panics when called, with a message that names it.
 type Option func(*config)
 
 type config struct {
@@ -79,9 +85,12 @@ func newConfig(opts []Option) config {
 
 // WithTimeout sets how long a Caller waits for a response to a request
 // whose context has no deadline (DefaultTimeout, 30 s, by default). A
-// context's own deadline always wins, longer or shorter. A value ≤ 0 keeps
-// the default.
+// context's own deadline always wins, longer or shorter. Zero keeps the
+// default; WithTimeout panics if d is negative.
 func WithTimeout(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("iq: WithTimeout: negative duration %v", d))
+	}
 	return func(c *config) {
 		if d > 0 {
 			c.timeout = d
@@ -94,15 +103,22 @@ func WithTimeout(d time.Duration) Option {
 // or its domain are accepted for every request, as only the local server
 // can send them; without it, responses to requests that have no to are
 // accepted from any sender, as before resource binding. The Caller of an
-// Endpoint can be told later with SetLocalJID.
+// Endpoint can be told later with SetLocalJID. An empty jid leaves the
+// address unknown; WithLocalJID panics on a malformed one.
 func WithLocalJID(jid string) Option {
+	if jid != "" {
+		mustParseJID("WithLocalJID", jid)
+	}
 	return func(c *config) { c.localJID = jid }
 }
 
 // WithMaxPending caps a Caller's pending requests (DefaultMaxPending by
-// default); past it, requests fail at once with ErrTooManyPending. A value
-// ≤ 0 keeps the default.
+// default); past it, requests fail at once with ErrTooManyPending. Zero
+// keeps the default; WithMaxPending panics if n is negative.
 func WithMaxPending(n int) Option {
+	if n < 0 {
+		panic(fmt.Sprintf("iq: WithMaxPending: negative count %d", n))
+	}
 	return func(c *config) {
 		if n > 0 {
 			c.maxPending = n
@@ -112,8 +128,12 @@ func WithMaxPending(n int) Option {
 
 // WithMaxInFlight caps the handlers a Callee runs at once from Receive
 // (DefaultMaxInFlight by default); a request past it is answered
-// wait/resource-constraint at once. A value ≤ 0 keeps the default.
+// wait/resource-constraint at once. Zero keeps the default;
+// WithMaxInFlight panics if n is negative.
 func WithMaxInFlight(n int) Option {
+	if n < 0 {
+		panic(fmt.Sprintf("iq: WithMaxInFlight: negative count %d", n))
+	}
 	return func(c *config) {
 		if n > 0 {
 			c.maxInFlight = n
@@ -122,7 +142,7 @@ func WithMaxInFlight(n int) Option {
 }
 
 // WithLogger sets where dropped responses, handler failures and failed
-// sends are reported. By default nothing is logged.
+// sends are reported. By default, and with l nil, nothing is logged.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
 }
@@ -131,7 +151,7 @@ func WithLogger(l *slog.Logger) Option {
 // Caller drops because their sender may not answer the request they name
 // (SpoofedResponse), and the replies a Callee's Sender fails to send
 // (DroppedReply). Use Observe for what reaches handlers. m must be safe for
-// concurrent use.
+// concurrent use; nil, the default, reports nothing.
 func WithMetrics(m Metrics) Option {
 	return func(c *config) { c.metrics = m }
 }
@@ -140,10 +160,15 @@ func WithMetrics(m Metrics) Option {
 // sends for a get or set in a namespace no handler is registered for:
 // FeatureNotImplemented by default, or ServiceUnavailable as RFC 6120 §8.4
 // recommends. A request in a known namespace with an unknown element or
-// type always gets FeatureNotImplemented.
+// type always gets FeatureNotImplemented. An empty cond keeps the default;
+// WithUnknownNamespaceCondition panics if cond is not one of the defined
+// conditions (Condition.Valid), which could not be sent.
 func WithUnknownNamespaceCondition(cond Condition) Option {
+	if cond != "" && !cond.Valid() {
+		panic(fmt.Sprintf("iq: WithUnknownNamespaceCondition: %q is not a defined condition", cond))
+	}
 	return func(c *config) {
-		if cond.Valid() {
+		if cond != "" {
 			c.unknownNSCond = cond
 		}
 	}

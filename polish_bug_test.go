@@ -75,3 +75,75 @@ func TestBugInFlightPassesCap(t *testing.T) {
 	assert.LessOrEqual(t, most.Load(), int64(maxInFlight), "InFlight passed the cap")
 	require.Eventually(t, func() bool { return c.InFlight() == 0 }, 5*time.Second, time.Millisecond)
 }
+
+// TestBugBadOptionValuesSilentlyAccepted: options took values that can
+// only be mistakes (a condition that does not exist, a negative timeout
+// or count, a malformed address) and quietly kept their defaults, and
+// Handle registered routes no request could ever match. Each now panics
+// at the call that made the mistake, naming it; the zero values still
+// keep the defaults.
+func TestBugBadOptionValuesSilentlyAccepted(t *testing.T) {
+	noop := func(context.Context, *iq.IQ) (*iq.Element, error) { return nil, nil }
+	panics := []struct {
+		name string
+		call func()
+		msg  string
+	}{
+		{"UnknownNamespaceCondition/bogus", func() { iq.WithUnknownNamespaceCondition("bogus") },
+			`iq: WithUnknownNamespaceCondition: "bogus" is not a defined condition`},
+		{"Timeout/negative", func() { iq.WithTimeout(-time.Second) }, "iq: WithTimeout: negative duration -1s"},
+		{"MaxPending/negative", func() { iq.WithMaxPending(-1) }, "iq: WithMaxPending: negative count -1"},
+		{"MaxInFlight/negative", func() { iq.WithMaxInFlight(-1) }, "iq: WithMaxInFlight: negative count -1"},
+		{"LocalJID/malformed", func() { iq.WithLocalJID("@example.com") }, `iq: WithLocalJID: malformed JID "@example.com"`},
+		{"Handle/colon", func() { iq.NewCallee(iq.SenderFunc(nil)).Get("urn:x", "a:b", noop) },
+			`iq: Handle: element name "a:b" is not an NCName: no request can match it`},
+		{"Handle/space", func() { iq.NewCallee(iq.SenderFunc(nil)).Get("urn:x", "a b", noop) },
+			`iq: Handle: element name "a b" is not an NCName: no request can match it`},
+		{"Handle/digit", func() { iq.NewCallee(iq.SenderFunc(nil)).Set("urn:x", "1a", noop) },
+			`iq: Handle: element name "1a" is not an NCName: no request can match it`},
+		{"Handle/namespaceControlChar", func() { iq.NewCallee(iq.SenderFunc(nil)).Get("urn:x\x00", "a", noop) },
+			`iq: Handle: namespace "urn:x\x00" cannot be written in XML: no request can match it`},
+		{"Handle/namespaceInvalidUTF8", func() { iq.NewCallee(iq.SenderFunc(nil)).Get("urn:\xff", "a", noop) },
+			`iq: Handle: namespace "urn:\xff" cannot be written in XML: no request can match it`},
+		{"Handle/xmlnsNamespace", func() { iq.NewCallee(iq.SenderFunc(nil)).Get("http://www.w3.org/2000/xmlns/", "a", noop) },
+			`iq: Handle: namespace "http://www.w3.org/2000/xmlns/" cannot be written in XML: no request can match it`},
+	}
+	for _, tc := range panics {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.PanicsWithValue(t, tc.msg, tc.call)
+		})
+	}
+
+	accepted := []struct {
+		name string
+		call func()
+	}{
+		{"UnknownNamespaceCondition/empty", func() { iq.WithUnknownNamespaceCondition("") }},
+		{"UnknownNamespaceCondition/ServiceUnavailable", func() { iq.WithUnknownNamespaceCondition(iq.ServiceUnavailable) }},
+		{"Timeout/zero", func() { iq.WithTimeout(0) }},
+		{"MaxPending/zero", func() { iq.WithMaxPending(0) }},
+		{"MaxInFlight/zero", func() { iq.WithMaxInFlight(0) }},
+		{"LocalJID/empty", func() { iq.WithLocalJID("") }},
+		{"Logger/nil", func() { iq.NewCallee(iq.SenderFunc(nil), iq.WithLogger(nil)) }},
+		{"Metrics/nil", func() { iq.NewCaller(iq.SenderFunc(nil), iq.WithMetrics(nil)) }},
+		{"Handle/unicodeName", func() { iq.NewCallee(iq.SenderFunc(nil)).Get("urn:é", "é-1.x_y", noop) }},
+	}
+	for _, tc := range accepted {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.NotPanics(t, tc.call)
+		})
+	}
+}
+
+// TestBugZeroOptionValuesKeepDefaults: the zero value of each numeric
+// option keeps its default, as documented, now that negative values
+// panic.
+func TestBugZeroOptionValuesKeepDefaults(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	c := iq.NewCallee(iq.SenderFunc(func(context.Context, *iq.IQ) error { return nil }),
+		iq.WithMaxInFlight(0), iq.WithUnknownNamespaceCondition(""))
+	defer c.Close()
+	_, serr := c.Handler(&iq.IQ{Type: iq.TypeGet, ID: "z", Payload: iq.NewElement("urn:nobody", "q")})
+	require.NotNil(t, serr)
+	assert.Equal(t, iq.FeatureNotImplemented, serr.Condition)
+}

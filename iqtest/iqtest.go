@@ -31,7 +31,9 @@ func NewRequest(raw string) *iq.IQ {
 // wraps iq.ErrClosed.
 var ErrClosed = fmt.Errorf("iqtest: pair closed: %w", iq.ErrClosed)
 
-// Option configures a Pair.
+// Option configures a Pair. As with iq.Option, the zero value of each
+// keeps the default (no latency, no loss, nothing dropped or tapped), and
+// an out-of-range value panics when the option is called.
 type Option func(*config)
 
 type config struct {
@@ -43,24 +45,37 @@ type config struct {
 }
 
 // WithLatency delays every IQ by d on its way, in both directions. Order
-// is kept.
-func WithLatency(d time.Duration) Option { return func(c *config) { c.latency = d } }
+// is kept. It panics if d is negative.
+func WithLatency(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("iqtest: WithLatency: negative duration %v", d))
+	}
+	return func(c *config) { c.latency = d }
+}
 
-// WithLoss drops each IQ with probability p (0 to 1), in both directions,
-// as a lossy link would: the Sender reports no error.
-func WithLoss(p float64) Option { return func(c *config) { c.loss = p } }
+// WithLoss drops each IQ with probability p, in both directions, as a
+// lossy link would: the Sender reports no error. It panics unless p is
+// from 0 to 1.
+func WithLoss(p float64) Option {
+	if !(p >= 0 && p <= 1) { // NaN too
+		panic(fmt.Sprintf("iqtest: WithLoss: probability %v not in [0, 1]", p))
+	}
+	return func(c *config) { c.loss = p }
+}
 
 // WithDrop drops, in both directions, the IQs for which drop returns
 // true, for a test to lose exactly what it means to. drop sees each IQ as
 // the other side would receive it, with its from stamped; it is called
-// from the sending goroutine, and must not modify the IQ.
+// from the sending goroutine, and must not modify the IQ. nil drops
+// nothing.
 func WithDrop(drop func(*iq.IQ) bool) Option { return func(c *config) { c.drop = drop } }
 
 // WithWireTap calls tap with the XML of every IQ either Endpoint sends,
 // as it goes over the wire (before the Pair parses it back and stamps
 // its from), with the address of the Endpoint that sent it, for a test to
 // look at the wire form. tap is called from the sending goroutine, for
-// IQs that are then dropped or lost too, and must not keep raw.
+// IQs that are then dropped or lost too, and must not keep raw. nil taps
+// nothing.
 func WithWireTap(tap func(from string, raw []byte)) Option {
 	return func(c *config) { c.tap = tap }
 }

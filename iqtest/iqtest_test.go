@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -367,4 +368,34 @@ func TestPairWireTap(t *testing.T) {
 	assert.NotContains(t, wire[0], "from=", "as sent: no from stamped yet")
 	assert.Regexp(t, `^b.example.com <iq type="result" id="[^"]+" to="a@example.com/x"`, wire[1])
 	assert.Regexp(t, `^a@example.com/x <iq type="get" .*<lost `, wire[2])
+}
+
+// TestBugBadOptionValuesSilentlyAccepted: WithLoss(2) and WithLatency(-1s)
+// were taken as given, a loss that is no probability and a latency that
+// delivers nothing late. Each now panics at the call; zero keeps the
+// default of no loss and no latency.
+func TestBugBadOptionValuesSilentlyAccepted(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		call func()
+		msg  string // "" for no panic
+	}{
+		{"Loss/overOne", func() { iqtest.WithLoss(2) }, "iqtest: WithLoss: probability 2 not in [0, 1]"},
+		{"Loss/negative", func() { iqtest.WithLoss(-0.1) }, "iqtest: WithLoss: probability -0.1 not in [0, 1]"},
+		{"Loss/NaN", func() { iqtest.WithLoss(math.NaN()) }, "iqtest: WithLoss: probability NaN not in [0, 1]"},
+		{"Loss/zero", func() { iqtest.WithLoss(0) }, ""},
+		{"Loss/one", func() { iqtest.WithLoss(1) }, ""},
+		{"Latency/negative", func() { iqtest.WithLatency(-time.Second) }, "iqtest: WithLatency: negative duration -1s"},
+		{"Latency/zero", func() { iqtest.WithLatency(0) }, ""},
+		{"Drop/nil", func() { iqtest.WithDrop(nil) }, ""},
+		{"WireTap/nil", func() { iqtest.WithWireTap(nil) }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.msg == "" {
+				assert.NotPanics(t, tc.call)
+				return
+			}
+			assert.PanicsWithValue(t, tc.msg, tc.call)
+		})
+	}
 }

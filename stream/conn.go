@@ -42,8 +42,12 @@ type config struct {
 
 // WithMaxStanzaSize sets the largest stanza the Conn reads, in bytes
 // (DefaultMaxStanzaSize by default). A larger one ends the stream with a
-// policy-violation stream error. A value ≤ 0 keeps the default.
+// policy-violation stream error. Zero keeps the default;
+// WithMaxStanzaSize panics if n is negative, a programming error.
 func WithMaxStanzaSize(n int) Option {
+	if n < 0 {
+		panic(fmt.Sprintf("stream: WithMaxStanzaSize: negative size %d", n))
+	}
 	return func(c *config) {
 		if n > 0 {
 			c.maxSize = int64(n)
@@ -52,13 +56,26 @@ func WithMaxStanzaSize(n int) Option {
 }
 
 // WithNamespace sets the stream's default namespace for New, which
-// starts reading mid-stream: jabber:client unless told otherwise.
+// starts reading mid-stream: jabber:client unless told otherwise. An
+// empty ns keeps the default; WithNamespace panics if ns is not one of the
+// stanza namespaces (iq.NSClient, iq.NSServer, iq.NSComponent), in which
+// no IQ would be read.
 func WithNamespace(ns string) Option {
-	return func(c *config) { c.ns = ns }
+	switch ns {
+	case "", iq.NSClient, iq.NSServer, iq.NSComponent:
+	default:
+		panic(fmt.Sprintf("stream: WithNamespace: %q is not a stanza namespace", ns))
+	}
+	return func(c *config) {
+		if ns != "" {
+			c.ns = ns
+		}
+	}
 }
 
 // WithLogger sets where the Conn reports stanzas nobody handles and
-// failures it cannot return. By default nothing is logged.
+// failures it cannot return. By default, and with l nil, nothing is
+// logged.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
 }
