@@ -56,21 +56,17 @@ func WithMaxStanzaSize(n int) Option {
 }
 
 // WithNamespace sets the stream's default namespace for New, which
-// starts reading mid-stream: jabber:client unless told otherwise. An
-// empty ns keeps the default; WithNamespace panics if ns is not one of the
-// stanza namespaces (iq.NSClient, iq.NSServer, iq.NSComponent), in which
-// no IQ would be read.
+// starts reading mid-stream: jabber:client unless told otherwise. ns is
+// one of the stanza namespaces (iq.NSClient, iq.NSServer, iq.NSComponent)
+// or empty, for a stream whose stanzas are in no namespace; WithNamespace
+// panics on any other, in which no IQ would be read.
 func WithNamespace(ns string) Option {
 	switch ns {
 	case "", iq.NSClient, iq.NSServer, iq.NSComponent:
 	default:
 		panic(fmt.Sprintf("stream: WithNamespace: %q is not a stanza namespace", ns))
 	}
-	return func(c *config) {
-		if ns != "" {
-			c.ns = ns
-		}
-	}
+	return func(c *config) { c.ns = ns }
 }
 
 // WithLogger sets where the Conn reports stanzas nobody handles and
