@@ -377,10 +377,7 @@ func (c *Callee) handle(job handlerJob) {
 // the write with its own deadline).
 func (c *Callee) send(ctx context.Context, reply *IQ) {
 	if err := c.sender.SendIQ(context.WithoutCancel(ctx), reply); err != nil {
-		c.log.Warn(logReplyNotSent, "id", reply.ID, "to", reply.To, "err", err)
-		if c.metrics != nil {
-			c.metrics.DroppedReply()
-		}
+		c.log.WarnContext(countMetric(c.metrics, Metrics.DroppedReply), logReplyNotSent, "id", reply.ID, "to", reply.To, "err", err)
 	}
 }
 

@@ -323,10 +323,7 @@ func (c *Caller) Receive(resp *IQ) bool {
 	// With no to and no local JID yet there is nobody to check against.
 	anyFrom := rawTo == "" && local.IsZero()
 	if !anyFrom && !allowedSender(resp.From, rawTo, to, local) {
-		c.log.Warn(logSpoofed, "id", resp.ID, "from", resp.From, "to", rawTo)
-		if c.metrics != nil {
-			c.metrics.SpoofedResponse()
-		}
+		c.log.WarnContext(countMetric(c.metrics, Metrics.SpoofedResponse), logSpoofed, "id", resp.ID, "from", resp.From, "to", rawTo)
 		return false
 	}
 	var err error

@@ -278,8 +278,9 @@ func Logging(l *slog.Logger) Middleware {
 	}
 }
 
-// Metrics receives counts from Observe and ObserveLog. Its methods are
-// called concurrently and must be quick. space and local name a request's
+// Metrics receives counts from Observe, WithMetrics and ObserveLog, each
+// event once whichever of them are combined. Its methods are called
+// concurrently and must be quick. space and local name a request's
 // payload.
 type Metrics interface {
 	// Request counts a request that reached the handler chain.
@@ -302,7 +303,8 @@ type Metrics interface {
 // counts as an internal-server-error reply and goes on to the Callee.
 // Requests answered without a handler (malformed, unroutable, over the
 // in-flight cap) are not seen. For dropped replies and spoofed responses,
-// which no middleware sees, use WithMetrics (or ObserveLog).
+// which no middleware sees, use WithMetrics (or ObserveLog); giving all of
+// them the same m counts each event once.
 func Observe(m Metrics) Middleware {
 	if m == nil {
 		panic("iq: Observe: nil Metrics")
@@ -332,18 +334,45 @@ const (
 	logSpoofed      = "iq: dropped response from a sender not allowed to answer"
 )
 
+// countedKey marks the context of a log record whose event has already
+// been reported to a Metrics given to WithMetrics, so that ObserveLog does
+// not count it a second time.
+type countedKey struct{}
+
+var countedCtx = context.WithValue(context.Background(), countedKey{}, true)
+
+// countMetric reports an event to m, when there is one, by calling count,
+// and returns the context to log the event with: one that tells ObserveLog
+// the event is already counted.
+func countMetric(m Metrics, count func(Metrics)) context.Context {
+	if m == nil {
+		return context.Background()
+	}
+	count(m)
+	return countedCtx
+}
+
 // ObserveLog returns a slog.Handler that passes records on to next and
-// counts, in m, the replies the Callee failed to send (DroppedReply) and
-// the responses the Caller dropped as coming from a sender not allowed to
-// answer (SpoofedResponse), which this package reports only by logging at
-// level Warn. Give a logger built on it to WithLogger:
+// counts, in m, the two events no middleware sees, from the Warn records
+// a Caller or Callee logs for them: a reply the Callee's Sender failed to
+// send (DroppedReply) and a response the Caller dropped as coming from a
+// sender not allowed to answer (SpoofedResponse). It counts nothing else.
+//
+// WithMetrics reports the same two events directly and is the simpler
+// way; ObserveLog serves a program that configures logging in one place.
+// Each event is counted once whatever the combination: the records of a
+// Caller or Callee configured WithMetrics are passed on but not counted by
+// ObserveLog, since WithMetrics has counted them already. Give a logger
+// built on it to WithLogger:
 //
 //	m := iq.NewExpvarMetrics()
 //	ep := iq.NewEndpoint(s, iq.WithLogger(slog.New(iq.ObserveLog(m, slog.Default().Handler()))))
 //	ep.Callee.Use(iq.Observe(m))
 //
-// Records are counted whatever level next is enabled for. The handler is
-// safe for concurrent use if next is.
+// Records are counted whatever level next is enabled for, and passed on
+// only when next is enabled for their level; a nil next discards them. The
+// handler is safe for concurrent use if next is. ObserveLog panics if m is
+// nil.
 func ObserveLog(m Metrics, next slog.Handler) slog.Handler {
 	if m == nil {
 		panic("iq: ObserveLog: nil Metrics")
@@ -364,11 +393,13 @@ func (h observeLog) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h observeLog) Handle(ctx context.Context, r slog.Record) error {
-	switch r.Message {
-	case logReplyNotSent:
-		h.m.DroppedReply()
-	case logSpoofed:
-		h.m.SpoofedResponse()
+	if ctx == nil || ctx.Value(countedKey{}) == nil {
+		switch r.Message {
+		case logReplyNotSent:
+			h.m.DroppedReply()
+		case logSpoofed:
+			h.m.SpoofedResponse()
+		}
 	}
 	if !h.next.Enabled(ctx, r.Level) {
 		return nil

@@ -2,6 +2,8 @@ package iq_test
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/iqtest"
 )
 
 // TestBugInFlightPassesCap: Receive added one to the in-flight count
@@ -146,4 +149,68 @@ func TestBugZeroOptionValuesKeepDefaults(t *testing.T) {
 	_, serr := c.Handler(&iq.IQ{Type: iq.TypeGet, ID: "z", Payload: iq.NewElement("urn:nobody", "q")})
 	require.NotNil(t, serr)
 	assert.Equal(t, iq.FeatureNotImplemented, serr.Condition)
+}
+
+// TestBugSpoofedResponseCountedTwice: with WithMetrics(m) and a logger on
+// ObserveLog(m) together, one spoofed response counted 2 in m, and one
+// dropped reply 2: the Caller and Callee reported the event to m and
+// logged it, and ObserveLog counted the record. Each event counts once
+// now, whatever the combination, ObserveLog wrapped in other handlers or
+// not.
+func TestBugSpoofedResponseCountedTwice(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	for _, tc := range []struct {
+		name       string
+		withMetric bool
+		observeLog bool
+		wrapped    bool // ObserveLog's handler under WithAttrs and WithGroup
+		want       int64
+	}{
+		{name: "WithMetrics", withMetric: true, want: 1},
+		{name: "ObserveLog", observeLog: true, want: 1},
+		{name: "Both", withMetric: true, observeLog: true, want: 1},
+		{name: "BothWrapped", withMetric: true, observeLog: true, wrapped: true, want: 1},
+		{name: "ObserveLogWrapped", observeLog: true, wrapped: true, want: 1},
+		{name: "Neither", want: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := iq.NewExpvarMetrics()
+			var opts []iq.Option
+			if tc.withMetric {
+				opts = append(opts, iq.WithMetrics(m))
+			}
+			if tc.observeLog {
+				h := iq.ObserveLog(m, nil)
+				if tc.wrapped {
+					h = h.WithAttrs([]slog.Attr{slog.String("k", "v")}).WithGroup("g")
+				}
+				opts = append(opts, iq.WithLogger(slog.New(h)))
+			}
+
+			rec := iqtest.NewRecorder()
+			c := iq.NewCaller(rec, append(opts, iq.WithLocalJID("me@example.com/r"))...)
+			defer c.Close()
+			call := c.Go(context.Background(), &iq.IQ{Type: iq.TypeGet, To: "peer@example.com/x",
+				Payload: iq.NewElement("urn:example:m", "q")}, nil)
+			req, err := rec.Next(5 * time.Second)
+			require.NoError(t, err)
+			spoof := req.Result(nil)
+			spoof.From = "mallory@evil.example/x"
+			assert.False(t, c.Receive(spoof))
+			real := req.Result(nil)
+			real.From = "peer@example.com/x"
+			require.True(t, c.Receive(real))
+			<-call.Done
+
+			failing := iqtest.NewRecorder()
+			failing.FailWith(errors.New("stream gone"))
+			callee := iq.NewCallee(failing, opts...)
+			defer callee.Close()
+			callee.Receive(context.Background(), &iq.IQ{Type: iq.TypeGet, ID: "d1", Payload: iq.NewElement("urn:example:none", "q")})
+
+			s := snapshot(t, m)
+			assert.Equal(t, tc.want, s.Spoofed, "spoofed responses")
+			assert.Equal(t, tc.want, s.Dropped, "dropped replies")
+		})
+	}
 }
