@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/xmpp-iq/iq/internal/errs"
 )
 
 // Caller sends get and set requests and matches their responses.
@@ -66,7 +68,7 @@ func newCaller(s Sender, cfg config) *Caller {
 func (c *Caller) SetLocalJID(addr string) error {
 	j, err := ParseJID(addr)
 	if err != nil {
-		return fmt.Errorf("iq: local JID %q: %w", addr, err)
+		return errs.New(fmt.Sprintf("iq: local JID %q: %s", addr, errs.Trim(err, "iq: ")), err)
 	}
 	c.mu.Lock()
 	c.local = j
@@ -155,10 +157,12 @@ func (c *Caller) run(ctx context.Context, call *Call, wait bool) (*IQ, error) {
 	if err := c.sender.SendIQ(ctx, call.Request); err != nil {
 		// A deadline that passes during the send is the request's
 		// timeout, whichever noticed it first.
-		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrTimeout) {
-			err = fmt.Errorf("%w (%w)", ErrTimeout, err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = timedOut(call.Request.ID, err)
+		} else {
+			err = notSent(call.Request.ID, err)
 		}
-		c.finish(call, gen, nil, fmt.Errorf("iq: send %s: %w", call.Request.ID, err))
+		c.finish(call, gen, nil, err)
 	}
 	if !wait {
 		return nil, nil
@@ -192,7 +196,7 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 	if req.To != "" {
 		to, err := ParseJID(req.To)
 		if err != nil {
-			return 0, invalidf("to %q: %v", req.To, err)
+			return 0, invalidf("to %q: %s", req.To, errs.Trim(err, "iq: "))
 		}
 		call.to = to
 	}
@@ -221,7 +225,7 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 	switch {
 	case c.closed != nil:
 		c.mu.Unlock()
-		return 0, c.closed
+		return 0, closedRequest(req.ID, c.closed)
 	case len(c.pending) >= c.maxPending:
 		c.mu.Unlock()
 		return 0, fmt.Errorf("%w (%d)", ErrTooManyPending, c.maxPending)
@@ -246,7 +250,7 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 
 func (c *Caller) ctxError(req *IQ, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("iq: request %s: %w", req.ID, ErrTimeout)
+		return timedOut(req.ID, nil)
 	}
 	return fmt.Errorf("iq: request %s: %w", req.ID, err)
 }
@@ -390,10 +394,7 @@ func (c *Caller) Close() error { return c.CloseWithError(nil) }
 // wraps both ErrClosed and cause (when not nil). Only the first close's
 // cause counts.
 func (c *Caller) CloseWithError(cause error) error {
-	err := ErrClosed
-	if cause != nil {
-		err = fmt.Errorf("%w: %w", ErrClosed, cause)
-	}
+	err := closeError(cause)
 	c.mu.Lock()
 	if c.closed != nil {
 		c.mu.Unlock()
@@ -412,7 +413,7 @@ func (c *Caller) CloseWithError(cause error) error {
 	}
 	c.mu.Unlock()
 	for _, call := range calls {
-		c.complete(call, nil, fmt.Errorf("iq: request %s: %w", call.Request.ID, err))
+		c.complete(call, nil, closedRequest(call.Request.ID, err))
 	}
 	return nil
 }

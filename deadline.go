@@ -1,9 +1,6 @@
 package iq
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // The Caller's deadlines live in a binary min-heap under its mutex, each
 // Call knowing its index so that an answered request leaves in O(log n).
@@ -71,7 +68,7 @@ func (c *Caller) expire() {
 	}
 	c.mu.Unlock()
 	for _, call := range due {
-		c.complete(call, nil, fmt.Errorf("iq: request %s: %w", call.Request.ID, ErrTimeout))
+		c.complete(call, nil, timedOut(call.Request.ID, nil))
 	}
 }
 

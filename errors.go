@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/xmpp-iq/iq/internal/errs"
 )
 
 // NSStanzas is the namespace of stanza error conditions and their text
@@ -300,4 +302,44 @@ func (timeoutError) Is(target error) bool {
 // invalidf returns an error wrapping ErrInvalid.
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+// The errors a request fails with name it once, "iq: request <id>", then
+// say what ended it, quoting an error of this package without its prefix
+// so that no message says "iq:" twice.
+
+// timedOut is the error of a request whose deadline passed, during the
+// send when cause, the Sender's error, is not nil. It matches ErrTimeout,
+// context.DeadlineExceeded and cause.
+func timedOut(id string, cause error) error {
+	text := "iq: request " + id + " timed out"
+	if cause != nil && cause != context.DeadlineExceeded {
+		text += ": " + errs.Trim(cause, "iq: ")
+	}
+	return errs.New(text, ErrTimeout, cause)
+}
+
+// notSent is the error of a request the Sender failed to send.
+func notSent(id string, err error) error {
+	return errs.New("iq: request "+id+" not sent: "+errs.Trim(err, "iq: "), err)
+}
+
+// closedRequest is the error of a request that the Caller's closing
+// ended or refused; closed is the Caller's close error.
+func closedRequest(id string, closed error) error {
+	return errs.New("iq: request "+id+": "+errs.Trim(closed, "iq: "), closed)
+}
+
+// closeError is the error a Caller closed with cause fails requests with:
+// ErrClosed with no cause; the cause itself when it already wraps
+// ErrClosed (a stream's own "closed" error: saying "closed" twice would
+// tell nothing more); else both.
+func closeError(cause error) error {
+	switch {
+	case cause == nil:
+		return ErrClosed
+	case errors.Is(cause, ErrClosed):
+		return cause
+	}
+	return errs.New("iq: closed: "+errs.Trim(cause, "iq: "), ErrClosed, cause)
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/xmpp-iq/iq/internal/errs"
 )
 
 // Middleware wraps a Handler in another, which may look at the request,
@@ -188,7 +190,8 @@ func Timeout(d time.Duration) Middleware {
 		panic("iq: Timeout: duration must be positive")
 	}
 	timedOut := func() error {
-		return fmt.Errorf("%w: %w", ErrHandlerTimeout, NewError(Wait, RemoteServerTimeout, ""))
+		serr := NewError(Wait, RemoteServerTimeout, "")
+		return errs.New("iq: handler timed out: "+errs.Trim(serr, "iq: "), ErrHandlerTimeout, serr)
 	}
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, req *IQ) (*Element, error) {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+
+	"github.com/xmpp-iq/iq/internal/errs"
 )
 
 // Errors of typed requests and handlers.
@@ -71,7 +73,9 @@ func requestAs[Resp any](ctx context.Context, c *Caller, t Type, to string, req 
 	}
 	if err := res.Decode(&out); err != nil {
 		var zero Resp
-		return zero, fmt.Errorf("%w into %v: %w", ErrDecode, reflect.TypeFor[Resp](), err)
+		// Decode's own "iq: decode" would repeat what ErrDecode says.
+		why := strings.TrimPrefix(errs.Trim(err, "iq: "), "decode ")
+		return zero, errs.New(fmt.Sprintf("%v into %v: %s", ErrDecode, reflect.TypeFor[Resp](), why), ErrDecode, err)
 	}
 	return out, nil
 }

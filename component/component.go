@@ -17,9 +17,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/internal/errs"
 	"github.com/xmpp-iq/iq/stream"
 )
 
@@ -32,17 +34,38 @@ const DefaultHandshakeTimeout = 10 * time.Second
 // Errors Dial returns for each way a server refuses a component. Each is
 // returned wrapped together with the server's *stream.StreamError, so that
 // both errors.Is(err, component.ErrNotAuthorized) and errors.As(err,
-// &streamErr) work.
+// &streamErr) work. The error's text names the domain and the stream
+// error once: "component: handshake as echo.example refused: wrong
+// secret: stream: error not-authorized".
 var (
 	// ErrNotAuthorized: the server refused the secret.
-	ErrNotAuthorized = errors.New("component: handshake refused: wrong secret (not-authorized)")
+	ErrNotAuthorized = errors.New("component: handshake refused: " + whyNotAuthorized)
 	// ErrConflict: another connection is already serving this component.
-	ErrConflict = errors.New("component: handshake refused: component already connected (conflict)")
+	ErrConflict = errors.New("component: handshake refused: " + whyConflict)
 	// ErrHostUnknown: the server has no component by this name.
-	ErrHostUnknown = errors.New("component: handshake refused: unknown component domain (host-unknown)")
+	ErrHostUnknown = errors.New("component: handshake refused: " + whyHostUnknown)
 	// ErrHandshake: any other failure of the handshake.
 	ErrHandshake = errors.New("component: handshake failed")
 )
+
+// Why each refusal happened, in the sentinel and in the error returned.
+const (
+	whyNotAuthorized = "wrong secret"
+	whyConflict      = "already connected"
+	whyHostUnknown   = "unknown domain"
+)
+
+// refused is the error of a handshake the server refused with se, for the
+// reason why, which sentinel stands for.
+func refused(sentinel error, domain, why string, se *stream.StreamError) error {
+	return errs.New(fmt.Sprintf("component: handshake as %s refused: %s: %v", domain, why, se), sentinel, se)
+}
+
+// failed is the error of a handshake that failed otherwise; it wraps
+// ErrHandshake and err.
+func failed(domain string, err error) error {
+	return errs.New(fmt.Sprintf("component: handshake as %s failed: %s", domain, errs.Trim(err, "component: ")), ErrHandshake, err)
+}
 
 // Digest returns the XEP-0114 handshake value for a stream id and a
 // secret: the lower-case hex SHA-1 of their concatenation.
@@ -65,7 +88,11 @@ func Dial(ctx context.Context, network, addr, domain, secret string, opts ...str
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, addr)
 	if err != nil {
-		return nil, fmt.Errorf("component: dial %s: %w", addr, err)
+		// The dialer's error names the operation and, mostly, the address.
+		if strings.Contains(err.Error(), addr) {
+			return nil, fmt.Errorf("component: %w", err)
+		}
+		return nil, fmt.Errorf("component: %s: %w", addr, err)
 	}
 	conn, err := Connect(ctx, nc, domain, secret, opts...)
 	if err != nil {
@@ -82,7 +109,7 @@ func Dial(ctx context.Context, network, addr, domain, secret string, opts ...str
 func Connect(ctx context.Context, rwc io.ReadWriteCloser, domain, secret string, opts ...stream.Option) (*stream.Conn, error) {
 	conn, err := stream.Open(ctx, rwc, stream.Header{NS: NSAccept, To: domain}, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrHandshake, domain, err)
+		return nil, failed(domain, err)
 	}
 	stop := stream.NegotiationDeadline(ctx, rwc)
 	defer stop()
@@ -91,15 +118,14 @@ func Connect(ctx context.Context, rwc io.ReadWriteCloser, domain, secret string,
 	// stream error follows. Sending the handshake anyway reads it.
 	hs := iq.NewElement("", "handshake").AppendText(Digest(id, secret))
 	if err := conn.SendElement(ctx, hs); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrHandshake, domain, err)
+		return nil, failed(domain, err)
 	}
 	el, err := conn.ReadElement()
 	if err != nil {
 		return nil, handshakeError(ctx, domain, err)
 	}
 	if el.Name.Local != "handshake" || (el.Name.Space != NSAccept && el.Name.Space != "") {
-		return nil, fmt.Errorf("%w: %s: server sent <%s xmlns=%q>, want <handshake/>",
-			ErrHandshake, domain, el.Name.Local, el.Name.Space)
+		return nil, failed(domain, fmt.Errorf("server sent <%s xmlns=%q>, want <handshake/>", el.Name.Local, el.Name.Space))
 	}
 	return conn, nil
 }
@@ -109,11 +135,11 @@ func handshakeError(ctx context.Context, domain string, err error) error {
 	if errors.As(err, &se) {
 		switch se.Condition {
 		case stream.NotAuthorized:
-			return fmt.Errorf("%w: %s: %w", ErrNotAuthorized, domain, se)
+			return refused(ErrNotAuthorized, domain, whyNotAuthorized, se)
 		case stream.Conflict:
-			return fmt.Errorf("%w: %s: %w", ErrConflict, domain, se)
+			return refused(ErrConflict, domain, whyConflict, se)
 		case stream.HostUnknown:
-			return fmt.Errorf("%w: %s: %w", ErrHostUnknown, domain, se)
+			return refused(ErrHostUnknown, domain, whyHostUnknown, se)
 		}
 	}
 	if d, ok := ctx.Deadline(); ctx.Err() != nil || (ok && !time.Now().Before(d)) {
@@ -122,8 +148,8 @@ func handshakeError(ctx context.Context, domain string, err error) error {
 			if cerr == nil {
 				cerr = context.DeadlineExceeded
 			}
-			return fmt.Errorf("%w: %s: %w (%w)", ErrHandshake, domain, cerr, err)
+			return failed(domain, fmt.Errorf("%w (%w)", cerr, err))
 		}
 	}
-	return fmt.Errorf("%w: %s: %w", ErrHandshake, domain, err)
+	return failed(domain, err)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/internal/errs"
 )
 
 // NewRequest parses raw, one <iq> in XML, as a stream reader would, for a
@@ -29,7 +30,7 @@ func NewRequest(raw string) *iq.IQ {
 
 // ErrClosed is returned by a Pair's Senders once the Pair is closed. It
 // wraps iq.ErrClosed.
-var ErrClosed = fmt.Errorf("iqtest: pair closed: %w", iq.ErrClosed)
+var ErrClosed = errs.New("iqtest: pair closed", iq.ErrClosed)
 
 // Option configures a Pair. As with iq.Option, the zero value of each
 // keeps the default (no latency, no loss, nothing dropped or tapped), and

@@ -178,12 +178,12 @@ func Open(ctx context.Context, rwc io.ReadWriteCloser, ours Header, opts ...Opti
 	}
 	b = append(b, '>')
 	if _, err := rwc.Write(b); err != nil {
-		return nil, ctxErr(ctx, fmt.Errorf("stream: write header: %w", err))
+		return nil, ctxErr(ctx, fmt.Errorf("stream: our header: %w", err))
 	}
 	for {
 		t, err := c.dec.Next(nil)
 		if err != nil {
-			return nil, ctxErr(ctx, fmt.Errorf("stream: read header: %w", c.readError(err)))
+			return nil, ctxErr(ctx, peerHeaderError(c.readError(err)))
 		}
 		switch t.Kind {
 		case xmldec.KindProcInst, xmldec.KindText, xmldec.KindComment:
@@ -255,7 +255,7 @@ func (c *Conn) readError(err error) error {
 		if syn.Msg == "unexpected EOF" {
 			return io.ErrUnexpectedEOF
 		}
-		return fmt.Errorf("%w: %v", ErrNotWellFormed, syn)
+		return fmt.Errorf("%w: line %d: %s", ErrNotWellFormed, syn.Line, syn.Msg)
 	}
 	return err
 }
@@ -498,30 +498,30 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 		rest := append([]byte(nil), b[n:]...)
 		go func() {
 			if _, werr := c.rwc.Write(rest); werr != nil {
-				c.endStream(fmt.Errorf("stream: write: %w", werr), nil, true)
+				c.endStream(fmt.Errorf("stream: transport: %w", werr), nil, true)
 			}
 			<-c.wsem
 		}()
-		return fmt.Errorf("stream: write: %w", ctxErr(ctx, err))
+		return fmt.Errorf("stream: transport: %w", ctxErr(ctx, err))
 	}
 	if err != nil {
 		err = ctxErr(ctx, err)
 		if !isTimeout(err) {
 			// A partial stanza cannot be taken back: the stream is broken.
-			err = fmt.Errorf("stream: write: %w", err)
+			err = fmt.Errorf("stream: transport: %w", err)
 			c.endStream(err, nil, true)
 			<-c.wsem
-			return fmt.Errorf("%w: %w", ErrClosed, err)
+			return closedBy(err)
 		}
 		<-c.wsem
-		return fmt.Errorf("stream: write: %w", err)
+		return fmt.Errorf("stream: transport: %w", err)
 	}
 	<-c.wsem
 	return nil
 }
 
 func (c *Conn) closedErr() error {
-	return fmt.Errorf("%w: %w", ErrClosed, c.cause)
+	return closedBy(c.cause)
 }
 
 // deadlineFromContext applies ctx's deadline, and its cancellation, to

@@ -3,10 +3,10 @@ package stream
 import (
 	"encoding/xml"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/internal/errs"
 )
 
 // Namespaces of the stream layer (RFC 6120 §4.9).
@@ -129,7 +129,26 @@ var (
 	// stream was ended with a not-well-formed stream error.
 	ErrNotWellFormed = errors.New("stream: XML not well-formed")
 	// ErrClosed is returned by writes on a Conn that has ended, or that a
-	// failed write ends. It wraps iq.ErrClosed, so that a request made on
-	// a dead stream fails as a request pending when it died does.
-	ErrClosed = fmt.Errorf("stream: %w", iq.ErrClosed)
+	// failed write ends, wrapped with the cause when there is one. It wraps
+	// iq.ErrClosed, so that a request made on a dead stream fails as a
+	// request pending when it died does.
+	ErrClosed = errs.New("stream: closed", iq.ErrClosed)
 )
+
+// peerHeaderError is the error of a failure to read the peer's header.
+func peerHeaderError(err error) error {
+	return errs.New("stream: peer header: "+errs.Trim(err, "stream: "), err)
+}
+
+// closedBy is the error of a write refused or failed because the stream
+// ended for cause: ErrClosed with no cause, the cause itself when it says
+// closed already, or the cause named once after ErrClosed.
+func closedBy(cause error) error {
+	switch {
+	case cause == nil:
+		return ErrClosed
+	case errors.Is(cause, ErrClosed):
+		return cause
+	}
+	return errs.New("stream: closed: "+errs.Trim(cause, "stream: "), ErrClosed, cause)
+}
