@@ -287,14 +287,14 @@ func (e *Element) AppendXML(b []byte) ([]byte, error) {
 func MarshalElement(v any) (*Element, error) {
 	b, err := xml.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("iq: marshal element: %w", err)
+		return nil, wrapErr("iq: marshal element", err)
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, fmt.Errorf("iq: marshal element: %T encodes to nothing", v)
 	}
 	e, err := ParseElement(b)
 	if err != nil {
-		return nil, fmt.Errorf("iq: marshal element: %w", err)
+		return nil, wrapErr("iq: marshal element", err)
 	}
 	return e, nil
 }
@@ -310,7 +310,7 @@ func (e *Element) Decode(v any) error {
 		return err
 	}
 	if err := xml.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("iq: decode <%s xmlns=%q>: %w", e.Name.Local, e.Name.Space, err)
+		return wrapErr(fmt.Sprintf("iq: decode <%s xmlns=%q>", e.Name.Local, e.Name.Space), err)
 	}
 	return nil
 }

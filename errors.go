@@ -319,6 +319,12 @@ func timedOut(id string, cause error) error {
 	return errs.New(text, ErrTimeout, cause)
 }
 
+// wrapErr returns an error reading text, then err's text without this
+// package's prefix; it wraps err.
+func wrapErr(text string, err error) error {
+	return errs.New(text+": "+errs.Trim(err, "iq: "), err)
+}
+
 // notSent is the error of a request the Sender failed to send.
 func notSent(id string, err error) error {
 	return errs.New("iq: request "+id+" not sent: "+errs.Trim(err, "iq: "), err)

@@ -265,6 +265,32 @@ func TestBugErrorTextRepeatsPrefix(t *testing.T) {
 			text: `iq: payload does not decode into iq_test.textPayload: <other xmlns="urn:example:text">: expected element type <q> but have <other>`,
 			is:   []error{iq.ErrDecode},
 		},
+		{
+			name: "MarshalInvalidName",
+			run: func(t *testing.T) error {
+				_, err := iq.MarshalElement(struct {
+					XMLName xml.Name `xml:"urn:example:text q"`
+					Child   *iq.Element
+				}{Child: iq.NewElement("urn:example:text", "a b")})
+				return err
+			},
+			text: `iq: marshal element: invalid element name "a b"`,
+		},
+		{
+			name: "RequestWithoutXMLName",
+			run: func(t *testing.T) error {
+				_, err := iq.GetAs[textPayload](context.Background(), iq.NewCaller(iqtest.NewRecorder()), "", struct{ A int }{})
+				return err
+			},
+			text: "iq: type has no XMLName with a namespace and a local name: struct { A int }",
+			is:   []error{iq.ErrNoXMLName},
+		},
+		{
+			name: "PairClosed",
+			run:  func(*testing.T) error { return iqtest.ErrClosed },
+			text: "iqtest: pair closed",
+			is:   []error{iq.ErrClosed},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.run(t)

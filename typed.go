@@ -96,7 +96,7 @@ func encodeRequest(req any) (*Element, error) {
 		t = t.Elem()
 	}
 	if _, ok := xmlNameField(t); !ok {
-		return nil, fmt.Errorf("%w: %v has no XMLName field", ErrNoXMLName, t)
+		return nil, fmt.Errorf("%w: %v", ErrNoXMLName, t)
 	}
 	if v := reflect.ValueOf(req); v.Kind() == reflect.Pointer && v.IsNil() {
 		return nil, fmt.Errorf("%w: nil %T", ErrNoXMLName, req)
