@@ -104,7 +104,8 @@ func WithTimeout(d time.Duration) Option {
 // can send them; without it, responses to requests that have no to are
 // accepted from any sender, as before resource binding. The Caller of an
 // Endpoint can be told later with SetLocalJID. An empty jid leaves the
-// address unknown; WithLocalJID panics on a malformed one.
+// address unknown; WithLocalJID panics on a malformed one (SetLocalJID,
+// which returns an error, suits an address read from configuration).
 func WithLocalJID(jid string) Option {
 	if jid != "" {
 		mustParseJID("WithLocalJID", jid)
