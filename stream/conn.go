@@ -371,7 +371,9 @@ func (c *Conn) serve(ctx context.Context, ep *iq.Endpoint, fallback func(context
 					"from", el.AttrValue("from"), "id", el.AttrValue("id"))
 			}
 		case xmldec.KindEnd: // the peer's </stream:stream>
-			c.finish(ctx, ep)
+			if err := c.finish(ctx, ep); err != nil {
+				return err
+			}
 			return io.EOF
 		case xmldec.KindText:
 			// whitespace keepalives
@@ -397,11 +399,12 @@ func isStanza(name xml.Name) bool {
 // 6120 §4.4): nothing more is read, our pending requests fail, as no reply
 // can follow, and the replies due to requests already read are written,
 // for at most the grace, before the caller ends the stream. Close or the
-// end of ctx cut the wait short.
-func (c *Conn) finish(ctx context.Context, ep *iq.Endpoint) {
+// end of ctx cut the wait short; finish returns ctx's error if it ended,
+// so that it, not the peer's closing tag, is the cause.
+func (c *Conn) finish(ctx context.Context, ep *iq.Endpoint) error {
 	ep.Caller.CloseWithError(io.EOF)
 	if c.grace == 0 {
-		return
+		return nil
 	}
 	gctx, cancel := context.WithTimeout(ctx, c.grace)
 	defer cancel()
@@ -415,6 +418,7 @@ func (c *Conn) finish(ctx context.Context, ep *iq.Endpoint) {
 	if err := ep.Callee.Drain(gctx); err != nil && ctx.Err() == nil && !c.isClosing() {
 		c.log.Warn("stream: handlers still running when the close grace ended", "grace", c.grace, "in_flight", ep.Callee.InFlight())
 	}
+	return ctx.Err()
 }
 
 func (c *Conn) isClosing() bool {

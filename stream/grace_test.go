@@ -95,6 +95,16 @@ func TestBugPeerCloseGraceBoundsSlowHandler(t *testing.T) {
 	assert.ErrorIs(t, recvErr(t, done, waitLong), context.Canceled, "the handler's context ends with the stream")
 }
 
+// inGrace has the peer send getThenClose and returns once the Conn is in
+// its close grace: when a request of ours, pending until then, has failed.
+func inGrace(t *testing.T, r *rig) {
+	t.Helper()
+	pending := goRequest(r.ep, "p1", iq.NewElement(hNS, "never"))
+	r.wire.nextIQ(t)
+	r.send(t, getThenClose)
+	require.ErrorIs(t, recvErr(t, pending, waitLong), iq.ErrClosed)
+}
+
 func TestCloseGrace(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -117,8 +127,7 @@ func TestCloseGrace(t *testing.T) {
 		{"Close cuts the grace short", func(t *testing.T) {
 			done := make(chan error, 1)
 			r := newRig(t, rigOpts{opts: []stream.Option{stream.WithCloseGrace(time.Minute)}, register: sleepHandler(time.Minute, done)})
-			r.send(t, getThenClose)
-			r.quiesce(t)
+			inGrace(t, r)
 			start := time.Now()
 			require.NoError(t, r.conn.Close())
 			require.NoError(t, r.served(t))
@@ -132,8 +141,7 @@ func TestCloseGrace(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			r := newRig(t, rigOpts{ctx: ctx, opts: []stream.Option{stream.WithCloseGrace(time.Minute)}, register: sleepHandler(time.Minute, done)})
-			r.send(t, getThenClose)
-			r.quiesce(t)
+			inGrace(t, r)
 			start := time.Now()
 			cancel()
 			assert.ErrorIs(t, r.served(t), context.Canceled)
