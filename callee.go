@@ -55,6 +55,7 @@ type Callee struct {
 	chains   map[route]Handler       // each handler wrapped in mws, rebuilt when either changes
 
 	inFlight atomic.Int64
+	drain    drainState      // wakes Drain when inFlight reaches zero (drain.go)
 	work     chan handlerJob // unbuffered: a send succeeds only when a worker is idle
 	base     context.Context // cancelled by Close
 	cancel   context.CancelFunc
@@ -355,7 +356,7 @@ func (c *Callee) worker(job handlerJob) {
 // handle runs one request's handler and sends its reply, exactly once,
 // even if the handler calls runtime.Goexit (which also ends the worker).
 func (c *Callee) handle(job handlerJob) {
-	defer c.inFlight.Add(-1)
+	defer c.release() // after the reply was handed to the Sender
 	ctx, req := job.ctx, job.req
 	hctx, stop := c.handlerContext(ctx)
 	returned := false

@@ -106,7 +106,18 @@ func Dial(ctx context.Context, network, addr, domain, secret string, opts ...str
 // (Dial's second half): it opens the stream for domain, sends the digest of
 // the server's stream id and secret, and waits for the server's empty
 // <handshake/>. On failure the transport is left for the caller to close.
+//
+// The stream sends from domain (stream.WithLocalAddress, applied before
+// opts): every stanza written without a from carries from=domain, which
+// XEP-0114 requires of a component and some servers enforce by ending the
+// stream (ejabberd), and a from outside domain is refused before it is
+// written. A domain that is not a bare domain name fails at once, before
+// anything is written, with an error wrapping ErrHandshake.
 func Connect(ctx context.Context, rwc io.ReadWriteCloser, domain, secret string, opts ...stream.Option) (*stream.Conn, error) {
+	if j, err := iq.ParseJID(domain); err != nil || j.Localpart() != "" || j.Resourcepart() != "" {
+		return nil, fmt.Errorf("%w: %q is not a domain name", ErrHandshake, domain)
+	}
+	opts = append([]stream.Option{stream.WithLocalAddress(domain)}, opts...)
 	conn, err := stream.Open(ctx, rwc, stream.Header{NS: NSAccept, To: domain}, opts...)
 	if err != nil {
 		return nil, failed(domain, err)

@@ -449,3 +449,98 @@ func TestDial(t *testing.T) {
 		}
 	})
 }
+
+// connected returns a Conn that completed the handshake with a fake server
+// on the other end of a pipe, and that end, for the test to play the
+// server.
+func connected(t *testing.T, domain string, opts ...stream.Option) (*stream.Conn, net.Conn) {
+	t.Helper()
+	p1, p2 := net.Pipe()
+	srv := newFakeServer("id-from", domain, "s3cret", honest)
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.serve(p2) }()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	conn, err := component.Connect(ctx, p1, domain, "s3cret", opts...)
+	require.NoError(t, err)
+	require.NoError(t, recv(t, srvErr))
+	t.Cleanup(func() {
+		_ = conn.Close()
+		_ = p2.Close()
+		<-conn.Done()
+	})
+	return conn, p2
+}
+
+// TestBugComponentRequestsCarryNoFrom: a component's own requests went
+// out without from, and ejabberd ends such a stream (improper-addressing).
+// Connect makes the stream send from the component's domain.
+func TestBugComponentRequestsCarryNoFrom(t *testing.T) {
+	const domain = "echo.example"
+	for _, tc := range []struct {
+		name     string
+		opts     []stream.Option
+		from     string // the request's own from
+		wantFrom string
+	}{
+		{name: "no from", wantFrom: domain},
+		{name: "a from the caller chose in the domain", from: "bot@echo.example/r", wantFrom: "bot@echo.example/r"},
+		{name: "another default address in the domain", opts: []stream.Option{stream.WithLocalAddress("bot@echo.example")},
+			wantFrom: "bot@echo.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer goleak.VerifyNone(t)
+			conn, srv := connected(t, domain, tc.opts...)
+			ep := iq.NewEndpoint(conn, iq.WithLocalJID(domain))
+			defer ep.Close()
+			served := make(chan error, 1)
+			go func() { served <- conn.Serve(context.Background(), ep, nil) }()
+			defer func() { _ = conn.Close(); <-served }()
+
+			errc := make(chan error, 1)
+			go func() {
+				_, err := ep.Caller.Request(context.Background(), &iq.IQ{ID: "r1", To: "user@example.org", From: tc.from,
+					Type: iq.TypeGet, Payload: iq.NewElement("urn:example:echo", "echo")})
+				errc <- err
+			}()
+			dec := xml.NewDecoder(io.MultiReader(strings.NewReader(`<s xmlns='jabber:component:accept'>`), srv))
+			_, err := dec.Token()
+			require.NoError(t, err)
+			require.NoError(t, srv.SetReadDeadline(time.Now().Add(waitLong)))
+			var req iq.IQ
+			require.NoError(t, dec.Decode(&req))
+			assert.Equal(t, "r1", req.ID)
+			assert.Equal(t, tc.wantFrom, req.From)
+			go func() { _, _ = io.Copy(io.Discard, srv) }()
+			_, err = io.WriteString(srv, `<iq type='result' id='r1' from='user@example.org' to='`+req.From+`'/>`)
+			require.NoError(t, err)
+			assert.NoError(t, recv(t, errc))
+
+			// A from outside the domain is refused before it is written.
+			_, err = ep.Caller.Request(context.Background(), &iq.IQ{ID: "r2", To: "user@example.org", From: "evil.example",
+				Type: iq.TypeGet, Payload: iq.NewElement("urn:example:echo", "echo")})
+			assert.ErrorIs(t, err, iq.ErrInvalid)
+		})
+	}
+}
+
+func TestConnect_DomainMustBeADomain(t *testing.T) {
+	for _, domain := range []string{"", "user@echo.example", "echo.example/r", "@echo.example"} {
+		t.Run(domain, func(t *testing.T) {
+			defer goleak.VerifyNone(t)
+			p1, p2 := net.Pipe()
+			defer p2.Close()
+			defer p1.Close()
+			wrote := make(chan int, 1)
+			go func() {
+				b, _ := io.ReadAll(p2)
+				wrote <- len(b)
+			}()
+			conn, err := component.Connect(context.Background(), p1, domain, "s3cret")
+			assert.Nil(t, conn)
+			assert.ErrorIs(t, err, component.ErrHandshake)
+			_ = p1.Close()
+			assert.Zero(t, recv(t, wrote), "nothing is written")
+		})
+	}
+}

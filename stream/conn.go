@@ -27,6 +27,11 @@ import (
 // DefaultMaxStanzaSize is the default limit on one stanza's size, 1 MiB.
 const DefaultMaxStanzaSize = 1 << 20
 
+// DefaultCloseGrace is how long, by default, a Conn that reads the peer's
+// </stream:stream> keeps the stream open for the replies still due to
+// requests it had already read (see WithCloseGrace).
+const DefaultCloseGrace = 2 * time.Second
+
 // closeWriteWait bounds how long ending a stream waits to write its
 // closing tag to a peer that does not read.
 const closeWriteWait = time.Second
@@ -38,6 +43,14 @@ type config struct {
 	maxSize int64
 	ns      string
 	logger  *slog.Logger
+	local   localAddr
+	grace   time.Duration
+}
+
+// localAddr is the address a component's stream sends from.
+type localAddr struct {
+	addr   string // stamped on stanzas without a from; "" on a client stream
+	domain string // the domainpart every from must have
 }
 
 // WithMaxStanzaSize sets the largest stanza the Conn reads, in bytes
@@ -69,6 +82,47 @@ func WithNamespace(ns string) Option {
 	return func(c *config) { c.ns = ns }
 }
 
+// WithLocalAddress gives the Conn an address of its own, as a component's
+// stream has (XEP-0114): every stanza it writes for the user (an IQ through
+// SendIQ, a Caller's request or a Callee's reply; a message, presence or
+// iq through SendElement) that has no from is written with from set to
+// addr, and one whose from is not in addr's domain (addr's domain itself,
+// or any address at it) is refused, with an error wrapping iq.ErrInvalid,
+// before anything is written: the server would end the stream for it
+// (invalid-from), and a server that does not stamp a missing from ends it
+// too (ejabberd: improper-addressing). The stanza given is never modified.
+// SendRaw writes its bytes as they are.
+//
+// component.Connect sets it to the component's domain; give it again after
+// Connect's other options to send from another address in that domain
+// (bot@component.example, say). A client stream has no use for it: its
+// server stamps the from of what the client sends, so by default nothing
+// is stamped. WithLocalAddress panics if addr is not a well-formed JID.
+func WithLocalAddress(addr string) Option {
+	j, err := iq.ParseJID(addr)
+	if err != nil {
+		panic(fmt.Sprintf("stream: WithLocalAddress(%q): %v", addr, err))
+	}
+	return func(c *config) { c.local = localAddr{addr: j.String(), domain: j.Domainpart()} }
+}
+
+// WithCloseGrace sets how long the Conn, once it has read the peer's
+// </stream:stream>, waits for the replies still due before it writes its
+// own and closes (DefaultCloseGrace by default). RFC 6120 §4.4 lets the
+// side that receives the closing tag finish what is in flight: the Conn
+// stops reading, waits until no handler started for a request already
+// read is running and each one's reply was written, or the grace ends,
+// then closes the stream; handlers still running then see their context
+// cancelled and their replies are dropped. Requests of our own still
+// pending fail with iq.ErrClosed at once, as no reply can follow the
+// peer's closing tag. 0 closes at once; a negative d panics.
+func WithCloseGrace(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("stream: WithCloseGrace(%v): negative grace", d))
+	}
+	return func(c *config) { c.grace = d }
+}
+
 // WithLogger sets where the Conn reports stanzas nobody handles and
 // failures it cannot return. By default, and with l nil, nothing is
 // logged.
@@ -85,6 +139,8 @@ type Conn struct {
 	maxSize int64
 	log     *slog.Logger
 	header  Header
+	local   localAddr
+	grace   time.Duration
 
 	wsem chan struct{} // holds the write lock; a channel so waiting heeds ctx
 
@@ -108,7 +164,7 @@ type Header struct {
 }
 
 func newConfig(opts []Option) config {
-	c := config{maxSize: DefaultMaxStanzaSize, ns: iq.NSClient}
+	c := config{maxSize: DefaultMaxStanzaSize, ns: iq.NSClient, grace: DefaultCloseGrace}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
@@ -141,6 +197,8 @@ func newConn(rwc io.ReadWriteCloser, r io.Reader, cfg config) *Conn {
 		dec:     xmldec.NewDecoder(r, int(cfg.maxSize)),
 		maxSize: cfg.maxSize,
 		log:     cfg.logger,
+		local:   cfg.local,
+		grace:   cfg.grace,
 		wsem:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
@@ -269,10 +327,13 @@ func (c *Conn) readError(err error) error {
 //
 // When the stream ends, for whatever reason, Serve closes the Conn and
 // closes ep with the cause, so that every pending request fails with
-// iq.ErrClosed, and returns: nil after Close or the peer's orderly
-// </stream:stream>; the peer's *StreamError; ErrStanzaTooBig or
-// ErrNotWellFormed (after sending the matching stream error);
-// io.ErrUnexpectedEOF or the transport's error; ctx's error when ctx ends.
+// iq.ErrClosed. After the peer's </stream:stream>, the replies still due
+// to requests already read are written first, within the grace that
+// WithCloseGrace sets, and our closing tag after them. Serve returns nil
+// after Close or the peer's orderly </stream:stream>; the peer's
+// *StreamError; ErrStanzaTooBig or ErrNotWellFormed (after sending the
+// matching stream error); io.ErrUnexpectedEOF or the transport's error;
+// ctx's error when ctx ends.
 func (c *Conn) Serve(ctx context.Context, ep *iq.Endpoint, fallback func(context.Context, *iq.Element)) error {
 	c.smu.Lock()
 	if c.serving {
@@ -322,8 +383,11 @@ func (c *Conn) serve(ctx context.Context, ep *iq.Endpoint, fallback func(context
 				c.log.Warn("stream: unhandled stanza", "name", t.Name.Local, "ns", t.Name.Space,
 					"from", el.AttrValue("from"), "id", el.AttrValue("id"))
 			}
-		case xmldec.KindEnd:
-			return io.EOF // the peer's </stream:stream>
+		case xmldec.KindEnd: // the peer's </stream:stream>
+			if err := c.finish(ctx, ep); err != nil {
+				return err
+			}
+			return io.EOF
 		case xmldec.KindText:
 			// whitespace keepalives
 		case xmldec.KindComment, xmldec.KindProcInst, xmldec.KindDirective:
@@ -331,6 +395,51 @@ func (c *Conn) serve(ctx context.Context, ep *iq.Endpoint, fallback func(context
 		default:
 			return c.fail(&StreamError{Condition: NotWellFormed}, fmt.Errorf("%w: unexpected %v", ErrNotWellFormed, t.Kind))
 		}
+	}
+}
+
+// isStanza reports whether name is one of the three stanzas of RFC 6120
+// §8, the elements a server checks the from of.
+func isStanza(name xml.Name) bool {
+	switch name.Local {
+	case "message", "presence", "iq":
+		return isStanzaNS(name.Space)
+	}
+	return false
+}
+
+// finish lets what is in flight end after the peer's closing tag (RFC
+// 6120 §4.4): nothing more is read, our pending requests fail, as no reply
+// can follow, and the replies due to requests already read are written,
+// for at most the grace, before the caller ends the stream. Close or the
+// end of ctx cut the wait short; finish returns ctx's error if it ended,
+// so that it, not the peer's closing tag, is the cause.
+func (c *Conn) finish(ctx context.Context, ep *iq.Endpoint) error {
+	ep.Caller.CloseWithError(io.EOF)
+	if c.grace == 0 {
+		return nil
+	}
+	gctx, cancel := context.WithTimeout(ctx, c.grace)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.closing:
+			cancel()
+		case <-gctx.Done():
+		}
+	}()
+	if err := ep.Callee.Drain(gctx); err != nil && ctx.Err() == nil && !c.isClosing() {
+		c.log.Warn("stream: handlers still running when the close grace ended", "grace", c.grace, "in_flight", ep.Callee.InFlight())
+	}
+	return ctx.Err()
+}
+
+func (c *Conn) isClosing() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -434,8 +543,37 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 // call, after any write under way. It gives up when ctx ends before the
 // write starts. When ctx ends midway, SendIQ returns ctx's error at once
 // but the rest of the stanza is still written, in the background: a
-// stanza cut short would break the stream for everyone else.
+// stanza cut short would break the stream for everyone else. On a stream
+// with an address of its own (WithLocalAddress), an IQ without from is
+// written with that address, and one from outside its domain is refused.
 func (c *Conn) SendIQ(ctx context.Context, i *iq.IQ) error {
+	if c.local.addr != "" {
+		if i.From == "" {
+			// A copy on the stack carries the from: the caller's IQ is
+			// not ours to modify, and the hot path allocates nothing.
+			stamped := *i
+			stamped.From = c.local.addr
+			return c.sendIQ(ctx, &stamped)
+		}
+		if err := c.checkFrom(i.From); err != nil {
+			return err
+		}
+	}
+	return c.sendIQ(ctx, i)
+}
+
+// checkFrom refuses a from outside the stream's domain.
+func (c *Conn) checkFrom(from string) error {
+	if from == c.local.addr {
+		return nil
+	}
+	if j, err := iq.ParseJID(from); err != nil || j.Domainpart() != c.local.domain {
+		return fmt.Errorf("stream: from %q is not an address in %s: %w", from, c.local.domain, iq.ErrInvalid)
+	}
+	return nil
+}
+
+func (c *Conn) sendIQ(ctx context.Context, i *iq.IQ) error {
 	bp := bufPool.Get().(*[]byte)
 	b, err := i.AppendXML((*bp)[:0])
 	if err == nil {
@@ -449,8 +587,35 @@ func (c *Conn) SendIQ(ctx context.Context, i *iq.IQ) error {
 }
 
 // SendElement writes any top-level element (a message, a presence, a
-// handshake), as SendIQ does.
+// handshake), as SendIQ does. A stanza (message, presence or iq) is
+// addressed as SendIQ's IQ on a stream with an address of its own; other
+// elements are written as they are.
 func (c *Conn) SendElement(ctx context.Context, el *iq.Element) error {
+	if c.local.addr != "" && isStanza(el.Name) {
+		from, i := "", -1
+		for k, a := range el.Attr {
+			if a.Name.Space == "" && a.Name.Local == "from" {
+				from, i = a.Value, k
+				break
+			}
+		}
+		if from != "" {
+			if err := c.checkFrom(from); err != nil {
+				return err
+			}
+		} else {
+			// A shallow copy with its own attributes carries the from.
+			stamped := *el
+			stamped.Attr = make([]xml.Attr, 0, len(el.Attr)+1)
+			for k, a := range el.Attr {
+				if k != i {
+					stamped.Attr = append(stamped.Attr, a)
+				}
+			}
+			stamped.Attr = append(stamped.Attr, xml.Attr{Name: xml.Name{Local: "from"}, Value: c.local.addr})
+			el = &stamped
+		}
+	}
 	b, err := el.AppendXML(nil)
 	if err != nil {
 		return fmt.Errorf("stream: encode <%s>: %w", el.Name.Local, err)
