@@ -84,8 +84,16 @@ func refCheckNames(d *xml.Decoder, start xml.StartElement) error {
 	return nil
 }
 
-// refIsNCName is iq's isNCName, rune by rune.
-func refIsNCName(s string) bool { return s != "" && isNCNameSlow(s) }
+// refIsNCName asks encoding/xml itself whether s is an NCName: a name
+// without a colon, which is accepted exactly when it is accepted as the
+// target of a processing instruction.
+func refIsNCName(s string) bool {
+	if s == "" || strings.Contains(s, ":") {
+		return false
+	}
+	_, err := xml.NewDecoder(strings.NewReader("<?" + s + "?>")).RawToken()
+	return err == nil
+}
 
 // item is one top-level item, as both sides report it.
 type item struct {
