@@ -6,12 +6,14 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/internal/xmldec"
 )
 
 // xmlLocal reports whether encoding/xml reads doc without error and its
@@ -238,4 +240,95 @@ func sweep(r rune) bool {
 		return true
 	}
 	return false
+}
+
+// fuzzName turns fuzz input into a name: the bytes themselves (mode 0, any
+// byte string), or runes three bytes each, anywhere in Unicode (mode 1) or
+// in the BMP (mode 2), surrogates as the three bytes UTF-8 forbids.
+func fuzzName(data []byte, mode uint8) string {
+	if mode%3 == 0 {
+		return string(data)
+	}
+	var b []byte
+	for i := 0; i+3 <= len(data) && i < 3*64; i += 3 {
+		r := rune(data[i])<<16 | rune(data[i+1])<<8 | rune(data[i+2])
+		if mode%3 == 1 {
+			r %= unicode.MaxRune + 1
+		} else {
+			r &= 0xFFFF
+		}
+		if utf8.ValidRune(r) {
+			b = utf8.AppendRune(b, r)
+		} else {
+			b = append(b, 0xE0|byte(r>>12), 0x80|byte(r>>6)&0x3F, 0x80|byte(r)&0x3F)
+		}
+	}
+	return string(b)
+}
+
+// FuzzName checks that the decoder, the writer and encoding/xml agree on
+// names across the whole of Unicode: an NCName for the decoder (as an
+// element, attribute or prefixed name) is exactly one encoding/xml reads
+// whole, without a colon, and exactly one the writers write.
+func FuzzName(f *testing.F) {
+	for _, s := range []string{"a", "〇", "a\u0387", "\u0387", "a\u00b7b", "日本", "données", "e\u0301", "_", "1", "-a", ":", "a:b", ":a", "a:", "a:b:c", "a b", "a>", "\xff", "a\xed\xa0\x80", "a\ufffd", "a\U00010000", "\u0221", "xml", "xmlns"} {
+		f.Add([]byte(s), uint8(0))
+	}
+	f.Add([]byte{0x00, 0x30, 0x07, 0x00, 0x03, 0x87}, uint8(2))
+	f.Add([]byte{0x01, 0x00, 0x00, 0x00, 0x00, 0x61}, uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {
+		local := fuzzName(data, mode)
+		if local == "xmlns" || strings.HasPrefix(local, "xmlns:") {
+			return // a namespace declaration, not a name
+		}
+		want := xmlNCName(local)
+		if got := xmldec.IsNCName(local); got != want {
+			t.Fatalf("IsNCName(%q) = %v, encoding/xml: %v", local, got, want)
+		}
+		if got := appends(t, local, true); got != want {
+			t.Fatalf("the writers take %q: %v, encoding/xml: %v", local, got, want)
+		}
+		if strings.Contains(local, ":") {
+			// A qualified name: the decoder may take it only where
+			// encoding/xml does, and takes p:l with both parts NCNames
+			// and p declared.
+			doc := "<" + local + "/>"
+			if e, err := iq.ParseElement([]byte(doc)); err == nil {
+				tok, err := xml.NewDecoder(strings.NewReader(doc)).Token()
+				if se, ok := tok.(xml.StartElement); err != nil || !ok || se.Name != e.Name {
+					t.Fatalf("the decoder reads %q as %v, encoding/xml as %v (%v)", doc, e.Name, tok, err)
+				}
+			}
+			p, l, _ := strings.Cut(local, ":")
+			if xmlNCName(p) && xmlNCName(l) {
+				doc := "<" + local + " xmlns:" + p + "='u'/>"
+				e, err := iq.ParseElement([]byte(doc))
+				if assert.NoError(t, err, doc) {
+					assert.Equal(t, xml.Name{Space: "u", Local: l}, e.Name, doc)
+				}
+			}
+			return
+		}
+		for _, c := range []struct {
+			doc  string
+			attr bool
+		}{
+			{"<" + local + "/>", false},
+			{"<p:" + local + " xmlns:p='u'/>", false},
+			{"<e " + local + "='1'/>", true},
+			{"<e xmlns:p='u' p:" + local + "='1'/>", true},
+		} {
+			got := false
+			if e, err := iq.ParseElement([]byte(c.doc)); err == nil {
+				n := e.Name
+				if c.attr && len(e.Attr) > 0 {
+					n = e.Attr[len(e.Attr)-1].Name
+				}
+				got = (!c.attr || len(e.Attr) > 0) && n.Local == local && (n.Space == "" || n.Space == "u")
+			}
+			if got != want {
+				t.Fatalf("the decoder takes %q with the name %q: %v, encoding/xml: %v", c.doc, local, got, want)
+			}
+		}
+	})
 }
