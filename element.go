@@ -30,7 +30,8 @@ const xmlURL = "http://www.w3.org/XML/1998/namespace"
 // The two reserved namespaces of XML Namespaces are never declared. An
 // element or attribute in the XML namespace (http://www.w3.org/XML/1998/namespace)
 // is written with the xml prefix, as in xml:lang; such an element leaves the
-// default namespace its children are written in as it was. Nothing can be
+// default namespace its children are written in as it was (at the top of a
+// stanza, its children in no namespace get xmlns=""). Nothing can be
 // written in the xmlns namespace (http://www.w3.org/2000/xmlns/), whose
 // attributes are namespace declarations: writing an element or attribute
 // there fails with an error wrapping ErrInvalid.
@@ -359,7 +360,7 @@ func encodeElement(enc *xml.Encoder, e *Element, parentNS string) error {
 		// one, which XML Namespaces forbid: write the reserved prefix
 		// instead, as a name in no namespace that holds it, and leave the
 		// default namespace to the children as it was.
-		name, childNS = xml.Name{Local: "xml:" + name.Local}, parentNS
+		name, childNS = xml.Name{Local: "xml:" + name.Local}, xmlChildNS(parentNS)
 	}
 	start := xml.StartElement{Name: name}
 	attrs := e.Attr

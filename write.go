@@ -43,7 +43,7 @@ func appendElement(b []byte, e *Element, defaultNS string) ([]byte, error) {
 	b = append(b, e.Name.Local...)
 	childNS := e.Name.Space
 	if inXML {
-		childNS = defaultNS
+		childNS = xmlChildNS(defaultNS)
 	} else if e.Name.Space != defaultNS {
 		b = append(b, ` xmlns="`...)
 		b = appendEscaped(b, e.Name.Space, true)
@@ -198,6 +198,24 @@ func isXMLChar(r rune) bool {
 		(r >= 0x20 && r <= 0xD7FF) ||
 		(r >= 0xE000 && r <= 0xFFFD) ||
 		(r >= 0x10000 && r <= 0x10FFFF)
+}
+
+// noTopNS is the default namespace in scope below an element in the XML
+// namespace at the top of a stanza: the stream's, which the writer does not
+// know. It equals no namespace an element can be written in (a NUL cannot
+// be written), so each child declares its own, xmlns="" included: the
+// exception that lets an element in no namespace take the stream's is for
+// the top element alone.
+const noTopNS = "\x00"
+
+// xmlChildNS returns the default namespace the children of an element in
+// the XML namespace are written in, given the one in scope at the element:
+// the element is written with the xml prefix and changes nothing.
+func xmlChildNS(defaultNS string) string {
+	if defaultNS == "" {
+		return noTopNS
+	}
+	return defaultNS
 }
 
 // xmlnsURL is the namespace the reserved xmlns prefix is bound to: the
