@@ -27,6 +27,15 @@ const xmlURL = "http://www.w3.org/XML/1998/namespace"
 // is written with xmlns="", which keeps it in none. A decoded Element always
 // carries the namespace it was in.
 //
+// The two reserved namespaces of XML Namespaces are never declared. An
+// element or attribute in the XML namespace (http://www.w3.org/XML/1998/namespace)
+// is written with the xml prefix, as in xml:lang; such an element leaves the
+// default namespace its children are written in as it was (at the top of a
+// stanza, its children in no namespace get xmlns=""). Nothing can be
+// written in the xmlns namespace (http://www.w3.org/2000/xmlns/), whose
+// attributes are namespace declarations: writing an element or attribute
+// there fails with an error wrapping ErrInvalid.
+//
 // An Element is a plain value: it is not safe to modify concurrently with any
 // other use, but any number of goroutines may read or encode it at once.
 type Element struct {
@@ -331,24 +340,42 @@ func encodeElement(enc *xml.Encoder, e *Element, parentNS string) error {
 	if !isNCName(e.Name.Local) {
 		return fmt.Errorf("iq: invalid element name %q", e.Name.Local)
 	}
+	if err := checkReservedNS("element", e.Name); err != nil {
+		return err
+	}
 	for _, a := range e.Attr {
-		if !isNSDecl(a.Name) && !isNCName(a.Name.Local) {
+		if isNSDecl(a.Name) {
+			continue
+		}
+		if !isNCName(a.Name.Local) {
 			return fmt.Errorf("iq: invalid attribute name %q", a.Name.Local)
 		}
+		if err := checkReservedNS("attribute", a.Name); err != nil {
+			return err
+		}
 	}
-	start := xml.StartElement{Name: e.Name}
+	name, childNS := e.Name, e.Name.Space
+	if name.Space == xmlURL {
+		// encoding/xml would declare the XML namespace as the default
+		// one, which XML Namespaces forbid: write the reserved prefix
+		// instead, as a name in no namespace that holds it, and leave the
+		// default namespace to the children as it was.
+		name, childNS = xml.Name{Local: "xml:" + name.Local}, xmlChildNS(parentNS)
+	}
+	start := xml.StartElement{Name: name}
 	attrs := e.Attr
-	if e.Name.Space == "" && parentNS != "" {
+	leave := e.Name.Space == "" && parentNS != "" // its parent's namespace
+	if leave {
 		attrs = append([]xml.Attr{{Name: xml.Name{Local: "xmlns"}}}, attrs...)
 	}
-	start.Attr = filterDecls(attrs, e.Name.Space == "" && parentNS != "")
+	start.Attr = filterDecls(attrs, leave)
 	if err := enc.EncodeToken(start); err != nil {
 		return err
 	}
 	for _, n := range e.Content {
 		var err error
 		if n.Element != nil {
-			err = encodeElement(enc, n.Element, e.Name.Space)
+			err = encodeElement(enc, n.Element, childNS)
 		} else if n.Text != "" {
 			err = enc.EncodeToken(xml.CharData(n.Text))
 		}
@@ -356,7 +383,7 @@ func encodeElement(enc *xml.Encoder, e *Element, parentNS string) error {
 			return err
 		}
 	}
-	return enc.EncodeToken(xml.EndElement{Name: e.Name})
+	return enc.EncodeToken(xml.EndElement{Name: name})
 }
 
 // filterDecls drops namespace declarations a user may have put in Attr:

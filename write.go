@@ -23,13 +23,28 @@ import (
 // Names are checked as they are written: a name that is not an XML NCName
 // would let text from the network change the document's structure, so it
 // fails the whole write.
+//
+// An element in the XML namespace is written with the reserved xml prefix,
+// which is never declared, and leaves the default namespace as it found it
+// for its children; one in the xmlns namespace cannot be written at all
+// (see checkReservedNS).
 func appendElement(b []byte, e *Element, defaultNS string) ([]byte, error) {
 	if !isNCName(e.Name.Local) {
 		return b, fmt.Errorf("iq: invalid element name %q", e.Name.Local)
 	}
+	if err := checkReservedNS("element", e.Name); err != nil {
+		return b, err
+	}
+	inXML := e.Name.Space == xmlURL
 	b = append(b, '<')
+	if inXML {
+		b = append(b, "xml:"...)
+	}
 	b = append(b, e.Name.Local...)
-	if e.Name.Space != defaultNS {
+	childNS := e.Name.Space
+	if inXML {
+		childNS = xmlChildNS(defaultNS)
+	} else if e.Name.Space != defaultNS {
 		b = append(b, ` xmlns="`...)
 		b = appendEscaped(b, e.Name.Space, true)
 		b = append(b, '"')
@@ -46,7 +61,7 @@ func appendElement(b []byte, e *Element, defaultNS string) ([]byte, error) {
 	b = append(b, '>')
 	for _, n := range e.Content {
 		if n.Element != nil {
-			if b, err = appendElement(b, n.Element, e.Name.Space); err != nil {
+			if b, err = appendElement(b, n.Element, childNS); err != nil {
 				return b, err
 			}
 		} else {
@@ -54,6 +69,9 @@ func appendElement(b []byte, e *Element, defaultNS string) ([]byte, error) {
 		}
 	}
 	b = append(b, "</"...)
+	if inXML {
+		b = append(b, "xml:"...)
+	}
 	b = append(b, e.Name.Local...)
 	return append(b, '>'), nil
 }
@@ -69,6 +87,9 @@ func appendAttrs(b []byte, attrs []xml.Attr) ([]byte, error) {
 		}
 		if !isNCName(a.Name.Local) {
 			return b, fmt.Errorf("iq: invalid attribute name %q", a.Name.Local)
+		}
+		if err := checkReservedNS("attribute", a.Name); err != nil {
+			return b, err
 		}
 		b = append(b, ' ')
 		switch a.Name.Space {
@@ -177,6 +198,44 @@ func isXMLChar(r rune) bool {
 		(r >= 0x20 && r <= 0xD7FF) ||
 		(r >= 0xE000 && r <= 0xFFFD) ||
 		(r >= 0x10000 && r <= 0x10FFFF)
+}
+
+// noTopNS is the default namespace in scope below an element in the XML
+// namespace at the top of a stanza: the stream's, which the writer does not
+// know. It equals no namespace an element can be written in (a NUL cannot
+// be written), so each child declares its own, xmlns="" included: the
+// exception that lets an element in no namespace take the stream's is for
+// the top element alone.
+const noTopNS = "\x00"
+
+// xmlChildNS returns the default namespace the children of an element in
+// the XML namespace are written in, given the one in scope at the element:
+// the element is written with the xml prefix and changes nothing.
+func xmlChildNS(defaultNS string) string {
+	if defaultNS == "" {
+		return noTopNS
+	}
+	return defaultNS
+}
+
+// xmlnsURL is the namespace the reserved xmlns prefix is bound to: the
+// namespace of namespace declarations.
+const xmlnsURL = "http://www.w3.org/2000/xmlns/"
+
+// checkReservedNS refuses, with an error wrapping ErrInvalid, an element or
+// attribute in the xmlns namespace. Namespaces in XML 1.0 (§3) allow no
+// element there, let no prefix but xmlns be bound to it and no default
+// namespace be it, and make every attribute written with the xmlns prefix a
+// declaration, which an Element never holds in Attr (declarations are
+// implied by the names): such a name has no faithful serialization. An
+// element named with the xmlns prefix, which encoding/xml reads as the
+// namespace "xmlns", is refused likewise; an attribute so named is a
+// declaration and is skipped, as it always was.
+func checkReservedNS(kind string, n xml.Name) error {
+	if n.Space == xmlnsURL || kind == "element" && n.Space == "xmlns" {
+		return invalidf("%s %q in the xmlns namespace cannot be written", kind, n.Local)
+	}
+	return nil
 }
 
 // isNCName reports whether s is a name without a colon, as XML Namespaces

@@ -10,6 +10,7 @@ targets=(
 	".:FuzzElementRoundTrip"
 	".:FuzzStanzaError"
 	".:FuzzParseElement"
+	".:FuzzName"
 	"./stream:FuzzConnRead"
 	"./internal/xmldec:FuzzDifferential"
 )

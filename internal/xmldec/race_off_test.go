@@ -1,0 +1,5 @@
+//go:build !race
+
+package xmldec
+
+const raceEnabled = false

@@ -1,0 +1,5 @@
+//go:build !race
+
+package iq_test
+
+const raceEnabled = false
