@@ -54,7 +54,9 @@ func newCaller(s Sender, cfg config) *Caller {
 	}
 	if cfg.localJID != "" {
 		if err := c.SetLocalJID(cfg.localJID); err != nil {
-			c.log.Error("iq: ignoring malformed local JID", "jid", cfg.localJID, "err", err)
+			// Going on without it would let any sender answer the
+			// requests that have no to.
+			panic(fmt.Sprintf("iq: WithLocalJID(%q): %s", cfg.localJID, jidDetail(err)))
 		}
 	}
 	return c
@@ -66,7 +68,7 @@ func newCaller(s Sender, cfg config) *Caller {
 func (c *Caller) SetLocalJID(addr string) error {
 	j, err := ParseJID(addr)
 	if err != nil {
-		return fmt.Errorf("iq: local JID %q: %w", addr, err)
+		return &addrError{fmt.Sprintf("iq: local JID %q: %s", addr, jidDetail(err)), []error{err}}
 	}
 	c.mu.Lock()
 	c.local = j
@@ -192,7 +194,7 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 	if req.To != "" {
 		to, err := ParseJID(req.To)
 		if err != nil {
-			return 0, invalidf("to %q: %v", req.To, err)
+			return 0, invalidAddr("to", req.To, err)
 		}
 		call.to = to
 	}

@@ -94,7 +94,9 @@ func WithTimeout(d time.Duration) Option {
 // or its domain are accepted for every request, as only the local server
 // can send them; without it, responses to requests that have no to are
 // accepted from any sender, as before resource binding. The Caller of an
-// Endpoint can be told later with SetLocalJID.
+// Endpoint can be told later with SetLocalJID. NewCaller and NewEndpoint
+// panic if jid is not "" and malformed, rather than go on accepting any
+// sender.
 func WithLocalJID(jid string) Option {
 	return func(c *config) { c.localJID = jid }
 }
