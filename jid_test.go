@@ -69,7 +69,7 @@ func TestBugJIDParsedTooLeniently(t *testing.T) {
 
 func TestParseJIDNormalises(t *testing.T) {
 	tests := []struct {
-		name, in                 string
+		name, in                string
 		local, domain, resource string
 	}{
 		{"plain", "juliet@example.com/balcony", "juliet", "example.com", "balcony"},
