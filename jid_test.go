@@ -175,3 +175,23 @@ func TestBugMalformedLocalJIDIgnored(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkParseJID runs per response (the Caller's reply rule): the plain
+// cases take the fast path and allocate nothing.
+func BenchmarkParseJID(b *testing.B) {
+	for _, tc := range []struct{ name, in string }{
+		{"plain", "juliet@capulet.example/balcony"},
+		{"domain", "capulet.example"},
+		{"unicode", "Σ@exämple.com/♚"},
+		{"ipv6", "[2001:db8::1]"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := iq.ParseJID(tc.in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
