@@ -56,7 +56,9 @@ func newCaller(s Sender, cfg config) *Caller {
 	}
 	if cfg.localJID != "" {
 		if err := c.SetLocalJID(cfg.localJID); err != nil {
-			c.log.Error("iq: ignoring malformed local JID", "jid", cfg.localJID, "err", err)
+			// Going on without it would let any sender answer the
+			// requests that have no to.
+			panic(fmt.Sprintf("iq: WithLocalJID(%q): %s", cfg.localJID, jidDetail(err)))
 		}
 	}
 	return c
@@ -68,7 +70,7 @@ func newCaller(s Sender, cfg config) *Caller {
 func (c *Caller) SetLocalJID(addr string) error {
 	j, err := ParseJID(addr)
 	if err != nil {
-		return errs.New(fmt.Sprintf("iq: local JID %q: %s", addr, errs.Trim(err, "iq: ")), err)
+		return errs.New(fmt.Sprintf("iq: local JID %q: %s", addr, jidDetail(err)), err)
 	}
 	c.mu.Lock()
 	c.local = j
@@ -196,7 +198,7 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 	if req.To != "" {
 		to, err := ParseJID(req.To)
 		if err != nil {
-			return 0, invalidf("to %q: %s", req.To, errs.Trim(err, "iq: "))
+			return 0, invalidAddr("to", req.To, err)
 		}
 		call.to = to
 	}

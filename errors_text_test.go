@@ -210,7 +210,7 @@ func TestBugErrorTextRepeatsPrefix(t *testing.T) {
 				_, err := iq.NewCaller(iqtest.NewRecorder()).Request(context.Background(), req)
 				return err
 			},
-			text: `iq: invalid IQ: to "@example.com": malformed JID`,
+			text: `iq: invalid IQ: to "@example.com": malformed JID: localpart: empty ('@' with nothing before it)`,
 			is:   []error{iq.ErrInvalid},
 		},
 		{
@@ -218,7 +218,7 @@ func TestBugErrorTextRepeatsPrefix(t *testing.T) {
 			run: func(t *testing.T) error {
 				return iq.NewCaller(iqtest.NewRecorder()).SetLocalJID("@example.com")
 			},
-			text: `iq: local JID "@example.com": malformed JID`,
+			text: `iq: local JID "@example.com": malformed JID: localpart: empty ('@' with nothing before it)`,
 		},
 		{
 			name: "StanzaError",

@@ -120,7 +120,7 @@ func AnyOf(rules ...Rule) Rule {
 func mustParseJID(fn, s string) JID {
 	j, err := ParseJID(s)
 	if err != nil {
-		panic(fmt.Sprintf("iq: %s: malformed JID %q", fn, s))
+		panic(fmt.Sprintf("iq: %s(%q): %s", fn, s, jidDetail(err)))
 	}
 	return j
 }

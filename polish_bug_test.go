@@ -97,7 +97,7 @@ func TestBugBadOptionValuesSilentlyAccepted(t *testing.T) {
 		{"Timeout/negative", func() { iq.WithTimeout(-time.Second) }, "iq: WithTimeout: negative duration -1s"},
 		{"MaxPending/negative", func() { iq.WithMaxPending(-1) }, "iq: WithMaxPending: negative count -1"},
 		{"MaxInFlight/negative", func() { iq.WithMaxInFlight(-1) }, "iq: WithMaxInFlight: negative count -1"},
-		{"LocalJID/malformed", func() { iq.WithLocalJID("@example.com") }, `iq: WithLocalJID: malformed JID "@example.com"`},
+		{"LocalJID/malformed", func() { iq.WithLocalJID("@example.com") }, `iq: WithLocalJID("@example.com"): malformed JID: localpart: empty ('@' with nothing before it)`},
 		{"Handle/colon", func() { iq.NewCallee(iq.SenderFunc(nil)).Get("urn:x", "a:b", noop) },
 			`iq: Handle: element name "a:b" is not an NCName: no request can match it`},
 		{"Handle/space", func() { iq.NewCallee(iq.SenderFunc(nil)).Get("urn:x", "a b", noop) },

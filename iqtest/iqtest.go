@@ -107,8 +107,12 @@ type Pair struct {
 }
 
 // NewPair returns a Pair whose Endpoints have the addresses a and b (a
-// client's full JID, a server's or a component's domain…).
+// client's full JID, a server's or a component's domain…). It panics if
+// either is empty or malformed: an Endpoint that does not know its own
+// address accepts responses from any sender.
 func NewPair(a, b string, opts ...Option) *Pair {
+	mustAddress("NewPair", a)
+	mustAddress("NewPair", b)
 	var cfg config
 	for _, o := range opts {
 		if o != nil {
@@ -126,6 +130,15 @@ func NewPair(a, b string, opts ...Option) *Pair {
 	go p.ab.run(&p.wg)
 	go p.ba.run(&p.wg)
 	return p
+}
+
+func mustAddress(fn, addr string) {
+	if addr == "" {
+		panic(fmt.Sprintf("iqtest: %s: empty address", fn))
+	}
+	if _, err := iq.ParseJID(addr); err != nil {
+		panic(fmt.Sprintf("iqtest: %s: address %q: %v", fn, addr, err))
+	}
 }
 
 // Close stops delivery, waiting for the delivering goroutines to return,
