@@ -43,11 +43,18 @@ PIDFILE="$DIR/ejabberd.pid"   # written by this script ($! = beam.smp)
 LOGDIR="$DIR/logs"
 OUTFILE="$DIR/stdout.log"     # the VM's stdout/stderr
 ENVFILE="$DIR/env"
-# Debian keeps ejabberd's OTP application outside /usr/lib/erlang/lib;
-# ejabberdctl hard-codes this path too.
-ERL_LIBS_DIR=/usr/lib/x86_64-linux-gnu
+# Debian keeps ejabberd's OTP application outside /usr/lib/erlang/lib, in
+# the multiarch lib dir that ejabberdctl hard-codes: read it from there.
+erl_libs_dir() {
+	local dir
+	dir="$(sed -n "s/^ERL_LIBS='\(.*\)'\$/\1/p" "$EJABBERDCTL" 2>/dev/null | head -n 1)"
+	echo "${dir:-/usr/lib/x86_64-linux-gnu}"
+}
 
 log() { echo "ejabberd.sh: $*" >&2; }
+
+# /usr/sbin is not on every user's PATH.
+EJABBERDCTL="$(command -v ejabberdctl 2>/dev/null || echo /usr/sbin/ejabberdctl)"
 
 recorded_pid() {
 	if [ -f "$PIDFILE" ]; then
@@ -63,13 +70,14 @@ alive() {
 	[ -n "$state" ] && [ "$state" != Z ]
 }
 
-# Our server: alive, and a beam running our node on our database.
+# Our server: alive, and a beam running one of our nodes on this dir's
+# database (whatever ports it was started with).
 is_ours() {
 	local pid="$1" cmd
 	alive "$pid" || return 1
 	cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
-	[[ "$cmd" == *beam* ]] && [[ "$cmd" == *"-sname $NODE "* ]] &&
-		[[ "$cmd" == *"$DIR/database"* ]]
+	[[ "$cmd" == *beam* ]] && [[ "$cmd" == *"-sname iq-ejabberd-"* ]] &&
+		[[ "$cmd" == *"-mnesia dir \"$DIR/database\""* ]]
 }
 
 port_open() {
@@ -148,7 +156,7 @@ INETRC
 # ejabberdctl, so run what it would run.
 ctl() {
 	if [ "$(id -u)" -eq 0 ]; then
-		HOME="$DIR" ejabberdctl --config-dir "$DIR" "$@"
+		HOME="$DIR" "$EJABBERDCTL" --config-dir "$DIR" "$@"
 	else
 		HOME="$DIR" ERL_LIBS="$ERL_LIBS_DIR" ERL_INETRC="$DIR/inetrc" \
 			erl -sname "ctl$$-$NODE" -hidden -noinput \
@@ -189,7 +197,7 @@ dump_log() {
 }
 
 do_start() {
-	command -v erl >/dev/null 2>&1 && command -v ejabberdctl >/dev/null 2>&1 || {
+	command -v erl >/dev/null 2>&1 && [ -x "$EJABBERDCTL" ] || {
 		log "ejabberd not installed; run scripts/install-deps.sh"
 		exit 1
 	}
@@ -204,6 +212,7 @@ do_start() {
 		log "the c2s, component and distribution ports must differ"
 		exit 1
 	fi
+	ERL_LIBS_DIR="$(erl_libs_dir)"
 	mkdir -p "$DIR"
 	do_stop # one from the same dir: stop it first
 

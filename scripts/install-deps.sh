@@ -8,9 +8,9 @@ have_deps() {
 	command -v prosody >/dev/null 2>&1 &&
 		command -v prosodyctl >/dev/null 2>&1 &&
 		/usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 &&
-		command -v ejabberdctl >/dev/null 2>&1 &&
+		{ command -v ejabberdctl >/dev/null 2>&1 || [ -x /usr/sbin/ejabberdctl ]; } &&
 		command -v erl >/dev/null 2>&1 &&
-		compgen -G '/usr/lib/x86_64-linux-gnu/ejabberd-*/ebin' >/dev/null
+		compgen -G '/usr/lib/*/ejabberd-*/ebin' >/dev/null
 }
 
 if have_deps; then
