@@ -23,8 +23,11 @@ import (
 	"github.com/xmpp-iq/iq/stream"
 )
 
+// The defaults keep the README's go test -race ./... short; .ci/run runs
+// the full size (-chaos.n=100000, -flood.n=100000, -ids.n=1000000,
+// -fault.rounds=1000).
 var (
-	hardChaosN       = flag.Int("chaos.n", 100_000, "requests TestHardeningChaos makes")
+	hardChaosN       = flag.Int("chaos.n", 10_000, "requests TestHardeningChaos makes (CI: 100000)")
 	hardChaosWorkers = flag.Int("chaos.workers", 64, "goroutines TestHardeningChaos makes requests from")
 	hardChaosDead    = flag.Duration("chaos.deadline", 10*time.Millisecond, "deadline of the requests that get no answer in time")
 	hardChaosSeed    = flag.Uint64("chaos.seed", 0, "seed of TestHardeningChaos's choices (0: from the clock)")

@@ -54,21 +54,33 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// privateProsody starts a Prosody of the test's own with scripts/prosody.sh,
-// so that killing it disturbs no other test, and returns its environment.
-func privateProsody(t *testing.T) map[string]string {
+// privateServer starts a server of the test's own, of the kind the tests
+// run against, with scripts/prosody.sh or scripts/ejabberd.sh, so that
+// killing it disturbs no other test, and returns its environment.
+func privateServer(t *testing.T) map[string]string {
 	t.Helper()
-	dir := filepath.Join(os.TempDir(), "iq-prosody-kill-"+strconv.Itoa(os.Getpid()))
-	vars := append(os.Environ(),
-		"IQ_PROSODY_DIR="+dir,
-		"IQ_C2S_PORT="+strconv.Itoa(freePort(t)),
-		"IQ_COMPONENT_PORT="+strconv.Itoa(freePort(t)))
-	start := exec.Command("bash", "../scripts/prosody.sh", "start")
+	dir := filepath.Join(os.TempDir(), "iq-"+env.server+"-kill-"+strconv.Itoa(os.Getpid()))
+	vars := os.Environ()
+	switch env.server {
+	case prosody:
+		vars = append(vars,
+			"IQ_PROSODY_DIR="+dir,
+			"IQ_C2S_PORT="+strconv.Itoa(freePort(t)),
+			"IQ_COMPONENT_PORT="+strconv.Itoa(freePort(t)))
+	case ejabberd:
+		vars = append(vars,
+			"IQ_EJABBERD_DIR="+dir,
+			"IQ_EJABBERD_C2S_PORT="+strconv.Itoa(freePort(t)),
+			"IQ_EJABBERD_COMPONENT_PORT="+strconv.Itoa(freePort(t)),
+			"IQ_EJABBERD_DIST_PORT="+strconv.Itoa(freePort(t)))
+	}
+	script := "../scripts/" + env.server + ".sh"
+	start := exec.Command("bash", script, "start")
 	start.Env = vars
 	out, err := start.CombinedOutput()
-	require.NoError(t, err, "prosody.sh start: %s", out)
+	require.NoError(t, err, "%s start: %s", script, out)
 	t.Cleanup(func() {
-		stop := exec.Command("bash", "../scripts/prosody.sh", "stop")
+		stop := exec.Command("bash", script, "stop")
 		stop.Env = vars
 		_ = stop.Run()
 		_ = os.RemoveAll(dir)
@@ -87,9 +99,11 @@ func privateProsody(t *testing.T) map[string]string {
 	return m
 }
 
-func TestProsodyKilledFailsPendingWithErrClosed(t *testing.T) {
+// TestServerKilledFailsPendingWithErrClosed kills the server (SIGKILL)
+// under 50 pending requests: every one ends with ErrClosed within a second.
+func TestServerKilledFailsPendingWithErrClosed(t *testing.T) {
 	needServer(t)
-	priv := privateProsody(t)
+	priv := privateServer(t)
 	saved := env
 	env.compAddr = priv["IQ_XMPP_COMPONENT_ADDR"]
 	defer func() { env = saved }()
@@ -117,7 +131,7 @@ func TestProsodyKilledFailsPendingWithErrClosed(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return caller.Caller.Pending() == n }, 5*time.Second, 10*time.Millisecond)
 
-	pid, err := strconv.Atoi(priv["IQ_PROSODY_PID"])
+	pid, err := strconv.Atoi(priv[per("IQ_PROSODY_PID", "IQ_EJABBERD_PID")])
 	require.NoError(t, err)
 	killed := time.Now()
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))

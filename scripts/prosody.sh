@@ -197,6 +197,7 @@ do_start() {
 	fi
 
 	cat >"$ENVFILE.tmp" <<ENV
+export IQ_XMPP_SERVER=prosody
 export IQ_XMPP_C2S_ADDR=$HOST:$C2S_PORT
 export IQ_XMPP_COMPONENT_ADDR=$HOST:$COMPONENT_PORT
 export IQ_XMPP_DOMAIN=$DOMAIN
