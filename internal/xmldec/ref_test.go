@@ -303,7 +303,8 @@ func nsViolation(in []byte) (int64, string) {
 // strict applies the oracle to a reference result: when the reference got
 // past the first namespace violation (ends holds where each item ended,
 // then where the reference stopped), the Decoder must fail there, after
-// the items that ended before it, with the violation's syntax error.
+// the items that ended before it, with the violation's syntax error,
+// unless the reference failed on the same tag's names.
 func strict(in []byte, items []item, ends []int64, err error) ([]item, error) {
 	v, msg := nsViolation(in)
 	if v < 0 {
@@ -311,6 +312,12 @@ func strict(in []byte, items []item, ends []int64, err error) ([]item, error) {
 	}
 	for k, e := range ends {
 		if e >= v {
+			// The Decoder checks local names before namespaces, as the
+			// reference's checkNames fails right after the start tag.
+			var syn *xml.SyntaxError
+			if k == len(items) && e == v && errors.As(err, &syn) && strings.HasSuffix(syn.Msg, "is not namespace-well-formed") {
+				return items, err
+			}
 			return items[:min(k, len(items))], &xml.SyntaxError{Msg: msg}
 		}
 	}
