@@ -170,7 +170,10 @@ func Open(ctx context.Context, rwc io.ReadWriteCloser, ours Header, opts ...Opti
 	for {
 		t, err := c.dec.Next(nil)
 		if err != nil {
-			return nil, ctxErr(ctx, fmt.Errorf("stream: read header: %w", c.readError(err)))
+			// XML the stream must refuse gets its stream error here as in
+			// Serve: our header is out, so the error and our closing tag
+			// can follow it (RFC 6120 §4.9.1.1).
+			return nil, ctxErr(ctx, fmt.Errorf("stream: read header: %w", c.failRead(err)))
 		}
 		switch t.Kind {
 		case xmldec.KindProcInst, xmldec.KindText, xmldec.KindComment:
@@ -238,6 +241,12 @@ func (c *Conn) readError(err error) error {
 	switch {
 	case errors.Is(err, ErrStanzaTooBig), errors.Is(err, xmldec.ErrTooBig):
 		return ErrStanzaTooBig
+	case errors.Is(err, ErrUnsupportedEncoding), errors.Is(err, ErrUnsupportedXMLVersion):
+		return err // already classified
+	case errors.Is(err, xmldec.ErrUnsupportedEncoding):
+		return fmt.Errorf("%w: %v", ErrUnsupportedEncoding, err)
+	case errors.Is(err, xmldec.ErrUnsupportedVersion):
+		return fmt.Errorf("%w: %v", ErrUnsupportedXMLVersion, err)
 	case errors.As(err, &syn):
 		if syn.Msg == "unexpected EOF" {
 			return io.ErrUnexpectedEOF
@@ -258,7 +267,8 @@ func (c *Conn) readError(err error) error {
 // closes ep with the cause, so that every pending request fails with
 // iq.ErrClosed, and returns: nil after Close or the peer's orderly
 // </stream:stream>; the peer's *StreamError; ErrStanzaTooBig or
-// ErrNotWellFormed (after sending the matching stream error);
+// ErrNotWellFormed, ErrUnsupportedEncoding or ErrUnsupportedXMLVersion
+// (after sending the matching stream error);
 // io.ErrUnexpectedEOF or the transport's error; ctx's error when ctx ends.
 func (c *Conn) Serve(ctx context.Context, ep *iq.Endpoint, fallback func(context.Context, *iq.Element)) error {
 	c.smu.Lock()
@@ -326,7 +336,19 @@ func isStanzaNS(space string) bool {
 }
 
 // failRead ends the stream after a read error, with the stream error it
-// calls for.
+// calls for (RFC 6120 §4.9.3):
+//   - XML that is not well-formed, or not namespace-well-formed (an
+//     undeclared prefix, an attribute given twice): not-well-formed
+//     (§4.9.3.13, which names both XML and Namespaces in XML, and §11.3);
+//   - an XML declaration of an encoding other than UTF-8:
+//     unsupported-encoding (§4.9.3.22, §11.6);
+//   - an XML declaration of a version other than 1.0: bad-format
+//     (§4.9.3.1, "XML that cannot be processed"). The RFC names no
+//     condition for the XML version: unsupported-version (§4.9.3.25) is
+//     about the stream header's version attribute, the version of XMPP.
+//
+// Other errors (the transport's, an unexpected end) end the stream
+// without a stream error: there is no one left to read it.
 func (c *Conn) failRead(err error) error {
 	err = c.readError(err)
 	switch {
@@ -334,6 +356,10 @@ func (c *Conn) failRead(err error) error {
 		return c.fail(&StreamError{Condition: PolicyViolation, Text: "stanza too big"}, err)
 	case errors.Is(err, ErrNotWellFormed):
 		return c.fail(&StreamError{Condition: NotWellFormed}, err)
+	case errors.Is(err, ErrUnsupportedEncoding):
+		return c.fail(&StreamError{Condition: UnsupportedEncoding, Text: "only UTF-8 is supported"}, err)
+	case errors.Is(err, ErrUnsupportedXMLVersion):
+		return c.fail(&StreamError{Condition: BadFormat, Text: "only XML 1.0 is supported"}, err)
 	}
 	return err
 }

@@ -30,6 +30,7 @@ const (
 	RestrictedXML        = "restricted-xml"
 	SystemShutdown       = "system-shutdown"
 	UndefinedCondition   = "undefined-condition"
+	UnsupportedEncoding  = "unsupported-encoding"
 	UnsupportedStanzaTyp = "unsupported-stanza-type"
 )
 
@@ -115,6 +116,13 @@ var (
 	// ErrNotWellFormed reports input that is not well-formed XML: the
 	// stream was ended with a not-well-formed stream error.
 	ErrNotWellFormed = errors.New("stream: XML not well-formed")
+	// ErrUnsupportedEncoding reports an XML declaration naming an
+	// encoding other than UTF-8: the stream was ended with an
+	// unsupported-encoding stream error (RFC 6120 §11.6).
+	ErrUnsupportedEncoding = errors.New("stream: encoding other than UTF-8")
+	// ErrUnsupportedXMLVersion reports an XML declaration naming a version
+	// other than 1.0: the stream was ended with a bad-format stream error.
+	ErrUnsupportedXMLVersion = errors.New("stream: XML version other than 1.0")
 	// ErrClosed is returned by writes on a Conn that has ended, or that a
 	// failed write ends. It wraps iq.ErrClosed, so that a request made on
 	// a dead stream fails as a request pending when it died does.
