@@ -213,14 +213,15 @@ func (c *Conn) PeerHeader() Header { return c.header }
 
 // ReadElement reads the next top-level element, for negotiation steps
 // before Serve (a component handshake, say). A <stream:error/> is returned
-// as a *StreamError, the peer's </stream:stream> as io.EOF. It must not be
-// called once Serve runs.
+// as a *StreamError, the peer's </stream:stream> as io.EOF; XML the
+// stream must refuse ends it with the stream error Serve would send. It
+// must not be called once Serve runs.
 func (c *Conn) ReadElement() (*iq.Element, error) {
 	for {
 		c.build.Reset()
 		t, err := c.dec.Next(&c.build)
 		if err != nil {
-			return nil, c.readError(err)
+			return nil, c.failRead(err)
 		}
 		switch t.Kind {
 		case xmldec.KindElement:

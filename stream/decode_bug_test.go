@@ -146,3 +146,30 @@ func TestBugRefusedXMLInPeerHeader(t *testing.T) {
 		})
 	}
 }
+
+// TestBugRefusedXMLInReadElement: ReadElement, which negotiation steps use
+// before Serve (a component's handshake), refuses the same XML with the
+// same stream error and closing tag.
+func TestBugRefusedXMLInReadElement(t *testing.T) {
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			leakCheck(t)
+			p1, p2 := net.Pipe()
+			defer p2.Close()
+			c := stream.New(p1)
+			defer c.Close()
+			w := newWire(p2, iq.NSClient)
+			go func() {
+				_ = p2.SetWriteDeadline(time.Now().Add(waitLong))
+				_, _ = io.WriteString(p2, tc.xml)
+			}()
+			el, err := c.ReadElement()
+			assert.Nil(t, el)
+			assert.ErrorIs(t, err, tc.err)
+			got := w.next(t)
+			assert.True(t, isStreamErr(got, tc.cond), "wrote %s, want a %s stream error", got, tc.cond)
+			w.waitEOF(t)
+			assert.True(t, w.sawEndTag())
+		})
+	}
+}
