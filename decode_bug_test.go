@@ -182,8 +182,8 @@ func TestBugQuadraticTextDecoding(t *testing.T) {
 	for _, kind := range linearKinds {
 		data := linearInput(kind, size)
 		for _, p := range decodePaths {
-			if p.name == "StanzaError.UnmarshalXML" {
-				continue // the same decoder as the other UnmarshalXML methods
+			if p.name == "StanzaError.UnmarshalXML" || p.name == "IQ.UnmarshalXML" {
+				continue // the same decoder as Element's, kept out for time (see the benchmark)
 			}
 			t.Run(kind+"/"+p.name, func(t *testing.T) {
 				switch kind {
