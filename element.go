@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"iter"
 	"strings"
+
+	"github.com/xmpp-iq/iq/internal/xmldec"
 )
 
 // xmlURL is the namespace bound to the reserved "xml" prefix.
@@ -414,8 +416,19 @@ func isNSDecl(n xml.Name) bool {
 	return n.Space == "xmlns" || (n.Space == "" && n.Local == "xmlns")
 }
 
-// UnmarshalXML implements xml.Unmarshaler. It never fails on well-formed
-// XML.
+// UnmarshalXML implements xml.Unmarshaler. It fails on XML that is not
+// well-formed, with encoding/xml's error, and on XML that is not
+// namespace-well-formed, with a *xml.SyntaxError: a name that is not an
+// NCName, a prefix that nothing declares, or an attribute given twice.
+//
+// encoding/xml hands over names with their prefixes already replaced, and
+// an undeclared prefix p as the namespace "p", so the check for undeclared
+// prefixes can only be told by the namespaces it sees: a namespace that
+// could be a prefix (no ':', '/', '#' or '?' in it) must be declared
+// within the element decoded, or be the Decoder's DefaultSpace. A relative
+// namespace name declared outside the element decoded, a form Namespaces
+// in XML deprecates, is therefore refused; ParseElement, which reads the
+// XML itself, has no such limit.
 func (e *Element) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 	*e = Element{}
 	return decodeElement(d, start, e)
@@ -423,18 +436,31 @@ func (e *Element) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 
 // decodeElement reads the content of start into e, up to and including the
 // matching end element. It keeps its own stack rather than recursing, so
-// deep nesting costs heap in proportion to the input, not Go stack.
+// deep nesting costs heap in proportion to the input, not Go stack, and
+// its time is linear in the input: character data that comments,
+// processing instructions or CDATA sections cut into many tokens is
+// gathered in one buffer and becomes one string when the element's text
+// ends, rather than being concatenated token by token.
 //
 // encoding/xml accepts names that are not namespace-well-formed, such as
-// ":" or "a:b:c"; they could not be written back, so they are reported as
-// a syntax error, as XML that is not well-formed is.
+// ":" or "a:b:c", prefixes nothing declares, and an attribute given twice;
+// they are reported as a syntax error, as XML that is not well-formed is
+// (see UnmarshalXML for how undeclared prefixes are told).
 func decodeElement(d *xml.Decoder, start xml.StartElement, e *Element) error {
-	if err := checkNames(d, start); err != nil {
+	var ns nsScope
+	if err := checkStart(d, start, &ns); err != nil {
 		return err
 	}
 	e.Name = start.Name
 	e.Attr = stripDecls(start.Attr)
 	stack := []*Element{e}
+	var text []byte // the open element's character data not yet in Content
+	flush := func(top *Element) {
+		if len(text) > 0 {
+			top.Content = append(top.Content, Node{Text: string(text)})
+			text = text[:0]
+		}
+	}
 	for len(stack) > 0 {
 		tok, err := d.Token()
 		if err != nil {
@@ -443,23 +469,115 @@ func decodeElement(d *xml.Decoder, start xml.StartElement, e *Element) error {
 		top := stack[len(stack)-1]
 		switch t := tok.(type) {
 		case xml.StartElement:
-			if err := checkNames(d, t); err != nil {
+			if err := checkStart(d, t, &ns); err != nil {
 				return err
 			}
+			flush(top)
 			child := &Element{Name: t.Name, Attr: stripDecls(t.Attr)}
 			top.Content = append(top.Content, Node{Element: child})
 			stack = append(stack, child)
 		case xml.EndElement:
+			flush(top)
+			ns.pop()
 			stack = stack[:len(stack)-1]
 		case xml.CharData:
-			if len(t) == 0 {
-				continue
+			text = append(text, t...)
+		}
+	}
+	return nil
+}
+
+// nsScope holds the namespaces declared within the element being decoded
+// through encoding/xml, for the undeclared-prefix check.
+type nsScope struct {
+	vals  map[string]int // declared namespace → declarations in scope
+	added []string       // namespaces declared, innermost last
+	marks []int          // len(added) when each open element started
+}
+
+func (s *nsScope) push(attrs []xml.Attr) {
+	s.marks = append(s.marks, len(s.added))
+	for _, a := range attrs {
+		if isNSDecl(a.Name) && a.Value != "" {
+			if s.vals == nil {
+				s.vals = make(map[string]int)
 			}
-			if n := len(top.Content); n > 0 && top.Content[n-1].Element == nil {
-				top.Content[n-1].Text += string(t)
-			} else {
-				top.Content = append(top.Content, Node{Text: string(t)})
+			s.vals[a.Value]++
+			s.added = append(s.added, a.Value)
+		}
+	}
+}
+
+func (s *nsScope) pop() {
+	if len(s.marks) == 0 {
+		return
+	}
+	m := s.marks[len(s.marks)-1]
+	s.marks = s.marks[:len(s.marks)-1]
+	for _, v := range s.added[m:] {
+		if s.vals[v]--; s.vals[v] == 0 {
+			delete(s.vals, v)
+		}
+	}
+	s.added = s.added[:m]
+}
+
+// declared reports whether a namespace encoding/xml resolved a name to
+// could have come from a declaration: one that cannot be a prefix (a
+// prefix holds none of ':', '/', '#', '?'), the xml namespace, one
+// declared within the element decoded, or the Decoder's DefaultSpace.
+// Anything else is a prefix that nothing binds, which encoding/xml passes
+// on as the namespace.
+func (s *nsScope) declared(d *xml.Decoder, space string) bool {
+	return space == "" || space == xmlURL || strings.ContainsAny(space, ":/#?") ||
+		s.vals[space] > 0 || space == d.DefaultSpace
+}
+
+// checkStart checks a start element for what encoding/xml lets through
+// but a namespace-well-formed document cannot hold (RFC 6120 §11.3 makes
+// an XMPP entity refuse it): names that are not NCNames, prefixes nothing
+// declares (Namespaces in XML, "Prefix Declared"), and an attribute given
+// twice (XML's "Unique Att Spec", Namespaces in XML's "Attributes
+// Unique"), where encoding/xml keeps both and the last of two type
+// attributes would win. It opens the element's scope in ns.
+func checkStart(d *xml.Decoder, start xml.StartElement, ns *nsScope) error {
+	if err := checkNames(d, start); err != nil {
+		return err
+	}
+	ns.push(start.Attr)
+	fail := func(msg string) error {
+		line, _ := d.InputPos()
+		return &xml.SyntaxError{Msg: msg, Line: line}
+	}
+	if !ns.declared(d, start.Name.Space) {
+		return fail(xmldec.UndeclaredPrefixMsg(start.Name.Space))
+	}
+	var seen map[xml.Name]struct{}
+	if len(start.Attr) > 16 {
+		seen = make(map[xml.Name]struct{}, len(start.Attr))
+	}
+	for i, a := range start.Attr {
+		if a.Name.Space != "xmlns" && !ns.declared(d, a.Name.Space) {
+			return fail(xmldec.UndeclaredPrefixMsg(a.Name.Space))
+		}
+		dup := false
+		if seen != nil {
+			_, dup = seen[a.Name]
+			seen[a.Name] = struct{}{}
+		} else {
+			for _, o := range start.Attr[:i] {
+				if o.Name == a.Name {
+					dup = true
+					break
+				}
 			}
+		}
+		if dup {
+			q := a.Name.Local
+			if a.Name.Space != "" {
+				q = a.Name.Space + ":" + q
+			}
+			return fail(xmldec.DuplicateAttrMsg(q))
 		}
 	}
 	return nil

@@ -207,7 +207,8 @@ func (e *StanzaError) condition() Condition {
 // other than <text/> is the condition (an unknown one is read as
 // undefined-condition), the first <text/> there is the text, and the first
 // element in any other namespace is the application-specific condition. It
-// never fails on well-formed XML.
+// fails only on XML that is not namespace-well-formed, as
+// Element.UnmarshalXML does.
 func (e *StanzaError) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 	var el Element
 	if err := decodeElement(d, start, &el); err != nil {

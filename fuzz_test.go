@@ -1,9 +1,12 @@
 package iq_test
 
 import (
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"io"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/xmpp-iq/iq"
@@ -136,12 +139,20 @@ func FuzzStanzaError(f *testing.F) {
 // FuzzParseElement checks the package's own decoder (ParseElement, which
 // stream.Conn uses through ElementBuilder) against encoding/xml: both
 // accept or both reject, and what they build is equal.
+//
+// The one allowed difference: UnmarshalXML sees names only after
+// encoding/xml replaced their prefixes, so an undeclared prefix p is
+// missed there when some declaration in the element binds the namespace
+// "p" itself (see Element.UnmarshalXML); ParseElement reads the prefixes.
 func FuzzParseElement(f *testing.F) {
 	f.Add([]byte(`<a xmlns='u:1' xmlns:p='u:2' p:x='1'>t<b/>u<![CDATA[<v>]]><p:c>&amp;&#x41;</p:c></a>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var want iq.Element
 		wantErr := xml.Unmarshal(data, &want)
 		got, err := iq.ParseElement(data)
+		if err != nil && wantErr == nil && undeclaredButAmbiguous(err, data) {
+			return
+		}
 		if (err == nil) != (wantErr == nil) {
 			t.Fatalf("ParseElement error %v, encoding/xml error %v, for %q", err, wantErr, data)
 		}
@@ -149,4 +160,17 @@ func FuzzParseElement(f *testing.F) {
 			t.Fatalf("ParseElement built %s, encoding/xml %s, for %q", got, &want, data)
 		}
 	})
+}
+
+// undeclaredButAmbiguous reports whether err is ParseElement's error for
+// an undeclared prefix p while data declares a namespace named "p".
+func undeclaredButAmbiguous(err error, data []byte) bool {
+	var syn *xml.SyntaxError
+	const lead = "undeclared namespace prefix "
+	if !errors.As(err, &syn) || !strings.HasPrefix(syn.Msg, lead) {
+		return false
+	}
+	p, uerr := strconv.Unquote(strings.TrimPrefix(syn.Msg, lead))
+	return uerr == nil && p != "" &&
+		(bytes.Contains(data, []byte("'"+p+"'")) || bytes.Contains(data, []byte(`"`+p+`"`)))
 }

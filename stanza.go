@@ -31,7 +31,7 @@ const (
 // Error is the <error/> of an IQ of type error.
 //
 // Decoding is lenient and validation separate: xml.Unmarshal of any
-// well-formed <iq> succeeds, whatever its type, id or number of children,
+// namespace-well-formed <iq> succeeds, whatever its type, id or number of children,
 // and Validate reports what breaks RFC 6120 §8.2.3. Child elements beyond
 // the first are kept (unexported) for Validate and for re-encoding.
 //
@@ -255,8 +255,9 @@ func isStreamNS(space string) bool {
 
 // UnmarshalXML implements xml.Unmarshaler. It reads an <iq> in
 // jabber:client, jabber:server, jabber:component:accept or no namespace,
-// and fails only on XML that is not well-formed or on an element that is
-// not such an <iq>.
+// and fails only on XML that is not namespace-well-formed (as
+// Element.UnmarshalXML does: an undeclared prefix or an attribute given
+// twice included) or on an element that is not such an <iq>.
 func (iq *IQ) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 	if start.Name.Local != "iq" || !isStreamNS(start.Name.Space) {
 		return fmt.Errorf("iq: cannot decode <%s xmlns=%q> as an IQ", start.Name.Local, start.Name.Space)

@@ -241,7 +241,10 @@ func Open(ctx context.Context, rwc io.ReadWriteCloser, ours Header, opts ...Opti
 	for {
 		t, err := c.dec.Next(nil)
 		if err != nil {
-			return nil, ctxErr(ctx, peerHeaderError(c.readError(err)))
+			// XML the stream must refuse gets its stream error here as in
+			// Serve: our header is out, so the error and our closing tag
+			// can follow it (RFC 6120 §4.9.1.1).
+			return nil, ctxErr(ctx, peerHeaderError(c.failRead(err)))
 		}
 		switch t.Kind {
 		case xmldec.KindProcInst, xmldec.KindText, xmldec.KindComment:
@@ -281,14 +284,15 @@ func (c *Conn) PeerHeader() Header { return c.header }
 
 // ReadElement reads the next top-level element, for negotiation steps
 // before Serve (a component handshake, say). A <stream:error/> is returned
-// as a *StreamError, the peer's </stream:stream> as io.EOF. It must not be
-// called once Serve runs.
+// as a *StreamError, the peer's </stream:stream> as io.EOF; XML the
+// stream must refuse ends it with the stream error Serve would send. It
+// must not be called once Serve runs.
 func (c *Conn) ReadElement() (*iq.Element, error) {
 	for {
 		c.build.Reset()
 		t, err := c.dec.Next(&c.build)
 		if err != nil {
-			return nil, c.readError(err)
+			return nil, c.failRead(err)
 		}
 		switch t.Kind {
 		case xmldec.KindElement:
@@ -309,6 +313,12 @@ func (c *Conn) readError(err error) error {
 	switch {
 	case errors.Is(err, ErrStanzaTooBig), errors.Is(err, xmldec.ErrTooBig):
 		return ErrStanzaTooBig
+	case errors.Is(err, ErrUnsupportedEncoding), errors.Is(err, ErrUnsupportedXMLVersion):
+		return err // already classified
+	case errors.Is(err, xmldec.ErrUnsupportedEncoding):
+		return fmt.Errorf("%w: %v", ErrUnsupportedEncoding, err)
+	case errors.Is(err, xmldec.ErrUnsupportedVersion):
+		return fmt.Errorf("%w: %v", ErrUnsupportedXMLVersion, err)
 	case errors.As(err, &syn):
 		if syn.Msg == "unexpected EOF" {
 			return io.ErrUnexpectedEOF
@@ -331,9 +341,9 @@ func (c *Conn) readError(err error) error {
 // to requests already read are written first, within the grace that
 // WithCloseGrace sets, and our closing tag after them. Serve returns nil
 // after Close or the peer's orderly </stream:stream>; the peer's
-// *StreamError; ErrStanzaTooBig or ErrNotWellFormed (after sending the
-// matching stream error); io.ErrUnexpectedEOF or the transport's error;
-// ctx's error when ctx ends.
+// *StreamError; ErrStanzaTooBig, ErrNotWellFormed, ErrUnsupportedEncoding
+// or ErrUnsupportedXMLVersion (after sending the matching stream error);
+// io.ErrUnexpectedEOF or the transport's error; ctx's error when ctx ends.
 func (c *Conn) Serve(ctx context.Context, ep *iq.Endpoint, fallback func(context.Context, *iq.Element)) error {
 	c.smu.Lock()
 	if c.serving {
@@ -448,7 +458,19 @@ func isStanzaNS(space string) bool {
 }
 
 // failRead ends the stream after a read error, with the stream error it
-// calls for.
+// calls for (RFC 6120 §4.9.3):
+//   - XML that is not well-formed, or not namespace-well-formed (an
+//     undeclared prefix, an attribute given twice): not-well-formed
+//     (§4.9.3.13, which names both XML and Namespaces in XML, and §11.3);
+//   - an XML declaration of an encoding other than UTF-8:
+//     unsupported-encoding (§4.9.3.22, §11.6);
+//   - an XML declaration of a version other than 1.0: bad-format
+//     (§4.9.3.1, "XML that cannot be processed"). The RFC names no
+//     condition for the XML version: unsupported-version (§4.9.3.25) is
+//     about the stream header's version attribute, the version of XMPP.
+//
+// Other errors (the transport's, an unexpected end) end the stream
+// without a stream error: there is no one left to read it.
 func (c *Conn) failRead(err error) error {
 	err = c.readError(err)
 	switch {
@@ -456,6 +478,10 @@ func (c *Conn) failRead(err error) error {
 		return c.fail(&StreamError{Condition: PolicyViolation, Text: "stanza too big"}, err)
 	case errors.Is(err, ErrNotWellFormed):
 		return c.fail(&StreamError{Condition: NotWellFormed}, err)
+	case errors.Is(err, ErrUnsupportedEncoding):
+		return c.fail(&StreamError{Condition: UnsupportedEncoding, Text: "only UTF-8 is supported"}, err)
+	case errors.Is(err, ErrUnsupportedXMLVersion):
+		return c.fail(&StreamError{Condition: BadFormat, Text: "only XML 1.0 is supported"}, err)
 	}
 	return err
 }

@@ -35,6 +35,7 @@ const (
 	RestrictedXML         Condition = "restricted-xml"
 	SystemShutdown        Condition = "system-shutdown"
 	UndefinedCondition    Condition = "undefined-condition"
+	UnsupportedEncoding   Condition = "unsupported-encoding"
 	UnsupportedStanzaType Condition = "unsupported-stanza-type"
 )
 
@@ -128,6 +129,13 @@ var (
 	// ErrNotWellFormed reports input that is not well-formed XML: the
 	// stream was ended with a not-well-formed stream error.
 	ErrNotWellFormed = errors.New("stream: XML not well-formed")
+	// ErrUnsupportedEncoding reports an XML declaration naming an
+	// encoding other than UTF-8: the stream was ended with an
+	// unsupported-encoding stream error (RFC 6120 §11.6).
+	ErrUnsupportedEncoding = errors.New("stream: encoding other than UTF-8")
+	// ErrUnsupportedXMLVersion reports an XML declaration naming a version
+	// other than 1.0: the stream was ended with a bad-format stream error.
+	ErrUnsupportedXMLVersion = errors.New("stream: XML version other than 1.0")
 	// ErrClosed is returned by writes on a Conn that has ended, or that a
 	// failed write ends, wrapped with the cause when there is one. It wraps
 	// iq.ErrClosed, so that a request made on a dead stream fails as a

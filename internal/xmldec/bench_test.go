@@ -117,3 +117,66 @@ func BenchmarkStream(b *testing.B) {
 		})
 	}
 }
+
+// linearInput returns a stanza of about size bytes of one kind that could
+// make decoding slower than linear: character data cut by comments,
+// processing instructions, CDATA sections or entity references, many
+// attributes, deep nesting or many siblings.
+func linearInput(kind string, size int) []byte {
+	var b strings.Builder
+	b.WriteString(`<iq type='result' id='1'><q xmlns='urn:q'`)
+	cut := map[string]string{"comment": "<!---->", "procinst": "<?p?>", "cdata": "<![CDATA[x]]>", "entity": "&amp;"}
+	switch kind {
+	case "attributes":
+		for i := 0; b.Len() < size; i++ {
+			fmt.Fprintf(&b, " a%d='v'", i)
+		}
+		b.WriteString("/></iq>")
+	case "nesting":
+		b.WriteString(">")
+		n := (size - b.Len()) / 7
+		b.WriteString(strings.Repeat("<a>", n) + strings.Repeat("</a>", n) + "</q></iq>")
+	case "siblings":
+		b.WriteString(">")
+		for b.Len() < size {
+			b.WriteString("<a/>")
+		}
+		b.WriteString("</q></iq>")
+	default:
+		b.WriteString(">")
+		for b.Len() < size {
+			b.WriteString("text" + cut[kind])
+		}
+		b.WriteString("</q></iq>")
+	}
+	return []byte(b.String())
+}
+
+// BenchmarkDecodeLinear reads one stanza of 1 KiB to 1 MiB from a stream,
+// as stream.Conn does, for each kind of linearInput: MB/s stays flat
+// across sizes. (Package iq's BenchmarkDecodeLinear covers its other
+// decode paths.)
+//
+//	go test -run '^$' -bench DecodeLinear -benchmem ./internal/xmldec
+func BenchmarkDecodeLinear(b *testing.B) {
+	for _, size := range []int{1 << 10, 16 << 10, 256 << 10, 1 << 20} {
+		for _, kind := range []string{"comment", "procinst", "cdata", "entity", "attributes", "nesting", "siblings"} {
+			stanza := linearInput(kind, size)
+			in := []byte(streamHeader + string(stanza) + "</stream:stream>")
+			b.Run(fmt.Sprintf("size=%dKiB/%s/stream", size>>10, kind), func(b *testing.B) {
+				b.SetBytes(int64(len(stanza)))
+				b.ReportAllocs()
+				for b.Loop() {
+					d := NewDecoder(bytes.NewReader(in), 2<<20)
+					if _, err := d.Next(nil); err != nil {
+						b.Fatal(err)
+					}
+					var t Tree
+					if it, err := d.Next(&t); err != nil || it.Kind != KindElement {
+						b.Fatal(it.Kind, err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -1,15 +1,23 @@
 // Package xmldec is a fast XML decoder for XMPP streams. It accepts and
-// rejects exactly what encoding/xml's Decoder (in Strict mode, without
-// Entity or CharsetReader) accepts and rejects, resolves names as its Token
-// method does, and builds each top-level element (stanza) the way package
-// iq's decodeElement does on top of encoding/xml: namespace declarations
+// rejects what encoding/xml's Decoder (in Strict mode, without Entity or
+// CharsetReader) accepts and rejects, resolves names as its Token method
+// does, and builds each top-level element (stanza) the way package iq's
+// decodeElement does on top of encoding/xml: namespace declarations
 // dropped from the attributes, adjacent character data merged, comments and
 // processing instructions inside the element skipped, and element and
 // attribute names that are not NCNames reported as syntax errors.
 //
+// It is deliberately stricter than encoding/xml in two ways, both of which
+// RFC 6120 §11.3 requires of an XMPP stream (XML and Namespaces in XML
+// well-formedness): a start tag using a namespace prefix that no
+// declaration in scope binds (encoding/xml takes the prefix itself as the
+// namespace), and a start tag holding two attributes with the same
+// qualified or expanded name (encoding/xml keeps both), are syntax errors.
+//
 // Errors are *xml.SyntaxError values with encoding/xml's messages (an
 // unexpected end of input is reported as the message "unexpected EOF"), the
-// reader's own errors, or ErrTooBig.
+// reader's own errors, ErrTooBig, or an XML declaration's error wrapping
+// ErrUnsupportedVersion or ErrUnsupportedEncoding.
 package xmldec
 
 import (
@@ -19,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -29,6 +38,26 @@ import (
 // as the end of its input: character data cut by the cap is still returned,
 // and the next call fails.
 var ErrTooBig = errors.New("xmldec: item larger than the maximum size")
+
+// Errors wrapped by the error for an XML declaration the Decoder refuses,
+// as encoding/xml does: one naming a version other than 1.0, or an
+// encoding other than UTF-8. Their messages are encoding/xml's; they are
+// told apart so that a stream can answer each with the stream error RFC
+// 6120 names for it.
+var (
+	ErrUnsupportedVersion  = errors.New("xmldec: XML version other than 1.0")
+	ErrUnsupportedEncoding = errors.New("xmldec: encoding other than UTF-8")
+)
+
+// declError is the error for a refused XML declaration: encoding/xml's
+// message, and the sentinel it stands for.
+type declError struct {
+	msg  string
+	kind error
+}
+
+func (e *declError) Error() string { return e.msg }
+func (e *declError) Unwrap() error { return e.kind }
 
 // xmlURL is the namespace the reserved xml prefix is bound to.
 const xmlURL = "http://www.w3.org/XML/1998/namespace"
@@ -129,6 +158,7 @@ type Decoder struct {
 	stk   []frame
 
 	anames   []xml.Name
+	seen     map[xml.Name]struct{} // attribute names of a start tag with many
 	vbuf     []byte
 	attrSlab []xml.Attr
 	cache    [512]string
@@ -409,7 +439,7 @@ func (d *Decoder) next(h Handler) (Item, error) {
 		return Item{}, err
 	}
 	if len(d.open) == 0 && !d.root {
-		return d.openTop(), nil
+		return d.openTop()
 	}
 	name, err := d.element(h)
 	if err != nil {
@@ -428,18 +458,25 @@ func (d *Decoder) textData(raw bool, s span) []byte {
 func (d *Decoder) bytes(s span) []byte { return d.buf[s.a:s.b] }
 
 // openTop opens a depth-0 element from d.tag and d.attrs.
-func (d *Decoder) openTop() Item {
+func (d *Decoder) openTop() (Item, error) {
 	mark := len(d.undo)
 	d.declare()
-	name := d.elemName()
+	name, err := d.elemName()
+	if err != nil {
+		d.restore(mark)
+		return Item{}, err
+	}
+	if err := d.resolveAttrs(); err != nil {
+		d.restore(mark)
+		return Item{}, err
+	}
 	attr := make([]xml.Attr, len(d.attrs))
 	for i := range d.attrs {
-		a := &d.attrs[i]
-		attr[i] = xml.Attr{Name: d.attrName(a), Value: d.attrValue(a)}
+		attr[i] = xml.Attr{Name: d.anames[i], Value: d.attrValue(&d.attrs[i])}
 	}
 	d.open = append(d.open, top{raw: string(d.bytes(d.tag.q)), name: name, mark: mark})
 	d.needClose = d.tag.empty
-	return Item{Kind: KindStart, Name: name, Attr: attr}
+	return Item{Kind: KindStart, Name: name, Attr: attr}, nil
 }
 
 func (d *Decoder) closeTop() Item {
@@ -510,44 +547,125 @@ func (d *Decoder) restore(mark int) {
 	d.undo = d.undo[:mark]
 }
 
-// elemName resolves d.tag's name as Token's translate does.
-func (d *Decoder) elemName() xml.Name {
+// elemName resolves d.tag's name as Token's translate does, except that a
+// prefix nothing binds is an error (see resolve). The reserved prefix
+// xmlns is never bound to an element name (Namespaces in XML 1.0 §3,
+// "Reserved Prefixes and Namespace Names"), so it is refused the same way.
+func (d *Decoder) elemName() (xml.Name, error) {
 	local := d.intern(d.bytes(d.tag.local))
 	sp := d.bytes(d.tag.space)
-	switch {
-	case len(sp) == 0:
+	if len(sp) == 0 {
 		if local == "xmlns" {
-			return xml.Name{Local: local}
+			return xml.Name{Local: local}, nil
 		}
-		return xml.Name{Space: d.defNS, Local: local}
-	case string(sp) == "xmlns":
-		return xml.Name{Space: "xmlns", Local: local}
+		return xml.Name{Space: d.defNS, Local: local}, nil
 	}
-	return xml.Name{Space: d.resolve(sp), Local: local}
+	space, err := d.resolve(sp)
+	return xml.Name{Space: space, Local: local}, err
 }
 
-func (d *Decoder) attrName(a *rawAttr) xml.Name {
+// attrName resolves an attribute's name as Token's translate does, except
+// that a prefix nothing binds is an error. A namespace declaration xmlns:p
+// is named {xmlns p}, xmlns {"" xmlns}.
+func (d *Decoder) attrName(a *rawAttr) (xml.Name, error) {
 	local := d.intern(d.bytes(a.local))
 	sp := d.bytes(a.space)
 	switch {
 	case len(sp) == 0:
-		return xml.Name{Local: local}
+		return xml.Name{Local: local}, nil
 	case string(sp) == "xmlns":
-		return xml.Name{Space: "xmlns", Local: local}
+		return xml.Name{Space: "xmlns", Local: local}, nil
 	}
-	return xml.Name{Space: d.resolve(sp), Local: local}
+	space, err := d.resolve(sp)
+	return xml.Name{Space: space, Local: local}, err
 }
 
-// resolve returns the namespace a prefix other than xmlns stands for: the
-// prefix itself when it is not bound, as encoding/xml does.
-func (d *Decoder) resolve(prefix []byte) string {
+// resolve returns the namespace a prefix stands for. Where encoding/xml
+// takes a prefix that no declaration in scope binds as the namespace
+// itself, this is a syntax error: such XML is not namespace-well-formed
+// (Namespaces in XML 1.0, "Prefix Declared"), which an XMPP stream must
+// refuse (RFC 6120 §11.3), and taking "p" as a namespace would route a
+// stanza by a name its sender never declared. A prefix declared empty
+// (xmlns:p="", which Namespaces in XML 1.0 forbids) is unbound too.
+func (d *Decoder) resolve(prefix []byte) (string, error) {
 	if string(prefix) == "xml" {
-		return xmlURL
+		return xmlURL, nil
 	}
-	if v, ok := d.prefixes[string(prefix)]; ok {
-		return v
+	if string(prefix) != "xmlns" {
+		if v := d.prefixes[string(prefix)]; v != "" {
+			return v, nil
+		}
 	}
-	return d.intern(prefix)
+	return "", d.syntaxError(UndeclaredPrefixMsg(string(prefix)))
+}
+
+// UndeclaredPrefixMsg is the message of the syntax error for a prefix
+// that no declaration in scope binds, shared with package iq's decoder on
+// top of encoding/xml.
+func UndeclaredPrefixMsg(prefix string) string {
+	return "undeclared namespace prefix " + strconv.Quote(prefix)
+}
+
+// DuplicateAttrMsg is the message of the syntax error for a start tag
+// holding an attribute twice, named as written.
+func DuplicateAttrMsg(qname string) string {
+	return "duplicate attribute " + strconv.Quote(qname)
+}
+
+// smallAttrs is how many attributes a start tag may hold before the
+// duplicate check uses a map rather than comparing every pair.
+const smallAttrs = 16
+
+// resolveAttrs resolves the names of d.attrs into d.anames, in order, and
+// fails on an undeclared prefix or on an attribute given twice: the same
+// qualified name twice breaks XML's "Unique Att Spec", two qualified names
+// for one expanded name Namespaces in XML's "Attributes Unique". Both make
+// the tag not well-formed (RFC 6120 §11.3), and encoding/xml keeps both,
+// so that the last of two type attributes would win. The check costs time
+// in proportion to the number of attributes.
+func (d *Decoder) resolveAttrs() error {
+	d.anames = d.anames[:0]
+	big := len(d.attrs) > smallAttrs
+	if big {
+		if d.seen == nil {
+			d.seen = make(map[xml.Name]struct{}, len(d.attrs))
+		}
+		defer func() {
+			if len(d.seen) > 1024 {
+				d.seen = nil // clearing a big map costs its size every time
+			} else {
+				clear(d.seen)
+			}
+		}()
+	}
+	for i := range d.attrs {
+		a := &d.attrs[i]
+		an, err := d.attrName(a)
+		if err != nil {
+			return err
+		}
+		dup := false
+		if big {
+			_, dup = d.seen[an]
+			d.seen[an] = struct{}{}
+		} else {
+			for _, o := range d.anames {
+				if o == an {
+					dup = true
+					break
+				}
+			}
+		}
+		if dup {
+			q := string(d.bytes(a.local))
+			if a.space.a != a.space.b {
+				q = string(d.bytes(a.space)) + ":" + q
+			}
+			return d.syntaxError(DuplicateAttrMsg(q))
+		}
+		d.anames = append(d.anames, an)
+	}
+	return nil
 }
 
 func (d *Decoder) attrValue(a *rawAttr) string {
@@ -585,26 +703,15 @@ func (d *Decoder) intern(b []byte) string {
 
 // stanzaAttrs resolves the attributes of a start tag below the stream,
 // drops namespace declarations, checks the names as iq's checkNames does
-// and, when build is set, returns them. Their values share one string.
+// (see checkStart), and, when build is set, returns them. Their values
+// share one string.
 func (d *Decoder) stanzaAttrs(build bool) ([]xml.Attr, error) {
-	d.anames = d.anames[:0]
-	size := 0
-	for i := range d.attrs {
-		a := &d.attrs[i]
-		an := d.attrName(a)
-		if isNSDecl(an) {
-			d.anames = append(d.anames, xml.Name{Space: "xmlns"})
-			continue
-		}
-		if !IsNCName(an.Local) {
-			return nil, d.syntaxError(fmt.Sprintf("attribute name %q is not namespace-well-formed", an.Local))
-		}
-		d.anames = append(d.anames, an)
-		size += a.val.b - a.val.a
+	if err := d.resolveAttrs(); err != nil {
+		return nil, err
 	}
 	n := 0
 	for _, an := range d.anames {
-		if an.Space != "xmlns" {
+		if !isNSDecl(an) {
 			n++
 		}
 	}
@@ -614,7 +721,7 @@ func (d *Decoder) stanzaAttrs(build bool) ([]xml.Attr, error) {
 	// One string for all values.
 	vb := d.vbuf[:0]
 	for i := range d.attrs {
-		if d.anames[i].Space == "xmlns" {
+		if isNSDecl(d.anames[i]) {
 			continue
 		}
 		a := &d.attrs[i]
@@ -634,7 +741,7 @@ func (d *Decoder) stanzaAttrs(build bool) ([]xml.Attr, error) {
 	j, off := 0, 0
 	for i := range d.attrs {
 		an := d.anames[i]
-		if an.Space == "xmlns" {
+		if isNSDecl(an) {
 			continue
 		}
 		a := &d.attrs[i]
@@ -644,6 +751,28 @@ func (d *Decoder) stanzaAttrs(build bool) ([]xml.Attr, error) {
 		off += l
 	}
 	return attr, nil
+}
+
+// checkStart checks the local names of the start tag in d.tag and d.attrs
+// as iq's checkNames does: the element's first, then each attribute's
+// other than namespace declarations. It runs before names are resolved,
+// so that a tag breaking both rules fails as encoding/xml and checkNames
+// make it fail.
+func (d *Decoder) checkStart() error {
+	if local := d.bytes(d.tag.local); !IsNCName(string(local)) {
+		return d.syntaxError(fmt.Sprintf("element name %q is not namespace-well-formed", local))
+	}
+	for i := range d.attrs {
+		a := &d.attrs[i]
+		sp, local := d.bytes(a.space), d.bytes(a.local)
+		if string(sp) == "xmlns" || (len(sp) == 0 && string(local) == "xmlns") {
+			continue
+		}
+		if !IsNCName(string(local)) {
+			return d.syntaxError(fmt.Sprintf("attribute name %q is not namespace-well-formed", local))
+		}
+	}
+	return nil
 }
 
 func isNSDecl(n xml.Name) bool {
@@ -674,10 +803,14 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 		// d.tag and d.attrs hold a start tag.
 		mark := len(d.undo)
 		d.declare()
-		name := d.elemName()
-		if !IsNCName(name.Local) {
+		if err := d.checkStart(); err != nil {
 			d.restore(mark)
-			return xml.Name{}, d.syntaxError(fmt.Sprintf("element name %q is not namespace-well-formed", name.Local))
+			return xml.Name{}, err
+		}
+		name, err := d.elemName()
+		if err != nil {
+			d.restore(mark)
+			return xml.Name{}, err
 		}
 		attr, err := d.stanzaAttrs(h != nil)
 		if err != nil {
@@ -973,10 +1106,10 @@ func (d *Decoder) procInst() (string, []byte, error) {
 	if string(d.bytes(s)) == "xml" {
 		content := string(data)
 		if ver := procInstParam("version", content); ver != "" && ver != "1.0" {
-			return "", nil, fmt.Errorf("xml: unsupported version %q; only version 1.0 is supported", ver)
+			return "", nil, &declError{fmt.Sprintf("xml: unsupported version %q; only version 1.0 is supported", ver), ErrUnsupportedVersion}
 		}
 		if enc := procInstParam("encoding", content); enc != "" && !strings.EqualFold(enc, "utf-8") {
-			return "", nil, fmt.Errorf("xml: encoding %q declared but Decoder.CharsetReader is nil", enc)
+			return "", nil, &declError{fmt.Sprintf("xml: encoding %q declared but Decoder.CharsetReader is nil", enc), ErrUnsupportedEncoding}
 		}
 	}
 	return d.intern(d.bytes(s)), data, nil

@@ -171,8 +171,9 @@ func (l *refLimit) Read(p []byte) (int, error) {
 }
 
 // refStream reads in as stream/conn.go does: Token at the top, depth-1
-// elements with DecodeElement, the limit moved past each item.
-func refStream(in []byte, max int) ([]item, error) {
+// elements with DecodeElement, the limit moved past each item. ends holds
+// the input offset past each item and, after them, where the error came.
+func refStream(in []byte, max int) (items []item, ends []int64, err error) {
 	lim := int64(max)
 	if max <= 0 {
 		lim = 1 << 62
@@ -180,12 +181,12 @@ func refStream(in []byte, max int) ([]item, error) {
 	lr := &refLimit{r: bytes.NewReader(in), limit: lim}
 	dec := xml.NewDecoder(lr)
 	mark := func() { lr.limit = dec.InputOffset() + lim }
-	var items []item
 	depth := 0
+	defer func() { ends = append(ends, dec.InputOffset()) }()
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return items, err
+			return items, ends, err
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -196,7 +197,7 @@ func refStream(in []byte, max int) ([]item, error) {
 			}
 			var el refElement
 			if err := dec.DecodeElement(&el, &t); err != nil {
-				return items, err
+				return items, ends, err
 			}
 			items = append(items, item{Kind: KindElement, Name: t.Name, El: &el.e})
 		case xml.EndElement:
@@ -211,6 +212,7 @@ func refStream(in []byte, max int) ([]item, error) {
 		case xml.Directive:
 			items = append(items, item{Kind: KindDirective})
 		}
+		ends = append(ends, dec.InputOffset())
 		mark()
 	}
 }
@@ -244,11 +246,107 @@ func ourStream(in []byte, max int, oneByte bool) ([]item, error) {
 	}
 }
 
-// refDecode is xml.Unmarshal into an iq.Element.
-func refDecode(in []byte) (*Element, error) {
+// refDecode is xml.Unmarshal into an iq.Element. end is the input offset
+// where it stopped.
+func refDecode(in []byte) (_ *Element, end int64, _ error) {
 	var el refElement
-	err := xml.Unmarshal(in, &el)
-	return &el.e, err
+	dec := xml.NewDecoder(bytes.NewReader(in))
+	err := dec.Decode(&el)
+	return &el.e, dec.InputOffset(), err
+}
+
+// nsViolation is the oracle for where the Decoder is deliberately
+// stricter than encoding/xml, worked out independently of the Decoder: it
+// reads in with encoding/xml's RawToken (names as written), keeps its own
+// namespace scope, and returns the input offset just past the first start
+// tag that uses a prefix nothing binds (xmlns on an element name
+// included, a prefix declared empty counted as unbound) or that holds two
+// attributes with one expanded name, with the message the Decoder gives
+// for it. It returns -1 when there is none before RawToken's first error.
+func nsViolation(in []byte) (int64, string) {
+	dec := xml.NewDecoder(bytes.NewReader(in))
+	scopes := []map[string]string{{}}
+	lookup := func(p string) (string, bool) {
+		if p == "xml" {
+			return xmlURL, true
+		}
+		for i := len(scopes) - 1; i >= 0; i-- {
+			if v, ok := scopes[i][p]; ok {
+				return v, v != ""
+			}
+		}
+		return "", false
+	}
+	for {
+		tok, err := dec.RawToken()
+		if err != nil {
+			return -1, ""
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			sc := map[string]string{}
+			for _, a := range t.Attr {
+				if a.Name.Space == "xmlns" {
+					sc[a.Name.Local] = a.Value
+				}
+			}
+			scopes = append(scopes, sc)
+			if p := t.Name.Space; p != "" {
+				if _, ok := lookup(p); !ok || p == "xmlns" {
+					return dec.InputOffset(), UndeclaredPrefixMsg(p)
+				}
+			}
+			var seen []xml.Name
+			for _, a := range t.Attr {
+				n := a.Name
+				if n.Space != "" && n.Space != "xmlns" {
+					v, ok := lookup(n.Space)
+					if !ok {
+						return dec.InputOffset(), UndeclaredPrefixMsg(n.Space)
+					}
+					n.Space = v
+				}
+				for _, o := range seen {
+					if o == n {
+						q := a.Name.Local
+						if a.Name.Space != "" {
+							q = a.Name.Space + ":" + q
+						}
+						return dec.InputOffset(), DuplicateAttrMsg(q)
+					}
+				}
+				seen = append(seen, n)
+			}
+		case xml.EndElement:
+			if len(scopes) > 1 {
+				scopes = scopes[:len(scopes)-1]
+			}
+		}
+	}
+}
+
+// strict applies the oracle to a reference result: when the reference got
+// past the first namespace violation (ends holds where each item ended,
+// then where the reference stopped), the Decoder must fail there, after
+// the items that ended before it, with the violation's syntax error,
+// unless the reference failed on the same tag's names.
+func strict(in []byte, items []item, ends []int64, err error) ([]item, error) {
+	v, msg := nsViolation(in)
+	if v < 0 {
+		return items, err
+	}
+	for k, e := range ends {
+		if e >= v {
+			// The Decoder checks local names before namespaces, as the
+			// reference's checkNames fails right after the start tag.
+			var syn *xml.SyntaxError
+			if k == len(items) && e == v && errors.As(err, &syn) && strings.HasSuffix(syn.Msg, "is not namespace-well-formed") {
+				return items, err
+			}
+			return items[:min(k, len(items))], &xml.SyntaxError{Msg: msg}
+		}
+	}
+	return items, err
 }
 
 // errClass names an error for comparison: the message of a syntax error,

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -130,19 +132,90 @@ func TestDeep(t *testing.T) {
 
 func TestManyPrefixes(t *testing.T) {
 	// Many declarations and prefixed attributes: linear, not quadratic.
+	// Each prefix is declared once: declaring one twice on a tag is a
+	// duplicate attribute, which the Decoder refuses.
 	var b bytes.Buffer
 	b.WriteString("<a")
 	for i := range 20000 {
 		b.WriteString(" xmlns:p")
 		b.WriteString(strings.Repeat("x", i%7))
+		b.WriteString(strconv.Itoa(i))
 		b.WriteString("='u'")
 	}
 	b.WriteString(">")
-	for range 20000 {
-		b.WriteString("<pxx:b pxxx:c='1'/>")
+	for i := range 20000 {
+		fmt.Fprintf(&b, "<pxx%d:b pxxx%d:c='1'/>", 7*(i%2800)+2, 7*(i%2800)+3)
 	}
 	b.WriteString("</a>")
 	if err := Decode(b.Bytes(), nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBugUndeclaredPrefixAndDuplicateAttributesTaken: encoding/xml takes
+// <p:y/> with p unbound as namespace "p", and keeps both of two type
+// attributes; the Decoder refuses both as not namespace-well-formed, in a
+// stanza and in a stream header, with a syntax error.
+func TestBugUndeclaredPrefixAndDuplicateAttributesTaken(t *testing.T) {
+	for _, c := range []struct{ name, in, msg string }{
+		{"undeclared element prefix", `<iq type='get' id='1'><p:y/></iq>`, `undeclared namespace prefix "p"`},
+		{"undeclared attribute prefix", `<iq type='get' id='1'><y xmlns='u' p:a='1'/></iq>`, `undeclared namespace prefix "p"`},
+		{"prefix out of scope", `<iq><a xmlns:p='u'/><p:y/></iq>`, `undeclared namespace prefix "p"`},
+		{"prefix undeclared empty", `<iq xmlns:p='u'><y xmlns:p=''><p:z/></y></iq>`, `undeclared namespace prefix "p"`},
+		{"xmlns element prefix", `<iq><xmlns:y/></iq>`, `undeclared namespace prefix "xmlns"`},
+		{"duplicate type", `<iq type='get' id='1' type='result'/>`, `duplicate attribute "type"`},
+		{"duplicate expanded name", `<iq xmlns:p='u' xmlns:q='u' p:x='1' q:x='2'/>`, `duplicate attribute "q:x"`},
+		{"duplicate declaration", `<iq xmlns:p='u' xmlns:p='v'/>`, `duplicate attribute "xmlns:p"`},
+		{"duplicate among many", `<iq a0='' a1='' a2='' a3='' a4='' a5='' a6='' a7='' a8='' a9='' a10='' a11='' a12='' a13='' a14='' a15='' a16='' a17='' a9=''/>`, `duplicate attribute "a9"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, in := range []string{c.in, streamHeader + c.in} {
+				_, err := ourStream([]byte(in), 0, false)
+				var syn *xml.SyntaxError
+				if !errors.As(err, &syn) || syn.Msg != c.msg {
+					t.Errorf("stream %q: error %v, want syntax error %q", in, err, c.msg)
+				}
+			}
+			err := Decode([]byte(c.in), nil)
+			var syn *xml.SyntaxError
+			if !errors.As(err, &syn) || syn.Msg != c.msg {
+				t.Errorf("Decode: error %v, want syntax error %q", err, c.msg)
+			}
+			// encoding/xml takes it: the oracle must say so.
+			if v, msg := nsViolation([]byte(c.in)); v < 0 || msg != c.msg {
+				t.Errorf("oracle: %d %q, want %q", v, msg, c.msg)
+			}
+		})
+	}
+	// Declared prefixes, and the same local name in two namespaces, pass.
+	for _, in := range []string{
+		`<iq xmlns:p='u'><p:y p:a='1' a='2'/></iq>`,
+		`<iq xmlns:p='u' xmlns:q='v' p:x='1' q:x='2' xml:lang='en'/>`,
+	} {
+		if err := Decode([]byte(in), nil); err != nil {
+			t.Errorf("%s: %v", in, err)
+		}
+	}
+}
+
+// TestBugXMLDeclarationErrorsUntyped: a declaration of XML 1.1 or of an
+// encoding other than UTF-8 fails with encoding/xml's message and an
+// error a stream can tell apart, to answer with the stream error RFC 6120
+// names for each.
+func TestBugXMLDeclarationErrorsUntyped(t *testing.T) {
+	for _, c := range []struct {
+		name, in string
+		want     error
+	}{
+		{"version 1.1", `<?xml version='1.1'?>`, ErrUnsupportedVersion},
+		{"encoding latin-1", `<?xml version='1.0' encoding='ISO-8859-1'?>`, ErrUnsupportedEncoding},
+		{"encoding utf-16", `<?xml version="1.0" encoding="UTF-16"?>`, ErrUnsupportedEncoding},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ourStream([]byte(c.in+streamHeader), 0, false)
+			if !errors.Is(err, c.want) {
+				t.Errorf("error %v, want one wrapping %v", err, c.want)
+			}
+		})
 	}
 }
