@@ -67,8 +67,10 @@ type Callee struct {
 }
 
 // NewCallee returns a Callee that sends its replies through s. It heeds
-// WithMaxInFlight, WithUnknownNamespaceCondition and WithLogger.
+// WithMaxInFlight, WithUnknownNamespaceCondition, WithReplyTimeout and
+// WithLogger. It panics if s is nil: Receive could send no reply.
 func NewCallee(s Sender, opts ...Option) *Callee {
+	mustSender("NewCallee", s)
 	return newCallee(s, newConfig(opts))
 }
 
@@ -225,6 +227,7 @@ func (c *Callee) check(req *IQ) (reply *IQ, h Handler, done bool) {
 // against WithMaxInFlight, and Close does not concern it: its handler's
 // context is ctx alone.
 func (c *Callee) Reply(ctx context.Context, req *IQ) *IQ {
+	mustContext("Callee.Reply", ctx)
 	if req == nil {
 		return nil
 	}
@@ -266,7 +269,11 @@ func (c *Callee) run(ctx context.Context, h Handler, req *IQ) (reply *IQ) {
 // an error without a handler (malformed, unroutable, over the cap) is
 // answered from the calling goroutine, so that a flood of them costs no
 // goroutines. Results and errors are ignored.
+//
+// Receive panics if ctx is nil, on the calling goroutine: a handler's
+// context is derived from it.
 func (c *Callee) Receive(ctx context.Context, req *IQ) {
+	mustContext("Callee.Receive", ctx)
 	if req == nil {
 		return
 	}

@@ -38,8 +38,10 @@ type Caller struct {
 }
 
 // NewCaller returns a Caller that sends through s. It heeds WithTimeout,
-// WithLocalJID, WithMaxPending and WithLogger.
+// WithLocalJID, WithMaxPending and WithLogger. It panics if s is nil: a
+// Caller cannot send anything without one.
 func NewCaller(s Sender, opts ...Option) *Caller {
+	mustSender("NewCaller", s)
 	return newCaller(s, newConfig(opts))
 }
 
@@ -112,6 +114,7 @@ var callPool = sync.Pool{New: func() any {
 // context.DeadlineExceeded. For a result it returns the result and nil;
 // for an error reply, the error IQ and its *StanzaError.
 func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
+	mustContext("Caller.Request", ctx)
 	call := callPool.Get().(*Call)
 	call.Request = req
 	resp, err := c.run(ctx, call, true)
@@ -133,6 +136,7 @@ func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
 // hundred bytes: a program may keep as many requests in flight as
 // WithMaxPending allows.
 func (c *Caller) Go(ctx context.Context, req *IQ, done chan *Call) *Call {
+	mustContext("Caller.Go", ctx)
 	if done == nil {
 		done = make(chan *Call, 1)
 	}
@@ -370,12 +374,22 @@ func (c *Caller) Set(ctx context.Context, to string, payload *Element) (*Element
 }
 
 func (c *Caller) do(ctx context.Context, t Type, to string, payload *Element) (*Element, error) {
+	if ctx == nil { // named here, where the user's call is
+		panic("iq: Caller." + callerMethod(t) + ": nil Context")
+	}
 	// The IQ is ours: giving it its id here spares Request a copy.
 	resp, err := c.Request(ctx, &IQ{Type: t, ID: NewID(), To: to, Payload: payload})
 	if err != nil {
 		return nil, err
 	}
 	return resp.Payload, nil
+}
+
+func callerMethod(t Type) string {
+	if t == TypeGet {
+		return "Get"
+	}
+	return "Set"
 }
 
 // Pending reports how many requests are waiting for a response.

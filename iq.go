@@ -38,6 +38,25 @@ type SenderFunc func(ctx context.Context, iq *IQ) error
 // SendIQ calls f(ctx, iq).
 func (f SenderFunc) SendIQ(ctx context.Context, iq *IQ) error { return f(ctx, iq) }
 
+// mustSender panics, naming fn, when s is nil or a nil SenderFunc: a
+// programming error, better caught at construction than at the first send.
+func mustSender(fn string, s Sender) {
+	if s == nil {
+		panic("iq: " + fn + ": nil Sender")
+	}
+	if f, ok := s.(SenderFunc); ok && f == nil {
+		panic("iq: " + fn + ": nil SenderFunc")
+	}
+}
+
+// mustContext panics, naming fn, when ctx is nil, on the goroutine that
+// passed it rather than on one of the package's own.
+func mustContext(fn string, ctx context.Context) {
+	if ctx == nil {
+		panic("iq: " + fn + ": nil Context")
+	}
+}
+
 // Default limits.
 const (
 	DefaultTimeout     = 30 * time.Second
@@ -159,8 +178,9 @@ type Endpoint struct {
 }
 
 // NewEndpoint returns an Endpoint whose Caller and Callee send through s,
-// both configured by opts.
+// both configured by opts. It panics if s is nil.
 func NewEndpoint(s Sender, opts ...Option) *Endpoint {
+	mustSender("NewEndpoint", s)
 	cfg := newConfig(opts)
 	return &Endpoint{
 		Caller: newCaller(s, cfg),
@@ -173,8 +193,10 @@ func NewEndpoint(s Sender, opts ...Option) *Endpoint {
 // error to the Caller (one that matches no pending request is dropped and
 // logged), a get or a set to the Callee, and anything else to the Callee
 // too, which answers it bad-request. It returns without waiting for any
-// handler; ctx is the parent of the handler's context.
+// handler; ctx is the parent of the handler's context. It panics if ctx is
+// nil, whatever in is.
 func (e *Endpoint) Receive(ctx context.Context, in *IQ) {
+	mustContext("Endpoint.Receive", ctx)
 	if in == nil {
 		return
 	}

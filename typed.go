@@ -40,17 +40,22 @@ var (
 // payload as it is. Every other error is Caller.Request's: a
 // *StanzaError for an error reply, ErrTimeout, ErrClosed…
 //
-// GetAs is safe for concurrent use, as the Caller is.
+// GetAs is safe for concurrent use, as the Caller is. It panics if ctx or
+// c is nil.
 func GetAs[Resp any](ctx context.Context, c *Caller, to string, req any) (Resp, error) {
-	return requestAs[Resp](ctx, c, TypeGet, to, req)
+	return requestAs[Resp](ctx, c, TypeGet, "GetAs", to, req)
 }
 
 // SetAs is GetAs for a set.
 func SetAs[Resp any](ctx context.Context, c *Caller, to string, req any) (Resp, error) {
-	return requestAs[Resp](ctx, c, TypeSet, to, req)
+	return requestAs[Resp](ctx, c, TypeSet, "SetAs", to, req)
 }
 
-func requestAs[Resp any](ctx context.Context, c *Caller, t Type, to string, req any) (Resp, error) {
+func requestAs[Resp any](ctx context.Context, c *Caller, t Type, fn, to string, req any) (Resp, error) {
+	if c == nil {
+		panic("iq: " + fn + ": nil Caller")
+	}
+	mustContext(fn, ctx)
 	var out Resp
 	payload, err := encodeRequest(req)
 	if err != nil {
@@ -154,8 +159,8 @@ func tagName(f reflect.StructField) xml.Name {
 //
 // HandleGet panics, as Callee.Handle does, when Req is not a struct whose
 // XMLName tag has a namespace and a local name, when Resp is neither of
-// the above, when h is nil, or when the route is already taken: these are
-// programming errors. It is safe for concurrent use, as Callee.Handle is.
+// the above, when c or h is nil, or when the route is already taken: these
+// are programming errors. It is safe for concurrent use, as Callee.Handle is.
 func HandleGet[Req, Resp any](c *Callee, h func(ctx context.Context, req *Req) (*Resp, error), mw ...func(Handler) Handler) {
 	handleTyped(c, TypeGet, "HandleGet", h, mw)
 }
@@ -166,6 +171,9 @@ func HandleSet[Req, Resp any](c *Callee, h func(ctx context.Context, req *Req) (
 }
 
 func handleTyped[Req, Resp any](c *Callee, t Type, fn string, h func(context.Context, *Req) (*Resp, error), mw []func(Handler) Handler) {
+	if c == nil {
+		panic("iq: " + fn + ": nil Callee")
+	}
 	if h == nil {
 		panic("iq: " + fn + ": nil handler")
 	}
