@@ -184,14 +184,8 @@ func (c *Caller) run(ctx context.Context, call *Call, wait bool) (*IQ, error) {
 // for ctx's cancellation to end the call (Request watches it itself).
 func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, error) {
 	req := call.Request
-	if req == nil {
-		return 0, invalidf("nil request")
-	}
-	if !req.IsRequest() {
-		return 0, invalidf("request of type %q: only get and set are requests", req.Type)
-	}
-	if n := req.NumChildren(); n != 1 {
-		return 0, invalidf("%s with %d child elements, want exactly one", req.Type, n)
+	if err := checkRequest(req); err != nil {
+		return 0, err
 	}
 	if req.To != "" {
 		to, err := ParseJID(req.To)

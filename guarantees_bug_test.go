@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -87,4 +88,110 @@ func TestBugNilContextPanicsOnCallersGoroutine(t *testing.T) {
 
 type guarQuery struct {
 	XMLName xml.Name `xml:"urn:test:guarantees q"`
+}
+
+// TestBugRequestsThePeerCanOnlyRefuseAreNotSent: a get or set with Error
+// set went out with two children, a payload in no namespace went out as
+// <x/> in the stream's namespace, and GetAs[int] sent its request before
+// failing to decode the answer. Each is now refused before the Sender
+// sees anything, with an error wrapping ErrInvalid.
+func TestBugRequestsThePeerCanOnlyRefuseAreNotSent(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	cases := []struct {
+		name string
+		send func(ctx context.Context, c *iq.Caller) error
+	}{
+		{"get with Error", func(ctx context.Context, c *iq.Caller) error {
+			_, err := c.Request(ctx, &iq.IQ{Type: iq.TypeGet, To: "b.example", Payload: iq.NewElement(guarNS, "q"),
+				Error: iq.NewError(iq.Cancel, iq.BadRequest, "")})
+			return err
+		}},
+		{"set with Error, Go", func(ctx context.Context, c *iq.Caller) error {
+			call := c.Go(ctx, &iq.IQ{Type: iq.TypeSet, To: "b.example", Payload: iq.NewElement(guarNS, "q"),
+				Error: iq.NewError(iq.Cancel, iq.BadRequest, "")}, nil)
+			<-call.Done
+			return call.Err
+		}},
+		{"get of an Error alone", func(ctx context.Context, c *iq.Caller) error {
+			_, err := c.Request(ctx, &iq.IQ{Type: iq.TypeGet, To: "b.example", Error: iq.NewError(iq.Cancel, iq.BadRequest, "")})
+			return err
+		}},
+		{"Get payload in no namespace", func(ctx context.Context, c *iq.Caller) error {
+			_, err := c.Get(ctx, "b.example", iq.NewElement("", "x"))
+			return err
+		}},
+		{"Set payload in no namespace", func(ctx context.Context, c *iq.Caller) error {
+			_, err := c.Set(ctx, "b.example", iq.NewElement("", "x"))
+			return err
+		}},
+		{"GetAs Element in no namespace", func(ctx context.Context, c *iq.Caller) error {
+			_, err := iq.GetAs[iq.Element](ctx, c, "b.example", iq.NewElement("", "x"))
+			return err
+		}},
+		{"GetAs int", func(ctx context.Context, c *iq.Caller) error {
+			_, err := iq.GetAs[int](ctx, c, "b.example", guarQuery{})
+			return err
+		}},
+		{"SetAs string", func(ctx context.Context, c *iq.Caller) error {
+			_, err := iq.SetAs[string](ctx, c, "b.example", guarQuery{})
+			return err
+		}},
+		{"GetAs map pointer", func(ctx context.Context, c *iq.Caller) error {
+			_, err := iq.GetAs[*map[string]string](ctx, c, "b.example", guarQuery{})
+			return err
+		}},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := iqtest.NewRecorder()
+			c := iq.NewCaller(rec, iq.WithTimeout(time.Second))
+			defer c.Close()
+			err := tt.send(context.Background(), c)
+			require.Error(t, err)
+			assert.ErrorIs(t, err, iq.ErrInvalid)
+			assert.Zero(t, rec.Len(), "nothing reaches the Sender")
+			assert.Zero(t, c.Pending())
+		})
+	}
+}
+
+// TestBugRequestsThePeerCanAnswerStillGoOut: the checks of
+// TestBugRequestsThePeerCanOnlyRefuseAreNotSent refuse nothing that is
+// valid: each of these reaches the Sender.
+func TestBugRequestsThePeerCanAnswerStillGoOut(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	cases := []struct {
+		name string
+		send func(ctx context.Context, c *iq.Caller) error
+	}{
+		{"Get", func(ctx context.Context, c *iq.Caller) error {
+			_, err := c.Get(ctx, "b.example", iq.NewElement(guarNS, "q"))
+			return err
+		}},
+		{"GetAs struct", func(ctx context.Context, c *iq.Caller) error {
+			_, err := iq.GetAs[guarQuery](ctx, c, "b.example", guarQuery{})
+			return err
+		}},
+		{"GetAs struct pointer", func(ctx context.Context, c *iq.Caller) error {
+			_, err := iq.GetAs[*guarQuery](ctx, c, "b.example", &guarQuery{})
+			return err
+		}},
+		{"GetAs Element", func(ctx context.Context, c *iq.Caller) error {
+			_, err := iq.GetAs[iq.Element](ctx, c, "b.example", iq.NewElement(guarNS, "q"))
+			return err
+		}},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := iqtest.NewRecorder()
+			c := iq.NewCaller(rec)
+			defer c.Close()
+			rec.OnSend(func(_ context.Context, out *iq.IQ) error {
+				c.Receive(out.Result(nil)) // answered at once, empty
+				return nil
+			})
+			require.NoError(t, tt.send(context.Background(), c))
+			assert.Equal(t, 1, rec.Len())
+		})
+	}
 }

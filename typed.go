@@ -30,7 +30,10 @@ var (
 // req is a struct, or a pointer to one, whose XMLName field names the
 // payload with a namespace and a local name (in its tag, or in its value
 // when the tag has none), or an *Element sent as it is; anything else
-// fails with an error wrapping ErrNoXMLName, before anything is sent.
+// fails with an error wrapping ErrNoXMLName, before anything is sent. Resp
+// must be a struct (or a pointer to one), Element, or a type whose pointer
+// implements xml.Unmarshaler; any other (an int, a string…) fails with an
+// error wrapping ErrInvalid, before anything is sent too.
 //
 // An empty result decodes as the zero Resp, with a nil error: a Resp whose
 // zero value is meaningful and a caller that must tell an empty result
@@ -57,6 +60,9 @@ func requestAs[Resp any](ctx context.Context, c *Caller, t Type, fn, to string, 
 	}
 	mustContext(fn, ctx)
 	var out Resp
+	if err := checkResponseType(reflect.TypeFor[Resp]()); err != nil {
+		return out, err
+	}
 	payload, err := encodeRequest(req)
 	if err != nil {
 		return out, err
@@ -79,6 +85,23 @@ func requestAs[Resp any](ctx context.Context, c *Caller, t Type, fn, to string, 
 		return zero, fmt.Errorf("%w into %v: %w", ErrDecode, reflect.TypeFor[Resp](), err)
 	}
 	return out, nil
+}
+
+// checkResponseType refuses, before the request is sent, a Resp that no
+// payload could decode into as an element: one that is neither Element, a
+// struct, nor a type whose pointer implements xml.Unmarshaler (an int, a
+// string, a map…), or a pointer to none of these.
+func checkResponseType(t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		if t.Implements(reflect.TypeFor[xml.Unmarshaler]()) {
+			return nil
+		}
+		t = t.Elem()
+	}
+	if t.Kind() == reflect.Struct || reflect.PointerTo(t).Implements(reflect.TypeFor[xml.Unmarshaler]()) {
+		return nil
+	}
+	return invalidf("response type %v: want a struct, Element or an xml.Unmarshaler, to decode an element into", t)
 }
 
 // encodeRequest turns GetAs's req into a payload.
