@@ -270,6 +270,11 @@ func (c *Callee) run(ctx context.Context, h Handler, req *IQ) (reply *IQ) {
 // answered from the calling goroutine, so that a flood of them costs no
 // goroutines. Results and errors are ignored.
 //
+// A reply that cannot be encoded is replaced by cancel/internal-server-error
+// and logged, when the Sender's error wraps ErrEncode (stream.Conn's and
+// iqtest's do; a Sender of one's own should pass AppendXML's error through
+// with %w). Reply leaves that to its caller.
+//
 // Receive panics if ctx is nil, on the calling goroutine: a handler's
 // context is derived from it.
 func (c *Callee) Receive(ctx context.Context, req *IQ) {
@@ -359,8 +364,21 @@ func (c *Callee) handle(job handlerJob) {
 // send sends a reply. The context's cancellation is not passed on: a reply
 // is due even when the request's context ended (the Sender still bounds
 // the write with its own deadline).
+//
+// A reply that cannot be encoded (the Sender's error wraps ErrEncode: a
+// handler's payload, or its StanzaError's App, with a name XML cannot
+// carry) is replaced by cancel/internal-server-error, which always can be,
+// so that the requester still gets its one reply rather than its timeout.
 func (c *Callee) send(ctx context.Context, reply *IQ) {
-	if err := c.sender.SendIQ(context.WithoutCancel(ctx), reply); err != nil {
+	err := c.sender.SendIQ(context.WithoutCancel(ctx), reply)
+	if err != nil && errors.Is(err, ErrEncode) {
+		c.log.Error("iq: reply cannot be encoded, sending internal-server-error instead",
+			"id", reply.ID, "to", reply.To, "err", err)
+		reply = &IQ{ID: reply.ID, To: reply.To, From: reply.From, Type: TypeError,
+			Error: NewError(Cancel, InternalServerError, "")}
+		err = c.sender.SendIQ(context.WithoutCancel(ctx), reply)
+	}
+	if err != nil {
 		c.log.Warn(logReplyNotSent, "id", reply.ID, "to", reply.To, "err", err)
 		if c.metrics != nil {
 			c.metrics.DroppedReply()

@@ -195,3 +195,81 @@ func TestBugRequestsThePeerCanAnswerStillGoOut(t *testing.T) {
 		})
 	}
 }
+
+// unwritable are handler outcomes whose reply the writer must refuse: a
+// name that is not an XML name, at any depth, in a result or in the
+// application element of a StanzaError.
+var unwritable = []struct {
+	name    string
+	payload *iq.Element
+	err     error
+}{
+	{name: "payload name", payload: iq.NewElement(guarNS, "bad name")},
+	{name: "payload attribute name", payload: iq.NewElement(guarNS, "q", "bad attr", "v")},
+	{name: "grandchild name", payload: iq.NewElement(guarNS, "q").Append(iq.NewElement(guarNS, "<x>"))},
+	{name: "StanzaError App name", err: &iq.StanzaError{Type: iq.Modify, Condition: iq.BadRequest,
+		App: iq.NewElement("urn:test:app", "1st")}},
+}
+
+// TestBugUnwritableReplyIsReplacedByInternalServerError: a handler result
+// (or a StanzaError's App) that the writer refuses made the Sender fail;
+// the failure was only logged and the requester waited for its whole
+// timeout. The Callee now sends cancel/internal-server-error instead, at
+// once, and logs it.
+func TestBugUnwritableReplyIsReplacedByInternalServerError(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	for _, tt := range unwritable {
+		t.Run(tt.name, func(t *testing.T) {
+			log, logs := newCalleeLogger()
+			p := iqtest.NewPair("a@example.com/r", "b.example.com",
+				iqtest.WithEndpointOptions(iq.WithLogger(log), iq.WithTimeout(time.Minute)))
+			defer p.Close()
+			p.B.Callee.Get(guarNS, "q", func(context.Context, *iq.IQ) (*iq.Element, error) {
+				return tt.payload, tt.err
+			})
+			start := time.Now()
+			_, err := p.A.Caller.Get(context.Background(), p.BJID, iq.NewElement(guarNS, "q"))
+			var serr *iq.StanzaError
+			require.ErrorAs(t, err, &serr)
+			assert.Equal(t, iq.Cancel, serr.Type)
+			assert.Equal(t, iq.InternalServerError, serr.Condition)
+			assert.Nil(t, serr.App)
+			assert.Less(t, time.Since(start), 10*time.Second, "answered, not timed out")
+			assert.Contains(t, logs.String(), "reply cannot be encoded")
+			assert.NotContains(t, logs.String(), "reply not sent")
+		})
+	}
+}
+
+// TestBugUnwritableReplyCountsOnce: the replacement is one reply: the
+// Sender sees exactly two sends (the refused reply and its replacement)
+// and the requester exactly one IQ, and no reply is counted dropped.
+func TestBugUnwritableReplyCountsOnce(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	rec := iqtest.NewRecorder()
+	rec.OnSend(func(_ context.Context, out *iq.IQ) error {
+		_, err := out.AppendXML(nil)
+		return err // as a stream would: refuse what does not encode
+	})
+	m := new(metricsCounter)
+	c := iq.NewCallee(rec, iq.WithMetrics(m))
+	defer c.Close()
+	c.Get(guarNS, "q", func(context.Context, *iq.IQ) (*iq.Element, error) {
+		return iq.NewElement(guarNS, "bad name"), nil
+	})
+	c.Receive(context.Background(), &iq.IQ{Type: iq.TypeGet, ID: "x1", From: "a@b/c", To: "d", Payload: iq.NewElement(guarNS, "q")})
+	sent, err := rec.WaitFor(2, 5*time.Second)
+	require.NoError(t, err)
+	_, err = sent[0].AppendXML(nil)
+	assert.ErrorIs(t, err, iq.ErrEncode)
+	last := sent[1]
+	assert.Equal(t, iq.TypeError, last.Type)
+	assert.Equal(t, "x1", last.ID)
+	assert.Equal(t, "a@b/c", last.To)
+	assert.Equal(t, "d", last.From)
+	require.NotNil(t, last.Error)
+	assert.Equal(t, iq.InternalServerError, last.Error.Condition)
+	require.Eventually(t, func() bool { return c.InFlight() == 0 }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, 2, rec.Len())
+	assert.Zero(t, m.dropped.Load())
+}

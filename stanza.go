@@ -159,7 +159,15 @@ func (iq *IQ) String() string {
 // AppendXML appends the IQ's serialization to b: an <iq> with no xmlns, so
 // that it takes the stream's. It is the fast path behind MarshalXML's
 // output, for stream writers.
+//
+// An IQ that cannot be written (a name in it is not an XML name) fails
+// with an error wrapping ErrEncode.
 func (iq *IQ) AppendXML(b []byte) ([]byte, error) {
+	b, err := iq.appendXML(b)
+	return b, encodeErr(err)
+}
+
+func (iq *IQ) appendXML(b []byte) ([]byte, error) {
 	b = append(b, "<iq"...)
 	b = appendAttr(b, "type", string(iq.Type))
 	b = appendAttr(b, "id", iq.ID)
