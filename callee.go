@@ -46,6 +46,7 @@ type Callee struct {
 	metrics     Metrics
 	unknownNS   Condition
 	maxInFlight int64
+	replyWait   time.Duration
 
 	mu       sync.RWMutex
 	handlers map[route]Handler
@@ -82,6 +83,7 @@ func newCallee(s Sender, cfg config) *Callee {
 		metrics:     cfg.metrics,
 		unknownNS:   cfg.unknownNSCond,
 		maxInFlight: int64(cfg.maxInFlight),
+		replyWait:   cfg.replyTimeout,
 		handlers:    make(map[route]Handler),
 		chains:      make(map[route]Handler),
 		spaces:      make(map[string]int),
@@ -362,22 +364,25 @@ func (c *Callee) handle(job handlerJob) {
 }
 
 // send sends a reply. The context's cancellation is not passed on: a reply
-// is due even when the request's context ended (the Sender still bounds
-// the write with its own deadline).
+// is due even when the request's context ended. The Sender's context ends
+// after the reply timeout instead (WithReplyTimeout), so that a peer that
+// stopped reading holds the goroutine for no longer.
 //
 // A reply that cannot be encoded (the Sender's error wraps ErrEncode: a
 // handler's payload, or its StanzaError's App, with a name XML cannot
 // carry) is replaced by cancel/internal-server-error, which always can be,
 // so that the requester still gets its one reply rather than its timeout.
 func (c *Callee) send(ctx context.Context, reply *IQ) {
-	err := c.sender.SendIQ(context.WithoutCancel(ctx), reply)
+	rctx := newReplyCtx(ctx, c.replyWait)
+	err := c.sender.SendIQ(rctx, reply)
 	if err != nil && errors.Is(err, ErrEncode) {
 		c.log.Error("iq: reply cannot be encoded, sending internal-server-error instead",
 			"id", reply.ID, "to", reply.To, "err", err)
 		reply = &IQ{ID: reply.ID, To: reply.To, From: reply.From, Type: TypeError,
 			Error: NewError(Cancel, InternalServerError, "")}
-		err = c.sender.SendIQ(context.WithoutCancel(ctx), reply)
+		err = c.sender.SendIQ(rctx, reply)
 	}
+	rctx.release()
 	if err != nil {
 		c.log.Warn(logReplyNotSent, "id", reply.ID, "to", reply.To, "err", err)
 		if c.metrics != nil {

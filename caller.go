@@ -98,10 +98,13 @@ type Call struct {
 	pending  bool // guarded by the Caller's mu: in pending and the heap
 	pooled   bool // owned by Request, recycled after it returns
 	copy     IQ   // the request with its fresh id, when it had none (Go only)
+	sctx     sendCtx
 }
 
 var callPool = sync.Pool{New: func() any {
-	return &Call{Done: make(chan *Call, 1), pooled: true, index: -1}
+	call := &Call{Done: make(chan *Call, 1), pooled: true, index: -1}
+	call.sctx.call = call
+	return call
 }}
 
 // Request sends req, which must be a get or a set with exactly one payload
@@ -121,6 +124,8 @@ func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
 	// Only the fields the Caller no longer looks at are cleared: pending,
 	// gen and index belong to its mutex, and are already as they must be.
 	call.Request, call.Response, call.Err, call.to = nil, nil, nil, JID{}
+	call.stopCtx = nil
+	call.sctx.reset()
 	callPool.Put(call)
 	return resp, err
 }
@@ -141,6 +146,7 @@ func (c *Caller) Go(ctx context.Context, req *IQ, done chan *Call) *Call {
 		done = make(chan *Call, 1)
 	}
 	call := &Call{Request: req, Done: done, index: -1}
+	call.sctx.call = call
 	c.run(ctx, call, false)
 	return call
 }
@@ -156,7 +162,7 @@ func (c *Caller) run(ctx context.Context, call *Call, wait bool) (*IQ, error) {
 		call.deliver()
 		return nil, err
 	}
-	if err := c.sender.SendIQ(ctx, call.Request); err != nil {
+	if err := c.sender.SendIQ(&call.sctx, call.Request); err != nil {
 		// A deadline that passes during the send is the request's
 		// timeout, whichever noticed it first.
 		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrTimeout) {
@@ -214,6 +220,7 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 		deadline = time.Now().Add(c.timeout)
 	}
 	call.deadline = deadline
+	call.sctx.c, call.sctx.parent = c, ctx
 
 	c.mu.Lock()
 	switch {
@@ -231,6 +238,7 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 	call.pending = true
 	c.pushDeadline(call)
 	gen := call.gen
+	call.sctx.gen = gen
 	// Registered under the lock, so that whatever ends the call sees
 	// stopCtx set; the callback runs on a goroutine of its own, never here.
 	if watchCtx && ctx.Done() != nil {
@@ -276,6 +284,9 @@ func (c *Caller) removeLocked(call *Call) {
 func (c *Caller) complete(call *Call, resp *IQ, err error) {
 	if call.stopCtx != nil {
 		call.stopCtx()
+	}
+	if resp == nil { // an answered request's send has nothing to give up
+		call.sctx.end(sendCtxErr(err))
 	}
 	call.Response, call.Err = resp, err
 	call.deliver()

@@ -3,6 +3,7 @@ package iq_test
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"testing"
 	"time"
 
@@ -272,4 +273,187 @@ func TestBugUnwritableReplyCountsOnce(t *testing.T) {
 	require.Eventually(t, func() bool { return c.InFlight() == 0 }, 5*time.Second, time.Millisecond)
 	assert.Equal(t, 2, rec.Len())
 	assert.Zero(t, m.dropped.Load())
+}
+
+// blockingSender is a Sender stuck on a peer that stopped reading: each
+// send waits for its context, or for the test's release, and hands its
+// context to the test.
+type blockingSender struct {
+	ctxs    chan sendSeen
+	ended   chan error // the context's error, when it ended the send
+	release chan struct{}
+}
+
+func newBlockingSender(t *testing.T) *blockingSender {
+	s := &blockingSender{ctxs: make(chan sendSeen, 16), ended: make(chan error, 16), release: make(chan struct{})}
+	t.Cleanup(func() { close(s.release) }) // so that the old code's hang ends with the test
+	return s
+}
+
+// sendSeen is what a send's context said as the send started: the test
+// may not look at the context itself once SendIQ has returned.
+type sendSeen struct {
+	deadline time.Time
+	ok       bool
+	value    any
+	err      error
+}
+
+func (s *blockingSender) SendIQ(ctx context.Context, _ *iq.IQ) error {
+	d, ok := ctx.Deadline()
+	s.ctxs <- sendSeen{deadline: d, ok: ok, value: ctx.Value(guarKey{}), err: ctx.Err()}
+	select {
+	case <-ctx.Done():
+		err := ctx.Err()
+		s.ended <- err
+		return err
+	case <-s.release:
+		return errors.New("released by the test")
+	}
+}
+
+// endedWith waits for a send to end by its context and returns the
+// context's error then.
+func (s *blockingSender) endedWith(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-s.ended:
+		return err
+	case <-time.After(5 * time.Second):
+		require.FailNow(t, "the Sender's context never ended")
+	}
+	return nil
+}
+
+// sendCtx returns what the next send's context said.
+func (s *blockingSender) sendCtx(t *testing.T) sendSeen {
+	t.Helper()
+	select {
+	case seen := <-s.ctxs:
+		return seen
+	case <-time.After(5 * time.Second):
+		require.FailNow(t, "nothing sent")
+	}
+	return sendSeen{}
+}
+
+type guarKey struct{}
+
+// TestBugCallerDeadlineAndCloseReachTheSender: a request made with
+// context.Background() gave the Sender that very context, so a Sender
+// blocked on a peer that stopped reading stayed blocked long after the
+// request's WithTimeout, and Caller.Close did not release it either. The
+// Sender's context now ends at the request's deadline and when the Caller
+// closes, and carries the request context's values.
+func TestBugCallerDeadlineAndCloseReachTheSender(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	const timeout = 100 * time.Millisecond
+	cases := []struct {
+		name     string
+		async    bool // Go rather than Request
+		end      func(*iq.Caller, context.CancelFunc)
+		want     error         // what Request returns
+		ctxErr   error         // what the Sender's context reports
+		deadline time.Duration // the Caller's timeout
+	}{
+		{name: "Request, WithTimeout", deadline: timeout, want: iq.ErrTimeout, ctxErr: context.DeadlineExceeded},
+		{name: "Go, WithTimeout", async: true, deadline: timeout, want: iq.ErrTimeout, ctxErr: context.DeadlineExceeded},
+		{name: "Request, Close", deadline: time.Hour, end: func(c *iq.Caller, _ context.CancelFunc) { c.Close() },
+			want: iq.ErrClosed, ctxErr: context.Canceled},
+		{name: "Go, Close", async: true, deadline: time.Hour, end: func(c *iq.Caller, _ context.CancelFunc) { c.Close() },
+			want: iq.ErrClosed, ctxErr: context.Canceled},
+		{name: "Request, its context cancelled", deadline: time.Hour, end: func(_ *iq.Caller, cancel context.CancelFunc) { cancel() },
+			want: context.Canceled, ctxErr: context.Canceled},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newBlockingSender(t)
+			c := iq.NewCaller(s, iq.WithTimeout(tt.deadline))
+			defer c.Close()
+			parent := context.WithValue(context.Background(), guarKey{}, "v")
+			ctx, cancel := context.WithCancel(parent)
+			defer cancel()
+			if tt.end == nil {
+				ctx = parent // context.Background() and a value: no deadline, no cancellation
+			}
+			start := time.Now()
+			errc := make(chan error, 1)
+			go func() {
+				req := &iq.IQ{Type: iq.TypeGet, To: "b.example", Payload: iq.NewElement(guarNS, "q")}
+				if tt.async {
+					call := c.Go(ctx, req, nil)
+					<-call.Done
+					errc <- call.Err
+					return
+				}
+				_, err := c.Request(ctx, req)
+				errc <- err
+			}()
+			seen := s.sendCtx(t)
+			assert.True(t, seen.ok, "the Sender's context has the request's deadline")
+			assert.WithinDuration(t, start.Add(tt.deadline), seen.deadline, time.Second)
+			assert.Equal(t, "v", seen.value)
+			assert.NoError(t, seen.err)
+			if tt.end != nil {
+				tt.end(c, cancel)
+			}
+			select {
+			case err := <-errc:
+				assert.ErrorIs(t, err, tt.want)
+			case <-time.After(5 * time.Second):
+				require.FailNow(t, "the request outlived its end")
+			}
+			assert.ErrorIs(t, s.endedWith(t), tt.ctxErr)
+			assert.Zero(t, c.Pending())
+		})
+	}
+}
+
+// TestBugCalleeReplyIsBoundedByReplyTimeout: the Callee sent its replies
+// with context.WithoutCancel, so a Sender blocked on a peer that stopped
+// reading held the handler's goroutine forever. The reply's context now
+// ends WithReplyTimeout after the reply was due (DefaultReplyTimeout by
+// default), the reply is counted dropped, and the context still carries
+// the request context's values.
+func TestBugCalleeReplyIsBoundedByReplyTimeout(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	cases := []struct {
+		name  string
+		opts  []iq.Option
+		want  time.Duration
+		route bool // a handler answers; else an error reply from Receive's goroutine
+	}{
+		{name: "handler reply", opts: []iq.Option{iq.WithReplyTimeout(100 * time.Millisecond)}, want: 100 * time.Millisecond, route: true},
+		{name: "unroutable reply", opts: []iq.Option{iq.WithReplyTimeout(100 * time.Millisecond)}, want: 100 * time.Millisecond},
+		{name: "default", want: iq.DefaultReplyTimeout, route: true},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newBlockingSender(t)
+			m := new(metricsCounter)
+			c := iq.NewCallee(s, append(tt.opts, iq.WithMetrics(m))...)
+			defer c.Close()
+			c.Get(guarNS, "q", func(context.Context, *iq.IQ) (*iq.Element, error) { return nil, nil })
+			name := "q"
+			if !tt.route {
+				name = "unknown"
+			}
+			ctx, cancel := context.WithCancel(context.WithValue(context.Background(), guarKey{}, "v"))
+			cancel() // a request whose context ended still gets its reply
+			start := time.Now()
+			go c.Receive(ctx, &iq.IQ{Type: iq.TypeGet, ID: "r1", From: "a@b/c", Payload: iq.NewElement(guarNS, name)})
+			seen := s.sendCtx(t)
+			require.True(t, seen.ok)
+			assert.WithinDuration(t, start.Add(tt.want), seen.deadline, time.Second)
+			assert.Equal(t, "v", seen.value)
+			assert.NoError(t, seen.err, "the request's ended context does not end its reply")
+			if tt.want > time.Second {
+				return
+			}
+			assert.ErrorIs(t, s.endedWith(t), context.DeadlineExceeded)
+			assert.Less(t, time.Since(start), 5*time.Second)
+			assert.Eventually(t, func() bool { return m.dropped.Load() == 1 }, 5*time.Second, time.Millisecond)
+			assert.Eventually(t, func() bool { return c.InFlight() == 0 }, 5*time.Second, time.Millisecond)
+		})
+	}
 }

@@ -28,6 +28,18 @@ import (
 // Sender sends one IQ on a stream. It is the only thing this package needs
 // from a stream. SendIQ must be safe for concurrent use, must not interleave
 // two stanzas, and should give up when ctx is done.
+//
+// The ctx a Caller passes ends when the request ends unanswered: at its
+// deadline (its context's, or WithTimeout's), when its context ends, or
+// when the Caller closes. The ctx a Callee passes with a reply
+// ends WithReplyTimeout after the reply was due, whatever became of the
+// request's context. Both carry the values of the context they come from,
+// and may be reused for another IQ once SendIQ has returned, so a Sender
+// must not keep them (nor anything derived from them) past its return.
+//
+// An IQ that does not encode should fail with an error wrapping ErrEncode
+// (pass AppendXML's error through with %w): a Callee then sends
+// cancel/internal-server-error in place of the reply.
 type Sender interface {
 	SendIQ(ctx context.Context, iq *IQ) error
 }
@@ -62,6 +74,9 @@ const (
 	DefaultTimeout     = 30 * time.Second
 	DefaultMaxPending  = 10000
 	DefaultMaxInFlight = 256
+	// DefaultReplyTimeout bounds a Callee's wait for its Sender to take a
+	// reply (WithReplyTimeout).
+	DefaultReplyTimeout = 10 * time.Second
 )
 
 // Option configures a Caller, a Callee or an Endpoint. Options are shared by
@@ -76,6 +91,7 @@ type config struct {
 	logger        *slog.Logger
 	unknownNSCond Condition
 	metrics       Metrics
+	replyTimeout  time.Duration
 }
 
 func newConfig(opts []Option) config {
@@ -84,6 +100,7 @@ func newConfig(opts []Option) config {
 		maxPending:    DefaultMaxPending,
 		maxInFlight:   DefaultMaxInFlight,
 		unknownNSCond: FeatureNotImplemented,
+		replyTimeout:  DefaultReplyTimeout,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -136,6 +153,21 @@ func WithMaxInFlight(n int) Option {
 	return func(c *config) {
 		if n > 0 {
 			c.maxInFlight = n
+		}
+	}
+}
+
+// WithReplyTimeout bounds how long a Callee waits for its Sender to send
+// one reply (DefaultReplyTimeout, 10 s, by default): the context it gives
+// SendIQ ends d after the reply was due, so that a peer that stopped
+// reading holds no handler's goroutine for longer. A reply not sent by
+// then is dropped and logged ("iq: reply not sent"). The request's own
+// context does not bound its reply, which is due even once that context
+// has ended. A value ≤ 0 keeps the default.
+func WithReplyTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.replyTimeout = d
 		}
 	}
 }

@@ -3,12 +3,17 @@ package stream_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/stream"
 )
 
 // TestBugUnwritableReplyIsReplacedOnTheStream: a handler result that the
@@ -57,4 +62,71 @@ func TestBugSendIQEncodeErrorWrapsErrEncode(t *testing.T) {
 	assert.NotErrorIs(t, err, iq.ErrClosed)
 	r.quiesce(t)
 	assert.NotContains(t, r.wire.Raw(), "a b")
+}
+
+// dropCounter counts the replies a Callee could not send.
+type dropCounter struct {
+	iq.Metrics
+	dropped atomic.Int64
+}
+
+func (d *dropCounter) DroppedReply()    { d.dropped.Add(1) }
+func (d *dropCounter) SpoofedResponse() {}
+
+// TestBugWritesToAPeerThatStoppedReadingEnd: a request made with
+// context.Background() gave Conn.SendIQ a context without a deadline, so
+// its write to a peer that stopped reading blocked forever, long past the
+// Caller's WithTimeout; the Callee's replies too, with WithoutCancel. Over
+// net.Pipe with a peer that never reads, the request now fails with
+// ErrTimeout at its deadline, and a reply is given up after the reply
+// timeout, each leaving the stream usable.
+func TestBugWritesToAPeerThatStoppedReadingEnd(t *testing.T) {
+	leakCheck(t)
+	const wait = 150 * time.Millisecond
+	p1, p2 := net.Pipe()
+	conn := stream.New(p1)
+	m := new(dropCounter)
+	ep := iq.NewEndpoint(conn, iq.WithTimeout(wait), iq.WithReplyTimeout(wait), iq.WithMetrics(m))
+	ep.Callee.Get(hNS, "echo", func(_ context.Context, req *iq.IQ) (*iq.Element, error) {
+		return iq.NewElement(hNS, "echo"), nil
+	})
+	served := make(chan error, 1)
+	go func() { served <- conn.Serve(context.Background(), ep, nil) }()
+	t.Cleanup(func() {
+		_ = p2.Close()
+		_ = conn.Close()
+		<-served
+	})
+
+	// Our request: its write blocks, the peer reading nothing.
+	for i := range 2 { // twice: the first left the stream usable
+		start := time.Now()
+		errc := make(chan error, 1)
+		go func() {
+			_, err := ep.Caller.Get(context.Background(), "peer.example", iq.NewElement(hNS, "q"))
+			errc <- err
+		}()
+		select {
+		case err := <-errc:
+			assert.ErrorIs(t, err, iq.ErrTimeout, "request %d", i)
+			assert.NotErrorIs(t, err, iq.ErrClosed, "request %d", i)
+			assert.Less(t, time.Since(start), waitLong, "request %d", i)
+		case <-time.After(waitLong):
+			require.FailNow(t, "the request's write outlived its deadline")
+		}
+	}
+	assert.Zero(t, ep.Caller.Pending())
+
+	// The peer's request: our reply's write blocks in turn.
+	require.NoError(t, p2.SetWriteDeadline(time.Now().Add(waitLong)))
+	_, err := io.WriteString(p2, `<iq type='get' id='s1' from='peer@example.com/x'><echo xmlns='`+hNS+`'/></iq>`)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return m.dropped.Load() == 1 }, waitLong, time.Millisecond,
+		"the reply's write outlived its reply timeout")
+	require.Eventually(t, func() bool { return ep.Callee.InFlight() == 0 }, waitLong, time.Millisecond)
+	select {
+	case err := <-served:
+		require.FailNow(t, "the stream ended", "%v", err)
+	default:
+	}
 }
