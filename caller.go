@@ -97,6 +97,7 @@ type Call struct {
 	stopCtx  func() bool
 	pending  bool // guarded by the Caller's mu: in pending and the heap
 	pooled   bool // owned by Request, recycled after it returns
+	linked   bool // guarded by sctx.mu: sctx watches the request's context
 	copy     IQ   // the request with its fresh id, when it had none (Go only)
 	sctx     sendCtx
 }
@@ -238,7 +239,6 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 	call.pending = true
 	c.pushDeadline(call)
 	gen := call.gen
-	call.sctx.gen = gen
 	// Registered under the lock, so that whatever ends the call sees
 	// stopCtx set; the callback runs on a goroutine of its own, never here.
 	if watchCtx && ctx.Done() != nil {

@@ -142,7 +142,7 @@ type ctxCore struct {
 	done  chan struct{} // made when first asked for; closed at the end
 	f     func()        // the first function registered by AfterFunc
 	fStop func() bool   // its stop function, made once and reused
-	more  []*afterFunc  // further registrations, rare
+	more  *[]*afterFunc // further registrations, rare
 }
 
 type afterFunc struct {
@@ -154,9 +154,13 @@ type afterFunc struct {
 func (a *afterFunc) stop() bool {
 	a.k.mu.Lock()
 	defer a.k.mu.Unlock()
-	for i, x := range a.k.more {
+	if a.k.more == nil {
+		return false
+	}
+	more := *a.k.more
+	for i, x := range more {
 		if x == a {
-			a.k.more = append(a.k.more[:i], a.k.more[i+1:]...)
+			*a.k.more = append(more[:i], more[i+1:]...)
 			return true
 		}
 	}
@@ -204,14 +208,17 @@ func (k *ctxCore) afterFunc(f func()) func() bool {
 		return stop
 	}
 	a := &afterFunc{k: k, f: f}
-	k.more = append(k.more, a)
+	if k.more == nil {
+		k.more = new([]*afterFunc)
+	}
+	*k.more = append(*k.more, a)
 	k.mu.Unlock()
 	return a.stop
 }
 
 // endLocked marks the context done with err, if it is not yet, and
 // returns the functions to run once k.mu is released.
-func (k *ctxCore) endLocked(err error) (func(), []*afterFunc) {
+func (k *ctxCore) endLocked(err error) (func(), *[]*afterFunc) {
 	if k.err != nil {
 		return nil, nil
 	}
@@ -232,12 +239,14 @@ func (k *ctxCore) end(err error) {
 	runAfter(f, more)
 }
 
-func runAfter(f func(), more []*afterFunc) {
+func runAfter(f func(), more *[]*afterFunc) {
 	if f != nil {
 		f()
 	}
-	for _, a := range more {
-		a.f()
+	if more != nil {
+		for _, a := range *more {
+			a.f()
+		}
 	}
 }
 
@@ -262,8 +271,6 @@ type sendCtx struct {
 	c      *Caller
 	call   *Call
 	parent context.Context
-	gen    uint64 // the call's, when it started
-	linked bool   // the parent's cancellation is watched
 }
 
 // Deadline implements context.Context.
@@ -311,16 +318,18 @@ func (s *sendCtx) link() {
 		return
 	}
 	s.mu.Lock()
-	linked := s.linked
-	s.linked = true
+	linked := s.call.linked
+	s.call.linked = true
 	s.mu.Unlock()
 	if linked {
 		return
 	}
-	c, call, gen := s.c, s.call, s.gen
+	// While the Sender runs, the call cannot have been reused: pending
+	// means pending in this use.
+	c, call := s.c, s.call
 	c.mu.Lock()
-	if call.pending && call.gen == gen && call.stopCtx == nil {
-		req := call.Request
+	if call.pending && call.stopCtx == nil {
+		gen, req := call.gen, call.Request
 		call.stopCtx = context.AfterFunc(parent, func() {
 			c.finish(call, gen, nil, c.ctxError(req, parent.Err()))
 		})
@@ -341,7 +350,7 @@ func sendCtxErr(err error) error {
 func (s *sendCtx) reset() {
 	s.mu.Lock()
 	s.resetLocked()
-	s.parent, s.linked = context.Background(), false // not nil: see Sender
+	s.parent, s.call.linked = context.Background(), false // not nil: see Sender
 	s.mu.Unlock()
 }
 

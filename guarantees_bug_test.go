@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -456,4 +458,33 @@ func TestBugCalleeReplyIsBoundedByReplyTimeout(t *testing.T) {
 			assert.Eventually(t, func() bool { return c.InFlight() == 0 }, 5*time.Second, time.Millisecond)
 		})
 	}
+}
+
+// TestBugSendContextWorksWithTheContextPackage: the Sender's context is
+// the Caller's own type; contexts derived from it, and context.AfterFunc
+// on it (more than once, stopped or not), end with the request.
+func TestBugSendContextWorksWithTheContextPackage(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	var ran, stopped atomic.Int64
+	s := iq.SenderFunc(func(ctx context.Context, _ *iq.IQ) error {
+		child, cancel := context.WithTimeout(ctx, time.Hour)
+		defer cancel()
+		stop := context.AfterFunc(ctx, func() { stopped.Add(1) })
+		context.AfterFunc(ctx, func() { ran.Add(1) })
+		context.AfterFunc(child, func() { ran.Add(1) })
+		if stop() {
+			stopped.Store(-1) // stopped before the end: it must never run
+		}
+		<-child.Done()
+		if !errors.Is(child.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("child ended with %v", child.Err())
+		}
+		return child.Err()
+	})
+	c := iq.NewCaller(s, iq.WithTimeout(50*time.Millisecond))
+	defer c.Close()
+	_, err := c.Request(context.Background(), &iq.IQ{Type: iq.TypeGet, To: "b.example", Payload: iq.NewElement(guarNS, "q")})
+	assert.ErrorIs(t, err, iq.ErrTimeout)
+	assert.Eventually(t, func() bool { return ran.Load() == 2 }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, int64(-1), stopped.Load())
 }
