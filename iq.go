@@ -115,8 +115,10 @@ func newConfig(opts []Option) config {
 
 // WithTimeout sets how long a Caller waits for a response to a request
 // whose context has no deadline (DefaultTimeout, 30 s, by default). A
-// context's own deadline always wins, longer or shorter. A value ≤ 0 keeps
-// the default.
+// context's own deadline always wins, longer or shorter. The deadline
+// bounds the send too: the context the Sender is given ends at it, so a
+// request stuck writing to a peer that stopped reading fails with
+// ErrTimeout all the same. A value ≤ 0 keeps the default.
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
