@@ -47,6 +47,7 @@ type Callee struct {
 	metrics     Metrics
 	unknownNS   Condition
 	maxInFlight int64
+	replyWait   time.Duration
 
 	mu       sync.RWMutex
 	handlers map[route]Handler
@@ -69,8 +70,10 @@ type Callee struct {
 }
 
 // NewCallee returns a Callee that sends its replies through s. It heeds
-// WithMaxInFlight, WithUnknownNamespaceCondition and WithLogger.
+// WithMaxInFlight, WithUnknownNamespaceCondition, WithReplyTimeout and
+// WithLogger. It panics if s is nil: Receive could send no reply.
 func NewCallee(s Sender, opts ...Option) *Callee {
+	mustSender("NewCallee", s)
 	return newCallee(s, newConfig(opts))
 }
 
@@ -82,6 +85,7 @@ func newCallee(s Sender, cfg config) *Callee {
 		metrics:     cfg.metrics,
 		unknownNS:   cfg.unknownNSCond,
 		maxInFlight: int64(cfg.maxInFlight),
+		replyWait:   cfg.replyTimeout,
 		handlers:    make(map[route]Handler),
 		chains:      make(map[route]Handler),
 		spaces:      make(map[string]int),
@@ -250,6 +254,7 @@ func (c *Callee) check(req *IQ) (reply *IQ, h Handler, done bool) {
 // against WithMaxInFlight, and Close does not concern it: its handler's
 // context is ctx alone.
 func (c *Callee) Reply(ctx context.Context, req *IQ) *IQ {
+	mustContext("Callee.Reply", ctx)
 	if req == nil {
 		return nil
 	}
@@ -291,7 +296,16 @@ func (c *Callee) run(ctx context.Context, h Handler, req *IQ) (reply *IQ) {
 // an error without a handler (malformed, unroutable, over the cap) is
 // answered from the calling goroutine, so that a flood of them costs no
 // goroutines. Results and errors are ignored.
+//
+// A reply that cannot be encoded is replaced by cancel/internal-server-error
+// and logged, when the Sender's error wraps ErrEncode (stream.Conn's and
+// iqtest's do; a Sender of one's own should pass AppendXML's error through
+// with %w). Reply leaves that to its caller.
+//
+// Receive panics if ctx is nil, on the calling goroutine: a handler's
+// context is derived from it.
 func (c *Callee) Receive(ctx context.Context, req *IQ) {
+	mustContext("Callee.Receive", ctx)
 	if req == nil {
 		return
 	}
@@ -374,10 +388,26 @@ func (c *Callee) handle(job handlerJob) {
 }
 
 // send sends a reply. The context's cancellation is not passed on: a reply
-// is due even when the request's context ended (the Sender still bounds
-// the write with its own deadline).
+// is due even when the request's context ended. The Sender's context ends
+// after the reply timeout instead (WithReplyTimeout), so that a peer that
+// stopped reading holds the goroutine for no longer.
+//
+// A reply that cannot be encoded (the Sender's error wraps ErrEncode: a
+// handler's payload, or its StanzaError's App, with a name XML cannot
+// carry) is replaced by cancel/internal-server-error, which always can be,
+// so that the requester still gets its one reply rather than its timeout.
 func (c *Callee) send(ctx context.Context, reply *IQ) {
-	if err := c.sender.SendIQ(context.WithoutCancel(ctx), reply); err != nil {
+	rctx := newReplyCtx(ctx, c.replyWait)
+	err := c.sender.SendIQ(rctx, reply)
+	if err != nil && errors.Is(err, ErrEncode) {
+		c.log.Error("iq: reply cannot be encoded, sending internal-server-error instead",
+			"id", reply.ID, "to", reply.To, "err", err)
+		reply = &IQ{ID: reply.ID, To: reply.To, From: reply.From, Type: TypeError,
+			Error: NewError(Cancel, InternalServerError, "")}
+		err = c.sender.SendIQ(rctx, reply)
+	}
+	rctx.release()
+	if err != nil {
 		c.log.WarnContext(countMetric(c.metrics, Metrics.DroppedReply), logReplyNotSent, "id", reply.ID, "to", reply.To, "err", err)
 	}
 }

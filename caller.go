@@ -40,8 +40,10 @@ type Caller struct {
 }
 
 // NewCaller returns a Caller that sends through s. It heeds WithTimeout,
-// WithLocalJID, WithMaxPending and WithLogger.
+// WithLocalJID, WithMaxPending and WithLogger. It panics if s is nil: a
+// Caller cannot send anything without one.
 func NewCaller(s Sender, opts ...Option) *Caller {
+	mustSender("NewCaller", s)
 	return newCaller(s, newConfig(opts))
 }
 
@@ -99,11 +101,15 @@ type Call struct {
 	stopCtx  func() bool
 	pending  bool // guarded by the Caller's mu: in pending and the heap
 	pooled   bool // owned by Request, recycled after it returns
+	linked   bool // guarded by sctx.mu: sctx watches the request's context
 	copy     IQ   // the request with its fresh id, when it had none (Go only)
+	sctx     sendCtx
 }
 
 var callPool = sync.Pool{New: func() any {
-	return &Call{Done: make(chan *Call, 1), pooled: true, index: -1}
+	call := &Call{Done: make(chan *Call, 1), pooled: true, index: -1}
+	call.sctx.call = call
+	return call
 }}
 
 // Request sends req, which must be a get or a set with exactly one payload
@@ -116,12 +122,15 @@ var callPool = sync.Pool{New: func() any {
 // context.DeadlineExceeded. For a result it returns the result and nil;
 // for an error reply, the error IQ and its *StanzaError.
 func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
+	mustContext("Caller.Request", ctx)
 	call := callPool.Get().(*Call)
 	call.Request = req
 	resp, err := c.run(ctx, call, true)
 	// Only the fields the Caller no longer looks at are cleared: pending,
 	// gen and index belong to its mutex, and are already as they must be.
 	call.Request, call.Response, call.Err, call.to = nil, nil, nil, JID{}
+	call.stopCtx = nil
+	call.sctx.reset()
 	callPool.Put(call)
 	return resp, err
 }
@@ -137,10 +146,12 @@ func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
 // hundred bytes: a program may keep as many requests in flight as
 // WithMaxPending allows.
 func (c *Caller) Go(ctx context.Context, req *IQ, done chan *Call) *Call {
+	mustContext("Caller.Go", ctx)
 	if done == nil {
 		done = make(chan *Call, 1)
 	}
 	call := &Call{Request: req, Done: done, index: -1}
+	call.sctx.call = call
 	c.run(ctx, call, false)
 	return call
 }
@@ -156,7 +167,7 @@ func (c *Caller) run(ctx context.Context, call *Call, wait bool) (*IQ, error) {
 		call.deliver()
 		return nil, err
 	}
-	if err := c.sender.SendIQ(ctx, call.Request); err != nil {
+	if err := c.sender.SendIQ(&call.sctx, call.Request); err != nil {
 		// A deadline that passes during the send is the request's
 		// timeout, whichever noticed it first.
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -186,14 +197,8 @@ func (c *Caller) run(ctx context.Context, call *Call, wait bool) (*IQ, error) {
 // for ctx's cancellation to end the call (Request watches it itself).
 func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, error) {
 	req := call.Request
-	if req == nil {
-		return 0, invalidf("nil request")
-	}
-	if !req.IsRequest() {
-		return 0, invalidf("request of type %q: only get and set are requests", req.Type)
-	}
-	if n := req.NumChildren(); n != 1 {
-		return 0, invalidf("%s with %d child elements, want exactly one", req.Type, n)
+	if err := checkRequest(req); err != nil {
+		return 0, err
 	}
 	if req.To != "" {
 		to, err := ParseJID(req.To)
@@ -222,6 +227,7 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 		deadline = time.Now().Add(c.timeout)
 	}
 	call.deadline = deadline
+	call.sctx.c, call.sctx.parent = c, ctx
 
 	c.mu.Lock()
 	switch {
@@ -284,6 +290,9 @@ func (c *Caller) removeLocked(call *Call) {
 func (c *Caller) complete(call *Call, resp *IQ, err error) {
 	if call.stopCtx != nil {
 		call.stopCtx()
+	}
+	if resp == nil { // an answered request's send has nothing to give up
+		call.sctx.end(sendCtxErr(err))
 	}
 	call.Response, call.Err = resp, err
 	call.deliver()
@@ -373,12 +382,22 @@ func (c *Caller) Set(ctx context.Context, to string, payload *Element) (*Element
 }
 
 func (c *Caller) do(ctx context.Context, t Type, to string, payload *Element) (*Element, error) {
+	if ctx == nil { // named here, where the user's call is
+		panic("iq: Caller." + callerMethod(t) + ": nil Context")
+	}
 	// The IQ is ours: giving it its id here spares Request a copy.
 	resp, err := c.Request(ctx, &IQ{Type: t, ID: NewID(), To: to, Payload: payload})
 	if err != nil {
 		return nil, err
 	}
 	return resp.Payload, nil
+}
+
+func callerMethod(t Type) string {
+	if t == TypeGet {
+		return "Get"
+	}
+	return "Set"
 }
 
 // Pending reports how many requests are waiting for a response.

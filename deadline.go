@@ -1,6 +1,11 @@
 package iq
 
-import "time"
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
 
 // The Caller's deadlines live in a binary min-heap under its mutex, each
 // Call knowing its index so that an answered request leaves in O(log n).
@@ -112,4 +117,334 @@ func (c *Caller) down(i0 int) bool {
 		i = j
 	}
 	return i > i0
+}
+
+// The contexts a Caller and a Callee give their Sender are their own types
+// rather than context.WithDeadline's, which would cost a timer, a context
+// and a goroutine-free cancellation hook (several allocations) on every
+// request and every reply. Both need no allocation in the steady state:
+// their done channel is made only when Done is asked for, and the first
+// function registered through their AfterFunc method (the hook that
+// context.AfterFunc and stream.Conn look for) needs none.
+
+// closedChan is the done channel of a context that ended before anyone
+// asked for its channel.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// returnFalse is the stop function of an AfterFunc registered too late.
+func returnFalse() bool { return false }
+
+// ctxCore is the cancellation state the package's contexts share.
+type ctxCore struct {
+	mu    sync.Mutex
+	err   error         // non-nil once done
+	done  chan struct{} // made when first asked for; closed at the end
+	f     func()        // the first function registered by AfterFunc
+	fStop func() bool   // its stop function, made once and reused
+	more  *[]*afterFunc // further registrations, rare
+}
+
+type afterFunc struct {
+	k *ctxCore
+	f func()
+}
+
+// stop unregisters a, reporting whether it was still to run.
+func (a *afterFunc) stop() bool {
+	a.k.mu.Lock()
+	defer a.k.mu.Unlock()
+	if a.k.more == nil {
+		return false
+	}
+	more := *a.k.more
+	for i, x := range more {
+		if x == a {
+			*a.k.more = append(more[:i], more[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+func (k *ctxCore) stopFirst() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.f == nil {
+		return false
+	}
+	k.f = nil
+	return true
+}
+
+// doneLocked returns the done channel, making it if need be; k.mu is held.
+func (k *ctxCore) doneLocked() chan struct{} {
+	if k.done == nil {
+		if k.err != nil {
+			return closedChan
+		}
+		k.done = make(chan struct{})
+	}
+	return k.done
+}
+
+// afterFunc registers f to run once the context is done: on the goroutine
+// that ends it, or on a goroutine of its own if it is done already (the
+// registrant may hold a lock f needs). f must not block.
+func (k *ctxCore) afterFunc(f func()) func() bool {
+	k.mu.Lock()
+	if k.err != nil {
+		k.mu.Unlock()
+		go f()
+		return returnFalse
+	}
+	if k.f == nil {
+		k.f = f
+		if k.fStop == nil {
+			k.fStop = k.stopFirst
+		}
+		stop := k.fStop
+		k.mu.Unlock()
+		return stop
+	}
+	a := &afterFunc{k: k, f: f}
+	if k.more == nil {
+		k.more = new([]*afterFunc)
+	}
+	*k.more = append(*k.more, a)
+	k.mu.Unlock()
+	return a.stop
+}
+
+// endLocked marks the context done with err, if it is not yet, and
+// returns the functions to run once k.mu is released.
+func (k *ctxCore) endLocked(err error) (func(), *[]*afterFunc) {
+	if k.err != nil {
+		return nil, nil
+	}
+	k.err = err
+	if k.done != nil {
+		close(k.done)
+	}
+	f, more := k.f, k.more
+	k.f, k.more = nil, nil
+	return f, more
+}
+
+// end marks the context done with err, once, and runs what was registered.
+func (k *ctxCore) end(err error) {
+	k.mu.Lock()
+	f, more := k.endLocked(err)
+	k.mu.Unlock()
+	runAfter(f, more)
+}
+
+func runAfter(f func(), more *[]*afterFunc) {
+	if f != nil {
+		f()
+	}
+	if more != nil {
+		for _, a := range *more {
+			a.f()
+		}
+	}
+}
+
+// resetLocked readies k for another use; k.mu is held. A done channel
+// that was never closed is kept: nobody may still hold it, as a Sender
+// must not keep its context once SendIQ has returned.
+func (k *ctxCore) resetLocked() {
+	if k.err != nil {
+		k.done = nil
+	}
+	k.err, k.f, k.more = nil, nil, nil
+}
+
+// sendCtx is the context a Caller gives its Sender for one request. It is
+// done when the request ends unanswered: at its deadline, when its own
+// context ends, when the Caller closes. (An answer ends nothing: the send
+// it answers is over, and a stream that watches the context would only be
+// interrupted for nothing.) Its deadline is the request's; its values are
+// those of the request's context.
+type sendCtx struct {
+	ctxCore
+	c      *Caller
+	call   *Call
+	parent context.Context
+}
+
+// Deadline implements context.Context.
+func (s *sendCtx) Deadline() (time.Time, bool) { return s.call.deadline, true }
+
+// Done implements context.Context.
+func (s *sendCtx) Done() <-chan struct{} {
+	s.link()
+	s.mu.Lock()
+	d := s.doneLocked()
+	s.mu.Unlock()
+	return d
+}
+
+// Err implements context.Context: DeadlineExceeded once the request timed
+// out, Canceled once the Caller closed, or the error of its own context.
+func (s *sendCtx) Err() error {
+	s.mu.Lock()
+	err := s.err
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.parent.Err()
+}
+
+// Value implements context.Context.
+func (s *sendCtx) Value(key any) any { return s.parent.Value(key) }
+
+// AfterFunc runs f on the goroutine that ends the request (its timer,
+// Close, its context's cancellation), once; context.AfterFunc and stream.Conn use it to watch
+// the context without a goroutine of their own. f must not block.
+func (s *sendCtx) AfterFunc(f func()) func() bool {
+	s.link()
+	return s.afterFunc(f)
+}
+
+// link makes the end of the request's own context end the request, and so
+// this one, when someone is watching: Request, which otherwise looks at
+// its context only after the Sender returns, arms nothing for a Sender
+// that never asks.
+func (s *sendCtx) link() {
+	parent := s.parent
+	if parent.Done() == nil {
+		return
+	}
+	s.mu.Lock()
+	linked := s.call.linked
+	s.call.linked = true
+	s.mu.Unlock()
+	if linked {
+		return
+	}
+	// While the Sender runs, the call cannot have been reused: pending
+	// means pending in this use.
+	c, call := s.c, s.call
+	c.mu.Lock()
+	if call.pending && call.stopCtx == nil {
+		gen, req := call.gen, call.Request
+		call.stopCtx = context.AfterFunc(parent, func() {
+			c.finish(call, gen, nil, c.ctxError(req, parent.Err()))
+		})
+	}
+	c.mu.Unlock()
+}
+
+// sendCtxErr is the error a request's sendCtx ends with, for the error
+// the request ended with.
+func sendCtxErr(err error) error {
+	if err != nil && errors.Is(err, context.DeadlineExceeded) {
+		return context.DeadlineExceeded
+	}
+	return context.Canceled
+}
+
+// reset readies s for the Call's next use.
+func (s *sendCtx) reset() {
+	s.mu.Lock()
+	s.resetLocked()
+	s.parent, s.call.linked = context.Background(), false // not nil: see Sender
+	s.mu.Unlock()
+}
+
+// replyCtx is the context a Callee gives its Sender for one reply: done
+// when its reply timeout (WithReplyTimeout) has passed since the reply was
+// due, and only then, whatever becomes of the request's context, whose
+// values it carries.
+type replyCtx struct {
+	ctxCore
+	parent   context.Context
+	deadline time.Time
+	timer    *time.Timer // armed only when someone watches
+	armed    bool
+}
+
+var replyCtxPool = sync.Pool{New: func() any { return new(replyCtx) }}
+
+// newReplyCtx returns a reply context ending d from now; release it once
+// SendIQ has returned.
+func newReplyCtx(parent context.Context, d time.Duration) *replyCtx {
+	r := replyCtxPool.Get().(*replyCtx)
+	r.parent = parent
+	r.deadline = time.Now().Add(d)
+	return r
+}
+
+func (r *replyCtx) release() {
+	r.mu.Lock()
+	if r.armed {
+		r.timer.Stop()
+		r.armed = false
+	}
+	r.resetLocked()
+	r.parent = context.Background()
+	r.mu.Unlock()
+	replyCtxPool.Put(r)
+}
+
+// armLocked starts the timer that ends r at its deadline; r.mu is held.
+func (r *replyCtx) armLocked() {
+	if r.armed || r.err != nil {
+		return
+	}
+	r.armed = true
+	if r.timer == nil {
+		r.timer = time.AfterFunc(time.Until(r.deadline), r.expire)
+	} else {
+		r.timer.Reset(time.Until(r.deadline))
+	}
+}
+
+// expire ends r at its deadline. A timer left over from r's previous use
+// finds r unarmed or its deadline still ahead, and does nothing.
+func (r *replyCtx) expire() {
+	r.mu.Lock()
+	if !r.armed || time.Now().Before(r.deadline) {
+		r.mu.Unlock()
+		return
+	}
+	f, more := r.endLocked(context.DeadlineExceeded)
+	r.mu.Unlock()
+	runAfter(f, more)
+}
+
+// Deadline implements context.Context.
+func (r *replyCtx) Deadline() (time.Time, bool) { return r.deadline, true }
+
+// Done implements context.Context.
+func (r *replyCtx) Done() <-chan struct{} {
+	r.mu.Lock()
+	r.armLocked()
+	d := r.doneLocked()
+	r.mu.Unlock()
+	return d
+}
+
+// Err implements context.Context. Unwatched, r needs no timer: its
+// deadline is checked against the clock.
+func (r *replyCtx) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err == nil && !r.armed && !time.Now().Before(r.deadline) {
+		return context.DeadlineExceeded
+	}
+	return r.err
+}
+
+// Value implements context.Context.
+func (r *replyCtx) Value(key any) any { return r.parent.Value(key) }
+
+// AfterFunc runs f once r's deadline passes, on the timer's goroutine;
+// see sendCtx.AfterFunc.
+func (r *replyCtx) AfterFunc(f func()) func() bool {
+	r.mu.Lock()
+	r.armLocked()
+	r.mu.Unlock()
+	return r.afterFunc(f)
 }

@@ -287,9 +287,11 @@ func (e *Element) String() string {
 
 // AppendXML appends e's serialization to b, with the package's own
 // writer: the same XML as MarshalXML, faster. It fails, leaving b's new
-// bytes unusable, when a name in e is not an XML NCName.
+// bytes unusable, when a name in e is not an XML NCName, with an error
+// wrapping ErrEncode.
 func (e *Element) AppendXML(b []byte) ([]byte, error) {
-	return appendElement(b, e, "")
+	b, err := appendElement(b, e, "")
+	return b, encodeErr(err)
 }
 
 // MarshalElement encodes v with encoding/xml and returns the result as an

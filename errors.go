@@ -283,6 +283,15 @@ var (
 	// and by a response that cannot be taken as it is.
 	ErrInvalid = errors.New("iq: invalid IQ")
 
+	// ErrEncode is wrapped by the error IQ.AppendXML and Element.AppendXML
+	// return when what they are given cannot be written as XML (an element
+	// or attribute name that is not an XML name, say): nothing of it is
+	// written. A Sender should pass it through with %w, as stream.Conn
+	// does: a Callee whose reply fails with it sends
+	// cancel/internal-server-error instead, so that the request still gets
+	// its one reply.
+	ErrEncode = errors.New("iq: cannot encode")
+
 	// ErrDuplicateID is returned when a request's id is already pending.
 	ErrDuplicateID = errors.New("iq: id already pending")
 
@@ -298,6 +307,21 @@ func (timeoutError) Timeout() bool   { return true }
 func (timeoutError) Temporary() bool { return true }
 func (timeoutError) Is(target error) bool {
 	return target == context.DeadlineExceeded
+}
+
+// encodeError marks a write failure as ErrEncode without repeating the
+// package's prefix: its text is the failure's own.
+type encodeError struct{ err error }
+
+func (e *encodeError) Error() string   { return e.err.Error() }
+func (e *encodeError) Unwrap() []error { return []error{ErrEncode, e.err} }
+
+// encodeErr wraps err, a failure of the package's writer, as ErrEncode.
+func encodeErr(err error) error {
+	if err == nil || errors.Is(err, ErrEncode) {
+		return err
+	}
+	return &encodeError{err}
 }
 
 // invalidf returns an error wrapping ErrInvalid.

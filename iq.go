@@ -29,6 +29,18 @@ import (
 // Sender sends one IQ on a stream. It is the only thing this package needs
 // from a stream. SendIQ must be safe for concurrent use, must not interleave
 // two stanzas, and should give up when ctx is done.
+//
+// The ctx a Caller passes ends when the request ends unanswered: at its
+// deadline (its context's, or WithTimeout's), when its context ends, or
+// when the Caller closes. The ctx a Callee passes with a reply
+// ends WithReplyTimeout after the reply was due, whatever became of the
+// request's context. Both carry the values of the context they come from,
+// and may be reused for another IQ once SendIQ has returned, so a Sender
+// must not keep them (nor anything derived from them) past its return.
+//
+// An IQ that does not encode should fail with an error wrapping ErrEncode
+// (pass AppendXML's error through with %w): a Callee then sends
+// cancel/internal-server-error in place of the reply.
 type Sender interface {
 	SendIQ(ctx context.Context, iq *IQ) error
 }
@@ -39,11 +51,33 @@ type SenderFunc func(ctx context.Context, iq *IQ) error
 // SendIQ calls f(ctx, iq).
 func (f SenderFunc) SendIQ(ctx context.Context, iq *IQ) error { return f(ctx, iq) }
 
+// mustSender panics, naming fn, when s is nil or a nil SenderFunc: a
+// programming error, better caught at construction than at the first send.
+func mustSender(fn string, s Sender) {
+	if s == nil {
+		panic("iq: " + fn + ": nil Sender")
+	}
+	if f, ok := s.(SenderFunc); ok && f == nil {
+		panic("iq: " + fn + ": nil SenderFunc")
+	}
+}
+
+// mustContext panics, naming fn, when ctx is nil, on the goroutine that
+// passed it rather than on one of the package's own.
+func mustContext(fn string, ctx context.Context) {
+	if ctx == nil {
+		panic("iq: " + fn + ": nil Context")
+	}
+}
+
 // Default limits.
 const (
 	DefaultTimeout     = 30 * time.Second
 	DefaultMaxPending  = 10000
 	DefaultMaxInFlight = 256
+	// DefaultReplyTimeout bounds a Callee's wait for its Sender to take a
+	// reply (WithReplyTimeout).
+	DefaultReplyTimeout = 10 * time.Second
 )
 
 // Option configures a Caller, a Callee or an Endpoint. Options are shared by
@@ -63,6 +97,7 @@ type config struct {
 	logger        *slog.Logger
 	unknownNSCond Condition
 	metrics       Metrics
+	replyTimeout  time.Duration
 }
 
 func newConfig(opts []Option) config {
@@ -71,6 +106,7 @@ func newConfig(opts []Option) config {
 		maxPending:    DefaultMaxPending,
 		maxInFlight:   DefaultMaxInFlight,
 		unknownNSCond: FeatureNotImplemented,
+		replyTimeout:  DefaultReplyTimeout,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -85,8 +121,11 @@ func newConfig(opts []Option) config {
 
 // WithTimeout sets how long a Caller waits for a response to a request
 // whose context has no deadline (DefaultTimeout, 30 s, by default). A
-// context's own deadline always wins, longer or shorter. Zero keeps the
-// default; WithTimeout panics if d is negative.
+// context's own deadline always wins, longer or shorter. The deadline
+// bounds the send too: the context the Sender is given ends at it, so a
+// request stuck writing to a peer that stopped reading fails with
+// ErrTimeout all the same. Zero keeps the default; WithTimeout panics if d
+// is negative.
 func WithTimeout(d time.Duration) Option {
 	if d < 0 {
 		panic(fmt.Sprintf("iq: WithTimeout: negative duration %v", d))
@@ -142,6 +181,25 @@ func WithMaxInFlight(n int) Option {
 	}
 }
 
+// WithReplyTimeout bounds how long a Callee waits for its Sender to send
+// one reply (DefaultReplyTimeout, 10 s, by default): the context it gives
+// SendIQ ends d after the reply was due, so that a peer that stopped
+// reading holds no handler's goroutine for longer. A reply not sent by
+// then is dropped and logged ("iq: reply not sent"). The request's own
+// context does not bound its reply, which is due even once that context
+// has ended. Zero keeps the default; WithReplyTimeout panics if d is
+// negative.
+func WithReplyTimeout(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("iq: WithReplyTimeout: negative duration %v", d))
+	}
+	return func(c *config) {
+		if d > 0 {
+			c.replyTimeout = d
+		}
+	}
+}
+
 // WithLogger sets where dropped responses, handler failures and failed
 // sends are reported. By default, and with l nil, nothing is logged.
 func WithLogger(l *slog.Logger) Option {
@@ -185,8 +243,9 @@ type Endpoint struct {
 }
 
 // NewEndpoint returns an Endpoint whose Caller and Callee send through s,
-// both configured by opts.
+// both configured by opts. It panics if s is nil.
 func NewEndpoint(s Sender, opts ...Option) *Endpoint {
+	mustSender("NewEndpoint", s)
 	cfg := newConfig(opts)
 	return &Endpoint{
 		Caller: newCaller(s, cfg),
@@ -199,8 +258,10 @@ func NewEndpoint(s Sender, opts ...Option) *Endpoint {
 // error to the Caller (one that matches no pending request is dropped and
 // logged), a get or a set to the Callee, and anything else to the Callee
 // too, which answers it bad-request. It returns without waiting for any
-// handler; ctx is the parent of the handler's context.
+// handler; ctx is the parent of the handler's context. It panics if ctx is
+// nil, whatever in is.
 func (e *Endpoint) Receive(ctx context.Context, in *IQ) {
+	mustContext("Endpoint.Receive", ctx)
 	if in == nil {
 		return
 	}

@@ -98,17 +98,17 @@ func TestBugBadOptionValuesSilentlyAccepted(t *testing.T) {
 		{"MaxPending/negative", func() { iq.WithMaxPending(-1) }, "iq: WithMaxPending: negative count -1"},
 		{"MaxInFlight/negative", func() { iq.WithMaxInFlight(-1) }, "iq: WithMaxInFlight: negative count -1"},
 		{"LocalJID/malformed", func() { iq.WithLocalJID("@example.com") }, `iq: WithLocalJID("@example.com"): malformed JID: localpart: empty ('@' with nothing before it)`},
-		{"Handle/colon", func() { iq.NewCallee(iq.SenderFunc(nil)).Get("urn:x", "a:b", noop) },
+		{"Handle/colon", func() { iq.NewCallee(iqtest.NewRecorder()).Get("urn:x", "a:b", noop) },
 			`iq: Handle: element name "a:b" is not an NCName: no request can match it`},
-		{"Handle/space", func() { iq.NewCallee(iq.SenderFunc(nil)).Get("urn:x", "a b", noop) },
+		{"Handle/space", func() { iq.NewCallee(iqtest.NewRecorder()).Get("urn:x", "a b", noop) },
 			`iq: Handle: element name "a b" is not an NCName: no request can match it`},
-		{"Handle/digit", func() { iq.NewCallee(iq.SenderFunc(nil)).Set("urn:x", "1a", noop) },
+		{"Handle/digit", func() { iq.NewCallee(iqtest.NewRecorder()).Set("urn:x", "1a", noop) },
 			`iq: Handle: element name "1a" is not an NCName: no request can match it`},
-		{"Handle/namespaceControlChar", func() { iq.NewCallee(iq.SenderFunc(nil)).Get("urn:x\x00", "a", noop) },
+		{"Handle/namespaceControlChar", func() { iq.NewCallee(iqtest.NewRecorder()).Get("urn:x\x00", "a", noop) },
 			`iq: Handle: namespace "urn:x\x00" cannot be written in XML: no request can match it`},
-		{"Handle/namespaceInvalidUTF8", func() { iq.NewCallee(iq.SenderFunc(nil)).Get("urn:\xff", "a", noop) },
+		{"Handle/namespaceInvalidUTF8", func() { iq.NewCallee(iqtest.NewRecorder()).Get("urn:\xff", "a", noop) },
 			`iq: Handle: namespace "urn:\xff" cannot be written in XML: no request can match it`},
-		{"Handle/xmlnsNamespace", func() { iq.NewCallee(iq.SenderFunc(nil)).Get("http://www.w3.org/2000/xmlns/", "a", noop) },
+		{"Handle/xmlnsNamespace", func() { iq.NewCallee(iqtest.NewRecorder()).Get("http://www.w3.org/2000/xmlns/", "a", noop) },
 			`iq: Handle: namespace "http://www.w3.org/2000/xmlns/" cannot be written in XML: no request can match it`},
 	}
 	for _, tc := range panics {
@@ -127,9 +127,9 @@ func TestBugBadOptionValuesSilentlyAccepted(t *testing.T) {
 		{"MaxPending/zero", func() { iq.WithMaxPending(0) }},
 		{"MaxInFlight/zero", func() { iq.WithMaxInFlight(0) }},
 		{"LocalJID/empty", func() { iq.WithLocalJID("") }},
-		{"Logger/nil", func() { iq.NewCallee(iq.SenderFunc(nil), iq.WithLogger(nil)) }},
-		{"Metrics/nil", func() { iq.NewCaller(iq.SenderFunc(nil), iq.WithMetrics(nil)) }},
-		{"Handle/unicodeName", func() { iq.NewCallee(iq.SenderFunc(nil)).Get("urn:é", "é-1.x_y", noop) }},
+		{"Logger/nil", func() { iq.NewCallee(iqtest.NewRecorder(), iq.WithLogger(nil)) }},
+		{"Metrics/nil", func() { iq.NewCaller(iqtest.NewRecorder(), iq.WithMetrics(nil)) }},
+		{"Handle/unicodeName", func() { iq.NewCallee(iqtest.NewRecorder()).Get("urn:é", "é-1.x_y", noop) }},
 	}
 	for _, tc := range accepted {
 		t.Run(tc.name, func(t *testing.T) {

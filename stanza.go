@@ -80,6 +80,9 @@ func (iq *IQ) Validate() error {
 	n := iq.NumChildren()
 	switch iq.Type {
 	case TypeGet, TypeSet:
+		if iq.Error != nil { // written as a child like any other
+			n++
+		}
 		if n != 1 {
 			errs = append(errs, invalidf("%s must have exactly one child element, has %d", iq.Type, n))
 		}
@@ -100,6 +103,34 @@ func (iq *IQ) Validate() error {
 		errs = append(errs, invalidf("unknown type %q", iq.Type))
 	}
 	return errors.Join(errs...)
+}
+
+// checkRequest refuses, before anything is sent, a request the peer could
+// only answer with an error: not a get or a set, without exactly one child
+// element (an <error/> counts as one), or whose payload is in no namespace
+// (written without an xmlns, it would take the stream's, jabber:client,
+// which no service answers in).
+func checkRequest(req *IQ) error {
+	if req == nil {
+		return invalidf("nil request")
+	}
+	if !req.IsRequest() {
+		return invalidf("request of type %q: only get and set are requests", req.Type)
+	}
+	n := req.NumChildren()
+	if req.Error != nil {
+		n++
+	}
+	if n != 1 {
+		return invalidf("%s with %d child elements, want exactly one", req.Type, n)
+	}
+	if req.Payload == nil {
+		return invalidf("%s whose one child is not its Payload", req.Type)
+	}
+	if req.Payload.Name.Space == "" {
+		return invalidf("%s payload <%s/> in no namespace", req.Type, req.Payload.Name.Local)
+	}
+	return nil
 }
 
 // Result returns a result reply to iq carrying payload (nil for an empty
@@ -128,7 +159,15 @@ func (iq *IQ) String() string {
 // AppendXML appends the IQ's serialization to b: an <iq> with no xmlns, so
 // that it takes the stream's. It is the fast path behind MarshalXML's
 // output, for stream writers.
+//
+// An IQ that cannot be written (a name in it is not an XML name) fails
+// with an error wrapping ErrEncode.
 func (iq *IQ) AppendXML(b []byte) ([]byte, error) {
+	b, err := iq.appendXML(b)
+	return b, encodeErr(err)
+}
+
+func (iq *IQ) appendXML(b []byte) ([]byte, error) {
 	b = append(b, "<iq"...)
 	b = appendAttr(b, "type", string(iq.Type))
 	b = appendAttr(b, "id", iq.ID)

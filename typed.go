@@ -32,7 +32,10 @@ var (
 // req is a struct, or a pointer to one, whose XMLName field names the
 // payload with a namespace and a local name (in its tag, or in its value
 // when the tag has none), or an *Element sent as it is; anything else
-// fails with an error wrapping ErrNoXMLName, before anything is sent.
+// fails with an error wrapping ErrNoXMLName, before anything is sent. Resp
+// must be a struct (or a pointer to one), Element, or a type whose pointer
+// implements xml.Unmarshaler; any other (an int, a string…) fails with an
+// error wrapping ErrInvalid, before anything is sent too.
 //
 // An empty result decodes as the zero Resp, with a nil error: a Resp whose
 // zero value is meaningful and a caller that must tell an empty result
@@ -42,18 +45,26 @@ var (
 // payload as it is. Every other error is Caller.Request's: a
 // *StanzaError for an error reply, ErrTimeout, ErrClosed…
 //
-// GetAs is safe for concurrent use, as the Caller is.
+// GetAs is safe for concurrent use, as the Caller is. It panics if ctx or
+// c is nil.
 func GetAs[Resp any](ctx context.Context, c *Caller, to string, req any) (Resp, error) {
-	return requestAs[Resp](ctx, c, TypeGet, to, req)
+	return requestAs[Resp](ctx, c, TypeGet, "GetAs", to, req)
 }
 
 // SetAs is GetAs for a set.
 func SetAs[Resp any](ctx context.Context, c *Caller, to string, req any) (Resp, error) {
-	return requestAs[Resp](ctx, c, TypeSet, to, req)
+	return requestAs[Resp](ctx, c, TypeSet, "SetAs", to, req)
 }
 
-func requestAs[Resp any](ctx context.Context, c *Caller, t Type, to string, req any) (Resp, error) {
+func requestAs[Resp any](ctx context.Context, c *Caller, t Type, fn, to string, req any) (Resp, error) {
+	if c == nil {
+		panic("iq: " + fn + ": nil Caller")
+	}
+	mustContext(fn, ctx)
 	var out Resp
+	if err := checkResponseType(reflect.TypeFor[Resp]()); err != nil {
+		return out, err
+	}
 	payload, err := encodeRequest(req)
 	if err != nil {
 		return out, err
@@ -78,6 +89,23 @@ func requestAs[Resp any](ctx context.Context, c *Caller, t Type, to string, req 
 		return zero, errs.New(fmt.Sprintf("%v into %v: %s", ErrDecode, reflect.TypeFor[Resp](), why), ErrDecode, err)
 	}
 	return out, nil
+}
+
+// checkResponseType refuses, before the request is sent, a Resp that no
+// payload could decode into as an element: one that is neither Element, a
+// struct, nor a type whose pointer implements xml.Unmarshaler (an int, a
+// string, a map…), or a pointer to none of these.
+func checkResponseType(t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		if t.Implements(reflect.TypeFor[xml.Unmarshaler]()) {
+			return nil
+		}
+		t = t.Elem()
+	}
+	if t.Kind() == reflect.Struct || reflect.PointerTo(t).Implements(reflect.TypeFor[xml.Unmarshaler]()) {
+		return nil
+	}
+	return invalidf("response type %v: want a struct, Element or an xml.Unmarshaler, to decode an element into", t)
 }
 
 // encodeRequest turns GetAs's req into a payload.
@@ -158,8 +186,8 @@ func tagName(f reflect.StructField) xml.Name {
 //
 // HandleGet panics, as Callee.Handle does, when Req is not a struct whose
 // XMLName tag has a namespace and a local name, when Resp is neither of
-// the above, when h is nil, or when the route is already taken: these are
-// programming errors. It is safe for concurrent use, as Callee.Handle is.
+// the above, when c or h is nil, or when the route is already taken: these
+// are programming errors. It is safe for concurrent use, as Callee.Handle is.
 func HandleGet[Req, Resp any](c *Callee, h func(ctx context.Context, req *Req) (*Resp, error), mw ...func(Handler) Handler) {
 	handleTyped(c, TypeGet, "HandleGet", h, mw)
 }
@@ -170,6 +198,9 @@ func HandleSet[Req, Resp any](c *Callee, h func(ctx context.Context, req *Req) (
 }
 
 func handleTyped[Req, Resp any](c *Callee, t Type, fn string, h func(context.Context, *Req) (*Resp, error), mw []func(Handler) Handler) {
+	if c == nil {
+		panic("iq: " + fn + ": nil Callee")
+	}
 	if h == nil {
 		panic("iq: " + fn + ": nil handler")
 	}

@@ -144,6 +144,13 @@ type Conn struct {
 
 	wsem chan struct{} // holds the write lock; a channel so waiting heeds ctx
 
+	// The write under way, for interrupt, made once in newConn: a context
+	// with an AfterFunc method is watched through it at no cost per write.
+	dmu         sync.Mutex
+	wctx        context.Context // the context of the write under way
+	interrupted bool            // interrupt set a past write deadline
+	interruptFn func()
+
 	closeOnce sync.Once
 	closing   chan struct{} // closed when ending starts: no new writes
 	done      chan struct{} // closed when the stream has ended
@@ -203,6 +210,7 @@ func newConn(rwc io.ReadWriteCloser, r io.Reader, cfg config) *Conn {
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	c.interruptFn = c.interrupt
 	return c
 }
 
@@ -569,9 +577,13 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 // call, after any write under way. It gives up when ctx ends before the
 // write starts. When ctx ends midway, SendIQ returns ctx's error at once
 // but the rest of the stanza is still written, in the background: a
-// stanza cut short would break the stream for everyone else. On a stream
-// with an address of its own (WithLocalAddress), an IQ without from is
-// written with that address, and one from outside its domain is refused.
+// stanza cut short would break the stream for everyone else. ctx bounds
+// the write on a transport with write deadlines (a net.Conn): a Caller's
+// request deadline and a Callee's reply timeout end a write to a peer that
+// stopped reading. An IQ that does not encode fails with an error wrapping
+// iq.ErrEncode, and nothing is written. On a stream with an address of its
+// own (WithLocalAddress), an IQ without from is written with that address,
+// and one from outside its domain is refused.
 func (c *Conn) SendIQ(ctx context.Context, i *iq.IQ) error {
 	if c.local.addr != "" {
 		if i.From == "" {
@@ -663,10 +675,14 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 	}
 	select {
 	case c.wsem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.closing:
-		return c.closedErr()
+	default: // only a wait needs ctx's done channel, which may cost one
+		select {
+		case c.wsem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.closing:
+			return c.closedErr()
+		}
 	}
 	select {
 	case <-c.closing:
@@ -678,9 +694,7 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 		<-c.wsem
 		return err
 	}
-	stop := deadlineFromContext(ctx, c.rwc)
-	n, err := c.rwc.Write(b)
-	stop()
+	n, err := c.watchedWrite(ctx, b)
 	if err != nil && isTimeout(err) && n > 0 && n < len(b) {
 		// ctx ended with part of the stanza on the wire. Cutting it short
 		// would break the stream for every other request, so the rest goes
@@ -709,6 +723,56 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 	}
 	<-c.wsem
 	return nil
+}
+
+// afterFuncer is a context that runs a function when it ends, without a
+// goroutine or a timer of the caller's: the contexts an iq.Caller and an
+// iq.Callee pass to SendIQ are, with their deadline enforced by their own
+// ending. (context.AfterFunc looks for the same method.)
+type afterFuncer interface {
+	AfterFunc(f func()) (stop func() bool)
+}
+
+// watchedWrite writes b with ctx's end interrupting the write, when the
+// transport has write deadlines.
+func (c *Conn) watchedWrite(ctx context.Context, b []byte) (int, error) {
+	nc, ok := c.rwc.(interface{ SetWriteDeadline(time.Time) error })
+	af, cheap := ctx.(afterFuncer)
+	if !ok || !cheap {
+		stop := deadlineFromContext(ctx, c.rwc)
+		n, err := c.rwc.Write(b)
+		stop()
+		return n, err
+	}
+	c.dmu.Lock()
+	c.wctx = ctx
+	c.dmu.Unlock()
+	stop := af.AfterFunc(c.interruptFn)
+	n, err := c.rwc.Write(b)
+	stop()
+	c.dmu.Lock()
+	c.wctx = nil
+	if c.interrupted {
+		c.interrupted = false
+		_ = nc.SetWriteDeadline(time.Time{})
+	}
+	c.dmu.Unlock()
+	return n, err
+}
+
+// interrupt ends the write under way, by a past write deadline, if its
+// context is done. It may run late, for a write already over: it then
+// finds no write, or one whose context is not done, and does nothing.
+func (c *Conn) interrupt() {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	if c.wctx == nil || c.wctx.Err() == nil {
+		return
+	}
+	if nc, ok := c.rwc.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		_ = nc.SetWriteDeadline(time.Unix(1, 0))
+		c.interrupted = true
+	}
 }
 
 func (c *Conn) closedErr() error {
