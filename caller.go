@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 // A Caller is safe for concurrent use by multiple goroutines.
 type Caller struct {
 	sender     Sender
+	self       Sender // sender when comparable: the stream a request goes out on unless SendVia says otherwise
 	timeout    time.Duration
 	maxPending int
 	log        *slog.Logger
@@ -55,6 +57,9 @@ func newCaller(s Sender, cfg config) *Caller {
 		log:        cfg.logger,
 		metrics:    cfg.metrics,
 		pending:    make(map[string]*Call),
+	}
+	if isComparable(s) {
+		c.self = s
 	}
 	if cfg.localJID != "" {
 		if err := c.SetLocalJID(cfg.localJID); err != nil {
@@ -95,6 +100,7 @@ type Call struct {
 	Done chan *Call
 
 	to       JID
+	via      Sender // guarded by the Caller's mu: the stream it went out on (SendVia)
 	deadline time.Time
 	index    int    // in the Caller's deadline heap; -1 when not in it
 	gen      uint64 // bumped each time the Call ends, so a stale lookup cannot end a reuse
@@ -243,6 +249,7 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 	}
 	c.pending[req.ID] = call
 	call.pending = true
+	call.via = c.self
 	c.pushDeadline(call)
 	gen := call.gen
 	// Registered under the lock, so that whatever ends the call sees
@@ -280,6 +287,7 @@ func (c *Caller) finish(call *Call, gen uint64, resp *IQ, err error) bool {
 // removeLocked takes call out of pending and the heap; c.mu is held.
 func (c *Caller) removeLocked(call *Call) {
 	call.pending = false
+	call.via = nil
 	call.gen++
 	delete(c.pending, call.Request.ID)
 	c.removeDeadline(call)
@@ -437,4 +445,86 @@ func (c *Caller) CloseWithError(cause error) error {
 		c.complete(call, nil, closedRequest(call.Request.ID, err))
 	}
 	return nil
+}
+
+// ErrConnectionLost is wrapped by the error of a request that was sent on
+// a stream that ended before its response came (see FailSentVia). It wraps
+// ErrClosed, which it refines: the request is lost with its stream, not
+// because the Caller closed, and the Caller takes new requests, which a
+// program that reconnects may send again.
+var ErrConnectionLost = errs.New("iq: connection lost", ErrClosed)
+
+// sendCtxKey finds a request's send context among the values of a context
+// derived from it, for SendVia.
+type sendCtxKey struct{}
+
+// SendVia sends i through s on behalf of a Sender that forwards what it
+// is given to a stream of its choosing (a connection that is replaced
+// when it drops, one of a pool): ctx and i are those its SendIQ got. When
+// ctx is a Caller's context for sending a request, SendVia first records
+// that the request goes out through s, so that FailSentVia(s, ...) fails
+// it should s's stream end before the response comes. The last record
+// counts: forwarding Senders stacked on each other each call SendVia, and
+// the stream nearest the wire wins. A reply's context records nothing.
+//
+// s must be comparable (a pointer, such as a *stream.Conn): SendVia panics
+// otherwise, as FailSentVia could never find the request.
+func SendVia(ctx context.Context, s Sender, i *IQ) error {
+	mustSender("SendVia", s)
+	if !isComparable(s) {
+		panic(fmt.Sprintf("iq: SendVia: a %T cannot be compared, so its requests could not be found again", s))
+	}
+	sc, ok := ctx.(*sendCtx)
+	if !ok {
+		sc, _ = ctx.Value(sendCtxKey{}).(*sendCtx)
+	}
+	if sc != nil && sc.c != nil {
+		c := sc.c
+		c.mu.Lock()
+		// While a Sender runs, its request cannot have ended and been
+		// reused: pending means pending in this use.
+		if sc.call.pending {
+			sc.call.via = s
+		}
+		c.mu.Unlock()
+	}
+	return s.SendIQ(ctx, i)
+}
+
+// FailSentVia fails, at once, every pending request that went out through
+// s, whose stream has ended, with an error that wraps ErrConnectionLost
+// (and so ErrClosed) and cause, when not nil: "iq: request 5x7: connection
+// lost: stream: transport: EOF". A request went out through s when
+// SendVia sent it there, or, without SendVia, when s is the Caller's own
+// Sender. The Caller stays open: requests still waiting for a stream, and
+// new ones, are not affected. It returns how many requests it failed.
+//
+// stream.Conn.ServeShared calls it when its stream ends, so that an
+// Endpoint outlives its streams; Close ends every request instead.
+func (c *Caller) FailSentVia(s Sender, cause error) int {
+	mustSender("FailSentVia", s)
+	err := ErrConnectionLost
+	if cause != nil {
+		err = errs.New("iq: connection lost: "+errs.Trim(cause, "iq: "), ErrConnectionLost, cause)
+	}
+	c.mu.Lock()
+	var calls []*Call
+	for _, call := range c.pending {
+		if call.via == s {
+			calls = append(calls, call)
+		}
+	}
+	for _, call := range calls {
+		c.removeLocked(call)
+	}
+	c.mu.Unlock()
+	for _, call := range calls {
+		c.complete(call, nil, closedRequest(call.Request.ID, err))
+	}
+	return len(calls)
+}
+
+// isComparable reports whether s can be compared with ==, without panicking.
+func isComparable(s Sender) bool {
+	return s != nil && reflect.TypeOf(s).Comparable()
 }

@@ -296,8 +296,13 @@ func (s *sendCtx) Err() error {
 	return s.parent.Err()
 }
 
-// Value implements context.Context.
-func (s *sendCtx) Value(key any) any { return s.parent.Value(key) }
+// Value implements context.Context; it knows sendCtxKey (see SendVia).
+func (s *sendCtx) Value(key any) any {
+	if _, ok := key.(sendCtxKey); ok {
+		return s
+	}
+	return s.parent.Value(key)
+}
 
 // AfterFunc runs f on the goroutine that ends the request (its timer,
 // Close, its context's cancellation), once; context.AfterFunc and stream.Conn use it to watch

@@ -157,6 +157,7 @@ type Conn struct {
 	cause     error         // why it ended; set before closing is closed
 
 	serving bool // guarded by wsem's discipline: set once by Serve
+	shared  bool // set with serving: ServeShared leaves the Endpoint open
 	smu     sync.Mutex
 }
 
@@ -353,12 +354,31 @@ func (c *Conn) readError(err error) error {
 // or ErrUnsupportedXMLVersion (after sending the matching stream error);
 // io.ErrUnexpectedEOF or the transport's error; ctx's error when ctx ends.
 func (c *Conn) Serve(ctx context.Context, ep *iq.Endpoint, fallback func(context.Context, *iq.Element)) error {
+	return c.serveEndpoint(ctx, ep, fallback, false)
+}
+
+// ServeShared is Serve for an Endpoint that outlives this stream: one
+// served by a stream after another as a component reconnects, or by
+// several at once. When the stream ends it does not close ep: only the
+// requests ep's Caller sent on this stream (through iq.SendVia, or
+// directly when c is the Caller's Sender) fail, with an error wrapping
+// iq.ErrConnectionLost, which wraps iq.ErrClosed; handlers, middleware
+// and requests waiting for another stream stay, ready for the next one.
+// Handlers still running when it ends keep running, their contexts
+// uncancelled, and their replies go to ep's Callee's Sender as usual.
+// It returns what Serve returns.
+func (c *Conn) ServeShared(ctx context.Context, ep *iq.Endpoint, fallback func(context.Context, *iq.Element)) error {
+	return c.serveEndpoint(ctx, ep, fallback, true)
+}
+
+func (c *Conn) serveEndpoint(ctx context.Context, ep *iq.Endpoint, fallback func(context.Context, *iq.Element), shared bool) error {
 	c.smu.Lock()
 	if c.serving {
 		c.smu.Unlock()
 		return errors.New("stream: Serve called twice")
 	}
 	c.serving = true
+	c.shared = shared
 	c.smu.Unlock()
 
 	stop := context.AfterFunc(ctx, func() { c.end(ctx.Err(), nil) })
@@ -367,7 +387,11 @@ func (c *Conn) Serve(ctx context.Context, ep *iq.Endpoint, fallback func(context
 	c.end(err, nil)
 	<-c.done
 	cause := c.cause
-	ep.CloseWithError(cause)
+	if shared {
+		ep.Caller.FailSentVia(c, cause)
+	} else {
+		ep.CloseWithError(cause)
+	}
 	if errors.Is(cause, ErrClosed) || errors.Is(cause, io.EOF) {
 		return nil
 	}
@@ -427,13 +451,17 @@ func isStanza(name xml.Name) bool {
 }
 
 // finish lets what is in flight end after the peer's closing tag (RFC
-// 6120 §4.4): nothing more is read, our pending requests fail, as no reply
+// 6120 §4.4): nothing more is read, our pending requests fail (under ServeShared, those sent on this stream), as no reply
 // can follow, and the replies due to requests already read are written,
 // for at most the grace, before the caller ends the stream. Close or the
 // end of ctx cut the wait short; finish returns ctx's error if it ended,
 // so that it, not the peer's closing tag, is the cause.
 func (c *Conn) finish(ctx context.Context, ep *iq.Endpoint) error {
-	ep.Caller.CloseWithError(io.EOF)
+	if c.shared {
+		ep.Caller.FailSentVia(c, io.EOF)
+	} else {
+		ep.Caller.CloseWithError(io.EOF)
+	}
 	if c.grace == 0 {
 		return nil
 	}
