@@ -1,0 +1,17 @@
+package component
+
+import "time"
+
+// Clock is the Supervisor's clock, for tests to replace.
+type Clock = clock
+
+// WithClock replaces the Supervisor's clock.
+func WithClock(c Clock) Option { return func(cfg *supervisorConfig) { cfg.clock = c } }
+
+// WithRand replaces the Supervisor's jitter: rnd(n) draws from [0, n).
+func WithRand(rnd func(n int64) int64) Option { return func(cfg *supervisorConfig) { cfg.rand = rnd } }
+
+// Backoff is the wait before the dial that follows n failures in a row.
+func Backoff(n int, min, max time.Duration, rnd func(int64) int64) time.Duration {
+	return backoff(n, min, max, rnd)
+}
