@@ -254,8 +254,10 @@ func backoff(n int, min, max time.Duration, rnd func(int64) int64) time.Duration
 }
 
 // SendIQ implements iq.Sender: it sends i on the stream up, or waits for
-// one (see WithFailFast). Once Run has returned it fails with an error
-// wrapping ErrStopped and iq.ErrClosed.
+// one (see WithFailFast). A send cut short by the end of its stream fails
+// with an error wrapping iq.ErrConnectionLost, as the requests sent on that
+// stream do. Once Run has returned it fails with an error wrapping
+// ErrStopped and iq.ErrClosed.
 func (s *Supervisor) SendIQ(ctx context.Context, i *iq.IQ) error {
 	for {
 		s.mu.Lock()
@@ -265,7 +267,13 @@ func (s *Supervisor) SendIQ(ctx context.Context, i *iq.IQ) error {
 		case stopped != nil:
 			return stopped
 		case conn != nil && conn.Err() == nil:
-			return iq.SendVia(ctx, conn, i)
+			err := iq.SendVia(ctx, conn, i)
+			if err != nil && (errors.Is(err, stream.ErrClosed) || conn.Err() != nil) {
+				// The stream ended under the send: the request is lost
+				// with it, as those it had sent are.
+				return errs.New("component: connection lost: "+errs.Trim(err, "component: "), iq.ErrConnectionLost, err)
+			}
+			return err
 		case s.cfg.failFast:
 			return ErrNotConnected
 		}
