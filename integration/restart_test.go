@@ -28,7 +28,6 @@ type restartable struct {
 	env    map[string]string
 }
 
-//
 // Its directory and ports are a temporary one and free ones, unless
 // IQ_RESTART_DIR, IQ_RESTART_C2S_PORT, IQ_RESTART_COMPONENT_PORT and (for
 // ejabberd) IQ_RESTART_DIST_PORT name them, for a machine where each
