@@ -8,13 +8,19 @@
 // auth/forbidden. Every request is logged, and every handler has ten
 // seconds to answer.
 //
+// It stays connected: a component.Supervisor dials again, with growing
+// waits, whenever the stream ends (a server restart, say), and the
+// handlers, registered once, answer on each new stream. A wrong secret or
+// an unknown domain stops it. On SIGTERM or Ctrl-C it shuts down
+// gracefully: the requests its handlers are answering get their replies
+// before the stream closes, within -grace.
+//
 //	go run ./examples/component -addr 127.0.0.1:5347 -domain echo.localhost -secret s3cret
 package main
 
 import (
 	"context"
 	"encoding/xml"
-	"errors"
 	"flag"
 	"log"
 	"log/slog"
@@ -44,22 +50,39 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:5347", "the server's component port, host:port")
 	domain := flag.String("domain", "echo.localhost", "the component's domain")
 	secret := flag.String("secret", "", "the component's shared secret")
+	grace := flag.Duration("grace", 15*time.Second, "how long shutting down may take")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	conn, err := component.Dial(ctx, "tcp", *addr, *domain, *secret)
-	if err != nil {
-		log.Fatal(err)
-	}
-	ep := iq.NewEndpoint(conn, iq.WithLocalJID(*domain), iq.WithLogger(logger))
+	sup := component.NewSupervisor("tcp", *addr, *domain, *secret,
+		component.WithNotify(func(e component.Event) {
+			switch e.State {
+			case component.Connected:
+				logger.Info("component connected", "domain", *domain, "addr", *addr)
+			case component.Disconnected:
+				logger.Warn("component disconnected", "err", e.Err, "retry_in", e.RetryIn)
+			}
+		}))
+	ep := iq.NewEndpoint(sup, iq.WithLocalJID(*domain), iq.WithLogger(logger))
 	register(ep.Callee, *domain, logger)
-	logger.Info("component connected", "domain", *domain, "addr", *addr)
-	if err := conn.Serve(ctx, ep, nil); err != nil && !errors.Is(err, context.Canceled) {
-		log.Fatal(err)
+
+	// The first signal shuts down gracefully; Run's context is not the
+	// signal's, so that the stream stays up while the replies go out.
+	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-sig.Done()
+		logger.Info("shutting down", "grace", *grace)
+		ctx, cancel := context.WithTimeout(context.Background(), *grace)
+		defer cancel()
+		if err := sup.Shutdown(ctx); err != nil {
+			logger.Warn("shutdown cut short", "err", err)
+		}
+	}()
+	if err := sup.Run(context.Background(), ep, nil); err != nil {
+		log.Fatal(err) // the server refused the component for good
 	}
+	logger.Info("component stopped")
 }
 
 // register installs the component's middleware and handlers on c.
