@@ -445,3 +445,42 @@ func TestSupervisorContextEnds(t *testing.T) {
 	assert.ErrorIs(t, recvErr(t, errc), context.Canceled)
 	assert.EqualError(t, sup.Run(context.Background(), ep, nil), "component: Supervisor.Run called twice")
 }
+
+// TestSupervisorShutdownWhileDown: Shutdown during a wait between dials,
+// or before Run, stops Run at once with nil, and nothing more is dialed.
+func TestSupervisorShutdownWhileDown(t *testing.T) {
+	t.Run("during the wait", func(t *testing.T) {
+		leakCheck(t)
+		r := newRig(t)
+		r.dialer.fail(t, errors.New("refused"))
+		r.event(t, component.Disconnected)
+		<-r.clock.sleeps // Run waits, and the test never ends the wait
+		require.NoError(t, r.sup.Shutdown(context.Background()))
+		assert.NoError(t, recvErr(t, r.runErr))
+		r.runErr <- nil
+		assert.Nil(t, r.event(t, component.Stopped).Err)
+	})
+	t.Run("before Run", func(t *testing.T) {
+		leakCheck(t)
+		d := newFakeDialer()
+		sup := component.NewSupervisor("tcp", "x:1", "svc.example", "s", component.WithDialer(d.dial))
+		require.NoError(t, sup.Shutdown(context.Background()))
+		ep := iq.NewEndpoint(sup)
+		assert.NoError(t, sup.Run(context.Background(), ep, nil))
+		_, err := ep.Caller.Request(context.Background(), &iq.IQ{Type: iq.TypeGet, Payload: iq.NewElement("urn:t", "q")})
+		assert.ErrorIs(t, err, iq.ErrClosed)
+	})
+}
+
+// TestSupervisorConn: Conn is the stream up, and nil between streams.
+func TestSupervisorConn(t *testing.T) {
+	leakCheck(t)
+	r := newRig(t)
+	assert.Nil(t, r.sup.Conn())
+	p := r.dialer.accept(t)
+	e := r.event(t, component.Connected)
+	assert.Same(t, e.Conn, r.sup.Conn())
+	_ = p.conn.Close()
+	r.event(t, component.Disconnected)
+	assert.Nil(t, r.sup.Conn())
+}
