@@ -37,6 +37,13 @@ type Caller struct {
 	deadlines []*Call
 	timer     *time.Timer
 	timerAt   time.Time
+
+	// Recycled Calls for Request. Each Caller has its own pool: a Call's
+	// pending and gen are guarded by the mutex of the Caller it ran on,
+	// and a late reader of them (a Receive that looked it up, a context
+	// callback that has already started) must find it reused, if at all,
+	// only under that same mutex.
+	calls sync.Pool
 }
 
 // NewCaller returns a Caller that sends through s. It heeds WithTimeout,
@@ -56,6 +63,7 @@ func newCaller(s Sender, cfg config) *Caller {
 		metrics:    cfg.metrics,
 		pending:    make(map[string]*Call),
 	}
+	c.calls.New = newPooledCall
 	if cfg.localJID != "" {
 		if err := c.SetLocalJID(cfg.localJID); err != nil {
 			// Going on without it would let any sender answer the
@@ -106,11 +114,11 @@ type Call struct {
 	sctx     sendCtx
 }
 
-var callPool = sync.Pool{New: func() any {
+func newPooledCall() any {
 	call := &Call{Done: make(chan *Call, 1), pooled: true, index: -1}
 	call.sctx.call = call
 	return call
-}}
+}
 
 // Request sends req, which must be a get or a set with exactly one payload
 // element, and waits for its response. An empty id is replaced, in a copy,
@@ -123,7 +131,7 @@ var callPool = sync.Pool{New: func() any {
 // for an error reply, the error IQ and its *StanzaError.
 func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
 	mustContext("Caller.Request", ctx)
-	call := callPool.Get().(*Call)
+	call := c.calls.Get().(*Call)
 	call.Request = req
 	resp, err := c.run(ctx, call, true)
 	// Only the fields the Caller no longer looks at are cleared: pending,
@@ -131,7 +139,7 @@ func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
 	call.Request, call.Response, call.Err, call.to = nil, nil, nil, JID{}
 	call.stopCtx = nil
 	call.sctx.reset()
-	callPool.Put(call)
+	c.calls.Put(call)
 	return resp, err
 }
 
