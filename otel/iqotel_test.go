@@ -97,7 +97,7 @@ func find(t *testing.T, spans []sdktrace.ReadOnlySpan, kind trace.SpanKind, name
 func attrs(s sdktrace.ReadOnlySpan) map[string]string {
 	out := map[string]string{}
 	for _, kv := range s.Attributes() {
-		out[string(kv.Key)] = kv.Value.Emit()
+		out[string(kv.Key)] = kv.Value.AsString()
 	}
 	return out
 }
@@ -344,7 +344,7 @@ func (e *env) metrics(t *testing.T) map[string]metricdata.Aggregation {
 func key(set attribute.Set) string {
 	o, _ := set.Value("xmpp.iq.outcome")
 	c, _ := set.Value("xmpp.stanza_error.condition")
-	return o.Emit() + "/" + c.Emit()
+	return o.AsString() + "/" + c.AsString()
 }
 
 func histCounts(t *testing.T, a metricdata.Aggregation) map[string]uint64 {
@@ -354,7 +354,7 @@ func histCounts(t *testing.T, a metricdata.Aggregation) map[string]uint64 {
 	out := map[string]uint64{}
 	for _, dp := range h.DataPoints {
 		m, _ := dp.Attributes.Value("rpc.method")
-		assert.Equal(t, "{urn:example:echo}echo", m.Emit())
+		assert.Equal(t, "{urn:example:echo}echo", m.AsString())
 		out[key(dp.Attributes)] += dp.Count
 	}
 	return out
