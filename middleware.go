@@ -284,7 +284,9 @@ func Logging(l *slog.Logger) Middleware {
 // Metrics receives counts from Observe, WithMetrics and ObserveLog, each
 // event once whichever of them are combined. Its methods are called
 // concurrently and must be quick. space and local name a request's
-// payload.
+// payload. A Metrics that also implements CallMetrics counts the requests
+// a Caller makes too. ExpvarMetrics implements both, as does the
+// OpenTelemetry one of package github.com/xmpp-iq/iq/otel.
 type Metrics interface {
 	// Request counts a request that reached the handler chain.
 	Request(space, local string)

@@ -23,6 +23,9 @@ import (
 // WithPublicEndpoint, a new trace linked to it). The handler's context
 // holds the server span, so that the requests a handler makes with it are
 // its children.
+//
+// The metrics are those of iq.Observe(Metrics()), which the middleware
+// includes: do not add that one too, or requests count twice.
 func (in *Instrumentation) Middleware() iq.Middleware {
 	observe := iq.Observe(in.metrics)
 	return func(next iq.Handler) iq.Handler {
