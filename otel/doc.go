@@ -10,8 +10,8 @@
 //	ep.Callee.Use(inst.Middleware())              // server spans and metrics
 //
 // Without WithTracerProvider, WithMeterProvider or WithPropagators, the
-// global ones (otel.GetTracerProvider and the like) are used, as they are
-// when the Instrumentation is made.
+// global ones are used (otel.GetTracerProvider, otel.GetMeterProvider,
+// otel.GetTextMapPropagator), as otelhttp and otelgrpc do.
 //
 // # Spans
 //
@@ -101,10 +101,10 @@
 // Not as a second child of the <iq/>: a get or a set carries exactly one
 // child element (RFC 6120 §8.2.3), and a recipient answers one with two
 // bad-request (iq.Callee does). Not as an attribute of the <iq/> either:
-// servers that parse stanzas into their own structures (ejabberd, for one)
-// route the attributes they know and drop the rest, and the request's
-// payload is what every server routes untouched, as the content it does
-// not look into. An attribute in a namespace of its own is extended content
+// iq.IQ itself keeps only the attributes RFC 6120 defines, and so may a
+// server that rebuilds the stanzas it routes from structures of its own
+// (ejabberd writes an <iq/>'s attributes in a fixed order of its own);
+// the payload is the content a server routes without looking into it. An attribute in a namespace of its own is extended content
 // that RFC 6120 §8.4 lets any element carry and lets any recipient that
 // does not know it ignore; it changes neither the payload's name nor its
 // namespace, so routing is unaffected.
