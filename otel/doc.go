@@ -11,7 +11,7 @@
 //
 // Without WithTracerProvider, WithMeterProvider or WithPropagators, the
 // global ones are used (otel.GetTracerProvider, otel.GetMeterProvider,
-// otel.GetTextMapPropagator), as otelhttp and otelgrpc do.
+// otel.GetTextMapPropagator).
 //
 // # Spans
 //

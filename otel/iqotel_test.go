@@ -2,6 +2,7 @@ package iqotel_test
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"strings"
 	"sync"
@@ -481,4 +482,36 @@ func TestMetricsTimeouts(t *testing.T) {
 	m := e.metrics(t)
 	assert.Equal(t, int64(1), total(t, m["xmpp.iq.server.timeouts"]))
 	assert.True(t, strings.HasPrefix(attrs(find(t, e.spans.Ended(), trace.SpanKindServer, "get {urn:example:echo}echo"))["error.type"], "remote-server-timeout"))
+}
+
+// TestWirePropagationReplacesStaleContext: a payload that already carries
+// a trace context (passed on from elsewhere) is sent with the client
+// span's alone; the caller's payload is left as it was.
+func TestWirePropagationReplacesStaleContext(t *testing.T) {
+	e := newEnv(t, iqotel.WithWirePropagation())
+	var mu sync.Mutex
+	var wire []string
+	p := e.pair(t, iqtest.WithWireTap(func(from string, raw []byte) {
+		mu.Lock()
+		wire = append(wire, string(raw))
+		mu.Unlock()
+	}))
+	p.B.Callee.Get(nsEcho, "echo", func(context.Context, *iq.IQ) (*iq.Element, error) { return nil, nil })
+	stale := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	payload := iq.NewElement(nsEcho, "echo", "n", "1")
+	payload.Attr = append(payload.Attr, xml.Attr{Name: xml.Name{Space: iqotel.NSTrace, Local: "traceparent"}, Value: stale})
+	_, err := p.A.Caller.Get(context.Background(), bJID, payload)
+	require.NoError(t, err)
+	spans := e.ended(t, 2)
+	client := find(t, spans, trace.SpanKindClient, "get {urn:example:echo}echo")
+	server := find(t, spans, trace.SpanKindServer, "get {urn:example:echo}echo")
+	assert.Equal(t, client.SpanContext().SpanID(), server.Parent().SpanID())
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, wire)
+	assert.NotContains(t, wire[0], stale)
+	assert.Equal(t, 1, strings.Count(wire[0], "traceparent"), wire[0])
+	assert.Contains(t, wire[0], `n="1"`)
+	assert.Len(t, payload.Attr, 2, "the caller's payload is not modified")
+	assert.Equal(t, stale, payload.Attr[1].Value)
 }
