@@ -44,7 +44,7 @@ type Caller struct {
 }
 
 // NewCaller returns a Caller that sends through s. It heeds WithTimeout,
-// WithLocalJID, WithMaxPending and WithLogger. It panics if s is nil: a
+// WithLocalJID, WithMaxPending, WithLogger, WithMetrics and WithCallHook. It panics if s is nil: a
 // Caller cannot send anything without one.
 func NewCaller(s Sender, opts ...Option) *Caller {
 	mustSender("NewCaller", s)
