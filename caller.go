@@ -26,6 +26,10 @@ type Caller struct {
 	maxPending int
 	log        *slog.Logger
 	metrics    Metrics
+	// callMetrics is metrics when it implements CallMetrics; hook is
+	// WithCallHook's (observe.go).
+	callMetrics CallMetrics
+	hook        CallHook
 
 	mu      sync.Mutex
 	pending map[string]*Call
@@ -47,7 +51,7 @@ type Caller struct {
 }
 
 // NewCaller returns a Caller that sends through s. It heeds WithTimeout,
-// WithLocalJID, WithMaxPending and WithLogger. It panics if s is nil: a
+// WithLocalJID, WithMaxPending, WithLogger, WithMetrics and WithCallHook. It panics if s is nil: a
 // Caller cannot send anything without one.
 func NewCaller(s Sender, opts ...Option) *Caller {
 	mustSender("NewCaller", s)
@@ -61,9 +65,11 @@ func newCaller(s Sender, cfg config) *Caller {
 		maxPending: cfg.maxPending,
 		log:        cfg.logger,
 		metrics:    cfg.metrics,
+		hook:       cfg.callHook,
 		pending:    make(map[string]*Call),
 	}
 	c.calls.New = newPooledCall
+	c.callMetrics, _ = cfg.metrics.(CallMetrics)
 	if cfg.localJID != "" {
 		if err := c.SetLocalJID(cfg.localJID); err != nil {
 			// Going on without it would let any sender answer the
@@ -91,7 +97,8 @@ func (c *Caller) SetLocalJID(addr string) error {
 // Call is a request in flight, as Go starts it. Its exported fields are
 // set before it is sent on Done and must not be read before then.
 type Call struct {
-	// Request is what was sent, with its id filled in when it had none.
+	// Request is what was sent, with its id filled in when it had none
+	// (and as a CallHook replaced it, if one did).
 	Request *IQ
 	// Response is the result or error that answered the request, or nil.
 	Response *IQ
@@ -112,6 +119,9 @@ type Call struct {
 	linked   bool // guarded by sctx.mu: sctx watches the request's context
 	copy     IQ   // the request with its fresh id, when it had none (Go only)
 	sctx     sendCtx
+	observed bool                      // seen by observeStart, not yet by observeEnd
+	start    int64                     // since callEpoch, when observed
+	done     func(resp *IQ, err error) // the CallHook's, when observed
 }
 
 func newPooledCall() any {
@@ -137,7 +147,7 @@ func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
 	// Only the fields the Caller no longer looks at are cleared: pending,
 	// gen and index belong to its mutex, and are already as they must be.
 	call.Request, call.Response, call.Err, call.to = nil, nil, nil, JID{}
-	call.stopCtx = nil
+	call.stopCtx, call.done, call.observed = nil, nil, false
 	call.sctx.reset()
 	c.calls.Put(call)
 	return resp, err
@@ -236,18 +246,25 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 	}
 	call.deadline = deadline
 	call.sctx.c, call.sctx.parent = c, ctx
+	// Before the lock: the hook may replace the request, which Receive
+	// reads under it.
+	c.observeStart(ctx, call)
+	req = call.Request
 
 	c.mu.Lock()
+	var refused error
 	switch {
 	case c.closed != nil:
-		c.mu.Unlock()
-		return 0, closedRequest(req.ID, c.closed)
+		refused = closedRequest(req.ID, c.closed)
 	case len(c.pending) >= c.maxPending:
-		c.mu.Unlock()
-		return 0, fmt.Errorf("%w (%d)", ErrTooManyPending, c.maxPending)
+		refused = fmt.Errorf("%w (%d)", ErrTooManyPending, c.maxPending)
 	case c.pending[req.ID] != nil:
+		refused = fmt.Errorf("%w: %q", ErrDuplicateID, req.ID)
+	}
+	if refused != nil {
 		c.mu.Unlock()
-		return 0, fmt.Errorf("%w: %q", ErrDuplicateID, req.ID)
+		c.observeEnd(call, nil, refused)
+		return 0, refused
 	}
 	c.pending[req.ID] = call
 	call.pending = true
@@ -302,6 +319,7 @@ func (c *Caller) complete(call *Call, resp *IQ, err error) {
 	if resp == nil { // an answered request's send has nothing to give up
 		call.sctx.end(sendCtxErr(err))
 	}
+	c.observeEnd(call, resp, err)
 	call.Response, call.Err = resp, err
 	call.deliver()
 }
