@@ -270,7 +270,7 @@ func TestReadTimeoutSparesHealthyIdleStream(t *testing.T) {
 				s.errc <- nil
 			default:
 			}
-			assert.GreaterOrEqual(t, pings.Load(), int32(5), "one ping per read timeout of silence")
+			assert.GreaterOrEqual(t, pings.Load(), int32(2), "a ping after each read timeout of silence")
 		})
 	}
 }
@@ -297,26 +297,35 @@ func TestKeepaliveBetweenStanzasOnly(t *testing.T) {
 	require.NoError(t, srv.SetReadDeadline(time.Time{}))
 	events := readPeer(srv)
 
-	const writers, each = 8, 40
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := range each {
-				payload := iq.NewElement("urn:test:ka", "q")
-				payload.Content = append(payload.Content, iq.Node{Text: fmt.Sprintf("payload-%d-%d", w, n)})
-				i := &iq.IQ{Type: iq.TypeSet, ID: fmt.Sprintf("w%d-%d", w, n), To: "peer@example.org/x", Payload: payload}
-				assert.NoError(t, s.conn.SendIQ(context.Background(), i))
-				time.Sleep(time.Duration(n%4) * ka / 2) // gaps long enough for keepalives now and then
+	// Bursts of concurrent writers, with pauses a little longer than the
+	// interval between them, so that keepalives come due as bursts start.
+	const writers, rounds, each = 8, 8, 5
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for r := range rounds {
+			var wg sync.WaitGroup
+			for w := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for k := range each {
+						n := r*each + k
+						payload := iq.NewElement("urn:test:ka", "q")
+						payload.Content = append(payload.Content, iq.Node{Text: fmt.Sprintf("payload-%d-%d", w, n)})
+						i := &iq.IQ{Type: iq.TypeSet, ID: fmt.Sprintf("w%d-%d", w, n), To: "peer@example.org/x", Payload: payload}
+						assert.NoError(t, s.conn.SendIQ(context.Background(), i))
+					}
+				}()
 			}
-		}()
-	}
+			wg.Wait()
+			time.Sleep(ka + time.Duration(r)*ka/4)
+		}
+	}()
+	const total = writers * rounds * each
 	seen := map[string]bool{}
 	spaces := 0
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	for len(seen) < writers*each {
+	for len(seen) < total {
 		select {
 		case ev := <-events:
 			require.NoError(t, ev.err)
