@@ -263,7 +263,7 @@ func TestReadTimeoutSparesHealthyIdleStream(t *testing.T) {
 			var pings atomic.Int32
 			answerPings(t, srv, tc.asErr, &pings, nil)
 			s := serveOn(t, ours, nil, append([]stream.Option{stream.WithReadTimeout(rt)}, tc.opts...)...)
-			time.Sleep(20 * rt)
+			time.Sleep(10 * rt)
 			select {
 			case err := <-s.errc:
 				t.Fatalf("a healthy idle stream ended: %v", err)
