@@ -101,6 +101,7 @@ type Call struct {
 	stopCtx  func() bool
 	pending  bool // guarded by the Caller's mu: in pending and the heap
 	pooled   bool // owned by Request, recycled after it returns
+	watched  bool // stopCtx's callback may still be running: never recycle
 	linked   bool // guarded by sctx.mu: sctx watches the request's context
 	copy     IQ   // the request with its fresh id, when it had none (Go only)
 	sctx     sendCtx
@@ -129,6 +130,12 @@ func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
 	// Only the fields the Caller no longer looks at are cleared: pending,
 	// gen and index belong to its mutex, and are already as they must be.
 	call.Request, call.Response, call.Err, call.to = nil, nil, nil, JID{}
+	if call.watched {
+		// The context's callback may still be about to look at the
+		// Call, under this Caller's mutex: another Caller must not get
+		// it from the pool meanwhile.
+		return resp, err
+	}
 	call.stopCtx = nil
 	call.sctx.reset()
 	callPool.Put(call)
@@ -288,8 +295,8 @@ func (c *Caller) removeLocked(call *Call) {
 // complete fills in call's outcome and delivers it; call is no longer
 // pending.
 func (c *Caller) complete(call *Call, resp *IQ, err error) {
-	if call.stopCtx != nil {
-		call.stopCtx()
+	if call.stopCtx != nil && !call.stopCtx() {
+		call.watched = true
 	}
 	if resp == nil { // an answered request's send has nothing to give up
 		call.sctx.end(sendCtxErr(err))

@@ -362,3 +362,85 @@ func TestKeepaliveOptionsPanicOnNegative(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { assert.Panics(t, tc.fn) })
 	}
 }
+
+// readOpenHeader consumes the XML declaration and stream header Open
+// writes, and answers with a component stream header from domain.
+func readOpenHeader(t *testing.T, nc net.Conn, domain string) {
+	t.Helper()
+	b := make([]byte, 1)
+	for seen := 0; seen < 2; {
+		_, err := io.ReadFull(nc, b)
+		require.NoError(t, err)
+		if b[0] == '>' {
+			seen++
+		}
+	}
+	_, err := nc.Write([]byte(`<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' from='` + domain + `' id='s1'>`))
+	require.NoError(t, err)
+}
+
+// TestPingAddressAndConn: the read timeout's ping goes to the from of the
+// peer's stream header (on a component stream, the component's own
+// domain: the server routes it back), or to WithPingTarget; and its
+// context names the Conn, for a Sender that spreads requests over several
+// (a pool) to write it on the stream it probes.
+func TestPingAddressAndConn(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []stream.Option
+		want string
+	}{
+		{"peer header", nil, "comp.example"},
+		{"ping target", []stream.Option{stream.WithPingTarget("example")}, "example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakCheck(t)
+			ours, srv := tcpPair(t)
+			opened := make(chan struct{})
+			go func() {
+				defer close(opened)
+				readOpenHeader(t, srv, "comp.example")
+			}()
+			opts := append([]stream.Option{stream.WithReadTimeout(30 * time.Millisecond), stream.WithLocalAddress("comp.example")}, tc.opts...)
+			conn, err := stream.Open(context.Background(), ours, stream.Header{NS: iq.NSComponent, To: "comp.example"}, opts...)
+			require.NoError(t, err)
+			<-opened
+
+			sawConn := make(chan bool, 16)
+			ep := iq.NewEndpoint(iq.SenderFunc(func(ctx context.Context, i *iq.IQ) error {
+				c, ok := stream.ConnFromContext(ctx)
+				select {
+				case sawConn <- ok && c == conn:
+				default:
+				}
+				return conn.SendIQ(ctx, i)
+			}), iq.WithLocalJID("comp.example"))
+			errc := make(chan error, 1)
+			go func() { errc <- conn.Serve(context.Background(), ep, nil) }()
+
+			// The server's side, decoded in the component namespace.
+			dec := xml.NewDecoder(io.MultiReader(strings.NewReader(
+				`<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams'>`), srv))
+			_, err = dec.Token()
+			require.NoError(t, err)
+			var ping iq.IQ
+			for {
+				tok, err := dec.Token()
+				require.NoError(t, err)
+				if se, ok := tok.(xml.StartElement); ok {
+					require.NoError(t, dec.DecodeElement(&ping, &se))
+					break
+				}
+			}
+			assert.Equal(t, iq.TypeGet, ping.Type)
+			require.NotNil(t, ping.Payload)
+			assert.Equal(t, stream.NSPing, ping.Payload.Name.Space)
+			assert.Equal(t, tc.want, ping.To)
+			assert.Equal(t, "comp.example", ping.From)
+			assert.True(t, <-sawConn, "the ping's context does not name its Conn")
+
+			conn.Close()
+			assert.NoError(t, <-errc)
+		})
+	}
+}
