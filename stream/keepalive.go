@@ -50,9 +50,10 @@ func WithKeepalive(d time.Duration) Option {
 // (not a stanza, not a whitespace keepalive) before it asks whether the
 // stream is still alive (DefaultReadTimeout by default).
 //
-// A server owes a component nothing while no one writes to it (Prosody
-// and ejabberd send no keepalives on component streams), so silence alone
-// does not prove the stream dead: after d of it, the Conn sends an
+// A server owes an idle stream nothing: ejabberd's server-side pings
+// (mod_ping's send_pings, off by default) are for client sessions, and
+// neither it nor Prosody writes whitespace to a component by default. So
+// silence alone does not prove the stream dead: after d of it, the Conn sends an
 // XEP-0199 ping (<iq type='get'><ping xmlns='urn:xmpp:ping'/></iq>)
 // through the Endpoint's Caller, on this stream (see ConnFromContext), to
 // the peer's address (WithPingTarget; by default the from of the peer's
