@@ -314,6 +314,8 @@ func (c *Caller) removeLocked(call *Call) {
 // pending.
 func (c *Caller) complete(call *Call, resp *IQ, err error) {
 	if call.stopCtx != nil {
+		// A callback already under way finds the call ended (its gen
+		// moved on), under this Caller's mutex: the pool is per Caller.
 		call.stopCtx()
 	}
 	if resp == nil { // an answered request's send has nothing to give up
