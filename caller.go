@@ -28,6 +28,10 @@ type Caller struct {
 	maxPending int
 	log        *slog.Logger
 	metrics    Metrics
+	// callMetrics is metrics when it implements CallMetrics; hook is
+	// WithCallHook's (observe.go).
+	callMetrics CallMetrics
+	hook        CallHook
 
 	mu      sync.Mutex
 	pending map[string]*Call
@@ -39,10 +43,17 @@ type Caller struct {
 	deadlines []*Call
 	timer     *time.Timer
 	timerAt   time.Time
+
+	// Recycled Calls for Request. Each Caller has its own pool: a Call's
+	// pending and gen are guarded by the mutex of the Caller it ran on,
+	// and a late reader of them (a Receive that looked it up, a context
+	// callback that has already started) must find it reused, if at all,
+	// only under that same mutex.
+	calls sync.Pool
 }
 
 // NewCaller returns a Caller that sends through s. It heeds WithTimeout,
-// WithLocalJID, WithMaxPending and WithLogger. It panics if s is nil: a
+// WithLocalJID, WithMaxPending, WithLogger, WithMetrics and WithCallHook. It panics if s is nil: a
 // Caller cannot send anything without one.
 func NewCaller(s Sender, opts ...Option) *Caller {
 	mustSender("NewCaller", s)
@@ -56,8 +67,11 @@ func newCaller(s Sender, cfg config) *Caller {
 		maxPending: cfg.maxPending,
 		log:        cfg.logger,
 		metrics:    cfg.metrics,
+		hook:       cfg.callHook,
 		pending:    make(map[string]*Call),
 	}
+	c.calls.New = newPooledCall
+	c.callMetrics, _ = cfg.metrics.(CallMetrics)
 	if isComparable(s) {
 		c.self = s
 	}
@@ -88,7 +102,8 @@ func (c *Caller) SetLocalJID(addr string) error {
 // Call is a request in flight, as Go starts it. Its exported fields are
 // set before it is sent on Done and must not be read before then.
 type Call struct {
-	// Request is what was sent, with its id filled in when it had none.
+	// Request is what was sent, with its id filled in when it had none
+	// (and as a CallHook replaced it, if one did).
 	Request *IQ
 	// Response is the result or error that answered the request, or nil.
 	Response *IQ
@@ -110,13 +125,16 @@ type Call struct {
 	linked   bool // guarded by sctx.mu: sctx watches the request's context
 	copy     IQ   // the request with its fresh id, when it had none (Go only)
 	sctx     sendCtx
+	observed bool                      // seen by observeStart, not yet by observeEnd
+	start    int64                     // since callEpoch, when observed
+	done     func(resp *IQ, err error) // the CallHook's, when observed
 }
 
-var callPool = sync.Pool{New: func() any {
+func newPooledCall() any {
 	call := &Call{Done: make(chan *Call, 1), pooled: true, index: -1}
 	call.sctx.call = call
 	return call
-}}
+}
 
 // Request sends req, which must be a get or a set with exactly one payload
 // element, and waits for its response. An empty id is replaced, in a copy,
@@ -129,15 +147,15 @@ var callPool = sync.Pool{New: func() any {
 // for an error reply, the error IQ and its *StanzaError.
 func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
 	mustContext("Caller.Request", ctx)
-	call := callPool.Get().(*Call)
+	call := c.calls.Get().(*Call)
 	call.Request = req
 	resp, err := c.run(ctx, call, true)
 	// Only the fields the Caller no longer looks at are cleared: pending,
 	// gen and index belong to its mutex, and are already as they must be.
 	call.Request, call.Response, call.Err, call.to = nil, nil, nil, JID{}
-	call.stopCtx = nil
+	call.stopCtx, call.done, call.observed = nil, nil, false
 	call.sctx.reset()
-	callPool.Put(call)
+	c.calls.Put(call)
 	return resp, err
 }
 
@@ -234,18 +252,25 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 	}
 	call.deadline = deadline
 	call.sctx.c, call.sctx.parent = c, ctx
+	// Before the lock: the hook may replace the request, which Receive
+	// reads under it.
+	c.observeStart(ctx, call)
+	req = call.Request
 
 	c.mu.Lock()
+	var refused error
 	switch {
 	case c.closed != nil:
-		c.mu.Unlock()
-		return 0, closedRequest(req.ID, c.closed)
+		refused = closedRequest(req.ID, c.closed)
 	case len(c.pending) >= c.maxPending:
-		c.mu.Unlock()
-		return 0, fmt.Errorf("%w (%d)", ErrTooManyPending, c.maxPending)
+		refused = fmt.Errorf("%w (%d)", ErrTooManyPending, c.maxPending)
 	case c.pending[req.ID] != nil:
+		refused = fmt.Errorf("%w: %q", ErrDuplicateID, req.ID)
+	}
+	if refused != nil {
 		c.mu.Unlock()
-		return 0, fmt.Errorf("%w: %q", ErrDuplicateID, req.ID)
+		c.observeEnd(call, nil, refused)
+		return 0, refused
 	}
 	c.pending[req.ID] = call
 	call.pending = true
@@ -297,11 +322,14 @@ func (c *Caller) removeLocked(call *Call) {
 // pending.
 func (c *Caller) complete(call *Call, resp *IQ, err error) {
 	if call.stopCtx != nil {
+		// A callback already under way finds the call ended (its gen
+		// moved on), under this Caller's mutex: the pool is per Caller.
 		call.stopCtx()
 	}
 	if resp == nil { // an answered request's send has nothing to give up
 		call.sctx.end(sendCtxErr(err))
 	}
+	c.observeEnd(call, resp, err)
 	call.Response, call.Err = resp, err
 	call.deliver()
 }

@@ -98,6 +98,7 @@ type config struct {
 	unknownNSCond Condition
 	metrics       Metrics
 	replyTimeout  time.Duration
+	callHook      CallHook
 }
 
 func newConfig(opts []Option) config {
@@ -209,8 +210,9 @@ func WithLogger(l *slog.Logger) Option {
 // WithMetrics reports to m what no middleware can see: the responses a
 // Caller drops because their sender may not answer the request they name
 // (SpoofedResponse), and the replies a Callee's Sender fails to send
-// (DroppedReply). Use Observe for what reaches handlers. m must be safe for
-// concurrent use; nil, the default, reports nothing.
+// (DroppedReply); and, when m implements CallMetrics too, every request a
+// Caller makes and how it ended. Use Observe for what reaches handlers. m
+// must be safe for concurrent use; nil, the default, reports nothing.
 func WithMetrics(m Metrics) Option {
 	return func(c *config) { c.metrics = m }
 }

@@ -284,7 +284,9 @@ func Logging(l *slog.Logger) Middleware {
 // Metrics receives counts from Observe, WithMetrics and ObserveLog, each
 // event once whichever of them are combined. Its methods are called
 // concurrently and must be quick. space and local name a request's
-// payload.
+// payload. A Metrics that also implements CallMetrics counts the requests
+// a Caller makes too. ExpvarMetrics implements both, as does the
+// OpenTelemetry one of package github.com/xmpp-iq/iq/otel.
 type Metrics interface {
 	// Request counts a request that reached the handler chain.
 	Request(space, local string)
@@ -431,6 +433,11 @@ func (h observeLog) WithGroup(name string) slog.Handler {
 // condition), dropped_replies and spoofed_responses. latency_ns holds, per
 // payload name, the count, total and max of the handlers' latencies.
 //
+// It implements CallMetrics too, so that the requests a Caller given it
+// with WithMetrics makes are counted under calls, call_latency_ns (by
+// payload name), call_outcomes (by Outcome, or by condition for an error
+// reply) and pending (those not yet ended).
+//
 // An ExpvarMetrics is safe for concurrent use.
 type ExpvarMetrics struct {
 	mu       sync.Mutex
@@ -439,7 +446,11 @@ type ExpvarMetrics struct {
 	latency  map[string]*latencyStats
 	timeouts map[string]int64
 
-	dropped, spoofed atomic.Int64
+	calls        map[string]int64
+	callOutcomes map[string]int64
+	callLatency  map[string]*latencyStats
+
+	dropped, spoofed, pending atomic.Int64
 }
 
 type latencyStats struct {
@@ -455,6 +466,10 @@ func NewExpvarMetrics() *ExpvarMetrics {
 		replies:  make(map[string]int64),
 		latency:  make(map[string]*latencyStats),
 		timeouts: make(map[string]int64),
+
+		calls:        make(map[string]int64),
+		callOutcomes: make(map[string]int64),
+		callLatency:  make(map[string]*latencyStats),
 	}
 }
 
@@ -476,14 +491,39 @@ func (m *ExpvarMetrics) Reply(space, local string, cond Condition, latency time.
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.replies[key]++
-	s := m.latency[clark(space, local)]
+	addLatency(m.latency, clark(space, local), latency)
+}
+
+func addLatency(to map[string]*latencyStats, key string, latency time.Duration) {
+	s := to[key]
 	if s == nil {
 		s = new(latencyStats)
-		m.latency[clark(space, local)] = s
+		to[key] = s
 	}
 	s.Count++
 	s.Total += int64(latency)
 	s.Max = max(s.Max, int64(latency))
+}
+
+// CallStart implements CallMetrics.
+func (m *ExpvarMetrics) CallStart(space, local string) {
+	m.pending.Add(1)
+	m.mu.Lock()
+	m.calls[clark(space, local)]++
+	m.mu.Unlock()
+}
+
+// CallEnd implements CallMetrics.
+func (m *ExpvarMetrics) CallEnd(space, local string, outcome Outcome, cond Condition, latency time.Duration) {
+	m.pending.Add(-1)
+	key := string(outcome)
+	if outcome == OutcomeError && cond != "" {
+		key = string(cond)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.callOutcomes[key]++
+	addLatency(m.callLatency, clark(space, local), latency)
 }
 
 // Timeout implements Metrics.
@@ -509,7 +549,13 @@ func (m *ExpvarMetrics) String() string {
 		Timeouts map[string]int64         `json:"timeouts"`
 		Dropped  int64                    `json:"dropped_replies"`
 		Spoofed  int64                    `json:"spoofed_responses"`
-	}{m.requests, m.replies, m.latency, m.timeouts, m.dropped.Load(), m.spoofed.Load()}
+
+		Calls        map[string]int64         `json:"calls"`
+		CallOutcomes map[string]int64         `json:"call_outcomes"`
+		CallLatency  map[string]*latencyStats `json:"call_latency_ns"`
+		Pending      int64                    `json:"pending"`
+	}{m.requests, m.replies, m.latency, m.timeouts, m.dropped.Load(), m.spoofed.Load(),
+		m.calls, m.callOutcomes, m.callLatency, m.pending.Load()}
 	b, err := json.Marshal(v)
 	m.mu.Unlock()
 	if err != nil { // cannot happen with these types

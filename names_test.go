@@ -266,6 +266,18 @@ func fuzzName(data []byte, mode uint8) string {
 	return string(b)
 }
 
+// firstStart returns doc's first start element as encoding/xml reads it,
+// or the token and error that stopped it first.
+func firstStart(doc string) (xml.Token, error) {
+	d := xml.NewDecoder(strings.NewReader(doc))
+	for {
+		tok, err := d.Token()
+		if _, ok := tok.(xml.StartElement); ok || err != nil {
+			return tok, err
+		}
+	}
+}
+
 // FuzzName checks that the decoder, the writer and encoding/xml agree on
 // names across the whole of Unicode: an NCName for the decoder (as an
 // element, attribute or prefixed name) is exactly one encoding/xml reads
@@ -294,7 +306,9 @@ func FuzzName(f *testing.F) {
 			// and p declared.
 			doc := "<" + local + "/>"
 			if e, err := iq.ParseElement([]byte(doc)); err == nil {
-				tok, err := xml.NewDecoder(strings.NewReader(doc)).Token()
+				// The first element, as xml.Unmarshal finds it: what
+				// comes before (a directive, say: "<!:><A/>") is not it.
+				tok, err := firstStart(doc)
 				if se, ok := tok.(xml.StartElement); err != nil || !ok || se.Name != e.Name {
 					t.Fatalf("the decoder reads %q as %v, encoding/xml as %v (%v)", doc, e.Name, tok, err)
 				}

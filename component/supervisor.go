@@ -259,6 +259,10 @@ func backoff(n int, min, max time.Duration, rnd func(int64) int64) time.Duration
 // stream do. Once Run has returned it fails with an error wrapping
 // ErrStopped and iq.ErrClosed.
 func (s *Supervisor) SendIQ(ctx context.Context, i *iq.IQ) error {
+	if conn, ok := stream.ConnFromContext(ctx); ok {
+		// A stream's own probe (its read timeout's ping) goes out on it.
+		return sendOn(ctx, conn, i)
+	}
 	for {
 		s.mu.Lock()
 		conn, change, stopped := s.conn, s.change, s.stopped
@@ -267,13 +271,7 @@ func (s *Supervisor) SendIQ(ctx context.Context, i *iq.IQ) error {
 		case stopped != nil:
 			return stopped
 		case conn != nil && conn.Err() == nil:
-			err := iq.SendVia(ctx, conn, i)
-			if err != nil && (errors.Is(err, stream.ErrClosed) || conn.Err() != nil) {
-				// The stream ended under the send: the request is lost
-				// with it, as those it had sent are.
-				return errs.New("component: connection lost: "+errs.Trim(err, "component: "), iq.ErrConnectionLost, err)
-			}
-			return err
+			return sendOn(ctx, conn, i)
 		case s.cfg.failFast:
 			return ErrNotConnected
 		}
@@ -285,6 +283,17 @@ func (s *Supervisor) SendIQ(ctx context.Context, i *iq.IQ) error {
 			return fmt.Errorf("component: no stream up: %w", ctx.Err())
 		}
 	}
+}
+
+// sendOn sends i on conn, recording it there for ServeShared's end.
+func sendOn(ctx context.Context, conn *stream.Conn, i *iq.IQ) error {
+	err := iq.SendVia(ctx, conn, i)
+	if err != nil && (errors.Is(err, stream.ErrClosed) || conn.Err() != nil) {
+		// The stream ended under the send: the request is lost with it,
+		// as those it had sent are.
+		return errs.New("component: connection lost: "+errs.Trim(err, "component: "), iq.ErrConnectionLost, err)
+	}
+	return err
 }
 
 // Conn returns the stream up, or nil, for what an Endpoint does not send
@@ -422,11 +431,11 @@ func (s *Supervisor) stopping(ctx context.Context, err error) (bool, error) {
 	return false, nil
 }
 
-// Shutdown stops s gracefully: it dials no more, and ends the stream up as
-// stream.Conn.Shutdown does (a get or set that still arrives is refused,
-// running handlers finish and their replies are written, then the stream
-// closes with its closing tag), then waits for Run to return, which closes
-// the Endpoint. When ctx ends first, the stream is closed at once and
+// Shutdown stops s gracefully: it dials no more, and ends the stream up
+// with stream.Conn.Shutdown (a get or set that still arrives is answered
+// wait/resource-constraint, running handlers finish and their replies are
+// written, then the stream closes with its closing tag), then waits for
+// Run to return, which closes the Endpoint. When ctx ends first, the stream is closed at once and
 // Shutdown returns ctx's error. Shutdown before Run makes Run return at
 // once. It is idempotent.
 func (s *Supervisor) Shutdown(ctx context.Context) error {
@@ -438,9 +447,9 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	conn, ep, running := s.conn, s.ep, s.running
 	s.mu.Unlock()
 	if conn != nil {
-		if err := shutdownStream(ctx, conn, ep); err != nil {
-			_ = conn.Close()
-		}
+		// Ending at once when ctx does, Shutdown returns ctx's error,
+		// and Run returns.
+		_ = conn.Shutdown(ctx, ep)
 	}
 	if !running {
 		return nil
@@ -451,18 +460,4 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// shutdownStream ends conn gracefully with the stream's own Shutdown when
-// it has one, else by waiting for ep's handlers before closing it.
-func shutdownStream(ctx context.Context, conn *stream.Conn, ep *iq.Endpoint) error {
-	if sh, ok := any(conn).(interface {
-		Shutdown(context.Context, *iq.Endpoint) error
-	}); ok {
-		return sh.Shutdown(ctx, ep)
-	}
-	if err := ep.Callee.Drain(ctx); err != nil {
-		return err
-	}
-	return conn.Close()
 }

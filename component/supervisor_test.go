@@ -143,6 +143,9 @@ func newPeer(c net.Conn) *peer {
 				_, _ = io.Copy(io.Discard, c)
 				return
 			}
+			if ee, ok := tok.(xml.EndElement); ok && ee.Name.Local == "stream" {
+				_ = c.Close() // the server's answer to our closing tag
+			}
 			if se, ok := tok.(xml.StartElement); ok && se.Name.Local != "stream" {
 				el := new(iq.Element)
 				if dec.DecodeElement(el, &se) != nil {

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xmpp-iq/iq"
@@ -45,6 +46,11 @@ type config struct {
 	logger  *slog.Logger
 	local   localAddr
 	grace   time.Duration
+
+	keepalive   time.Duration
+	readTimeout time.Duration
+	pingTo      string
+	pingToSet   bool
 }
 
 // localAddr is the address a component's stream sends from.
@@ -142,6 +148,24 @@ type Conn struct {
 	local   localAddr
 	grace   time.Duration
 
+	// Liveness (keepalive.go): the times, on clock, of the last bytes
+	// read and the last write, which one monitor goroutine checks.
+	epoch       time.Time
+	lastRead    atomic.Int64
+	lastWrite   atomic.Int64
+	keepalive   time.Duration
+	readTimeout time.Duration
+	pingTo      string
+	pingToSet   bool
+
+	// Graceful shutdown (shutdown.go): once shutdown is set, the reader
+	// refuses gets and sets; receiving is set while it hands one to the
+	// Endpoint, so that Shutdown knows when none can start a handler.
+	shutdown  atomic.Bool
+	receiving atomic.Bool
+	readDone  chan struct{} // closed when Serve's reading has ended
+	hardOnce  sync.Once     // closes the transport and done
+
 	wsem chan struct{} // holds the write lock; a channel so waiting heeds ctx
 
 	// The write under way, for interrupt, made once in newConn: a context
@@ -172,7 +196,8 @@ type Header struct {
 }
 
 func newConfig(opts []Option) config {
-	c := config{maxSize: DefaultMaxStanzaSize, ns: iq.NSClient, grace: DefaultCloseGrace}
+	c := config{maxSize: DefaultMaxStanzaSize, ns: iq.NSClient, grace: DefaultCloseGrace,
+		keepalive: DefaultKeepalive, readTimeout: DefaultReadTimeout}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
@@ -201,16 +226,25 @@ func New(rwc io.ReadWriteCloser, opts ...Option) *Conn {
 
 func newConn(rwc io.ReadWriteCloser, r io.Reader, cfg config) *Conn {
 	c := &Conn{
-		rwc:     rwc,
-		dec:     xmldec.NewDecoder(r, int(cfg.maxSize)),
-		maxSize: cfg.maxSize,
-		log:     cfg.logger,
-		local:   cfg.local,
-		grace:   cfg.grace,
-		wsem:    make(chan struct{}, 1),
-		closing: make(chan struct{}),
-		done:    make(chan struct{}),
+		rwc:         rwc,
+		maxSize:     cfg.maxSize,
+		log:         cfg.logger,
+		local:       cfg.local,
+		grace:       cfg.grace,
+		epoch:       time.Now(),
+		keepalive:   cfg.keepalive,
+		readTimeout: cfg.readTimeout,
+		pingTo:      cfg.pingTo,
+		pingToSet:   cfg.pingToSet,
+		readDone:    make(chan struct{}),
+		wsem:        make(chan struct{}, 1),
+		closing:     make(chan struct{}),
+		done:        make(chan struct{}),
 	}
+	if cfg.readTimeout > 0 {
+		r = activityReader{r: r, c: c}
+	}
+	c.dec = xmldec.NewDecoder(r, int(cfg.maxSize))
 	c.interruptFn = c.interrupt
 	return c
 }
@@ -381,11 +415,14 @@ func (c *Conn) serveEndpoint(ctx context.Context, ep *iq.Endpoint, fallback func
 	c.shared = shared
 	c.smu.Unlock()
 
-	stop := context.AfterFunc(ctx, func() { c.end(ctx.Err(), nil) })
+	stop := context.AfterFunc(ctx, func() { c.end(ctx.Err(), nil); c.hardClose() })
 	defer stop()
+	stopMonitor := c.startMonitor(ctx, ep)
 	err := c.serve(ctx, ep, fallback)
+	close(c.readDone)
 	c.end(err, nil)
 	<-c.done
+	stopMonitor()
 	cause := c.cause
 	if shared {
 		ep.Caller.FailSentVia(c, cause)
@@ -413,7 +450,7 @@ func (c *Conn) serve(ctx context.Context, ep *iq.Endpoint, fallback func(context
 				if err != nil { // cannot happen: the name was just checked
 					return c.failRead(err)
 				}
-				ep.Receive(ctx, in)
+				c.receive(ctx, ep, in)
 				continue
 			}
 			if t.Name.Space == NSStream && t.Name.Local == "error" {
@@ -542,8 +579,7 @@ func (c *Conn) endStream(cause error, se *StreamError, haveLock bool) {
 		c.cause = cause
 		close(c.closing)
 		if haveLock {
-			_ = c.rwc.Close()
-			close(c.done)
+			c.hardClose()
 			return
 		}
 		var b []byte
@@ -573,16 +609,26 @@ func (c *Conn) endStream(cause error, se *StreamError, haveLock bool) {
 			<-wrote
 			<-c.wsem
 		case <-t.C:
-			_ = c.rwc.Close()
 		}
+		c.hardClose()
+	})
+}
+
+// hardClose closes the transport, which ends any read or write under
+// way, and marks the stream ended. It is idempotent.
+func (c *Conn) hardClose() {
+	c.hardOnce.Do(func() {
+		_ = c.rwc.Close()
 		close(c.done)
 	})
 }
 
 // Close ends the stream: it writes </stream:stream>, closes the transport,
-// and makes Serve return nil. It is idempotent.
+// and makes Serve return nil. During a Shutdown it closes the transport
+// at once. It is idempotent.
 func (c *Conn) Close() error {
 	c.end(ErrClosed, nil)
+	c.hardClose()
 	return nil
 }
 
@@ -723,6 +769,7 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 		return err
 	}
 	n, err := c.watchedWrite(ctx, b)
+	c.lastWrite.Store(c.clock())
 	if err != nil && isTimeout(err) && n > 0 && n < len(b) {
 		// ctx ended with part of the stanza on the wire. Cutting it short
 		// would break the stream for every other request, so the rest goes

@@ -26,6 +26,7 @@ type Condition string
 const (
 	BadFormat             Condition = "bad-format"
 	Conflict              Condition = "conflict"
+	ConnectionTimeout     Condition = "connection-timeout"
 	HostUnknown           Condition = "host-unknown"
 	InvalidFrom           Condition = "invalid-from"
 	InvalidNamespace      Condition = "invalid-namespace"

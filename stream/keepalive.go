@@ -1,0 +1,241 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/xmpp-iq/iq"
+)
+
+// DefaultKeepalive is how long, by default, a served Conn lets its side
+// of the stream stay silent before it writes a whitespace keepalive (see
+// WithKeepalive).
+const DefaultKeepalive = 30 * time.Second
+
+// DefaultReadTimeout is how long, by default, a served Conn hears nothing
+// from the peer before it probes the stream with a ping (see
+// WithReadTimeout). With the probe's further half of it, a dead stream is
+// noticed within 60 s.
+const DefaultReadTimeout = 40 * time.Second
+
+// NSPing is the XEP-0199 namespace of the probe's <ping/>.
+const NSPing = "urn:xmpp:ping"
+
+// ErrIdle reports a stream on which nothing was read for the read
+// timeout, nor in the further time given to a ping sent to probe it
+// (WithReadTimeout): the peer is taken to be gone, and the stream was
+// ended with a connection-timeout stream error.
+var ErrIdle = errors.New("stream: peer silent")
+
+// WithKeepalive sets how long a served Conn writes nothing before it
+// writes a single space between two stanzas, a whitespace keepalive (RFC
+// 6120 §4.6.1), which keeps NAT mappings and proxies from dropping an
+// idle connection and makes the transport notice a dead one: d after the
+// last write, whatever it was (DefaultKeepalive by default). The space
+// takes the write lock as any write does, so it never lands inside a
+// stanza; a stream with traffic sends none. Keepalives go out while Serve
+// runs. 0 turns them off; a negative d panics.
+func WithKeepalive(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("stream: WithKeepalive(%v): negative interval", d))
+	}
+	return func(c *config) { c.keepalive = d }
+}
+
+// WithReadTimeout sets how long a served Conn may read nothing at all
+// (not a stanza, not a whitespace keepalive) before it asks whether the
+// stream is still alive (DefaultReadTimeout by default).
+//
+// A server owes an idle stream nothing: ejabberd's server-side pings
+// (mod_ping's send_pings, off by default) are for client sessions, and
+// neither it nor Prosody writes whitespace to a component by default. So
+// silence alone does not prove the stream dead: after d of it, the Conn sends an
+// XEP-0199 ping (<iq type='get'><ping xmlns='urn:xmpp:ping'/></iq>)
+// through the Endpoint's Caller, on this stream (see ConnFromContext), to
+// the peer's address (WithPingTarget; by default the from of the peer's
+// stream header, or no to on a stream made by New). Any answer, a result
+// or an error reply, and anything else read in the meantime, proves the
+// stream alive. When nothing is read for d/2 more, the Conn ends the
+// stream with a connection-timeout stream error (RFC 6120 §4.9.3.3), and
+// Serve returns an error wrapping ErrIdle; pending requests fail with
+// iq.ErrClosed, as on any end of the stream.
+//
+// So a stream the peer has silently left ends between 1.5×d after the
+// last byte read (60 s by default), plus the time the timers take to fire.
+// On a component stream the header's from is the component's own domain:
+// the ping goes through the server and comes back to the component, whose
+// Callee answers it (with the ping package's handler, or
+// feature-not-implemented); either way something is read. The check runs
+// while Serve runs. 0 turns it off; a negative d panics.
+func WithReadTimeout(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("stream: WithReadTimeout(%v): negative timeout", d))
+	}
+	return func(c *config) { c.readTimeout = d }
+}
+
+// WithPingTarget sets the address the read timeout's ping goes to (see
+// WithReadTimeout): the server's domain, say, on a component stream whose
+// server answers pings. It panics if addr is not a well-formed JID.
+func WithPingTarget(addr string) Option {
+	j, err := iq.ParseJID(addr)
+	if err != nil {
+		panic(fmt.Sprintf("stream: WithPingTarget(%q): %v", addr, err))
+	}
+	return func(c *config) { c.pingTo = j.String(); c.pingToSet = true }
+}
+
+type connKey struct{}
+
+// ConnFromContext returns the Conn a request must be written on, when the
+// Conn itself made it: the read timeout's ping proves one stream alive,
+// so it must go out on that stream. A Sender that spreads requests over
+// several Conns (a pool) looks here first and writes the request on the
+// Conn found, when it is one of its own.
+func ConnFromContext(ctx context.Context) (*Conn, bool) {
+	c, ok := ctx.Value(connKey{}).(*Conn)
+	return c, ok
+}
+
+// activityReader records when the transport last gave bytes: one clock
+// read per Read, which brings many stanzas under load, and no timer.
+type activityReader struct {
+	r io.Reader
+	c *Conn
+}
+
+func (a activityReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if n > 0 {
+		a.c.lastRead.Store(a.c.clock())
+	}
+	return n, err
+}
+
+// clock is the time since the Conn was made, on the monotonic clock.
+func (c *Conn) clock() int64 { return int64(time.Since(c.epoch)) }
+
+// startMonitor starts the keepalives and the read timeout's watch, if
+// either is on, for as long as Serve runs; the function returned stops
+// them and waits until every goroutine they started has ended.
+func (c *Conn) startMonitor(ctx context.Context, ep *iq.Endpoint) func() {
+	if c.keepalive == 0 && c.readTimeout == 0 {
+		return func() {}
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.monitor(mctx, ep, &wg)
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+// monitor is one goroutine with one timer, set to the next moment
+// something may be due: the reader and the writers only store the time of
+// their last transfer, and nobody resets a timer per stanza.
+func (c *Conn) monitor(ctx context.Context, ep *iq.Endpoint, wg *sync.WaitGroup) {
+	keep, rt := int64(c.keepalive), int64(c.readTimeout)
+	wait := rt / 2
+	probeAt := int64(-1) // when the ping went out, while it is unanswered
+	var kaBusy bool
+	kaDone := make(chan struct{}, 1)
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		now := c.clock()
+		next := int64(1<<63 - 1)
+		if keep > 0 {
+			lw := c.lastWrite.Load()
+			if now-lw >= keep && !kaBusy {
+				kaBusy = true
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c.writeKeepalive(ctx)
+					kaDone <- struct{}{}
+				}()
+				lw = now
+			}
+			if !kaBusy {
+				next = min(next, lw+keep)
+			}
+		}
+		if rt > 0 {
+			lr := c.lastRead.Load()
+			if probeAt >= 0 && lr > probeAt {
+				probeAt = -1 // something came: the stream is alive
+			}
+			switch {
+			case probeAt < 0 && now-lr >= rt:
+				probeAt = now
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c.probe(ctx, ep, time.Duration(wait))
+				}()
+				next = min(next, now+wait)
+			case probeAt < 0:
+				next = min(next, lr+rt)
+			case now-probeAt >= wait:
+				c.end(fmt.Errorf("%w for %v: a ping went unanswered", ErrIdle, time.Duration(now-lr).Round(time.Millisecond)),
+					&StreamError{Condition: ConnectionTimeout})
+				return
+			default:
+				next = min(next, probeAt+wait)
+			}
+		}
+		if next == 1<<63-1 {
+			next = now + int64(time.Hour)
+		}
+		t.Reset(time.Duration(next - now))
+		select {
+		case <-t.C:
+		case <-kaDone:
+			kaBusy = false
+		case <-ctx.Done():
+			return
+		case <-c.closing:
+			return
+		}
+	}
+}
+
+// writeKeepalive writes one space, as any write, within the interval: a
+// peer that does not read holds only the keepalive up.
+func (c *Conn) writeKeepalive(ctx context.Context) {
+	wctx, cancel := context.WithTimeout(ctx, max(c.keepalive, closeWriteWait))
+	defer cancel()
+	if err := c.write(wctx, space); err != nil && !c.isClosing() {
+		c.log.Debug("stream: keepalive not written", "err", err)
+	}
+}
+
+var space = []byte{' '}
+
+// probe pings the peer on this stream; an answer of any kind counts as
+// something read, even one that a pool's server delivered on another of
+// its connections: the ping reached the server, so this stream carries.
+func (c *Conn) probe(ctx context.Context, ep *iq.Endpoint, wait time.Duration) {
+	to := c.pingTo
+	if !c.pingToSet {
+		to = c.header.From
+	}
+	pctx, cancel := context.WithTimeout(context.WithValue(ctx, connKey{}, c), wait)
+	defer cancel()
+	_, err := ep.Caller.Request(pctx, &iq.IQ{Type: iq.TypeGet, To: to, Payload: iq.NewElement(NSPing, "ping")})
+	var serr *iq.StanzaError
+	if err == nil || errors.As(err, &serr) {
+		c.lastRead.Store(c.clock())
+		return
+	}
+	c.log.Debug("stream: ping unanswered", "to", to, "err", err)
+}
