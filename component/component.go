@@ -7,6 +7,9 @@
 //	ep := iq.NewEndpoint(conn, iq.WithLocalJID("echo.localhost"))
 //	ep.Callee.Get("urn:example:echo", "echo", handler)
 //	go conn.Serve(ctx, ep, nil)
+//
+// A Supervisor keeps a component connected across server restarts, with
+// one Endpoint that outlives each stream (see NewSupervisor).
 package component
 
 import (
