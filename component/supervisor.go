@@ -435,9 +435,9 @@ func (s *Supervisor) stopping(ctx context.Context, err error) (bool, error) {
 // with stream.Conn.Shutdown (a get or set that still arrives is answered
 // wait/resource-constraint, running handlers finish and their replies are
 // written, then the stream closes with its closing tag), then waits for
-// Run to return, which closes the Endpoint. When ctx ends first, the stream is closed at once and
-// Shutdown returns ctx's error. Shutdown before Run makes Run return at
-// once. It is idempotent.
+// Run to return, which closes the Endpoint. When ctx ends first, the
+// stream is closed at once and Shutdown returns ctx's error. Shutdown
+// before Run makes Run return at once. It is idempotent.
 func (s *Supervisor) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		panic("component: Supervisor.Shutdown: nil Context")

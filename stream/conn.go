@@ -488,8 +488,9 @@ func isStanza(name xml.Name) bool {
 }
 
 // finish lets what is in flight end after the peer's closing tag (RFC
-// 6120 §4.4): nothing more is read, our pending requests fail (under ServeShared, those sent on this stream), as no reply
-// can follow, and the replies due to requests already read are written,
+// 6120 §4.4): nothing more is read, our pending requests fail (under
+// ServeShared, those sent on this stream), as no reply can follow, and
+// the replies due to requests already read are written,
 // for at most the grace, before the caller ends the stream. Close or the
 // end of ctx cut the wait short; finish returns ctx's error if it ended,
 // so that it, not the peer's closing tag, is the cause.
