@@ -380,7 +380,8 @@ func (c *Conn) readError(err error) error {
 //
 // When the stream ends, for whatever reason, Serve closes the Conn and
 // closes ep with the cause, so that every pending request fails with
-// iq.ErrClosed. After the peer's </stream:stream>, the replies still due
+// iq.ErrClosed (ServeShared, for an Endpoint served by more than one
+// stream, leaves it open). After the peer's </stream:stream>, the replies still due
 // to requests already read are written first, within the grace that
 // WithCloseGrace sets, and our closing tag after them. Serve returns nil
 // after Close or the peer's orderly </stream:stream>; the peer's
