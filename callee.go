@@ -161,7 +161,9 @@ func (c *Callee) register(fn string, t Type, space, local string, h Handler, mw 
 // Requests routed before, running or waiting in the route's ordered
 // queues, finish with the handler they were routed to. Replacing a
 // handler is Unregister, then Handle: a request routed in between is
-// answered as for a route without handler.
+// answered as for a route without handler. An ordered route's order
+// starts anew with the new handler: its first requests may run beside
+// the old handler's last.
 func (c *Callee) Unregister(t Type, space, local string) bool {
 	r := route{t, space, local}
 	c.mu.Lock()
