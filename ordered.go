@@ -156,14 +156,14 @@ type orderer struct {
 
 	mu     sync.Mutex
 	route  *orderQueue            // the one queue, without bySender
-	queues map[string]*orderQueue // by sender key, with bySender
+	queues map[senderKey]*orderQueue // by sender, with bySender
 }
 
 // orderQueue is the requests of one sender (or of the route) waiting
 // behind the one running.
 type orderQueue struct {
 	o       *orderer
-	key     string
+	key     senderKey
 	waiting []handlerJob // waiting[head:] in arrival order
 	head    int
 }
@@ -176,26 +176,32 @@ const (
 	full                   // refused: the queue is at its bound
 )
 
-// senderKey returns the key of from's queue: its normalised form, or,
-// for a from that does not parse, the string as it is behind a NUL no
-// address contains.
-func senderKey(from string) string {
+// senderKey names a sender's queue: its address normalised, or, for a
+// from that does not parse, the string as it is. The zero key is the
+// sender with no from.
+type senderKey struct {
+	jid JID
+	raw string
+}
+
+// keyOf returns the key of from's queue.
+func keyOf(from string) senderKey {
 	if from == "" {
-		return ""
+		return senderKey{}
 	}
 	j, err := ParseJID(from)
 	if err != nil {
-		return "\x00" + from
+		return senderKey{raw: from}
 	}
-	return j.String()
+	return senderKey{jid: j}
 }
 
 // enqueue puts job in its queue. When the queue was idle, job.q is set and
 // the caller runs job and then the queue (Callee.runQueue).
 func (o *orderer) enqueue(job *handlerJob) enqueued {
-	var key string
+	var key senderKey
 	if o.bySender {
-		key = senderKey(job.req.From) // outside the lock: parsing is the costly part
+		key = keyOf(job.req.From) // outside the lock: parsing is the costly part
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -209,7 +215,7 @@ func (o *orderer) enqueue(job *handlerJob) enqueued {
 		q = &orderQueue{o: o, key: key}
 		if o.bySender {
 			if o.queues == nil {
-				o.queues = make(map[string]*orderQueue)
+				o.queues = make(map[senderKey]*orderQueue)
 			}
 			o.queues[key] = q
 		} else {

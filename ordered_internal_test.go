@@ -50,7 +50,7 @@ func TestOrderedIdleSenderCostsNothing(t *testing.T) {
 				// Keep the queue from emptying, never past its bound.
 				for {
 					ord.mu.Lock()
-					q := ord.queues[senderKey(from)]
+					q := ord.queues[keyOf(from)]
 					n := 0
 					if q != nil {
 						n = len(q.waiting) - q.head

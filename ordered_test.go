@@ -574,10 +574,10 @@ func TestOrdered_MiddlewareStillWraps(t *testing.T) {
 
 // benchOrdered feeds b.N requests from 64 senders, each from its own
 // goroutine, to a route whose handler does a little work, and waits for
-// every reply. Each sender keeps at most 1,000 requests outstanding, so
+// every reply. Each sender keeps at most window requests outstanding, so
 // that nothing is refused.
-func benchOrdered(b *testing.B, opts ...iq.Middleware) {
-	const senders, window = 64, 1000
+func benchOrdered(b *testing.B, window int, opts ...iq.Middleware) {
+	const senders = 64
 	var replies atomic.Int64
 	done := make(chan struct{})
 	sems := make(map[string]chan struct{}, senders)
@@ -634,11 +634,23 @@ func benchOrdered(b *testing.B, opts ...iq.Middleware) {
 	}
 }
 
+// benchWindows are the requests each of the 64 senders keeps
+// outstanding: 1,000 as the test (64,000 at once), and 4 (256).
+var benchWindows = []int{1000, 4}
+
 // BenchmarkOrdered and BenchmarkUnordered compare a route ordered by
 // sender with an unordered one, under 64 senders at once.
 func BenchmarkOrdered(b *testing.B) {
-	benchOrdered(b, iq.OrderedBySender(), iq.MaxQueued(1000))
+	for _, w := range benchWindows {
+		b.Run("window="+strconv.Itoa(w), func(b *testing.B) {
+			benchOrdered(b, w, iq.OrderedBySender(), iq.MaxQueued(w))
+		})
+	}
 }
 
 // BenchmarkUnordered is BenchmarkOrdered's baseline.
-func BenchmarkUnordered(b *testing.B) { benchOrdered(b) }
+func BenchmarkUnordered(b *testing.B) {
+	for _, w := range benchWindows {
+		b.Run("window="+strconv.Itoa(w), func(b *testing.B) { benchOrdered(b, w) })
+	}
+}
