@@ -155,7 +155,7 @@ type orderer struct {
 	max      int // requests waiting per queue, the running one not counted
 
 	mu     sync.Mutex
-	route  *orderQueue            // the one queue, without bySender
+	route  *orderQueue               // the one queue, without bySender
 	queues map[senderKey]*orderQueue // by sender, with bySender
 }
 
