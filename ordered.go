@@ -13,17 +13,6 @@ import (
 // take every handler slot.
 const DefaultMaxQueued = 128
 
-// Route options. Ordered, OrderedBySender and MaxQueued configure the
-// route they are registered with; they are passed where the route's own
-// middleware is (Callee.Handle, Get and Set, HandleGet and HandleSet):
-//
-//	iq.HandleSet(c, rosterPush, iq.Allow(iq.OwnAccount(me)), iq.OrderedBySender())
-//
-// They have the Middleware type for that reason alone: registration takes
-// them out of the chain, and Callee.Use, which concerns every route,
-// panics on them. Applied by hand to a Handler, they return one that
-// calls it and orders nothing.
-
 // OrderedBySender makes a route run the requests of one sender one at a
 // time, in the order Receive was given them, while the requests of
 // different senders run in parallel. A sender is the request's from,
@@ -35,7 +24,15 @@ const DefaultMaxQueued = 128
 //
 // Use it where the protocol requires requests to be applied in the order
 // they were sent, such as RFC 6121 roster pushes, or where a handler
-// mutates state per sender.
+// mutates state per sender. It is a route option, given where the route's
+// own middleware is (Callee.Handle, Get and Set, HandleGet and HandleSet),
+// in any place among them:
+//
+//	iq.HandleSet(c, rosterPush, iq.Allow(iq.OwnAccount(me)), iq.OrderedBySender())
+//
+// It has the Middleware type for that reason alone: registration takes it
+// out of the chain, Callee.Use panics on it, and applied by hand to a
+// Handler it returns one that calls it and orders nothing.
 //
 // Ordering concerns Receive alone: Reply runs the handler on its caller's
 // goroutine, and orders what its caller orders. A request waiting for its
