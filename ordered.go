@@ -20,7 +20,8 @@ const DefaultMaxQueued = 128
 // juliet@example.com are one); a request with no from (from one's own
 // server, on a client stream) is a sender of its own, and so is each
 // from that does not parse, compared as it is. Full JIDs of one account
-// are different senders.
+// are different senders. Order is kept within one route: a sender's
+// requests to two ordered routes are in two queues.
 //
 // Use it where the protocol requires requests to be applied in the order
 // they were sent, such as RFC 6121 roster pushes, or where a handler
