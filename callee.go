@@ -35,12 +35,20 @@ type route struct {
 	space, local string
 }
 
+// routeEntry is a registered route's handler, and the orderer of its
+// queues when it is ordered.
+type routeEntry struct {
+	h   Handler
+	ord *orderer
+}
+
 // Callee routes incoming get and set requests to handlers by type and the
 // namespace and local name of their payload, and replies to each exactly
 // once. Results and errors are never answered.
 //
 // Registration and routing are safe for concurrent use: handlers may be
-// added while requests are being served.
+// added, removed (Unregister) and replaced while requests are being
+// served.
 type Callee struct {
 	sender      Sender
 	log         *slog.Logger
@@ -50,10 +58,10 @@ type Callee struct {
 	replyWait   time.Duration
 
 	mu       sync.RWMutex
-	handlers map[route]Handler
+	handlers map[route]routeEntry    // as registered, with the route's own middleware
 	spaces   map[string]int          // registered handlers per namespace
 	mws      []func(Handler) Handler // middleware, first outermost
-	chains   map[route]Handler       // each handler wrapped in mws, rebuilt when either changes
+	chains   map[route]routeEntry    // each handler wrapped in mws, rebuilt when either changes
 
 	inFlight atomic.Int64
 	drain    drainState      // wakes Drain when inFlight reaches zero (drain.go)
@@ -86,8 +94,8 @@ func newCallee(s Sender, cfg config) *Callee {
 		unknownNS:   cfg.unknownNSCond,
 		maxInFlight: int64(cfg.maxInFlight),
 		replyWait:   cfg.replyTimeout,
-		handlers:    make(map[route]Handler),
-		chains:      make(map[route]Handler),
+		handlers:    make(map[route]routeEntry),
+		chains:      make(map[route]routeEntry),
 		spaces:      make(map[string]int),
 		work:        make(chan handlerJob),
 		base:        base,
@@ -102,7 +110,17 @@ func newCallee(s Sender, cfg config) *Callee {
 // request could ever match), if h is nil, or if a handler is already
 // registered for the same route, as http.ServeMux does: these are
 // programming errors.
-func (c *Callee) Handle(t Type, space, local string, h Handler) {
+//
+// mw, if any, wrap this handler alone, inside the Callee's own middleware
+// (Use), the first outermost, as HandleGet's do; the route options
+// (OrderedBySender, Ordered, MaxQueued) go there too.
+func (c *Callee) Handle(t Type, space, local string, h Handler, mw ...Middleware) {
+	c.register("Handle", t, space, local, h, mw)
+}
+
+// register is Handle, with fn naming the function called in the panics
+// about h and mw.
+func (c *Callee) register(fn string, t Type, space, local string, h Handler, mw []Middleware) {
 	if t != TypeGet && t != TypeSet {
 		panic(fmt.Sprintf("iq: Handle: type %q: only get and set can be handled", t))
 	}
@@ -116,20 +134,49 @@ func (c *Callee) Handle(t Type, space, local string, h Handler) {
 		panic(fmt.Sprintf("iq: Handle: namespace %q cannot be written in XML: no request can match it", space))
 	}
 	if h == nil {
-		panic("iq: Handle: nil handler")
+		panic("iq: " + fn + ": nil handler")
 	}
 	if f, ok := h.(HandlerFunc); ok && f == nil {
-		panic("iq: Handle: nil handler")
+		panic("iq: " + fn + ": nil handler")
 	}
+	h, ord := routeHandler(fn, h, mw)
 	r := route{t, space, local}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, dup := c.handlers[r]; dup {
 		panic(fmt.Sprintf("iq: Handle: a handler is already registered for %s {%s}%s", t, space, local))
 	}
-	c.handlers[r] = h
-	c.chains[r] = c.wrap(h)
+	c.handlers[r] = routeEntry{h, ord}
+	c.chains[r] = routeEntry{c.wrap(h), ord}
 	c.spaces[space]++
+}
+
+// Unregister removes the handler of type t (TypeGet or TypeSet) for
+// payloads named local in namespace space, and reports whether there was
+// one. Once it returns, requests for the route are answered as if it had
+// never been registered (feature-not-implemented, or the
+// WithUnknownNamespaceCondition once no handler is left in the namespace,
+// which also leaves Namespaces, and with it package disco's features).
+//
+// Requests routed before, running or waiting in the route's ordered
+// queues, finish with the handler they were routed to. Replacing a
+// handler is Unregister, then Handle: a request routed in between is
+// answered as for a route without handler. An ordered route's order
+// starts anew with the new handler: its first requests may run beside
+// the old handler's last.
+func (c *Callee) Unregister(t Type, space, local string) bool {
+	r := route{t, space, local}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.handlers[r]; !ok {
+		return false
+	}
+	delete(c.handlers, r)
+	delete(c.chains, r)
+	if c.spaces[space]--; c.spaces[space] == 0 {
+		delete(c.spaces, space)
+	}
+	return true
 }
 
 // routableNamespace reports whether a payload can be in namespace space:
@@ -171,20 +218,29 @@ func (c *Callee) Use(mw ...func(Handler) Handler) {
 		if m == nil {
 			panic("iq: Use: nil middleware")
 		}
+		if isRouteOption(m) {
+			panic("iq: Use: a route option (Ordered, OrderedBySender, MaxQueued) is given to Handle, HandleGet or HandleSet")
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.mws = append(c.mws, mw...)
-	for r, h := range c.handlers {
-		c.chains[r] = c.wrap(h)
+	for r, e := range c.handlers {
+		c.chains[r] = routeEntry{c.wrap(e.h), e.ord}
 	}
 }
 
-// Get registers h for get requests with a payload named local in space.
-func (c *Callee) Get(space, local string, h HandlerFunc) { c.Handle(TypeGet, space, local, h) }
+// Get registers h for get requests with a payload named local in space,
+// with mw as Handle's.
+func (c *Callee) Get(space, local string, h HandlerFunc, mw ...Middleware) {
+	c.register("Get", TypeGet, space, local, h, mw)
+}
 
-// Set registers h for set requests with a payload named local in space.
-func (c *Callee) Set(space, local string, h HandlerFunc) { c.Handle(TypeSet, space, local, h) }
+// Set registers h for set requests with a payload named local in space,
+// with mw as Handle's.
+func (c *Callee) Set(space, local string, h HandlerFunc, mw ...Middleware) {
+	c.register("Set", TypeSet, space, local, h, mw)
+}
 
 // Namespaces returns the namespaces that have at least one handler, in no
 // particular order.
@@ -202,48 +258,48 @@ func (c *Callee) Namespaces() []string {
 // run none, the *StanzaError it would send instead. For a result or an
 // error, to which no reply is due, it returns nil, nil.
 func (c *Callee) Handler(req *IQ) (Handler, *StanzaError) {
-	reply, h, _ := c.check(req)
+	reply, e, _ := c.check(req)
 	if reply != nil {
 		return nil, reply.Error
 	}
-	return h, nil
+	return e.h, nil
 }
 
 // lookup finds the handler for a well-formed get or set.
-func (c *Callee) lookup(req *IQ) (Handler, *StanzaError) {
+func (c *Callee) lookup(req *IQ) (routeEntry, *StanzaError) {
 	name := req.Payload.Name
 	c.mu.RLock()
-	h := c.chains[route{req.Type, name.Space, name.Local}]
+	e := c.chains[route{req.Type, name.Space, name.Local}]
 	known := c.spaces[name.Space] > 0
 	c.mu.RUnlock()
-	if h != nil {
-		return h, nil
+	if e.h != nil {
+		return e, nil
 	}
 	if known {
-		return nil, NewError(Cancel, FeatureNotImplemented, "")
+		return e, NewError(Cancel, FeatureNotImplemented, "")
 	}
-	return nil, NewError(Cancel, c.unknownNS, "")
+	return e, NewError(Cancel, c.unknownNS, "")
 }
 
 // check returns the reply due without running a handler, or, when a
 // handler is to run, nil and that handler. done reports that no reply at
 // all is due.
-func (c *Callee) check(req *IQ) (reply *IQ, h Handler, done bool) {
+func (c *Callee) check(req *IQ) (reply *IQ, e routeEntry, done bool) {
 	switch req.Type {
 	case TypeResult, TypeError:
-		return nil, nil, true
+		return nil, e, true
 	case TypeGet, TypeSet:
 		if req.ID == "" || req.NumChildren() != 1 {
-			return req.ErrorReply(NewError(Modify, BadRequest, "")), nil, false
+			return req.ErrorReply(NewError(Modify, BadRequest, "")), e, false
 		}
 	default:
-		return req.ErrorReply(NewError(Modify, BadRequest, "")), nil, false
+		return req.ErrorReply(NewError(Modify, BadRequest, "")), e, false
 	}
-	h, serr := c.lookup(req)
+	e, serr := c.lookup(req)
 	if serr != nil {
-		return req.ErrorReply(serr), nil, false
+		return req.ErrorReply(serr), e, false
 	}
-	return nil, h, false
+	return nil, e, false
 }
 
 // Reply routes req and runs its handler on the calling goroutine, and
@@ -251,18 +307,19 @@ func (c *Callee) check(req *IQ) (reply *IQ, h Handler, done bool) {
 // malformed (bad-request), unroutable (feature-not-implemented, or the
 // WithUnknownNamespaceCondition), or that the handler failed. It returns
 // nil when no reply is due: for a result or an error. Reply does not count
-// against WithMaxInFlight, and Close does not concern it: its handler's
-// context is ctx alone.
+// against WithMaxInFlight, Close does not concern it (its handler's
+// context is ctx alone), and an ordered route's queues do not either: the
+// handler runs at once.
 func (c *Callee) Reply(ctx context.Context, req *IQ) *IQ {
 	mustContext("Callee.Reply", ctx)
 	if req == nil {
 		return nil
 	}
-	reply, h, done := c.check(req)
+	reply, e, done := c.check(req)
 	if done || reply != nil {
 		return reply
 	}
-	return c.run(ctx, h, req)
+	return c.run(ctx, e.h, req)
 }
 
 // run calls h and turns what it returns, or its panic, into the reply.
@@ -297,6 +354,11 @@ func (c *Callee) run(ctx context.Context, h Handler, req *IQ) (reply *IQ) {
 // answered from the calling goroutine, so that a flood of them costs no
 // goroutines. Results and errors are ignored.
 //
+// On a route registered with OrderedBySender or Ordered, a request whose
+// queue is busy waits its turn instead, holding its WithMaxInFlight slot,
+// and is answered wait/resource-constraint when the queue is full
+// (MaxQueued).
+//
 // A reply that cannot be encoded is replaced by cancel/internal-server-error
 // and logged, when the Sender's error wraps ErrEncode (stream.Conn's and
 // iqtest's do; a Sender of one's own should pass AppendXML's error through
@@ -309,7 +371,7 @@ func (c *Callee) Receive(ctx context.Context, req *IQ) {
 	if req == nil {
 		return
 	}
-	reply, h, done := c.check(req)
+	reply, e, done := c.check(req)
 	if done {
 		return
 	}
@@ -323,7 +385,17 @@ func (c *Callee) Receive(ctx context.Context, req *IQ) {
 		c.send(ctx, reply)
 		return
 	}
-	job := handlerJob{ctx: ctx, h: h, req: req}
+	job := handlerJob{ctx: ctx, h: e.h, req: req}
+	if e.ord != nil {
+		switch e.ord.enqueue(&job) {
+		case queued:
+			return
+		case full:
+			c.release()
+			c.send(ctx, req.ErrorReply(NewError(Wait, ResourceConstraint, "")))
+			return
+		}
+	}
 	select {
 	case c.work <- job: // an idle worker takes it
 	default:
@@ -336,6 +408,7 @@ type handlerJob struct {
 	ctx context.Context
 	h   Handler
 	req *IQ
+	q   *orderQueue // the ordered queue to run after req, if any
 }
 
 // workerIdle is how long a worker goroutine waits for another request
@@ -350,6 +423,9 @@ func (c *Callee) worker(job handlerJob) {
 	var idle *time.Timer
 	for {
 		c.handle(job)
+		if job.q != nil {
+			c.runQueue(job.q)
+		}
 		if idle == nil {
 			idle = time.NewTimer(workerIdle)
 		} else {
@@ -379,6 +455,10 @@ func (c *Callee) handle(job handlerJob) {
 			stop()
 			c.log.Error("iq: handler exited its goroutine", "id", req.ID, "from", req.From)
 			c.send(ctx, req.ErrorReply(NewError(Cancel, InternalServerError, "")))
+			if job.q != nil {
+				// This goroutine ends: the rest of the queue runs on another.
+				go c.runQueue(job.q)
+			}
 		}
 	}()
 	r := c.run(hctx, job.h, req)
@@ -412,8 +492,9 @@ func (c *Callee) send(ctx context.Context, reply *IQ) {
 	}
 }
 
-// InFlight reports how many handlers started by Receive are running. It
-// never exceeds WithMaxInFlight.
+// InFlight reports how many handlers started by Receive are running, and
+// requests waiting their turn in an ordered route's queue. It never
+// exceeds WithMaxInFlight.
 func (c *Callee) InFlight() int { return int(c.inFlight.Load()) }
 
 // acquire takes one of the WithMaxInFlight slots, or reports that none is
@@ -433,9 +514,11 @@ func (c *Callee) acquire() bool {
 }
 
 // Close cancels the context of every running handler. Requests received
-// after are answered cancel/service-unavailable. Close does not wait for
-// handlers to return; their replies are still sent if the Sender takes
-// them. It is idempotent and returns nil.
+// after are answered cancel/service-unavailable, and so are those waiting
+// their turn in an ordered route's queue (from another goroutine, so that
+// Close does not wait for the Sender). Close does not wait for handlers
+// to return; their replies are still sent if the Sender takes them. It is
+// idempotent and returns nil.
 func (c *Callee) Close() error {
 	c.hmu.Lock()
 	c.closed = true
@@ -445,6 +528,23 @@ func (c *Callee) Close() error {
 	}
 	c.hmu.Unlock()
 	c.cancel()
+	// Requests already taken from a queue, or queued on a route
+	// unregistered since, are refused by runQueue, which sees base done.
+	var waiting []handlerJob
+	c.mu.RLock()
+	for _, e := range c.chains {
+		if e.ord != nil {
+			waiting = append(waiting, e.ord.flush()...)
+		}
+	}
+	c.mu.RUnlock()
+	if len(waiting) > 0 {
+		go func() {
+			for _, job := range waiting {
+				c.refuseClosed(job)
+			}
+		}()
+	}
 	return nil
 }
 

@@ -28,9 +28,9 @@ func (c *Callee) release() {
 	}
 }
 
-// Drain waits until no handler started by Receive is running and every
-// reply was handed to the Sender, or ctx ends, in which case it returns
-// ctx's error. It returns nil at once when nothing is in flight.
+// Drain waits until no handler started by Receive is running, no request
+// waits its turn in an ordered route's queue, and every reply was handed
+// to the Sender, or ctx ends, in which case it returns ctx's error. It returns nil at once when nothing is in flight.
 //
 // Drain neither stops new requests nor cancels running handlers: it is
 // meant for the end of a stream, once nothing more is read (as package

@@ -168,7 +168,8 @@ func WithMaxPending(n int) Option {
 }
 
 // WithMaxInFlight caps the handlers a Callee runs at once from Receive
-// (DefaultMaxInFlight by default); a request past it is answered
+// (DefaultMaxInFlight by default), requests waiting their turn on an
+// ordered route (OrderedBySender) included; a request past it is answered
 // wait/resource-constraint at once. Zero keeps the default;
 // WithMaxInFlight panics if n is negative.
 func WithMaxInFlight(n int) Option {

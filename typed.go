@@ -180,9 +180,10 @@ func tagName(f reflect.StructField) xml.Name {
 // Resp must be a struct with an XMLName field giving it a namespace (its
 // tag or, set at run time, its value) or a type whose pointer implements
 // xml.Marshaler, such as Element. mw, if any, wrap this handler alone,
-// inside the Callee's own middleware (Use), the first outermost:
+// inside the Callee's own middleware (Use), the first outermost; the
+// route options (OrderedBySender, Ordered, MaxQueued) go there too:
 //
-//	iq.HandleSet(c, rosterPush, iq.Allow(iq.OwnAccount(me)))
+//	iq.HandleSet(c, rosterPush, iq.Allow(iq.OwnAccount(me)), iq.OrderedBySender())
 //
 // HandleGet panics, as Callee.Handle does, when Req is not a struct whose
 // XMLName tag has a namespace and a local name, when Resp is neither of
@@ -214,14 +215,7 @@ func handleTyped[Req, Resp any](c *Callee, t Type, fn string, h func(context.Con
 	if _, ok := xmlNameField(respT); !ok && !reflect.PointerTo(respT).Implements(reflect.TypeFor[xml.Marshaler]()) {
 		panic(fmt.Sprintf("iq: %s: response type %v must be a struct with an XMLName field, or implement xml.Marshaler", fn, respT))
 	}
-	var handler Handler = typedHandler[Req, Resp]{h: h, name: name}
-	for i := len(mw) - 1; i >= 0; i-- {
-		if mw[i] == nil {
-			panic("iq: " + fn + ": nil middleware")
-		}
-		handler = mw[i](handler)
-	}
-	c.Handle(t, name.Space, name.Local, handler)
+	c.register(fn, t, name.Space, name.Local, typedHandler[Req, Resp]{h: h, name: name}, mw)
 }
 
 type typedHandler[Req, Resp any] struct {

@@ -5,8 +5,9 @@
 // The features advertised are the namespaces the Callee has handlers for,
 // as Callee.Namespaces reports them at the time of each request, plus
 // those declared with AddFeature, minus those hidden with HideFeature: a
-// handler registered later is advertised at once, with no list to keep in
-// sync by hand.
+// handler registered later is advertised at once, and a namespace whose
+// last handler is removed (Callee.Unregister) leaves the features and the
+// caps ver as soon, with no list to keep in sync by hand.
 //
 //	info := disco.Register(ep.Callee, disco.Identity{Category: "client", Type: "bot"})
 //	presence.Append(info.Caps().Element()) // <c xmlns='http://jabber.org/protocol/caps' …/>

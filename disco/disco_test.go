@@ -221,3 +221,36 @@ func ExampleRegister() {
 	// feature http://jabber.org/protocol/muc
 	// QgayPKawpkPSDYmwT/WM94uAlu0=
 }
+
+// TestFeatureLeavesWithItsHandler checks that a namespace whose last
+// handler is unregistered leaves the features and the caps ver at once,
+// and comes back with a new handler.
+func TestFeatureLeavesWithItsHandler(t *testing.T) {
+	const ns = "urn:example:gone"
+	c := iq.NewCallee(iqtest.NewRecorder())
+	s := disco.Register(c, disco.Identity{Category: "client", Type: "bot"})
+	ok := func(context.Context, *iq.IQ) (*iq.Element, error) { return nil, nil }
+	c.Get(ns, "a", ok)
+	c.Set(ns, "a", ok)
+	with := s.Ver()
+	assert.Contains(t, s.Info().Features, disco.Feature{Var: ns})
+
+	require.True(t, c.Unregister(iq.TypeGet, ns, "a"))
+	assert.Contains(t, s.Info().Features, disco.Feature{Var: ns}, "the set handler is still there")
+	assert.Equal(t, with, s.Ver())
+
+	require.True(t, c.Unregister(iq.TypeSet, ns, "a"))
+	assert.NotContains(t, s.Info().Features, disco.Feature{Var: ns})
+	without := s.Ver()
+	assert.NotEqual(t, with, without, "ver still counts the feature")
+	assert.Equal(t, features(disco.NSInfo), s.Info().Features)
+
+	// The caps node#ver of before is no longer answered.
+	_, err := s.HandleInfo(context.Background(), &disco.Info{Node: disco.DefaultNode + "#" + with})
+	var serr *iq.StanzaError
+	require.ErrorAs(t, err, &serr)
+	assert.Equal(t, iq.ItemNotFound, serr.Condition)
+
+	c.Get(ns, "a", ok)
+	assert.Equal(t, with, s.Ver(), "the feature is back")
+}
