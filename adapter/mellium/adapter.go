@@ -125,27 +125,71 @@ func (s *Sender) SendIQ(ctx context.Context, in *iq.IQ) error {
 	if err != nil {
 		return fmt.Errorf("melliumiq: encode iq %s: %w", in.ID, err)
 	}
-	if _, ok := ctx.Deadline(); !ok {
+	// mellium watches the context it is given from a goroutine that may
+	// look at it after Send returns, and a Caller or Callee may reuse ctx
+	// for another IQ once SendIQ has returned (see iq.Sender). Nor may
+	// mellium's context end after Send returns: that goroutine, if it has
+	// not yet seen the send end, would then cut short whatever write comes
+	// next on the connection. So mellium gets a context of its own that
+	// ends only while this send is under way, when ctx or the deadline
+	// does, through a watcher that is gone before SendIQ returns.
+	deadline, ok := ctx.Deadline()
+	if !ok {
 		d := s.WriteTimeout
 		if d <= 0 {
 			d = DefaultWriteTimeout
 		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
+		deadline = time.Now().Add(d)
+	}
+	wctx, cancel := context.WithCancelCause(context.Background())
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	done := ctx.Done()
+	quit, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case <-done:
+			cancel(context.Canceled)
+		case <-timer.C:
+			cancel(context.DeadlineExceeded)
+		case <-quit:
+		}
+	}()
+	defer func() {
+		close(quit)
+		<-exited
+	}()
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	select {
 	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-wctx.Done():
+		return ctxErr(ctx, wctx)
 	}
 	defer func() { <-s.sem }()
-	if err := ctx.Err(); err != nil {
+	if err := ctxErr(ctx, wctx); err != nil {
 		return err
 	}
 	// The decoder resolves the payload's namespaces into xml.Names; the
 	// session's encoder puts the <iq> itself in the stream's namespace.
-	return s.session.Send(ctx, xml.NewDecoder(bytes.NewReader(b)))
+	if err := s.session.Send(wctx, xml.NewDecoder(bytes.NewReader(b))); err != nil {
+		if wctx.Err() != nil {
+			return fmt.Errorf("melliumiq: send iq %s: %w (%w)", in.ID, ctxErr(ctx, wctx), err)
+		}
+		return fmt.Errorf("melliumiq: send iq %s: %w", in.ID, err)
+	}
+	return nil
+}
+
+// ctxErr is why a send gives up: ctx's error when it has ended, else
+// wctx's cause (the deadline), else nil.
+func ctxErr(ctx, wctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return context.Cause(wctx)
 }
 
 // Adapter joins an iq.Endpoint to a mellium session: the Endpoint sends
