@@ -328,13 +328,49 @@ func (a *Adapter) receive(ctx context.Context, r xml.TokenReader, start *xml.Sta
 	in, ok := decodeIQ(r, start)
 	if ok {
 		a.Endpoint.Receive(ctx, in)
+		return
 	}
+	if undecodable := requestHead(start); undecodable != nil {
+		// A get or set whose content the IQ decoder refuses (XML that is
+		// not namespace-well-formed) still gets its one reply: with no
+		// payload, the Callee answers it bad-request. A response that
+		// cannot be read is dropped, and its request times out.
+		a.Endpoint.Receive(ctx, undecodable)
+	}
+}
+
+// requestHead returns, for the start tag of a get or set in a stanza
+// namespace, an IQ with its addressing and no payload, else nil.
+func requestHead(start *xml.StartElement) *iq.IQ {
+	if start.Name.Local != "iq" ||
+		(start.Name.Space != "" && start.Name.Space != stanza.NSClient && start.Name.Space != stanza.NSServer) {
+		return nil
+	}
+	var in iq.IQ
+	for _, a := range start.Attr {
+		if a.Name.Space != "" {
+			continue
+		}
+		switch a.Name.Local {
+		case "id":
+			in.ID = a.Value
+		case "type":
+			in.Type = iq.Type(a.Value)
+		case "from":
+			in.From = a.Value
+		case "to":
+			in.To = a.Value
+		}
+	}
+	if !in.IsRequest() {
+		return nil
+	}
+	return &in
 }
 
 // decodeIQ decodes an <iq> in the client or server namespace (or none) from
 // r, which yields what follows start up to and including its end element.
-// ok is false for any other element and for an <iq> that cannot be decoded,
-// which is dropped.
+// ok is false for any other element and for an <iq> that cannot be decoded.
 func decodeIQ(r xml.TokenReader, start *xml.StartElement) (in *iq.IQ, ok bool) {
 	if start.Name.Local != "iq" ||
 		(start.Name.Space != "" && start.Name.Space != stanza.NSClient && start.Name.Space != stanza.NSServer) {
@@ -376,7 +412,10 @@ func (a *Adapter) Handler() xmpp.Handler {
 	return xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 		in, ok := decodeIQ(t, start)
 		if !ok {
-			return nil
+			// As in Serve: an undecodable get or set gets bad-request.
+			if in = requestHead(start); in == nil {
+				return nil
+			}
 		}
 		if !in.IsRequest() {
 			a.Endpoint.Receive(context.Background(), in)
