@@ -49,6 +49,15 @@
 //     handlers run only under mellium's Serve.
 //   - Under mellium's Serve (Adapter.Handler), concurrent handlers, for the
 //     reason above.
+
+// One pitfall of mellium's own: it watches the context given to
+// xmpp.DialClientSession, NewClientSession or NewSession from a goroutine
+// that outlives the call, and when that context ends just after the call
+// has returned, that goroutine may set a deadline in the past on the
+// connection and fail its first read or write (i/o timeout), ending
+// Serve at once. Give it a context that does not end soon after the
+// login (context.Background(), or one cancelled only when the session is
+// done); DialPlaintext takes care of it.
 package melliumiq
 
 import (
@@ -141,25 +150,8 @@ func (s *Sender) SendIQ(ctx context.Context, in *iq.IQ) error {
 		}
 		deadline = time.Now().Add(d)
 	}
-	wctx, cancel := context.WithCancelCause(context.Background())
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
-	done := ctx.Done()
-	quit, exited := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(exited)
-		select {
-		case <-done:
-			cancel(context.Canceled)
-		case <-timer.C:
-			cancel(context.DeadlineExceeded)
-		case <-quit:
-		}
-	}()
-	defer func() {
-		close(quit)
-		<-exited
-	}()
+	wctx, stop := detach(ctx, deadline)
+	defer stop()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -181,6 +173,43 @@ func (s *Sender) SendIQ(ctx context.Context, in *iq.IQ) error {
 		return fmt.Errorf("melliumiq: send iq %s: %w", in.ID, err)
 	}
 	return nil
+}
+
+// detach returns a context for mellium that ends when ctx does or at
+// deadline, but only until stop is called, and stop, which returns once
+// nothing looks at ctx any more. mellium watches a context from a
+// goroutine that outlives the call it was given to; once that call has
+// returned, the context must neither be touched (ctx may be reused) nor
+// end (the goroutine, if it has not yet seen the call return, would set a
+// deadline in the past on the connection and fail whatever read or write
+// is under way).
+func detach(ctx context.Context, deadline time.Time) (context.Context, func()) {
+	wctx, cancel := context.WithCancelCause(context.Background())
+	var timeout <-chan time.Time
+	var timer *time.Timer
+	if !deadline.IsZero() {
+		timer = time.NewTimer(time.Until(deadline))
+		timeout = timer.C
+	}
+	done := ctx.Done()
+	quit, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case <-done:
+			cancel(context.Canceled)
+		case <-timeout:
+			cancel(context.DeadlineExceeded)
+		case <-quit:
+		}
+	}()
+	return wctx, func() {
+		close(quit)
+		<-exited
+		if timer != nil {
+			timer.Stop()
+		}
+	}
 }
 
 // ctxErr is why a send gives up: ctx's error when it has ended, else
