@@ -36,20 +36,20 @@
 // What stays out of reach through mellium's public API:
 //
 //   - Under Adapter.Serve, mellium's own request helpers ((*xmpp.Session)
-//     SendIQ, SendIQElement, UnmarshalIQ, UnmarshalIQElement, IterIQ, and
+//     SendIQ, EncodeIQ, UnmarshalIQ, IterIQ and their …Element forms, and
 //     the packages built on them: roster, disco, ping, version, …) never
 //     see their responses: only mellium's Serve routes a response to them,
 //     through a table that is not exported. Their responses reach the
 //     Endpoint's Caller, which drops them (logged at debug level), and the
 //     helper waits until its context ends. Make requests with the
-//     Endpoint's Caller instead (package ping, version and disco of this
-//     repository have typed ones).
+//     Endpoint's Caller instead (this repository's packages ping and
+//     version have typed ones).
 //   - Under Adapter.Serve, messages, presence and any other top-level
 //     element are read and dropped: a mux.ServeMux's message and presence
 //     handlers run only under mellium's Serve.
 //   - Under mellium's Serve (Adapter.Handler), concurrent handlers, for the
 //     reason above.
-
+//
 // One pitfall of mellium's own: it watches the context given to
 // xmpp.DialClientSession, NewClientSession or NewSession from a goroutine
 // that outlives the call, and when that context ends just after the call
