@@ -25,10 +25,10 @@
 //     writes nothing of its own: every get or set gets exactly the one
 //     reply its Callee sends; handlers run concurrently and may make
 //     requests on the same session.
-//   - Adapter.Handler, for programs that keep mellium's Serve (say behind a
-//     mux.ServeMux, registered with mux.Handle for the name
-//     {jabber:client iq} so that it claims every IQ), answers each request
-//     before returning, on Serve's goroutine: still exactly one reply, but
+//   - Adapter.Handler, for programs that keep mellium's Serve (with a
+//     mux.ServeMux for messages and presence, say, which it is given and
+//     hands every element but <iq>), claims every IQ and answers each
+//     request before returning, on Serve's goroutine: exactly one reply, but
 //     one request at a time, and a handler that waits for a response on
 //     the same session waits until its own deadline, since Serve reads
 //     nothing until it returns.
@@ -45,8 +45,8 @@
 //     Endpoint's Caller instead (this repository's packages ping and
 //     version have typed ones).
 //   - Under Adapter.Serve, messages, presence and any other top-level
-//     element are read and dropped: a mux.ServeMux's message and presence
-//     handlers run only under mellium's Serve.
+//     element are read and dropped: handlers for them (a mux.ServeMux's)
+//     run only under mellium's Serve, through Adapter.Handler.
 //   - Under mellium's Serve (Adapter.Handler), concurrent handlers, for the
 //     reason above.
 //
@@ -417,13 +417,16 @@ func decodeIQ(r xml.TokenReader, start *xml.StartElement) (in *iq.IQ, ok bool) {
 }
 
 // Handler returns an xmpp.Handler for programs that keep mellium's own
-// (*xmpp.Session).Serve instead of calling Adapter.Serve: pass it to Serve,
-// or have a mux.ServeMux hand it every IQ with
+// (*xmpp.Session).Serve instead of calling Adapter.Serve: it takes every
+// <iq> and hands every other element to next (nil: ignores them), say a
+// mux.ServeMux for messages and presence:
 //
-//	mux.Handle(xml.Name{Space: stanza.NSClient, Local: "iq"}, a.Handler())
+//	err := session.Serve(a.Handler(mux.New(stanza.NSClient, mux.MessageFunc(…))))
 //
-// It hands results and errors to the Endpoint's Caller (mellium's Serve
-// keeps those that answer its own SendIQ), and answers gets and sets.
+// (A mux.ServeMux cannot hand it the IQs itself: mux.Handle refuses the
+// names of stanzas, and its IQ routes match one payload and type at a
+// time.) It hands results and errors to the Endpoint's Caller (mellium's
+// Serve keeps those that answer its own SendIQ), and answers gets and sets.
 //
 // mellium's Serve answers a get or set service-unavailable unless the
 // handler has written a reply through its TokenReadEncoder before
@@ -435,10 +438,15 @@ func decodeIQ(r xml.TokenReader, start *xml.StartElement) (in *iq.IQ, ok bool) {
 // response on the same session, which Serve cannot read until the handler
 // returns. A handler's context is cancelled only when it returns: bound
 // its work itself (iq.Timeout middleware).
-//
-// Elements other than <iq> are ignored, and left for mellium to answer.
-func (a *Adapter) Handler() xmpp.Handler {
+func (a *Adapter) Handler(next xmpp.Handler) xmpp.Handler {
 	return xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+		if start.Name.Local != "iq" ||
+			(start.Name.Space != "" && start.Name.Space != stanza.NSClient && start.Name.Space != stanza.NSServer) {
+			if next == nil {
+				return nil
+			}
+			return next.HandleXMPP(t, start)
+		}
 		in, ok := decodeIQ(t, start)
 		if !ok {
 			// As in Serve: an undecodable get or set gets bad-request.

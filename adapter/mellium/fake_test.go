@@ -17,8 +17,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 	"mellium.im/xmpp/stream"
 
@@ -197,6 +199,16 @@ func TestFakeOneReplyEach(t *testing.T) {
 	}
 }
 
+// melliumServe runs mellium's own Serve with h until the test ends.
+func melliumServe(t *testing.T, s *xmpp.Session, h xmpp.Handler) {
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(h) }()
+	t.Cleanup(func() {
+		_ = s.Conn().Close()
+		<-served
+	})
+}
+
 // TestBugUndecodableRequestUnanswered: a get whose payload the IQ decoder
 // refuses (an attribute given twice, which encoding/xml lets through) was
 // dropped without a reply, leaving the requester to time out. It gets
@@ -209,12 +221,13 @@ func TestBugUndecodableRequestUnanswered(t *testing.T) {
 	}{
 		{"Adapter.Serve", func(t *testing.T, _ *xmpp.Session, a *melliumiq.Adapter) { serveFake(t, a) }},
 		{"mellium's Serve with Adapter.Handler", func(t *testing.T, s *xmpp.Session, a *melliumiq.Adapter) {
-			served := make(chan error, 1)
-			go func() { served <- s.Serve(a.Handler()) }()
-			t.Cleanup(func() {
-				_ = s.Conn().Close()
-				<-served
-			})
+			melliumServe(t, s, a.Handler(nil))
+		}},
+		{"mellium's Serve with Adapter.Handler and a mux for the rest", func(t *testing.T, s *xmpp.Session, a *melliumiq.Adapter) {
+			melliumServe(t, s, a.Handler(mux.New(stanza.NSClient,
+				mux.IQFunc(stanza.GetIQ, xml.Name{Space: nsTest, Local: "q"}, func(stanza.IQ, xmlstream.TokenReadEncoder, *xml.StartElement) error {
+					return errors.New("the mux's IQ route must not run")
+				}))))
 		}},
 	}
 	for _, tc := range serves {
@@ -275,4 +288,35 @@ func TestBugRepliesLostAtServerClose(t *testing.T) {
 		t.Fatal("Serve did not return")
 	}
 	<-f.ended // our </stream:stream> came after the reply
+}
+
+// Under mellium's Serve, Adapter.Handler hands every element but <iq> to
+// the handler it was given, and takes every IQ itself.
+func TestHandlerPassesTheRestOn(t *testing.T) {
+	s, f := newFake(t)
+	a := melliumiq.New(s)
+	a.Endpoint.Callee.Get(nsTest, "echo", echoHandler)
+	messages := make(chan string, 1)
+	melliumServe(t, s, a.Handler(mux.New(stanza.NSClient,
+		mux.MessageFunc(stanza.ChatMessage, xml.Name{Local: "body"}, func(m stanza.Message, _ xmlstream.TokenReadEncoder) error {
+			messages <- m.ID
+			return nil
+		}),
+		mux.IQFunc(stanza.GetIQ, xml.Name{Space: nsTest, Local: "echo"}, func(stanza.IQ, xmlstream.TokenReadEncoder, *xml.StartElement) error {
+			return errors.New("the mux's IQ route must not run")
+		}))))
+
+	f.send(`<message type='chat' id='m1' from='bob@localhost/x'><body>hi</body></message>`)
+	select {
+	case id := <-messages:
+		assert.Equal(t, "m1", id)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the message did not reach the mux")
+	}
+	f.send(`<iq type='get' id='e1' from='bob@localhost/x' to='` + fakeJID + `'><echo xmlns='` + nsTest + `'>x</echo></iq>`)
+	reply := f.next()
+	assert.Equal(t, "e1", reply.ID)
+	assert.Equal(t, "x", reply.Payload.Text())
+	assert.Empty(t, reply.From)
+	f.none()
 }

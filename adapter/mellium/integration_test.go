@@ -455,7 +455,7 @@ func TestHandlerUnderMelliumServe(t *testing.T) {
 	noLeaks(t)
 	bob := login(t, "bob", func(c *iq.Callee) { c.Get(nsTest, "echo", echoHandler) })
 	served := make(chan error, 1)
-	go func() { served <- bob.s.Serve(bob.a.Handler()) }()
+	go func() { served <- bob.s.Serve(bob.a.Handler(nil)) }()
 	t.Cleanup(func() {
 		bob.s.Close()
 		select {
