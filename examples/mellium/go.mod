@@ -4,9 +4,7 @@ go 1.26.0
 
 require (
 	github.com/xmpp-iq/iq v0.0.0
-	go.uber.org/goleak v1.3.0
-	mellium.im/sasl v0.3.2
-	mellium.im/xmlstream v0.15.4
+	github.com/xmpp-iq/iq/adapter/mellium v0.0.0
 	mellium.im/xmpp v0.23.0
 )
 
@@ -18,5 +16,6 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/tools v0.51.0 // indirect
 	mellium.im/reader v0.1.0 // indirect
+	mellium.im/sasl v0.3.2 // indirect
+	mellium.im/xmlstream v0.15.4 // indirect
 )
-

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/xmpp-iq/iq"
-	"github.com/xmpp-iq/iq/examples/mellium/melliumiq"
+	melliumiq "github.com/xmpp-iq/iq/adapter/mellium"
 	"mellium.im/xmpp/jid"
 )
 

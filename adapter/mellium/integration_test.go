@@ -1,7 +1,4 @@
-package melliumiq
-
-// Integration tests against a real Prosody (scripts/prosody.sh start; then
-// `. $IQ_PROSODY_DIR/env`). Without IQ_XMPP_C2S_ADDR they skip, saying so.
+package melliumiq_test
 
 import (
 	"bytes"
@@ -9,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/xmpp-iq/iq"
+	melliumiq "github.com/xmpp-iq/iq/adapter/mellium"
 	"go.uber.org/goleak"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
@@ -27,41 +24,6 @@ const (
 	nsVersion = "jabber:iq:version"
 	nsPing    = "urn:xmpp:ping"
 )
-
-var skipReason = "melliumiq integration tests skipped: IQ_XMPP_C2S_ADDR is not set " +
-	"(run scripts/install-deps.sh and scripts/prosody.sh start, then `. $IQ_PROSODY_DIR/env`)"
-
-func TestMain(m *testing.M) {
-	if os.Getenv("IQ_XMPP_C2S_ADDR") == "" {
-		fmt.Fprintln(os.Stderr, skipReason)
-	}
-	os.Exit(m.Run())
-}
-
-// server returns the c2s address and the domain, or skips the test.
-func server(t *testing.T) (addr, domain string) {
-	t.Helper()
-	addr = os.Getenv("IQ_XMPP_C2S_ADDR")
-	if addr == "" {
-		t.Skip(skipReason)
-	}
-	domain = os.Getenv("IQ_XMPP_DOMAIN")
-	if domain == "" {
-		domain = "localhost"
-	}
-	return addr, domain
-}
-
-func password(t *testing.T, user string) string {
-	t.Helper()
-	for _, up := range strings.Fields(os.Getenv("IQ_XMPP_USERS")) {
-		if u, p, ok := strings.Cut(up, ":"); ok && u == user {
-			return p
-		}
-	}
-	t.Fatalf("user %q not in IQ_XMPP_USERS=%q", user, os.Getenv("IQ_XMPP_USERS"))
-	return ""
-}
 
 // noLeaks checks, after every other cleanup of t has run, that no goroutine
 // is left behind. mellium leaves none once a session's Serve has returned
@@ -127,10 +89,10 @@ func (l logCapture) matching(sub string) []string {
 // peer is a logged-in account with an Adapter.
 type peer struct {
 	t       *testing.T
-	a       *Adapter
+	a       *melliumiq.Adapter
 	s       *xmpp.Session
-	jid     string // full JID, as bound
-	out     *syncBuffer
+	jid     string      // full JID, as bound
+	in, out *syncBuffer // what the session read and wrote
 	logs    logCapture
 	cancel  context.CancelFunc
 	served  chan error
@@ -143,11 +105,16 @@ type peer struct {
 // once it is bound, so that the peer can be called at once.
 func login(t *testing.T, user string, setup func(*iq.Callee), opts ...iq.Option) *peer {
 	t.Helper()
-	addr, domain := server(t)
-	p := &peer{t: t, out: new(syncBuffer), logs: newLogCapture()}
+	return loginAt(t, env.c2sAddr, env.password(t, user), user, setup, opts...)
+}
+
+// loginAt is login on the server at addr, with the password given.
+func loginAt(t *testing.T, addr, password, user string, setup func(*iq.Callee), opts ...iq.Option) *peer {
+	t.Helper()
+	p := &peer{t: t, in: new(syncBuffer), out: new(syncBuffer), logs: newLogCapture()}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := dialPlaintext(ctx, addr, jid.MustParse(user+"@"+domain), password(t, user), nil, p.out)
+	s, err := melliumiq.DialPlaintextTee(ctx, addr, jid.MustParse(user+"@"+env.domain), password, p.in, p.out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +124,7 @@ func login(t *testing.T, user string, setup func(*iq.Callee), opts ...iq.Option)
 		t.Fatalf("%s: no resource bound", p.jid)
 	}
 	opts = append([]iq.Option{iq.WithLogger(slog.New(p.logs))}, opts...)
-	p.a = New(s, opts...)
+	p.a = melliumiq.New(s, opts...)
 	if setup != nil {
 		setup(p.a.Endpoint.Callee)
 	}
@@ -192,9 +159,25 @@ func (p *peer) stop() error {
 	return err
 }
 
-// repliesTo counts the IQs this peer wrote with the given id.
-func (p *peer) repliesTo(id string) int {
-	return strings.Count(p.out.String(), `id="`+id+`"`)
+// repliesTo counts the IQs this peer wrote with each of the given ids. It
+// waits for the first of each to reach the tee (which a session writes
+// after the connection, so the requester may have its reply first), then
+// long enough for a second, were one written after it.
+func (p *peer) repliesTo(ids ...string) []int {
+	for _, id := range ids {
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if len(iqTags(p.out.String(), id)) > 0 {
+				break
+			}
+		}
+	}
+	settle()
+	wire := p.out.String()
+	n := make([]int, len(ids))
+	for i, id := range ids {
+		n[i] = len(iqTags(wire, id))
+	}
+	return n
 }
 
 func echoHandler(_ context.Context, req *iq.IQ) (*iq.Element, error) {
@@ -210,7 +193,8 @@ func failHandler(context.Context, *iq.IQ) (*iq.Element, error) {
 
 // (a) The server answers jabber:iq:version.
 func TestServerVersion(t *testing.T) {
-	_, domain := server(t)
+	needServer(t)
+	domain := env.domain
 	noLeaks(t)
 	alice := login(t, "alice", nil).serve()
 
@@ -224,6 +208,9 @@ func TestServerVersion(t *testing.T) {
 	if name == nil || name.Text() == "" {
 		t.Fatalf("version of %s: no <name> in %v", domain, res)
 	}
+	if want := per("Prosody", "ejabberd"); name.Text() != want {
+		t.Errorf("version of %s: name %q, want %q", domain, name.Text(), want)
+	}
 	t.Logf("%s runs %s %s", domain, name.Text(), res.Child(nsVersion, "version").Text())
 	if got := alice.a.Endpoint.Caller.Pending(); got != 0 {
 		t.Errorf("Pending() = %d after the response, want 0", got)
@@ -232,7 +219,7 @@ func TestServerVersion(t *testing.T) {
 
 // (b) Alice calls Bob's Callee.
 func TestPeerCalls(t *testing.T) {
-	server(t)
+	needServer(t)
 	noLeaks(t)
 	bob := login(t, "bob", func(c *iq.Callee) {
 		c.Get(nsTest, "echo", echoHandler)
@@ -307,9 +294,9 @@ func TestPeerCalls(t *testing.T) {
 	t.Run("one reply each", func(t *testing.T) {
 		// mellium's Serve would have added a service-unavailable of its own
 		// to every request; Adapter.Serve must not.
-		for _, id := range ids {
-			if n := bob.repliesTo(id); n != 1 {
-				t.Errorf("bob wrote %d IQs with id %s, want exactly 1", n, id)
+		for i, n := range bob.repliesTo(ids...) {
+			if n != 1 {
+				t.Errorf("bob wrote %d IQs with id %s, want exactly 1", n, ids[i])
 			}
 		}
 		if d := alice.logs.matching("dropped"); len(d) > 0 {
@@ -321,9 +308,10 @@ func TestPeerCalls(t *testing.T) {
 	}
 }
 
-// (c) Prosody answers for a full JID that is not online.
+// (c) The server answers for a full JID that is not online.
 func TestOfflineFullJID(t *testing.T) {
-	_, domain := server(t)
+	needServer(t)
+	domain := env.domain
 	noLeaks(t)
 	alice := login(t, "alice", nil).serve()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -358,7 +346,7 @@ func blocking(t *testing.T, started chan<- string) func(*iq.Callee) {
 
 // (d) A request Bob never answers times out.
 func TestTimeout(t *testing.T) {
-	server(t)
+	needServer(t)
 	noLeaks(t)
 	started := make(chan string, 1)
 	bob := login(t, "bob", nil)
@@ -391,7 +379,7 @@ func TestTimeout(t *testing.T) {
 
 // (e) When the session ends, pending and later requests fail with ErrClosed.
 func TestClose(t *testing.T) {
-	server(t)
+	needServer(t)
 	t.Run("context cancelled", func(t *testing.T) {
 		noLeaks(t)
 		started := make(chan string, 1)
@@ -452,8 +440,8 @@ func TestClose(t *testing.T) {
 		if got := caller.Pending(); got != 0 {
 			t.Errorf("Pending() = %d, want 0", got)
 		}
-		_, err := caller.Get(context.Background(), "localhost", iq.NewElement(nsPing, "ping"))
-		if !errors.Is(err, iq.ErrClosed) || !errors.Is(err, ErrStreamEnded) {
+		_, err := caller.Get(context.Background(), env.domain, iq.NewElement(nsPing, "ping"))
+		if !errors.Is(err, iq.ErrClosed) || !errors.Is(err, melliumiq.ErrStreamEnded) {
 			t.Errorf("request after the stream ended: got %v, want iq.ErrClosed and ErrStreamEnded", err)
 		}
 	})
@@ -462,11 +450,12 @@ func TestClose(t *testing.T) {
 // Handler under mellium's own Serve: requests are answered once, and the
 // Caller still gets the responses to its requests.
 func TestHandlerUnderMelliumServe(t *testing.T) {
-	_, domain := server(t)
+	needServer(t)
+	domain := env.domain
 	noLeaks(t)
 	bob := login(t, "bob", func(c *iq.Callee) { c.Get(nsTest, "echo", echoHandler) })
 	served := make(chan error, 1)
-	go func() { served <- bob.s.Serve(bob.a.Handler()) }()
+	go func() { served <- bob.s.Serve(bob.a.Handler(nil)) }()
 	t.Cleanup(func() {
 		bob.s.Close()
 		select {
@@ -493,9 +482,9 @@ func TestHandlerUnderMelliumServe(t *testing.T) {
 	if !errors.Is(err, &iq.StanzaError{Condition: iq.FeatureNotImplemented}) {
 		t.Fatalf("unknown namespace: got %v, want feature-not-implemented (not mellium's service-unavailable)", err)
 	}
-	for _, id := range []string{id, id2} {
-		if n := bob.repliesTo(id); n != 1 {
-			t.Errorf("bob wrote %d IQs with id %s, want exactly 1", n, id)
+	for i, n := range bob.repliesTo(id, id2) {
+		if n != 1 {
+			t.Errorf("bob wrote %d IQs with id %s, want exactly 1", n, []string{id, id2}[i])
 		}
 	}
 	// Bob's own request: mellium must hand the response to the handler.
@@ -507,13 +496,13 @@ func TestHandlerUnderMelliumServe(t *testing.T) {
 
 // The Sender gives up on a done context without writing anything.
 func TestSenderContext(t *testing.T) {
-	server(t)
+	needServer(t)
 	noLeaks(t)
 	alice := login(t, "alice", nil).serve()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	before := alice.out.String()
-	err := alice.a.Sender.SendIQ(ctx, &iq.IQ{ID: "x", Type: iq.TypeGet, To: "localhost",
+	err := alice.a.Sender.SendIQ(ctx, &iq.IQ{ID: "x", Type: iq.TypeGet, To: env.domain,
 		Payload: iq.NewElement(nsPing, "ping")})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("SendIQ with a cancelled context: got %v, want context.Canceled", err)

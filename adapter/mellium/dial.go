@@ -50,7 +50,13 @@ func dialPlaintext(ctx context.Context, addr string, origin jid.JID, password st
 		xmpp.SASL("", password, sasl.Plain),
 		xmpp.BindResource(),
 	}
-	s, err := xmpp.NewSession(ctx, origin.Domain(), origin, conn, xmpp.Secure,
+	// The caller's ctx ends when it likes after DialPlaintext returns:
+	// mellium, which watches it from a goroutine that outlives the call,
+	// must not see that (see detach).
+	deadline, _ := ctx.Deadline()
+	nctx, stop := detach(ctx, deadline)
+	defer stop()
+	s, err := xmpp.NewSession(nctx, origin.Domain(), origin, conn, xmpp.Secure,
 		xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 			return xmpp.StreamConfig{Features: features, TeeIn: teeIn, TeeOut: teeOut}
 		}))
