@@ -138,7 +138,7 @@ func (p *Pool) SendIQ(ctx context.Context, i *iq.IQ) error {
 		return p.sendOn(ctx, p.index(conn), conn, i)
 	}
 	if i.Type == iq.TypeResult || i.Type == iq.TypeError {
-		if conn, ok := ctx.Value(servedOnKey{}).(*stream.Conn); ok && conn.Err() == nil {
+		if conn, ok := ServedOn(ctx); ok && conn.Err() == nil {
 			if k := p.index(conn); k >= 0 {
 				return p.sendOn(ctx, k, conn, i)
 			}
@@ -302,4 +302,14 @@ func (s *Supervisor) runMember(ctx context.Context, ep *iq.Endpoint, fallback fu
 	s.running, s.ep = true, ep
 	s.mu.Unlock()
 	return s.runOwned(ctx, ep, fallback, false)
+}
+
+// ServedOn returns the stream that a request handled by an Endpoint under
+// a Supervisor or a Pool came in on, from the context its handler gets (or
+// any context derived from it): for logs and metrics of which connection
+// serves what. A Pool writes the handler's reply on that stream while it
+// is up.
+func ServedOn(ctx context.Context) (*stream.Conn, bool) {
+	conn, ok := ctx.Value(servedOnKey{}).(*stream.Conn)
+	return conn, ok
 }

@@ -100,6 +100,9 @@ func newPoolRig(t *testing.T, opts ...component.Option) *poolRig {
 	r.pool = component.NewPool(2, "tcp", "127.0.0.1:1", "svc.example", "s", opts...)
 	r.ep = iq.NewEndpoint(r.pool, iq.WithLocalJID("svc.example"), iq.WithTimeout(time.Minute))
 	r.ep.Callee.Get("urn:t", "echo", func(ctx context.Context, req *iq.IQ) (*iq.Element, error) {
+		if conn, ok := component.ServedOn(ctx); !ok || conn == nil {
+			return nil, iq.NewError(iq.Cancel, iq.InternalServerError, "no ServedOn")
+		}
 		return iq.NewElement("urn:t", "echo").AppendText(req.Payload.Text()), nil
 	})
 	go func() { r.runErr <- r.pool.Run(context.Background(), r.ep, nil) }()
