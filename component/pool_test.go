@@ -334,6 +334,12 @@ func TestPoolStops(t *testing.T) {
 		r.runErr <- err
 		assert.ErrorIs(t, r.pool.SendIQ(context.Background(), &iq.IQ{}), iq.ErrClosed)
 	})
+	t.Run("run twice", func(t *testing.T) {
+		leakCheck(t)
+		r := newPoolRig(t)
+		r.up(t)
+		assert.EqualError(t, r.pool.Run(context.Background(), r.ep, nil), "component: Pool.Run called twice")
+	})
 	t.Run("fail fast while down", func(t *testing.T) {
 		leakCheck(t)
 		r := newPoolRig(t, component.WithFailFast())
