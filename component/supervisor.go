@@ -50,6 +50,11 @@ const (
 	Disconnected
 	// Stopped: Run is returning Event.Err; nothing more will be dialed.
 	Stopped
+	// Degraded: a Pool's connection Event.Index (never the first) was
+	// refused with ErrConflict, as by a server that allows one connection
+	// per component (Prosody): it is given up for good, Event.Err says why,
+	// and the pool goes on with the connections it has.
+	Degraded
 )
 
 func (s State) String() string {
@@ -60,6 +65,8 @@ func (s State) String() string {
 		return "disconnected"
 	case Stopped:
 		return "stopped"
+	case Degraded:
+		return "degraded"
 	}
 	return fmt.Sprintf("State(%d)", int(s))
 }
@@ -70,6 +77,7 @@ type Event struct {
 	Conn    *stream.Conn  // the stream, when Connected
 	Err     error         // why, when Disconnected or Stopped (nil after Shutdown)
 	RetryIn time.Duration // when Disconnected: the wait before the next dial
+	Index   int           // which connection of a Pool, from 0; 0 for a Supervisor alone
 }
 
 // Option configures a Supervisor. As iq's options do, a zero value keeps
@@ -85,6 +93,10 @@ type supervisorConfig struct {
 	notify     func(Event)
 	clock      clock
 	rand       func(n int64) int64
+
+	// Set by a Pool on its members.
+	conflictStops bool   // ErrConflict stops Run, as a permanent refusal
+	wake          func() // called when the stream up changes
 }
 
 // WithBackoff sets the waits between dials: the n-th wait in a row (from
@@ -320,6 +332,9 @@ func (s *Supervisor) setConn(conn *stream.Conn) bool {
 	s.conn = conn
 	close(s.change)
 	s.change = make(chan struct{})
+	if s.cfg.wake != nil {
+		s.cfg.wake()
+	}
 	return true
 }
 
@@ -347,6 +362,12 @@ func (s *Supervisor) Run(ctx context.Context, ep *iq.Endpoint, fallback func(con
 	}
 	s.running, s.ep = true, ep
 	s.mu.Unlock()
+	return s.runOwned(ctx, ep, fallback, true)
+}
+
+// runOwned is Run once checked; a Pool's members run it without closeEP,
+// as the Endpoint outlives each of them.
+func (s *Supervisor) runOwned(ctx context.Context, ep *iq.Endpoint, fallback func(context.Context, *iq.Element), closeEP bool) error {
 
 	// A dial under way ends when Shutdown is called, too; a stream up is
 	// ended by Shutdown itself, gracefully.
@@ -371,7 +392,12 @@ func (s *Supervisor) Run(ctx context.Context, ep *iq.Endpoint, fallback func(con
 	close(s.change)
 	s.change = make(chan struct{})
 	s.mu.Unlock()
-	ep.CloseWithError(stopped)
+	if s.cfg.wake != nil {
+		s.cfg.wake()
+	}
+	if closeEP {
+		ep.CloseWithError(stopped)
+	}
 	close(s.done)
 	return err
 }
@@ -389,7 +415,9 @@ func (s *Supervisor) run(ctx, dctx context.Context, ep *iq.Endpoint, fallback fu
 		if err == nil {
 			s.notify(Event{State: Connected, Conn: conn})
 			start := s.cfg.clock.Now()
-			err = conn.ServeShared(ctx, ep, fallback)
+			// The serving context names the stream, so that a Pool
+			// sends the replies to what arrived on it back on it.
+			err = conn.ServeShared(context.WithValue(ctx, servedOnKey{}, conn), ep, fallback)
 			s.setConn(nil)
 			if err == nil {
 				err = conn.Err() // why the stream ended, even orderly
@@ -425,7 +453,8 @@ func (s *Supervisor) stopping(ctx context.Context, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return true, ctx.Err()
 	}
-	if errors.Is(err, ErrNotAuthorized) || errors.Is(err, ErrHostUnknown) {
+	if errors.Is(err, ErrNotAuthorized) || errors.Is(err, ErrHostUnknown) ||
+		(s.cfg.conflictStops && errors.Is(err, ErrConflict)) {
 		return true, err
 	}
 	return false, nil

@@ -1,0 +1,315 @@
+package component
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/internal/errs"
+	"github.com/xmpp-iq/iq/stream"
+)
+
+// servedOnKey marks the context a Supervisor serves a stream with: the
+// handlers' replies carry it to the Sender, which knows where the request
+// came from.
+type servedOnKey struct{}
+
+// Pool keeps n connections of one component up, each kept by a Supervisor
+// of its own (reconnecting with backoff), all serving one Endpoint: one
+// Caller, so ids are unique pool-wide, and one Callee, so handlers,
+// middleware and metrics are registered once. A Pool is the Endpoint's
+// iq.Sender:
+//
+//   - a request goes out on the next live connection, round-robin,
+//     skipping one whose writes are backed up (a write still under way on
+//     it) while another is free;
+//   - a reply goes out on the connection its request came in on while that
+//     one is up, else on any live one;
+//   - a reply may come back on any connection (ejabberd routes each stanza
+//     to one of a component's connections at random): every connection's
+//     reader feeds the same Caller, which resolves it;
+//   - a connection that ends fails only the requests sent on it, with an
+//     error wrapping iq.ErrConnectionLost; the others go on, and it is
+//     dialed again.
+//
+// The first connection is dialed first; the others once it is up. A
+// server that allows one connection per component (Prosody) refuses the
+// others with ErrConflict: each such connection is given up for good, told
+// by a Degraded event, and the pool serves on with the first, rather than
+// retry a connection that will never be let in. (The first connection
+// retries ErrConflict, as a Supervisor alone does.)
+//
+//	pool := component.NewPool(2, "tcp", "localhost:5347", "echo.localhost", secret)
+//	ep := iq.NewEndpoint(pool, iq.WithLocalJID("echo.localhost"))
+//	ep.Callee.Get(ns, "echo", handler)
+//	err := pool.Run(ctx, ep, nil)
+//
+// Its methods are safe for concurrent use; Run runs once.
+type Pool struct {
+	members  []*Supervisor
+	inflight []atomic.Int32 // writes under way, per member
+	next     atomic.Uint64
+	failFast bool
+
+	mu      sync.Mutex
+	change  chan struct{} // closed, and replaced, when a member's stream changes
+	stopped error         // set when Run returns
+	running bool
+	done    chan struct{}
+}
+
+// NewPool returns a Pool of n connections to the server at addr, each
+// dialed with Dial as domain with secret (WithDialer replaces this, for
+// each). The options apply to every connection; WithNotify's function gets
+// every connection's events, Event.Index telling which. Nothing happens
+// until Run. It panics if n is less than 1 or domain is not a bare domain
+// name.
+func NewPool(n int, network, addr, domain, secret string, opts ...Option) *Pool {
+	if n < 1 {
+		panic(fmt.Sprintf("component: NewPool(%d, ...): fewer than one connection", n))
+	}
+	if j, err := iq.ParseJID(domain); err != nil || j.Localpart() != "" || j.Resourcepart() != "" {
+		panic(fmt.Sprintf("component: NewPool: %q is not a domain name", domain))
+	}
+	p := &Pool{
+		members:  make([]*Supervisor, n),
+		inflight: make([]atomic.Int32, n),
+		change:   make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	for i := range p.members {
+		s := NewSupervisor(network, addr, domain, secret, opts...)
+		p.failFast = s.cfg.failFast
+		s.cfg.conflictStops = i > 0
+		s.cfg.wake = p.wake
+		notify, index := s.cfg.notify, i
+		s.cfg.notify = func(e Event) {
+			e.Index = index
+			if index > 0 && e.State == Stopped && errors.Is(e.Err, ErrConflict) {
+				e.State = Degraded
+			}
+			if notify != nil {
+				notify(e)
+			}
+		}
+		p.members[i] = s
+	}
+	return p
+}
+
+func (p *Pool) wake() {
+	p.mu.Lock()
+	close(p.change)
+	p.change = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// Conns returns the streams up, in the order of the connections, nil for
+// one that is down, for what an Endpoint does not send (messages,
+// presence). Any may end at any time.
+func (p *Pool) Conns() []*stream.Conn {
+	out := make([]*stream.Conn, len(p.members))
+	for i, s := range p.members {
+		out[i] = s.Conn()
+	}
+	return out
+}
+
+// index returns the member whose stream conn is, or -1.
+func (p *Pool) index(conn *stream.Conn) int {
+	for i, s := range p.members {
+		if s.Conn() == conn {
+			return i
+		}
+	}
+	return -1
+}
+
+// SendIQ implements iq.Sender: see Pool for which connection an IQ takes.
+// While no connection is up it waits for one, as long as ctx allows, or
+// fails at once with ErrNotConnected (WithFailFast). Once Run has returned
+// it fails with an error wrapping ErrStopped and iq.ErrClosed.
+func (p *Pool) SendIQ(ctx context.Context, i *iq.IQ) error {
+	if conn, ok := stream.ConnFromContext(ctx); ok {
+		// A stream's own probe (its read timeout's ping) goes out on it.
+		return p.sendOn(ctx, p.index(conn), conn, i)
+	}
+	if i.Type == iq.TypeResult || i.Type == iq.TypeError {
+		if conn, ok := ServedOn(ctx); ok && conn.Err() == nil {
+			if k := p.index(conn); k >= 0 {
+				return p.sendOn(ctx, k, conn, i)
+			}
+		}
+	}
+	for {
+		p.mu.Lock()
+		change, stopped := p.change, p.stopped
+		p.mu.Unlock()
+		if stopped != nil {
+			return stopped
+		}
+		if k, conn := p.pick(); conn != nil {
+			return p.sendOn(ctx, k, conn, i)
+		}
+		if p.failFast {
+			return ErrNotConnected
+		}
+		select {
+		case <-change:
+		case <-ctx.Done():
+			return fmt.Errorf("component: no stream up: %w", ctx.Err())
+		}
+	}
+}
+
+// pick returns the next live member round-robin, skipping those with a
+// write under way while one has none; when all are busy, the least busy.
+func (p *Pool) pick() (int, *stream.Conn) {
+	n := uint64(len(p.members))
+	start := p.next.Add(1) - 1
+	best, bestConn, bestLoad := -1, (*stream.Conn)(nil), int32(0)
+	for j := uint64(0); j < n; j++ {
+		k := int((start + j) % n)
+		conn := p.members[k].Conn()
+		if conn == nil || conn.Err() != nil {
+			continue
+		}
+		load := p.inflight[k].Load()
+		if load == 0 {
+			return k, conn
+		}
+		if best < 0 || load < bestLoad {
+			best, bestConn, bestLoad = k, conn, load
+		}
+	}
+	return best, bestConn
+}
+
+// sendOn sends i on conn, member k's stream (k < 0: not one of ours),
+// counting the write as under way meanwhile.
+func (p *Pool) sendOn(ctx context.Context, k int, conn *stream.Conn, i *iq.IQ) error {
+	if k >= 0 {
+		p.inflight[k].Add(1)
+		defer p.inflight[k].Add(-1)
+	}
+	return sendOn(ctx, conn, i)
+}
+
+// Run keeps ep served on the pool's connections until ctx ends, Shutdown
+// is called or the server refuses the component for good, as
+// Supervisor.Run does for one; then it closes ep with its cause and
+// returns: nil after Shutdown, ctx's error, or the refusal. The first
+// connection's end decides: the others end with it. ep's Sender should be
+// p. Run may be called once; it panics if ctx or ep is nil.
+func (p *Pool) Run(ctx context.Context, ep *iq.Endpoint, fallback func(context.Context, *iq.Element)) error {
+	if ctx == nil || ep == nil {
+		panic("component: Pool.Run: nil Context or Endpoint")
+	}
+	p.mu.Lock()
+	if p.running {
+		p.mu.Unlock()
+		return errors.New("component: Pool.Run called twice")
+	}
+	p.running = true
+	p.mu.Unlock()
+
+	rest, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var startRest sync.Once
+	first := p.members[0]
+	notify := first.cfg.notify
+	// The others are dialed once the first is up, so that on a server
+	// that lets in one connection, the first is the one let in.
+	first.cfg.notify = func(e Event) {
+		if e.State == Connected {
+			startRest.Do(func() {
+				for _, s := range p.members[1:] {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						_ = s.runMember(rest, ep, fallback)
+					}()
+				}
+			})
+		}
+		notify(e)
+	}
+	err := first.runMember(ctx, ep, fallback)
+	startRest.Do(func() {}) // none starts after this
+	if err != nil {
+		cancel() // a graceful Shutdown lets the others end gracefully
+	}
+	wg.Wait()
+
+	stopped := ErrStopped
+	if err != nil {
+		stopped = errs.New("component: pool stopped: "+errs.Trim(err, "component: "), ErrStopped, err)
+	}
+	p.mu.Lock()
+	p.stopped = errs.New(stopped.Error(), stopped, iq.ErrClosed)
+	close(p.change)
+	p.change = make(chan struct{})
+	p.mu.Unlock()
+	ep.CloseWithError(stopped)
+	close(p.done)
+	return err
+}
+
+// Shutdown stops every connection gracefully, as Supervisor.Shutdown
+// does for one, at once, and waits for Run to return, which closes the
+// Endpoint. When ctx ends first, the streams are closed at once and
+// Shutdown returns ctx's error. Shutdown before Run makes Run return at
+// once. It is idempotent.
+func (p *Pool) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		panic("component: Pool.Shutdown: nil Context")
+	}
+	var wg sync.WaitGroup
+	for _, s := range p.members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = s.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	p.mu.Lock()
+	running := p.running
+	p.mu.Unlock()
+	if !running {
+		return nil
+	}
+	select {
+	case <-p.done:
+		return ctx.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// runMember runs s as one of a Pool's connections: as Run, except that ep
+// stays open when it returns.
+func (s *Supervisor) runMember(ctx context.Context, ep *iq.Endpoint, fallback func(context.Context, *iq.Element)) error {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return errors.New("component: Supervisor.Run called twice")
+	}
+	s.running, s.ep = true, ep
+	s.mu.Unlock()
+	return s.runOwned(ctx, ep, fallback, false)
+}
+
+// ServedOn returns the stream that a request handled by an Endpoint under
+// a Supervisor or a Pool came in on, from the context its handler gets (or
+// any context derived from it): for logs and metrics of which connection
+// serves what. A Pool writes the handler's reply on that stream while it
+// is up.
+func ServedOn(ctx context.Context) (*stream.Conn, bool) {
+	conn, ok := ctx.Value(servedOnKey{}).(*stream.Conn)
+	return conn, ok
+}

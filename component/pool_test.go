@@ -1,0 +1,372 @@
+package component_test
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/component"
+	"github.com/xmpp-iq/iq/stream"
+)
+
+// gatedConn is a client transport whose writes the test can hold, as a
+// peer that stopped reading would.
+type gatedConn struct {
+	net.Conn
+	gate    atomic.Pointer[chan struct{}] // while set, writes wait for it to close
+	waiting atomic.Int32
+}
+
+func (g *gatedConn) Write(b []byte) (int, error) {
+	if ch := g.gate.Load(); ch != nil {
+		g.waiting.Add(1)
+		<-*ch
+		g.waiting.Add(-1)
+	}
+	return g.Conn.Write(b)
+}
+
+// poolDialer is fakeDialer for a Pool: each stream's writes can be held.
+type poolDialer struct {
+	results chan error
+	made    chan poolConn
+}
+
+type poolConn struct {
+	peer *peer
+	gate *gatedConn
+}
+
+func (d *poolDialer) dial(ctx context.Context) (*stream.Conn, error) {
+	select {
+	case err := <-d.results:
+		if err != nil {
+			return nil, err
+		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	a, b := net.Pipe()
+	g := &gatedConn{Conn: a}
+	d.made <- poolConn{peer: newPeer(b), gate: g}
+	return stream.New(g, stream.WithNamespace(iq.NSComponent), stream.WithLocalAddress("svc.example"), stream.WithCloseGrace(0)), nil
+}
+
+func (d *poolDialer) fail(t *testing.T, err error) {
+	t.Helper()
+	select {
+	case d.results <- err:
+	case <-time.After(waitLong):
+		t.Fatal("the Pool did not dial")
+	}
+}
+
+func (d *poolDialer) accept(t *testing.T) poolConn {
+	t.Helper()
+	d.fail(t, nil)
+	c := <-d.made
+	t.Cleanup(func() { _ = c.peer.conn.Close(); <-c.peer.eof })
+	return c
+}
+
+// poolRig is a Pool of two on a fake clock and dialer, serving an
+// Endpoint with one handler, its events on a channel.
+type poolRig struct {
+	pool   *component.Pool
+	ep     *iq.Endpoint
+	clock  *fakeClock
+	dialer *poolDialer
+	events chan component.Event
+	runErr chan error
+}
+
+func newPoolRig(t *testing.T, opts ...component.Option) *poolRig {
+	t.Helper()
+	r := &poolRig{clock: newFakeClock(), dialer: &poolDialer{results: make(chan error), made: make(chan poolConn, 1)},
+		events: make(chan component.Event, 64), runErr: make(chan error, 1)}
+	opts = append([]component.Option{
+		component.WithDialer(r.dialer.dial), component.WithClock(r.clock), component.WithRand(top),
+		component.WithBackoff(100*ms, time.Second), component.WithHealthyAfter(10 * time.Second),
+		component.WithNotify(func(e component.Event) { r.events <- e }),
+	}, opts...)
+	r.pool = component.NewPool(2, "tcp", "127.0.0.1:1", "svc.example", "s", opts...)
+	r.ep = iq.NewEndpoint(r.pool, iq.WithLocalJID("svc.example"), iq.WithTimeout(time.Minute))
+	r.ep.Callee.Get("urn:t", "echo", func(ctx context.Context, req *iq.IQ) (*iq.Element, error) {
+		if conn, ok := component.ServedOn(ctx); !ok || conn == nil {
+			return nil, iq.NewError(iq.Cancel, iq.InternalServerError, "no ServedOn")
+		}
+		return iq.NewElement("urn:t", "echo").AppendText(req.Payload.Text()), nil
+	})
+	go func() { r.runErr <- r.pool.Run(context.Background(), r.ep, nil) }()
+	t.Cleanup(func() {
+		_ = r.pool.Shutdown(context.Background())
+		select {
+		case <-r.runErr:
+		case <-time.After(waitLong):
+			t.Error("Run did not return after Shutdown")
+		}
+	})
+	return r
+}
+
+func (r *poolRig) event(t *testing.T, want component.State, index int) component.Event {
+	t.Helper()
+	select {
+	case e := <-r.events:
+		require.Equal(t, want, e.State, "event %+v", e)
+		require.Equal(t, index, e.Index, "event %+v", e)
+		return e
+	case <-time.After(waitLong):
+		t.Fatalf("no %v event", want)
+	}
+	return component.Event{}
+}
+
+// up connects both connections of the pool.
+func (r *poolRig) up(t *testing.T) (poolConn, poolConn) {
+	t.Helper()
+	c0 := r.dialer.accept(t)
+	r.event(t, component.Connected, 0)
+	c1 := r.dialer.accept(t)
+	r.event(t, component.Connected, 1)
+	return c0, c1
+}
+
+func (r *poolRig) get(id string) chan error {
+	errc := make(chan error, 1)
+	go func() {
+		_, err := r.ep.Caller.Request(context.Background(), &iq.IQ{ID: id, Type: iq.TypeGet, To: "svc2.example", Payload: iq.NewElement("urn:t", "q")})
+		errc <- err
+	}()
+	return errc
+}
+
+// arrival waits for the next IQ on either of two peers, and says on
+// which.
+func arrival(t *testing.T, peers ...*peer) (int, *iq.IQ) {
+	t.Helper()
+	var el *iq.Element
+	k := 0
+	select {
+	case el = <-peers[0].elems:
+	case el = <-peers[1].elems:
+		k = 1
+	case <-time.After(waitLong):
+		t.Fatal("nothing sent on any stream")
+	}
+	b, err := el.AppendXML(nil)
+	require.NoError(t, err)
+	out := new(iq.IQ)
+	require.NoError(t, xml.Unmarshal(b, out))
+	return k, out
+}
+
+// TestPoolRoundRobin: requests alternate over the two connections; a
+// reply that lands on the other connection resolves its request; a
+// handler answers on the connection its request came in on.
+func TestPoolRoundRobin(t *testing.T) {
+	leakCheck(t)
+	r := newPoolRig(t)
+	c0, c1 := r.up(t)
+	peers := []*peer{c0.peer, c1.peer}
+	var spread [2]int
+	for n := range 10 {
+		id := fmt.Sprint("rr", n)
+		errc := r.get(id)
+		k, req := arrival(t, peers...)
+		assert.Equal(t, id, req.ID)
+		spread[k]++
+		// The reply comes back on the other connection, as ejabberd may do.
+		peers[1-k].write(t, `<iq type="result" id="`+id+`" from="svc2.example"/>`)
+		assert.NoError(t, recvErr(t, errc))
+	}
+	assert.Equal(t, [2]int{5, 5}, spread)
+
+	for k, p := range peers {
+		id := fmt.Sprint("in", k)
+		p.write(t, `<iq type="get" id="`+id+`" from="a@example" to="svc.example"><echo xmlns="urn:t">hi</echo></iq>`)
+		got, reply := arrival(t, peers...)
+		assert.Equal(t, k, got, "the reply goes out on the connection its request came in on")
+		assert.Equal(t, id, reply.ID)
+		assert.Equal(t, iq.TypeResult, reply.Type)
+	}
+	assert.Len(t, r.pool.Conns(), 2)
+}
+
+// TestPoolSkipsBackedUpConnection: while a write is stuck on the first
+// connection, requests go out on the second.
+func TestPoolSkipsBackedUpConnection(t *testing.T) {
+	leakCheck(t)
+	r := newPoolRig(t)
+	c0, c1 := r.up(t)
+	hold := make(chan struct{})
+	c0.gate.gate.Store(&hold)
+	stuck := r.get("stuck") // the first pick: connection 0
+	for c0.gate.waiting.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	for n := range 4 {
+		id := fmt.Sprint("free", n)
+		errc := r.get(id)
+		assert.Equal(t, id, c1.peer.next(t).ID)
+		c1.peer.write(t, `<iq type="result" id="`+id+`" from="svc2.example"/>`)
+		assert.NoError(t, recvErr(t, errc))
+	}
+	c0.gate.gate.Store(nil)
+	close(hold)
+	assert.Equal(t, "stuck", c0.peer.next(t).ID)
+	c0.peer.write(t, `<iq type="result" id="stuck" from="svc2.example"/>`)
+	assert.NoError(t, recvErr(t, stuck))
+}
+
+// TestPoolConnectionDies: a connection that ends fails the requests sent
+// on it, and only those; the other serves on alone until the lost one is
+// dialed again.
+func TestPoolConnectionDies(t *testing.T) {
+	leakCheck(t)
+	r := newPoolRig(t)
+	c0, c1 := r.up(t)
+	on0 := r.get("on0")
+	assert.Equal(t, "on0", c0.peer.next(t).ID)
+	on1 := r.get("on1")
+	assert.Equal(t, "on1", c1.peer.next(t).ID)
+
+	_ = c1.peer.conn.Close()
+	err := recvErr(t, on1)
+	assert.ErrorIs(t, err, iq.ErrConnectionLost)
+	assert.ErrorIs(t, err, iq.ErrClosed)
+	assert.Equal(t, 100*ms, r.event(t, component.Disconnected, 1).RetryIn)
+	assert.Nil(t, r.pool.Conns()[1])
+
+	c0.peer.write(t, `<iq type="result" id="on0" from="svc2.example"/>`)
+	assert.NoError(t, recvErr(t, on0), "the other connection's request lives on")
+	for n := range 3 {
+		id := fmt.Sprint("alone", n)
+		errc := r.get(id)
+		assert.Equal(t, id, c0.peer.next(t).ID)
+		c0.peer.write(t, `<iq type="result" id="`+id+`" from="svc2.example"/>`)
+		assert.NoError(t, recvErr(t, errc))
+	}
+
+	r.clock.sleep(t, 100*ms)
+	c1 = r.dialer.accept(t)
+	r.event(t, component.Connected, 1)
+	var spread [2]int
+	for n := range 4 {
+		id := fmt.Sprint("again", n)
+		errc := r.get(id)
+		k, req := arrival(t, c0.peer, c1.peer)
+		assert.Equal(t, id, req.ID)
+		spread[k]++
+		[]*peer{c0.peer, c1.peer}[k].write(t, `<iq type="result" id="`+id+`" from="svc2.example"/>`)
+		assert.NoError(t, recvErr(t, errc))
+	}
+	assert.Equal(t, [2]int{2, 2}, spread)
+}
+
+// TestPoolDegradesOnConflict: a server that lets in one connection per
+// component refuses the second with conflict; the pool gives it up, says
+// so, and serves on the first, without dialing it again.
+func TestPoolDegradesOnConflict(t *testing.T) {
+	leakCheck(t)
+	r := newPoolRig(t)
+	c0 := r.dialer.accept(t)
+	r.event(t, component.Connected, 0)
+	r.dialer.fail(t, component.ErrConflict)
+	e := r.event(t, component.Degraded, 1)
+	assert.ErrorIs(t, e.Err, component.ErrConflict)
+	assert.Equal(t, "degraded", e.State.String())
+	select {
+	case r.dialer.results <- nil:
+		t.Fatal("the refused connection was dialed again")
+	case <-time.After(50 * ms):
+	}
+	for n := range 3 {
+		id := fmt.Sprint("one", n)
+		errc := r.get(id)
+		assert.Equal(t, id, c0.peer.next(t).ID)
+		c0.peer.write(t, `<iq type="result" id="`+id+`" from="svc2.example"/>`)
+		assert.NoError(t, recvErr(t, errc))
+	}
+}
+
+// TestPoolFirstConnectionRetriesConflict: the first connection retries
+// conflict, as a Supervisor alone does (the server may still hold a dead
+// connection of ours).
+func TestPoolFirstConnectionRetriesConflict(t *testing.T) {
+	leakCheck(t)
+	r := newPoolRig(t)
+	r.dialer.fail(t, component.ErrConflict)
+	assert.ErrorIs(t, r.event(t, component.Disconnected, 0).Err, component.ErrConflict)
+	r.clock.sleep(t, 100*ms)
+	r.up(t)
+}
+
+// TestPoolStops: after Shutdown, Run returns nil, the Endpoint is closed,
+// and sending fails with ErrStopped; a permanent refusal stops the pool
+// with it.
+func TestPoolStops(t *testing.T) {
+	t.Run("shutdown", func(t *testing.T) {
+		leakCheck(t)
+		r := newPoolRig(t)
+		r.up(t)
+		require.NoError(t, r.pool.Shutdown(context.Background()))
+		assert.NoError(t, recvErr(t, r.runErr))
+		r.runErr <- nil
+		assert.ErrorIs(t, r.pool.SendIQ(context.Background(), &iq.IQ{}), component.ErrStopped)
+		_, err := r.ep.Caller.Request(context.Background(), &iq.IQ{Type: iq.TypeGet, Payload: iq.NewElement("urn:t", "q")})
+		assert.ErrorIs(t, err, iq.ErrClosed)
+	})
+	t.Run("not authorized", func(t *testing.T) {
+		leakCheck(t)
+		r := newPoolRig(t)
+		r.dialer.fail(t, component.ErrNotAuthorized)
+		err := recvErr(t, r.runErr)
+		assert.ErrorIs(t, err, component.ErrNotAuthorized)
+		r.runErr <- err
+		assert.ErrorIs(t, r.pool.SendIQ(context.Background(), &iq.IQ{}), iq.ErrClosed)
+	})
+	t.Run("run twice", func(t *testing.T) {
+		leakCheck(t)
+		r := newPoolRig(t)
+		r.up(t)
+		assert.EqualError(t, r.pool.Run(context.Background(), r.ep, nil), "component: Pool.Run called twice")
+	})
+	t.Run("fail fast while down", func(t *testing.T) {
+		leakCheck(t)
+		r := newPoolRig(t, component.WithFailFast())
+		assert.ErrorIs(t, r.pool.SendIQ(context.Background(), &iq.IQ{}), component.ErrNotConnected)
+	})
+	t.Run("wait while down", func(t *testing.T) {
+		leakCheck(t)
+		r := newPoolRig(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*ms)
+		defer cancel()
+		assert.ErrorIs(t, r.pool.SendIQ(ctx, &iq.IQ{}), context.DeadlineExceeded)
+	})
+}
+
+func TestPoolPanics(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		f    func()
+		msg  string
+	}{
+		{"no connection", func() { component.NewPool(0, "tcp", "x:1", "svc.example", "s") }, "component: NewPool(0, ...): fewer than one connection"},
+		{"not a domain", func() { component.NewPool(2, "tcp", "x:1", "a@b", "s") }, `component: NewPool: "a@b" is not a domain name`},
+		{"nil context", func() {
+			//lint:ignore SA1012 the nil is the test
+			_ = component.NewPool(1, "tcp", "x:1", "svc.example", "s").Run(nil, nil, nil)
+		}, "component: Pool.Run: nil Context or Endpoint"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { assert.PanicsWithValue(t, tc.msg, tc.f) })
+	}
+}
