@@ -8,14 +8,17 @@
 // auth/forbidden. Every request is logged, and every handler has ten
 // seconds to answer.
 //
-// It stays connected: a component.Supervisor dials again, with growing
-// waits, whenever the stream ends (a server restart, say), and the
-// handlers, registered once, answer on each new stream. A wrong secret or
-// an unknown domain stops it. On SIGTERM or Ctrl-C it shuts down
-// gracefully: the requests its handlers are answering get their replies
-// before the stream closes, within -grace.
+// It stays connected: a component.Pool of -conns connections, each
+// supervised, dials again, with growing waits, whenever a stream ends (a
+// server restart, say), and the handlers, registered once, answer on every
+// stream. Requests go out round-robin over the live connections, and a
+// reply that lands on any of them resolves its request. On a server that
+// takes one connection per component (Prosody) the pool degrades to one
+// and logs it. A wrong secret or an unknown domain stops it. On SIGTERM or
+// Ctrl-C it shuts down gracefully: the requests its handlers are answering
+// get their replies before the streams close, within -grace.
 //
-//	go run ./examples/component -addr 127.0.0.1:5347 -domain echo.localhost -secret s3cret
+//	go run ./examples/component -addr 127.0.0.1:5347 -domain echo.localhost -secret s3cret -conns 2
 package main
 
 import (
@@ -51,19 +54,22 @@ func main() {
 	domain := flag.String("domain", "echo.localhost", "the component's domain")
 	secret := flag.String("secret", "", "the component's shared secret")
 	grace := flag.Duration("grace", 15*time.Second, "how long shutting down may take")
+	conns := flag.Int("conns", 1, "connections to the server (ejabberd takes several; Prosody one)")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	sup := component.NewSupervisor("tcp", *addr, *domain, *secret,
+	pool := component.NewPool(*conns, "tcp", *addr, *domain, *secret,
 		component.WithNotify(func(e component.Event) {
 			switch e.State {
 			case component.Connected:
-				logger.Info("component connected", "domain", *domain, "addr", *addr)
+				logger.Info("component connected", "domain", *domain, "addr", *addr, "conn", e.Index)
 			case component.Disconnected:
-				logger.Warn("component disconnected", "err", e.Err, "retry_in", e.RetryIn)
+				logger.Warn("component disconnected", "conn", e.Index, "err", e.Err, "retry_in", e.RetryIn)
+			case component.Degraded:
+				logger.Warn("the server refused another connection: serving on fewer", "conn", e.Index, "err", e.Err)
 			}
 		}))
-	ep := iq.NewEndpoint(sup, iq.WithLocalJID(*domain), iq.WithLogger(logger))
+	ep := iq.NewEndpoint(pool, iq.WithLocalJID(*domain), iq.WithLogger(logger))
 	register(ep.Callee, *domain, logger)
 
 	// The first signal shuts down gracefully; Run's context is not the
@@ -75,11 +81,11 @@ func main() {
 		logger.Info("shutting down", "grace", *grace)
 		ctx, cancel := context.WithTimeout(context.Background(), *grace)
 		defer cancel()
-		if err := sup.Shutdown(ctx); err != nil {
+		if err := pool.Shutdown(ctx); err != nil {
 			logger.Warn("shutdown cut short", "err", err)
 		}
 	}()
-	if err := sup.Run(context.Background(), ep, nil); err != nil {
+	if err := pool.Run(context.Background(), ep, nil); err != nil {
 		log.Fatal(err) // the server refused the component for good
 	}
 	logger.Info("component stopped")
