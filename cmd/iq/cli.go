@@ -309,6 +309,7 @@ func formatReply(w io.Writer, resp *iq.IQ, asJSON bool) error {
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(j)
 	}
 	raw, err := resp.AppendXML(nil)
