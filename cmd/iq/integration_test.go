@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ type server struct {
 // IQ_REQUIRE_INTEGRATION=1, when there is none.
 func needServer(t *testing.T) server {
 	t.Helper()
+	noCache(t)
 	s := server{
 		name: os.Getenv("IQ_XMPP_SERVER"), c2s: os.Getenv("IQ_XMPP_C2S_ADDR"),
 		compAddr: os.Getenv("IQ_XMPP_COMPONENT_ADDR"), domain: os.Getenv("IQ_XMPP_DOMAIN"),
@@ -49,6 +51,37 @@ func needServer(t *testing.T) server {
 		t.Skip(why)
 	}
 	return s
+}
+
+// noCachePath is opened by every run that needs a server and touched by
+// TestMain as the run ends: go test does not cache a result when a file of
+// the module the test opened changed under two seconds before, and the
+// server's state is not something go test can see (the file is
+// git-ignored).
+const noCachePath = ".nocache"
+
+var noCacheOnce sync.Once
+
+func noCache(t *testing.T) {
+	t.Helper()
+	var err error
+	noCacheOnce.Do(func() {
+		err = os.WriteFile(noCachePath, []byte("touched by every run so that go test never caches the integration tests\n"), 0o644)
+		if err == nil {
+			var f *os.File
+			if f, err = os.Open(noCachePath); err == nil {
+				err = f.Close()
+			}
+		}
+	})
+	require.NoError(t, err, "cannot make this run uncacheable")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	now := time.Now()
+	_ = os.Chtimes(noCachePath, now, now)
+	os.Exit(code)
 }
 
 // runIQ runs the command in-process with the given variables.
