@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -227,5 +228,10 @@ func main() {
 	if isTerminal(os.Stdin) {
 		e.prompt = func(label string) (string, error) { return promptSecret(os.Stdin, os.Stderr, label) }
 	}
-	os.Exit(run(context.Background(), os.Args[1:], e))
+	// Ctrl-C ends the wait like any failure (status 1), closing the
+	// stream cleanly first.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], e)
+	stop()
+	os.Exit(code)
 }
