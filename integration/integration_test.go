@@ -40,28 +40,11 @@ func needServer(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
-	code := servertest.Run(m, "integration")
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "integration: goroutines leaked:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(servertest.Run(m, "integration", func() error { return goleak.Find() }))
 }
 
 // per returns the value for the server the tests run against.
 func per[T any](onProsody, onEjabberd T) T { return servertest.Per(env.Server, onProsody, onEjabberd) }
-
-// startPeer starts a slixmpp client logged in as user.
-func startPeer(t *testing.T, user string) *servertest.Peer { return servertest.StartPeer(t, env, user) }
-
-// waitCtx is a context for one step of a test.
-func waitCtx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // dialComponent connects a component and serves it with ep's handlers.
 // Prosody may still be tearing down a previous test's connection for the
@@ -71,7 +54,7 @@ func dialComponent(t *testing.T, domain, secret string, setup func(*iq.Endpoint)
 	var conn *stream.Conn
 	var err error
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		conn, err = component.Dial(waitCtx(t, 10*time.Second), "tcp", env.CompAddr, domain, secret)
+		conn, err = component.Dial(servertest.Ctx(t, 10*time.Second), "tcp", env.CompAddr, domain, secret)
 		if !errors.Is(err, component.ErrConflict) || time.Now().After(deadline) {
 			break
 		}
@@ -119,7 +102,7 @@ func TestComponent_Handshake(t *testing.T) {
 	ep, conn, _ := dialComponent(t, env.Comp, env.CompSecret, echoHandlers)
 	assert.NotEmpty(t, conn.PeerHeader().ID)
 	// The server answers a ping from the component.
-	res, err := ep.Caller.Get(waitCtx(t, 5*time.Second), env.Domain, iq.NewElement("urn:xmpp:ping", "ping"))
+	res, err := ep.Caller.Get(servertest.Ctx(t, 5*time.Second), env.Domain, iq.NewElement("urn:xmpp:ping", "ping"))
 	require.NoError(t, err)
 	assert.Nil(t, res)
 }
@@ -127,7 +110,7 @@ func TestComponent_Handshake(t *testing.T) {
 func TestComponent_HandshakeFailures(t *testing.T) {
 	needServer(t)
 	t.Run("wrong secret is not-authorized", func(t *testing.T) {
-		_, err := component.Dial(waitCtx(t, 10*time.Second), "tcp", env.CompAddr, env.Comp2, "not the secret")
+		_, err := component.Dial(servertest.Ctx(t, 10*time.Second), "tcp", env.CompAddr, env.Comp2, "not the secret")
 		require.Error(t, err)
 		assert.ErrorIs(t, err, component.ErrNotAuthorized)
 		assert.ErrorIs(t, err, &stream.StreamError{Condition: stream.NotAuthorized})
@@ -135,7 +118,7 @@ func TestComponent_HandshakeFailures(t *testing.T) {
 	t.Run("unknown domain is refused", func(t *testing.T) {
 		// Prosody answers the header with host-unknown; ejabberd lets the
 		// handshake through and then refuses it as not-authorized.
-		_, err := component.Dial(waitCtx(t, 10*time.Second), "tcp", env.CompAddr, "nowhere."+env.Domain, "x")
+		_, err := component.Dial(servertest.Ctx(t, 10*time.Second), "tcp", env.CompAddr, "nowhere."+env.Domain, "x")
 		require.Error(t, err)
 		assert.ErrorIs(t, err, per(component.ErrHostUnknown, component.ErrNotAuthorized))
 	})
@@ -143,7 +126,7 @@ func TestComponent_HandshakeFailures(t *testing.T) {
 		// Prosody refuses it with conflict; ejabberd accepts any number of
 		// connections for one name (and spreads stanzas over them).
 		dialComponent(t, env.Spare, env.SpareSecret, nil)
-		conn, err := component.Dial(waitCtx(t, 10*time.Second), "tcp", env.CompAddr, env.Spare, env.SpareSecret)
+		conn, err := component.Dial(servertest.Ctx(t, 10*time.Second), "tcp", env.CompAddr, env.Spare, env.SpareSecret)
 		if env.Server == servertest.Ejabberd {
 			require.NoError(t, err)
 			assert.NoError(t, conn.Close())
@@ -157,7 +140,7 @@ func TestComponent_HandshakeFailures(t *testing.T) {
 		// give up at the context's deadline.
 		ln := silentListener(t)
 		start := time.Now()
-		_, err := component.Dial(waitCtx(t, 300*time.Millisecond), "tcp", ln, env.Comp, env.CompSecret)
+		_, err := component.Dial(servertest.Ctx(t, 300*time.Millisecond), "tcp", ln, env.Comp, env.CompSecret)
 		require.Error(t, err)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Less(t, time.Since(start), 3*time.Second)
@@ -167,7 +150,7 @@ func TestComponent_HandshakeFailures(t *testing.T) {
 func TestSlixmppClientCallsComponent(t *testing.T) {
 	needServer(t)
 	dialComponent(t, env.Comp, env.CompSecret, echoHandlers)
-	alice := startPeer(t, "alice")
+	alice := servertest.StartPeer(t, env, "alice")
 
 	t.Run("result", func(t *testing.T) {
 		r := alice.Call("get", env.Comp, `<echo xmlns='urn:example:echo'>hello &amp; bye</echo>`, 10*time.Second)
@@ -201,17 +184,17 @@ func TestSlixmppClientCallsComponent(t *testing.T) {
 func TestComponentCallsSlixmppClient(t *testing.T) {
 	needServer(t)
 	ep, _, _ := dialComponent(t, env.Comp, env.CompSecret, echoHandlers)
-	bob := startPeer(t, "bob")
+	bob := servertest.StartPeer(t, env, "bob")
 
 	t.Run("result", func(t *testing.T) {
-		res, err := ep.Caller.Get(waitCtx(t, 10*time.Second), bob.JID, iq.NewElement(nsPeer, "echo").AppendText("ping <3"))
+		res, err := ep.Caller.Get(servertest.Ctx(t, 10*time.Second), bob.JID, iq.NewElement(nsPeer, "echo").AppendText("ping <3"))
 		require.NoError(t, err)
 		require.NotNil(t, res)
 		assert.Equal(t, nsPeer, res.Name.Space)
 		assert.Equal(t, "ping <3", res.Text())
 	})
 	t.Run("offline JID is service-unavailable", func(t *testing.T) {
-		_, err := ep.Caller.Get(waitCtx(t, 10*time.Second), "carol@"+env.Domain+"/offline", iq.NewElement(nsPeer, "echo"))
+		_, err := ep.Caller.Get(servertest.Ctx(t, 10*time.Second), "carol@"+env.Domain+"/offline", iq.NewElement(nsPeer, "echo"))
 		var se *iq.StanzaError
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, iq.ServiceUnavailable, se.Condition)
@@ -219,14 +202,14 @@ func TestComponentCallsSlixmppClient(t *testing.T) {
 	})
 	t.Run("unanswered call times out", func(t *testing.T) {
 		start := time.Now()
-		_, err := ep.Caller.Get(waitCtx(t, 700*time.Millisecond), bob.JID, iq.NewElement(nsSilent, "hang"))
+		_, err := ep.Caller.Get(servertest.Ctx(t, 700*time.Millisecond), bob.JID, iq.NewElement(nsSilent, "hang"))
 		assert.ErrorIs(t, err, iq.ErrTimeout)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Less(t, time.Since(start), 3*time.Second)
 		assert.Equal(t, 0, ep.Caller.Pending())
 	})
 	t.Run("unknown namespace at the client is feature-not-implemented", func(t *testing.T) {
-		_, err := ep.Caller.Get(waitCtx(t, 10*time.Second), bob.JID, iq.NewElement("urn:example:unknown", "q"))
+		_, err := ep.Caller.Get(servertest.Ctx(t, 10*time.Second), bob.JID, iq.NewElement("urn:example:unknown", "q"))
 		var se *iq.StanzaError
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, iq.FeatureNotImplemented, se.Condition)
@@ -242,7 +225,7 @@ func TestComponentToComponentThroughServer(t *testing.T) {
 	for i := 0; i < n; i++ {
 		go func() {
 			want := fmt.Sprintf("msg %d", i)
-			res, err := caller.Caller.Get(waitCtx(t, 10*time.Second), env.Comp, iq.NewElement(nsEcho, "echo").AppendText(want))
+			res, err := caller.Caller.Get(servertest.Ctx(t, 10*time.Second), env.Comp, iq.NewElement(nsEcho, "echo").AppendText(want))
 			if err == nil && res.Text() != want {
 				err = fmt.Errorf("got %q, want %q", res.Text(), want)
 			}
@@ -263,7 +246,7 @@ func TestComponentToComponentThroughServer(t *testing.T) {
 func TestBugComponentRequestsCarryNoFrom(t *testing.T) {
 	needServer(t)
 	ep, conn, served := dialComponent(t, env.Comp, env.CompSecret, echoHandlers)
-	bob := startPeer(t, "bob")
+	bob := servertest.StartPeer(t, env, "bob")
 
 	cases := []struct {
 		name string
@@ -285,7 +268,7 @@ func TestBugComponentRequestsCarryNoFrom(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := ep.Caller.Get(waitCtx(t, 10*time.Second), tc.to, tc.el)
+			res, err := ep.Caller.Get(servertest.Ctx(t, 10*time.Second), tc.to, tc.el)
 			require.NoError(t, err)
 			tc.want(t, res)
 			// The stream is still up: nothing ended it after the reply.
@@ -306,7 +289,7 @@ func TestBugComponentRequestsCarryNoFrom(t *testing.T) {
 func TestComponentCallsUnconnectedComponent(t *testing.T) {
 	needServer(t)
 	caller, _, _ := dialComponent(t, env.Comp2, env.Comp2Secret, nil)
-	_, err := caller.Caller.Get(waitCtx(t, 10*time.Second), env.Spare, iq.NewElement(nsEcho, "echo"))
+	_, err := caller.Caller.Get(servertest.Ctx(t, 10*time.Second), env.Spare, iq.NewElement(nsEcho, "echo"))
 	var se *iq.StanzaError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, per(iq.Wait, iq.Auth), se.Type)

@@ -99,7 +99,7 @@ func TestServerRestartUnderSupervisedComponents(t *testing.T) {
 			waitState(t, calleeEvents, component.Connected, 10*time.Second)
 			waitState(t, callerEvents, component.Connected, 10*time.Second)
 			echo := func() error {
-				res, err := ep.Caller.Get(waitCtx(t, 10*time.Second), callee, iq.NewElement(nsEcho, "echo").AppendText("again"))
+				res, err := ep.Caller.Get(servertest.Ctx(t, 10*time.Second), callee, iq.NewElement(nsEcho, "echo").AppendText("again"))
 				if err == nil && res.Text() != "again" {
 					err = errors.New("echo answered " + res.Text())
 				}

@@ -51,7 +51,7 @@ func TestSlixmppCallsAdapter(t *testing.T) {
 		c.Get(nsTest, "echo", echoHandler)
 		c.Get(nsTest, "fail", failHandler)
 	}).serve()
-	alice := startPeer(t, "alice")
+	alice := servertest.StartPeer(t, env, "alice")
 
 	cases := []struct {
 		name    string
@@ -95,7 +95,7 @@ func TestBugClientRepliesCarryFrom(t *testing.T) {
 	needServer(t)
 	noLeaks(t)
 	bob := login(t, "bob", func(c *iq.Callee) { c.Get(nsTest, "echo", echoHandler) }).serve()
-	alice := startPeer(t, "alice")
+	alice := servertest.StartPeer(t, env, "alice")
 
 	r := alice.Call("get", bob.jid, `<echo xmlns='`+nsTest+`'>x</echo>`, 10*time.Second)
 	require.Equal(t, "result", r.Type, "%+v", r)
@@ -121,18 +121,18 @@ func TestAdapterCallsSlixmpp(t *testing.T) {
 	needServer(t)
 	noLeaks(t)
 	alice := login(t, "alice", nil).serve()
-	bob := startPeer(t, "bob")
+	bob := servertest.StartPeer(t, env, "bob")
 	caller := alice.a.Endpoint.Caller
 
 	t.Run("result", func(t *testing.T) {
-		res, err := caller.Get(waitCtx(t, 10*time.Second), bob.JID, iq.NewElement(nsPeer, "echo").AppendText("ping <3"))
+		res, err := caller.Get(servertest.Ctx(t, 10*time.Second), bob.JID, iq.NewElement(nsPeer, "echo").AppendText("ping <3"))
 		require.NoError(t, err)
 		require.NotNil(t, res)
 		assert.Equal(t, nsPeer, res.Name.Space)
 		assert.Equal(t, "ping <3", res.Text())
 	})
 	t.Run("stanza error", func(t *testing.T) {
-		_, err := caller.Get(waitCtx(t, 10*time.Second), bob.JID, iq.NewElement("urn:example:unknown", "q"))
+		_, err := caller.Get(servertest.Ctx(t, 10*time.Second), bob.JID, iq.NewElement("urn:example:unknown", "q"))
 		var se *iq.StanzaError
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, iq.Cancel, se.Type)
@@ -140,7 +140,7 @@ func TestAdapterCallsSlixmpp(t *testing.T) {
 	})
 	t.Run("timeout", func(t *testing.T) {
 		start := time.Now()
-		_, err := caller.Get(waitCtx(t, 700*time.Millisecond), bob.JID, iq.NewElement("urn:example:silent", "hang"))
+		_, err := caller.Get(servertest.Ctx(t, 700*time.Millisecond), bob.JID, iq.NewElement("urn:example:silent", "hang"))
 		assert.ErrorIs(t, err, iq.ErrTimeout)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Less(t, time.Since(start), 3*time.Second)
@@ -160,7 +160,7 @@ func TestLocalJIDFromBoundResource(t *testing.T) {
 	require.Equal(t, "alice@"+env.Domain, bare)
 	for _, to := range []string{"", bare, env.Domain} {
 		t.Run("ping to "+to, func(t *testing.T) {
-			_, err := alice.a.Endpoint.Caller.Get(waitCtx(t, 10*time.Second), to, iq.NewElement(nsPing, "ping"))
+			_, err := alice.a.Endpoint.Caller.Get(servertest.Ctx(t, 10*time.Second), to, iq.NewElement(nsPing, "ping"))
 			assert.NoError(t, err)
 		})
 	}

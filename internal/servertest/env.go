@@ -12,6 +12,7 @@
 package servertest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -151,13 +152,30 @@ func NoCache(t *testing.T) {
 // tests it touches NoCachePath, so the file is newer than the cache's
 // cutoff when go test looks at it (skipped runs too: a skip must not be
 // replayed once a server is configured), and says on stderr, prefixed by
-// name, when the tests were skipped for want of a server.
-func Run(m *testing.M, name string) int {
+// name, when the tests were skipped for want of a server. When they passed
+// and leaks is not nil, it fails the run if leaks reports goroutines left
+// behind (the caller passes its leak checker, so that this package needs
+// none).
+func Run(m *testing.M, name string, leaks func() error) int {
 	code := m.Run()
 	now := time.Now()
 	_ = os.Chtimes(NoCachePath, now, now)
 	if missing != "" {
 		fmt.Fprintln(os.Stderr, name+": integration tests SKIPPED:", missing)
 	}
+	if code == 0 && leaks != nil {
+		if err := leaks(); err != nil {
+			fmt.Fprintln(os.Stderr, name+": goroutines leaked:", err)
+			code = 1
+		}
+	}
 	return code
+}
+
+// Ctx returns a context for one step of a test, ending after d or with
+// the test.
+func Ctx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
 }
