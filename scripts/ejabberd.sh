@@ -20,20 +20,9 @@ C2S_PORT="${IQ_EJABBERD_C2S_PORT:-35222}"
 COMPONENT_PORT="${IQ_EJABBERD_COMPONENT_PORT:-35347}"
 DIST_PORT="${IQ_EJABBERD_DIST_PORT:-35369}"
 LOGLEVEL="${IQ_EJABBERD_LOGLEVEL:-info}" # debug logs every stanza
-HOST=127.0.0.1
-DOMAIN=localhost
-
-# The same names and secrets as scripts/prosody.sh, so that the tests run
-# unchanged against either server.
-COMPONENT=echo.localhost
-COMPONENT_SECRET=echo-secret-1
-COMPONENT2=echo2.localhost
-COMPONENT2_SECRET=echo2-secret-2
-SPARE_COMPONENT=spare.localhost
-SPARE_SECRET=spare-secret-3
-# Any name not declared below (e.g. nowhere.localhost) gets not-authorized
+# The domain, components, secrets and accounts are lib.sh's. Any component
+# name not declared in the config (e.g. nowhere.localhost) gets not-authorized
 # after the handshake (ejabberd has no host-unknown for components).
-USERS="alice:alicepass bob:bobpass carol:carolpass"
 
 # The mnesia schema is bound to the node name; the database is recreated on
 # every start anyway.

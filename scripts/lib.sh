@@ -1,7 +1,20 @@
 # shellcheck shell=bash
 # Functions scripts/prosody.sh and scripts/ejabberd.sh share; each sources
-# this file after setting NAME (its own name, for messages), HOST, DIR,
+# this file after setting NAME (its own name, for messages), DIR,
 # PIDFILE and ENVFILE, and defines is_ours PID (the process is our server).
+
+# Both servers listen on loopback only and declare the same domain,
+# components, secrets and accounts, so that the tests run unchanged against
+# either.
+HOST=127.0.0.1
+DOMAIN=localhost
+COMPONENT=echo.localhost
+COMPONENT_SECRET=echo-secret-1
+COMPONENT2=echo2.localhost
+COMPONENT2_SECRET=echo2-secret-2
+SPARE_COMPONENT=spare.localhost
+SPARE_SECRET=spare-secret-3
+USERS="alice:alicepass bob:bobpass carol:carolpass"
 
 log() { echo "$NAME: $*" >&2; }
 

@@ -11,17 +11,8 @@ set -euo pipefail
 DIR="${IQ_PROSODY_DIR:-/tmp/iq-prosody}"
 C2S_PORT="${IQ_C2S_PORT:-25222}"
 COMPONENT_PORT="${IQ_COMPONENT_PORT:-25347}"
-HOST=127.0.0.1
-DOMAIN=localhost
-
-COMPONENT=echo.localhost
-COMPONENT_SECRET=echo-secret-1
-COMPONENT2=echo2.localhost
-COMPONENT2_SECRET=echo2-secret-2
-SPARE_COMPONENT=spare.localhost
-SPARE_SECRET=spare-secret-3
-# Any name not declared below (e.g. nowhere.localhost) gets host-unknown.
-USERS="alice:alicepass bob:bobpass carol:carolpass"
+# The domain, components, secrets and accounts are lib.sh's. Any component
+# name not declared in the config (e.g. nowhere.localhost) gets host-unknown.
 
 CONFIG="$DIR/prosody.cfg.lua"
 PIDFILE="$DIR/prosody.pid"     # written by this script ($! of the server)
