@@ -10,6 +10,7 @@ import (
 
 	"github.com/xmpp-iq/iq"
 	"github.com/xmpp-iq/iq/component"
+	"github.com/xmpp-iq/iq/internal/servertest"
 	"github.com/xmpp-iq/iq/stream"
 )
 
@@ -21,10 +22,10 @@ import (
 func TestIdleComponentStaysUp(t *testing.T) {
 	needServer(t)
 	const readTimeout = 500 * time.Millisecond
-	conn, err := component.Dial(waitCtx(t, 10*time.Second), "tcp", env.compAddr, env.spare, env.spareSecret,
+	conn, err := component.Dial(servertest.Ctx(t, 10*time.Second), "tcp", env.CompAddr, env.Spare, env.SpareSecret,
 		stream.WithReadTimeout(readTimeout), stream.WithKeepalive(200*time.Millisecond))
 	require.NoError(t, err)
-	ep := iq.NewEndpoint(conn, iq.WithLocalJID(env.spare))
+	ep := iq.NewEndpoint(conn, iq.WithLocalJID(env.Spare))
 	done := make(chan error, 1)
 	go func() { done <- conn.Serve(context.Background(), ep, nil) }()
 	t.Cleanup(func() {
@@ -40,6 +41,6 @@ func TestIdleComponentStaysUp(t *testing.T) {
 	case <-time.After(8 * readTimeout):
 	}
 	assert.NoError(t, conn.Err(), "the stream is still open")
-	_, err = ep.Caller.Get(waitCtx(t, 5*time.Second), env.domain, iq.NewElement("urn:xmpp:ping", "ping"))
+	_, err = ep.Caller.Get(servertest.Ctx(t, 5*time.Second), env.Domain, iq.NewElement("urn:xmpp:ping", "ping"))
 	assert.NoError(t, err, "a request after the idle period is answered")
 }

@@ -8,7 +8,7 @@
 // asserts each server's own behaviour; it never skips one.
 //
 // These tests talk to a server whose state go test cannot see, so their
-// results are never cached, whatever the flags (see noCache).
+// results are never cached, whatever the flags (see servertest.NoCache).
 package integration_test
 
 import (
@@ -16,8 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,137 +25,26 @@ import (
 
 	"github.com/xmpp-iq/iq"
 	"github.com/xmpp-iq/iq/component"
+	"github.com/xmpp-iq/iq/internal/servertest"
 	"github.com/xmpp-iq/iq/stream"
 )
 
-// The servers the scripts start, as IQ_XMPP_SERVER names them.
-const (
-	prosody  = "prosody"
-	ejabberd = "ejabberd"
-)
+// env is the server's environment, set by needServer.
+var env servertest.Env
 
-type serverEnv struct {
-	server                    string // prosody or ejabberd
-	c2sAddr, compAddr, domain string
-	comp, compSecret          string
-	comp2, comp2Secret        string
-	spare, spareSecret        string
-	users                     map[string]string
-}
-
-var (
-	env        serverEnv
-	skipReason string // why there is no server; "" when there is one
-	envOnce    sync.Once
-)
-
-// loadEnv reads the server's environment. It runs inside the first test
-// that needs a server, never in TestMain: go test keys its cache only on
-// the variables a test reads while tests run (-test.testlogfile), so a
-// result read from TestMain's environment would be replayed from the cache
-// after the environment changed.
-func loadEnv() {
-	env = serverEnv{
-		server:  os.Getenv("IQ_XMPP_SERVER"),
-		c2sAddr: os.Getenv("IQ_XMPP_C2S_ADDR"), compAddr: os.Getenv("IQ_XMPP_COMPONENT_ADDR"),
-		domain: os.Getenv("IQ_XMPP_DOMAIN"),
-		comp:   os.Getenv("IQ_XMPP_COMPONENT"), compSecret: os.Getenv("IQ_XMPP_COMPONENT_SECRET"),
-		comp2: os.Getenv("IQ_XMPP_COMPONENT2"), comp2Secret: os.Getenv("IQ_XMPP_COMPONENT2_SECRET"),
-		spare: os.Getenv("IQ_XMPP_SPARE_COMPONENT"), spareSecret: os.Getenv("IQ_XMPP_SPARE_SECRET"),
-		users: map[string]string{},
-	}
-	for _, u := range strings.Fields(os.Getenv("IQ_XMPP_USERS")) {
-		name, pass, _ := strings.Cut(u, ":")
-		env.users[name] = pass
-	}
-	if env.c2sAddr == "" || env.compAddr == "" {
-		skipReason = "no XMPP server configured (IQ_XMPP_C2S_ADDR and IQ_XMPP_COMPONENT_ADDR unset): " +
-			"run scripts/prosody.sh start or scripts/ejabberd.sh start and load its env file"
-	}
-}
-
-// noCachePath is a file every run opens and TestMain touches as the
-// process ends. go test refuses to cache a result when a file inside the
-// module that the test opened changed less than two seconds before it
-// hashes the test's inputs, so no run of this package is ever replayed as
-// "ok (cached)", even without -count=1. (Files outside the module are not
-// looked at; the file is git-ignored.)
-const noCachePath = ".nocache"
-
-var noCacheOnce sync.Once
-
-// noCache records noCachePath as an input of this run. It fails the test
-// when the file cannot be written and a server is configured or required:
-// a cached result would then be possible.
-func noCache(t *testing.T) {
+// needServer loads the environment into env, skipping or failing the test
+// without a server (see servertest.Need).
+func needServer(t *testing.T) {
 	t.Helper()
-	var err error
-	noCacheOnce.Do(func() {
-		err = os.WriteFile(noCachePath, []byte("touched by every integration test run so that go test never caches it\n"), 0o644)
-		if err == nil {
-			var f *os.File
-			if f, err = os.Open(noCachePath); err == nil {
-				err = f.Close()
-			}
-		}
-	})
-	if err != nil && (skipReason == "" || os.Getenv("IQ_REQUIRE_INTEGRATION") == "1") {
-		t.Fatalf("integration: cannot make this run uncacheable: %v", err)
-	}
+	env = servertest.Need(t)
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	// After the tests, so the file is newer than the cache's cutoff when
-	// go test looks at it. (Skipped runs are made uncacheable too: a
-	// skip must not be replayed once a server is configured.)
-	now := time.Now()
-	_ = os.Chtimes(noCachePath, now, now)
-	if skipReason != "" {
-		fmt.Fprintln(os.Stderr, "integration: SKIPPED:", skipReason)
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "integration: goroutines leaked:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// needServer loads the environment and skips the test when no server is
-// configured, or fails it when IQ_REQUIRE_INTEGRATION=1 (read here, inside
-// the test, for the same reason as loadEnv).
-func needServer(t *testing.T) {
-	t.Helper()
-	envOnce.Do(loadEnv)
-	noCache(t)
-	if skipReason != "" {
-		if os.Getenv("IQ_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal("IQ_REQUIRE_INTEGRATION=1:", skipReason)
-		}
-		t.Skip(skipReason)
-	}
-	switch env.server {
-	case prosody, ejabberd:
-	default:
-		t.Fatalf("IQ_XMPP_SERVER is %q, want %q or %q (the scripts' env files set it)", env.server, prosody, ejabberd)
-	}
+	os.Exit(servertest.Run(m, "integration", func() error { return goleak.Find() }))
 }
 
 // per returns the value for the server the tests run against.
-func per[T any](onProsody, onEjabberd T) T {
-	if env.server == ejabberd {
-		return onEjabberd
-	}
-	return onProsody
-}
-
-func (e serverEnv) password(t *testing.T, user string) string {
-	p, ok := e.users[user]
-	require.True(t, ok, "no account %q in IQ_XMPP_USERS", user)
-	return p
-}
+func per[T any](onProsody, onEjabberd T) T { return servertest.Per(env.Server, onProsody, onEjabberd) }
 
 // dialComponent connects a component and serves it with ep's handlers.
 // Prosody may still be tearing down a previous test's connection for the
@@ -167,7 +54,7 @@ func dialComponent(t *testing.T, domain, secret string, setup func(*iq.Endpoint)
 	var conn *stream.Conn
 	var err error
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		conn, err = component.Dial(waitCtx(t, 10*time.Second), "tcp", env.compAddr, domain, secret)
+		conn, err = component.Dial(servertest.Ctx(t, 10*time.Second), "tcp", env.CompAddr, domain, secret)
 		if !errors.Is(err, component.ErrConflict) || time.Now().After(deadline) {
 			break
 		}
@@ -212,10 +99,10 @@ func echoHandlers(ep *iq.Endpoint) {
 
 func TestComponent_Handshake(t *testing.T) {
 	needServer(t)
-	ep, conn, _ := dialComponent(t, env.comp, env.compSecret, echoHandlers)
+	ep, conn, _ := dialComponent(t, env.Comp, env.CompSecret, echoHandlers)
 	assert.NotEmpty(t, conn.PeerHeader().ID)
 	// The server answers a ping from the component.
-	res, err := ep.Caller.Get(waitCtx(t, 5*time.Second), env.domain, iq.NewElement("urn:xmpp:ping", "ping"))
+	res, err := ep.Caller.Get(servertest.Ctx(t, 5*time.Second), env.Domain, iq.NewElement("urn:xmpp:ping", "ping"))
 	require.NoError(t, err)
 	assert.Nil(t, res)
 }
@@ -223,7 +110,7 @@ func TestComponent_Handshake(t *testing.T) {
 func TestComponent_HandshakeFailures(t *testing.T) {
 	needServer(t)
 	t.Run("wrong secret is not-authorized", func(t *testing.T) {
-		_, err := component.Dial(waitCtx(t, 10*time.Second), "tcp", env.compAddr, env.comp2, "not the secret")
+		_, err := component.Dial(servertest.Ctx(t, 10*time.Second), "tcp", env.CompAddr, env.Comp2, "not the secret")
 		require.Error(t, err)
 		assert.ErrorIs(t, err, component.ErrNotAuthorized)
 		assert.ErrorIs(t, err, &stream.StreamError{Condition: stream.NotAuthorized})
@@ -231,16 +118,16 @@ func TestComponent_HandshakeFailures(t *testing.T) {
 	t.Run("unknown domain is refused", func(t *testing.T) {
 		// Prosody answers the header with host-unknown; ejabberd lets the
 		// handshake through and then refuses it as not-authorized.
-		_, err := component.Dial(waitCtx(t, 10*time.Second), "tcp", env.compAddr, "nowhere."+env.domain, "x")
+		_, err := component.Dial(servertest.Ctx(t, 10*time.Second), "tcp", env.CompAddr, "nowhere."+env.Domain, "x")
 		require.Error(t, err)
 		assert.ErrorIs(t, err, per(component.ErrHostUnknown, component.ErrNotAuthorized))
 	})
 	t.Run("second connection", func(t *testing.T) {
 		// Prosody refuses it with conflict; ejabberd accepts any number of
 		// connections for one name (and spreads stanzas over them).
-		dialComponent(t, env.spare, env.spareSecret, nil)
-		conn, err := component.Dial(waitCtx(t, 10*time.Second), "tcp", env.compAddr, env.spare, env.spareSecret)
-		if env.server == ejabberd {
+		dialComponent(t, env.Spare, env.SpareSecret, nil)
+		conn, err := component.Dial(servertest.Ctx(t, 10*time.Second), "tcp", env.CompAddr, env.Spare, env.SpareSecret)
+		if env.Server == servertest.Ejabberd {
 			require.NoError(t, err)
 			assert.NoError(t, conn.Close())
 			return
@@ -253,7 +140,7 @@ func TestComponent_HandshakeFailures(t *testing.T) {
 		// give up at the context's deadline.
 		ln := silentListener(t)
 		start := time.Now()
-		_, err := component.Dial(waitCtx(t, 300*time.Millisecond), "tcp", ln, env.comp, env.compSecret)
+		_, err := component.Dial(servertest.Ctx(t, 300*time.Millisecond), "tcp", ln, env.Comp, env.CompSecret)
 		require.Error(t, err)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Less(t, time.Since(start), 3*time.Second)
@@ -262,23 +149,23 @@ func TestComponent_HandshakeFailures(t *testing.T) {
 
 func TestSlixmppClientCallsComponent(t *testing.T) {
 	needServer(t)
-	dialComponent(t, env.comp, env.compSecret, echoHandlers)
-	alice := startPeer(t, "alice")
+	dialComponent(t, env.Comp, env.CompSecret, echoHandlers)
+	alice := servertest.StartPeer(t, env, "alice")
 
 	t.Run("result", func(t *testing.T) {
-		r := alice.call("get", env.comp, `<echo xmlns='urn:example:echo'>hello &amp; bye</echo>`, 10*time.Second)
+		r := alice.Call("get", env.Comp, `<echo xmlns='urn:example:echo'>hello &amp; bye</echo>`, 10*time.Second)
 		require.Equal(t, "result", r.Type, "%+v", r)
 		assert.Contains(t, r.Payload, "hello &amp; bye")
 		assert.Contains(t, r.Payload, nsEcho)
 	})
 	t.Run("unknown namespace is feature-not-implemented", func(t *testing.T) {
-		r := alice.call("get", env.comp, `<query xmlns='urn:example:unknown'/>`, 10*time.Second)
+		r := alice.Call("get", env.Comp, `<query xmlns='urn:example:unknown'/>`, 10*time.Second)
 		require.Equal(t, "error", r.Type, "%+v", r)
 		assert.Equal(t, "cancel", r.ErrorType)
 		assert.Equal(t, "feature-not-implemented", r.Condition)
 	})
 	t.Run("handler stanza error arrives intact", func(t *testing.T) {
-		r := alice.call("get", env.comp, `<fail xmlns='urn:example:echo'/>`, 10*time.Second)
+		r := alice.Call("get", env.Comp, `<fail xmlns='urn:example:echo'/>`, 10*time.Second)
 		require.Equal(t, "error", r.Type, "%+v", r)
 		assert.Equal(t, "modify", r.ErrorType)
 		assert.Equal(t, "not-acceptable", r.Condition)
@@ -288,7 +175,7 @@ func TestSlixmppClientCallsComponent(t *testing.T) {
 	})
 	t.Run("two children is bad-request", func(t *testing.T) {
 		// slixmpp sends one child; a get with none reaches us as zero children.
-		r := alice.call("get", env.comp, "", 10*time.Second)
+		r := alice.Call("get", env.Comp, "", 10*time.Second)
 		require.Equal(t, "error", r.Type, "%+v", r)
 		assert.Equal(t, "bad-request", r.Condition)
 	})
@@ -296,18 +183,18 @@ func TestSlixmppClientCallsComponent(t *testing.T) {
 
 func TestComponentCallsSlixmppClient(t *testing.T) {
 	needServer(t)
-	ep, _, _ := dialComponent(t, env.comp, env.compSecret, echoHandlers)
-	bob := startPeer(t, "bob")
+	ep, _, _ := dialComponent(t, env.Comp, env.CompSecret, echoHandlers)
+	bob := servertest.StartPeer(t, env, "bob")
 
 	t.Run("result", func(t *testing.T) {
-		res, err := ep.Caller.Get(waitCtx(t, 10*time.Second), bob.jid, iq.NewElement(nsPeer, "echo").AppendText("ping <3"))
+		res, err := ep.Caller.Get(servertest.Ctx(t, 10*time.Second), bob.JID, iq.NewElement(nsPeer, "echo").AppendText("ping <3"))
 		require.NoError(t, err)
 		require.NotNil(t, res)
 		assert.Equal(t, nsPeer, res.Name.Space)
 		assert.Equal(t, "ping <3", res.Text())
 	})
 	t.Run("offline JID is service-unavailable", func(t *testing.T) {
-		_, err := ep.Caller.Get(waitCtx(t, 10*time.Second), "carol@"+env.domain+"/offline", iq.NewElement(nsPeer, "echo"))
+		_, err := ep.Caller.Get(servertest.Ctx(t, 10*time.Second), "carol@"+env.Domain+"/offline", iq.NewElement(nsPeer, "echo"))
 		var se *iq.StanzaError
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, iq.ServiceUnavailable, se.Condition)
@@ -315,14 +202,14 @@ func TestComponentCallsSlixmppClient(t *testing.T) {
 	})
 	t.Run("unanswered call times out", func(t *testing.T) {
 		start := time.Now()
-		_, err := ep.Caller.Get(waitCtx(t, 700*time.Millisecond), bob.jid, iq.NewElement(nsSilent, "hang"))
+		_, err := ep.Caller.Get(servertest.Ctx(t, 700*time.Millisecond), bob.JID, iq.NewElement(nsSilent, "hang"))
 		assert.ErrorIs(t, err, iq.ErrTimeout)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Less(t, time.Since(start), 3*time.Second)
 		assert.Equal(t, 0, ep.Caller.Pending())
 	})
 	t.Run("unknown namespace at the client is feature-not-implemented", func(t *testing.T) {
-		_, err := ep.Caller.Get(waitCtx(t, 10*time.Second), bob.jid, iq.NewElement("urn:example:unknown", "q"))
+		_, err := ep.Caller.Get(servertest.Ctx(t, 10*time.Second), bob.JID, iq.NewElement("urn:example:unknown", "q"))
 		var se *iq.StanzaError
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, iq.FeatureNotImplemented, se.Condition)
@@ -331,14 +218,14 @@ func TestComponentCallsSlixmppClient(t *testing.T) {
 
 func TestComponentToComponentThroughServer(t *testing.T) {
 	needServer(t)
-	dialComponent(t, env.comp, env.compSecret, echoHandlers)
-	caller, _, _ := dialComponent(t, env.comp2, env.comp2Secret, nil)
+	dialComponent(t, env.Comp, env.CompSecret, echoHandlers)
+	caller, _, _ := dialComponent(t, env.Comp2, env.Comp2Secret, nil)
 	const n = 200
 	errs := make(chan error, n)
 	for i := 0; i < n; i++ {
 		go func() {
 			want := fmt.Sprintf("msg %d", i)
-			res, err := caller.Caller.Get(waitCtx(t, 10*time.Second), env.comp, iq.NewElement(nsEcho, "echo").AppendText(want))
+			res, err := caller.Caller.Get(servertest.Ctx(t, 10*time.Second), env.Comp, iq.NewElement(nsEcho, "echo").AppendText(want))
 			if err == nil && res.Text() != want {
 				err = fmt.Errorf("got %q, want %q", res.Text(), want)
 			}
@@ -358,8 +245,8 @@ func TestComponentToComponentThroughServer(t *testing.T) {
 // stamps the component's address itself.
 func TestBugComponentRequestsCarryNoFrom(t *testing.T) {
 	needServer(t)
-	ep, conn, served := dialComponent(t, env.comp, env.compSecret, echoHandlers)
-	bob := startPeer(t, "bob")
+	ep, conn, served := dialComponent(t, env.Comp, env.CompSecret, echoHandlers)
+	bob := servertest.StartPeer(t, env, "bob")
 
 	cases := []struct {
 		name string
@@ -367,21 +254,21 @@ func TestBugComponentRequestsCarryNoFrom(t *testing.T) {
 		el   *iq.Element
 		want func(t *testing.T, res *iq.Element)
 	}{
-		{"ping to the server", env.domain, iq.NewElement("urn:xmpp:ping", "ping"), func(t *testing.T, res *iq.Element) {
+		{"ping to the server", env.Domain, iq.NewElement("urn:xmpp:ping", "ping"), func(t *testing.T, res *iq.Element) {
 			assert.Nil(t, res)
 		}},
-		{"version of the server", env.domain, iq.NewElement("jabber:iq:version", "query"), func(t *testing.T, res *iq.Element) {
+		{"version of the server", env.Domain, iq.NewElement("jabber:iq:version", "query"), func(t *testing.T, res *iq.Element) {
 			require.NotNil(t, res)
 			assert.Equal(t, "jabber:iq:version", res.Name.Space)
 		}},
-		{"echo from a client", bob.jid, iq.NewElement(nsPeer, "echo").AppendText("from the component"), func(t *testing.T, res *iq.Element) {
+		{"echo from a client", bob.JID, iq.NewElement(nsPeer, "echo").AppendText("from the component"), func(t *testing.T, res *iq.Element) {
 			require.NotNil(t, res)
 			assert.Equal(t, "from the component", res.Text())
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := ep.Caller.Get(waitCtx(t, 10*time.Second), tc.to, tc.el)
+			res, err := ep.Caller.Get(servertest.Ctx(t, 10*time.Second), tc.to, tc.el)
 			require.NoError(t, err)
 			tc.want(t, res)
 			// The stream is still up: nothing ended it after the reply.
@@ -401,8 +288,8 @@ func TestBugComponentRequestsCarryNoFrom(t *testing.T) {
 // a remote domain, and s2s is off) auth/forbidden.
 func TestComponentCallsUnconnectedComponent(t *testing.T) {
 	needServer(t)
-	caller, _, _ := dialComponent(t, env.comp2, env.comp2Secret, nil)
-	_, err := caller.Caller.Get(waitCtx(t, 10*time.Second), env.spare, iq.NewElement(nsEcho, "echo"))
+	caller, _, _ := dialComponent(t, env.Comp2, env.Comp2Secret, nil)
+	_, err := caller.Caller.Get(servertest.Ctx(t, 10*time.Second), env.Spare, iq.NewElement(nsEcho, "echo"))
 	var se *iq.StanzaError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, per(iq.Wait, iq.Auth), se.Type)

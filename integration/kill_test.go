@@ -1,14 +1,8 @@
 package integration_test
 
 import (
-	"bufio"
 	"context"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/internal/servertest"
 )
 
 // silentListener accepts connections and never writes a byte.
@@ -46,66 +41,14 @@ func silentListener(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// privateServer starts a server of the test's own, of the kind the tests
-// run against, with scripts/prosody.sh or scripts/ejabberd.sh, so that
-// killing it disturbs no other test, and returns its environment.
-func privateServer(t *testing.T) map[string]string {
-	t.Helper()
-	dir := filepath.Join(os.TempDir(), "iq-"+env.server+"-kill-"+strconv.Itoa(os.Getpid()))
-	vars := os.Environ()
-	switch env.server {
-	case prosody:
-		vars = append(vars,
-			"IQ_PROSODY_DIR="+dir,
-			"IQ_C2S_PORT="+strconv.Itoa(freePort(t)),
-			"IQ_COMPONENT_PORT="+strconv.Itoa(freePort(t)))
-	case ejabberd:
-		vars = append(vars,
-			"IQ_EJABBERD_DIR="+dir,
-			"IQ_EJABBERD_C2S_PORT="+strconv.Itoa(freePort(t)),
-			"IQ_EJABBERD_COMPONENT_PORT="+strconv.Itoa(freePort(t)),
-			"IQ_EJABBERD_DIST_PORT="+strconv.Itoa(freePort(t)))
-	}
-	script := "../scripts/" + env.server + ".sh"
-	start := exec.Command("bash", script, "start")
-	start.Env = vars
-	out, err := start.CombinedOutput()
-	require.NoError(t, err, "%s start: %s", script, out)
-	t.Cleanup(func() {
-		stop := exec.Command("bash", script, "stop")
-		stop.Env = vars
-		_ = stop.Run()
-		_ = os.RemoveAll(dir)
-	})
-	f, err := os.Open(filepath.Join(dir, "env"))
-	require.NoError(t, err)
-	defer f.Close()
-	m := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimPrefix(sc.Text(), "export ")
-		if k, v, ok := strings.Cut(line, "="); ok {
-			m[k] = strings.Trim(v, `"'`)
-		}
-	}
-	return m
-}
-
 // TestServerKilledFailsPendingWithErrClosed kills the server (SIGKILL)
 // under 50 pending requests: every one ends with ErrClosed within a second.
 func TestServerKilledFailsPendingWithErrClosed(t *testing.T) {
 	needServer(t)
-	priv := privateServer(t)
+	srv := servertest.PrivateServer(t, env.Server, "kill", "IQ_KILL")
+	priv := srv.Vars
 	saved := env
-	env.compAddr = priv["IQ_XMPP_COMPONENT_ADDR"]
+	env.CompAddr = priv["IQ_XMPP_COMPONENT_ADDR"]
 	defer func() { env = saved }()
 
 	release := make(chan struct{})
@@ -131,8 +74,7 @@ func TestServerKilledFailsPendingWithErrClosed(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return caller.Caller.Pending() == n }, 5*time.Second, 10*time.Millisecond)
 
-	pid, err := strconv.Atoi(priv[per("IQ_PROSODY_PID", "IQ_EJABBERD_PID")])
-	require.NoError(t, err)
+	pid := srv.PID(t)
 	killed := time.Now()
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 

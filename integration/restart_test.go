@@ -1,14 +1,8 @@
 package integration_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -18,94 +12,8 @@ import (
 
 	"github.com/xmpp-iq/iq"
 	"github.com/xmpp-iq/iq/component"
+	"github.com/xmpp-iq/iq/internal/servertest"
 )
-
-// restartable is a private server, as privateServer starts, that a test
-// may stop and start again on the same ports.
-type restartable struct {
-	script string
-	vars   []string
-	env    map[string]string
-}
-
-// restartableServer starts a restartable server of the kind the tests run
-// against. Its directory and ports are a temporary one and free ones, unless
-// IQ_RESTART_DIR, IQ_RESTART_C2S_PORT, IQ_RESTART_COMPONENT_PORT and (for
-// ejabberd) IQ_RESTART_DIST_PORT name them, for a machine where each
-// user of a server has ports of its own.
-func restartableServer(t *testing.T) *restartable {
-	t.Helper()
-	dir := os.Getenv("IQ_RESTART_DIR")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "iq-"+env.server+"-restart-"+strconv.Itoa(os.Getpid()))
-	}
-	port := func(name string) string {
-		if p := os.Getenv(name); p != "" {
-			return p
-		}
-		return strconv.Itoa(freePort(t))
-	}
-	s := &restartable{script: "../scripts/" + env.server + ".sh", vars: os.Environ()}
-	switch env.server {
-	case prosody:
-		s.vars = append(s.vars,
-			"IQ_PROSODY_DIR="+dir,
-			"IQ_C2S_PORT="+port("IQ_RESTART_C2S_PORT"),
-			"IQ_COMPONENT_PORT="+port("IQ_RESTART_COMPONENT_PORT"))
-	case ejabberd:
-		s.vars = append(s.vars,
-			"IQ_EJABBERD_DIR="+dir,
-			"IQ_EJABBERD_C2S_PORT="+port("IQ_RESTART_C2S_PORT"),
-			"IQ_EJABBERD_COMPONENT_PORT="+port("IQ_RESTART_COMPONENT_PORT"),
-			"IQ_EJABBERD_DIST_PORT="+port("IQ_RESTART_DIST_PORT"))
-	}
-	t.Cleanup(func() {
-		stop := exec.Command("bash", s.script, "stop")
-		stop.Env = s.vars
-		_ = stop.Run()
-		_ = os.RemoveAll(dir)
-	})
-	s.start(t)
-	return s
-}
-
-// start starts the server and reads its environment.
-func (s *restartable) start(t *testing.T) {
-	t.Helper()
-	start := exec.Command("bash", s.script, "start")
-	start.Env = s.vars
-	out, err := start.CombinedOutput()
-	require.NoError(t, err, "%s start: %s", s.script, out)
-	dir := ""
-	for _, v := range s.vars {
-		if k, d, _ := strings.Cut(v, "="); k == "IQ_PROSODY_DIR" || k == "IQ_EJABBERD_DIR" {
-			dir = d
-		}
-	}
-	f, err := os.Open(filepath.Join(dir, "env"))
-	require.NoError(t, err)
-	defer f.Close()
-	s.env = map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimPrefix(sc.Text(), "export ")
-		if k, v, ok := strings.Cut(line, "="); ok {
-			s.env[k] = strings.Trim(v, `"'`)
-		}
-	}
-}
-
-// signal sends sig to the server and waits for it to exit, returning when
-// it saw it gone.
-func (s *restartable) signal(t *testing.T, sig syscall.Signal) time.Time {
-	t.Helper()
-	pid, err := strconv.Atoi(s.env[per("IQ_PROSODY_PID", "IQ_EJABBERD_PID")])
-	require.NoError(t, err)
-	require.NoError(t, syscall.Kill(pid, sig))
-	require.Eventually(t, func() bool { return syscall.Kill(pid, 0) != nil }, 15*time.Second, 20*time.Millisecond,
-		"the server did not exit after %v", sig)
-	return time.Now()
-}
 
 // supervised runs a Supervisor for domain with ep's handlers set up by
 // setup, and returns its Endpoint and its events.
@@ -169,13 +77,13 @@ func TestServerRestartUnderSupervisedComponents(t *testing.T) {
 		{"crash", syscall.SIGKILL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := restartableServer(t)
-			addr := srv.env["IQ_XMPP_COMPONENT_ADDR"]
-			callee, caller := srv.env["IQ_XMPP_COMPONENT"], srv.env["IQ_XMPP_COMPONENT2"]
+			srv := servertest.PrivateServer(t, env.Server, "restart", "IQ_RESTART")
+			addr := srv.Vars["IQ_XMPP_COMPONENT_ADDR"]
+			callee, caller := srv.Vars["IQ_XMPP_COMPONENT"], srv.Vars["IQ_XMPP_COMPONENT2"]
 
 			release := make(chan struct{})
 			handlers := 0
-			_, calleeEvents := supervised(t, addr, callee, srv.env["IQ_XMPP_COMPONENT_SECRET"], func(ep *iq.Endpoint) {
+			_, calleeEvents := supervised(t, addr, callee, srv.Vars["IQ_XMPP_COMPONENT_SECRET"], func(ep *iq.Endpoint) {
 				handlers++
 				echoHandlers(ep)
 				ep.Callee.Get(nsEcho, "block", func(ctx context.Context, req *iq.IQ) (*iq.Element, error) {
@@ -187,11 +95,11 @@ func TestServerRestartUnderSupervisedComponents(t *testing.T) {
 				})
 			})
 			defer close(release) // before the Shutdowns, which wait for handlers
-			ep, callerEvents := supervised(t, addr, caller, srv.env["IQ_XMPP_COMPONENT2_SECRET"], nil)
+			ep, callerEvents := supervised(t, addr, caller, srv.Vars["IQ_XMPP_COMPONENT2_SECRET"], nil)
 			waitState(t, calleeEvents, component.Connected, 10*time.Second)
 			waitState(t, callerEvents, component.Connected, 10*time.Second)
 			echo := func() error {
-				res, err := ep.Caller.Get(waitCtx(t, 10*time.Second), callee, iq.NewElement(nsEcho, "echo").AppendText("again"))
+				res, err := ep.Caller.Get(servertest.Ctx(t, 10*time.Second), callee, iq.NewElement(nsEcho, "echo").AppendText("again"))
 				if err == nil && res.Text() != "again" {
 					err = errors.New("echo answered " + res.Text())
 				}
@@ -218,7 +126,7 @@ func TestServerRestartUnderSupervisedComponents(t *testing.T) {
 			// stream ends, at the latest as the server exits, far from
 			// their one-minute timeout.
 			stopped := time.Now()
-			exited := srv.signal(t, tc.sig)
+			exited := srv.Signal(t, tc.sig)
 			var last time.Time
 			for i := 0; i < n; i++ {
 				select {
@@ -236,7 +144,7 @@ func TestServerRestartUnderSupervisedComponents(t *testing.T) {
 				n, last.Sub(stopped), tc.sig, exited.Sub(stopped))
 			waitState(t, callerEvents, component.Disconnected, 5*time.Second)
 
-			srv.start(t)
+			srv.Start(t)
 			up := time.Now()
 			// The waits are capped at 500 ms: each component is back within
 			// a few of them.

@@ -20,20 +20,9 @@ C2S_PORT="${IQ_EJABBERD_C2S_PORT:-35222}"
 COMPONENT_PORT="${IQ_EJABBERD_COMPONENT_PORT:-35347}"
 DIST_PORT="${IQ_EJABBERD_DIST_PORT:-35369}"
 LOGLEVEL="${IQ_EJABBERD_LOGLEVEL:-info}" # debug logs every stanza
-HOST=127.0.0.1
-DOMAIN=localhost
-
-# The same names and secrets as scripts/prosody.sh, so that the tests run
-# unchanged against either server.
-COMPONENT=echo.localhost
-COMPONENT_SECRET=echo-secret-1
-COMPONENT2=echo2.localhost
-COMPONENT2_SECRET=echo2-secret-2
-SPARE_COMPONENT=spare.localhost
-SPARE_SECRET=spare-secret-3
-# Any name not declared below (e.g. nowhere.localhost) gets not-authorized
+# The domain, components, secrets and accounts are lib.sh's. Any component
+# name not declared in the config (e.g. nowhere.localhost) gets not-authorized
 # after the handshake (ejabberd has no host-unknown for components).
-USERS="alice:alicepass bob:bobpass carol:carolpass"
 
 # The mnesia schema is bound to the node name; the database is recreated on
 # every start anyway.
@@ -51,24 +40,12 @@ erl_libs_dir() {
 	echo "${dir:-/usr/lib/x86_64-linux-gnu}"
 }
 
-log() { echo "ejabberd.sh: $*" >&2; }
+NAME=ejabberd.sh
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # /usr/sbin is not on every user's PATH.
 EJABBERDCTL="$(command -v ejabberdctl 2>/dev/null || echo /usr/sbin/ejabberdctl)"
-
-recorded_pid() {
-	if [ -f "$PIDFILE" ]; then
-		tr -dc '0-9' <"$PIDFILE"
-	fi
-}
-
-# A zombie (PID 1 here reaps orphans late) has closed its ports: stopped.
-alive() {
-	local pid="$1" state
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-	state="$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$pid/status" 2>/dev/null)"
-	[ -n "$state" ] && [ "$state" != Z ]
-}
 
 # Our server: alive, and a beam running one of our nodes on this dir's
 # database (whatever ports it was started with).
@@ -78,10 +55,6 @@ is_ours() {
 	cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
 	[[ "$cmd" == *beam* ]] && [[ "$cmd" == *"-sname iq-ejabberd-"* ]] &&
 		[[ "$cmd" == *"-mnesia dir \"$DIR/database\""* ]]
-}
-
-port_open() {
-	(exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null
 }
 
 write_config() {
@@ -166,25 +139,9 @@ ctl() {
 }
 
 do_stop() {
-	local pid i
-	pid="$(recorded_pid)"
-	if is_ours "$pid"; then
-		# The VM runs init:stop() on SIGTERM: ejabberd and mnesia shut
-		# down cleanly in about a second.
-		kill -TERM "$pid" 2>/dev/null || true
-		for i in $(seq 1 100); do # 10 s
-			alive "$pid" || break
-			sleep 0.1
-		done
-		if alive "$pid"; then
-			log "PID $pid did not stop on SIGTERM within 10 s; sending SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
-			for i in $(seq 1 20); do
-				alive "$pid" || break
-				sleep 0.1
-			done
-		fi
-	fi
+	# The VM runs init:stop() on SIGTERM: ejabberd and mnesia shut down
+	# cleanly in about a second.
+	stop_pid "$(recorded_pid)" 10
 	rm -f "$PIDFILE" "$ENVFILE" "$DIR/ejabberd.self.pid"
 }
 
@@ -201,27 +158,12 @@ do_start() {
 		log "ejabberd not installed; run scripts/install-deps.sh"
 		exit 1
 	}
-	local port
-	for port in "$C2S_PORT" "$COMPONENT_PORT" "$DIST_PORT"; do
-		if ! [[ "$port" =~ ^[0-9]+$ ]] || [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then
-			log "invalid port '$port' (IQ_EJABBERD_*_PORT must be 1..65535)"
-			exit 1
-		fi
-	done
-	if [ "$(printf '%s\n' "$C2S_PORT" "$COMPONENT_PORT" "$DIST_PORT" | sort -u | wc -l)" -ne 3 ]; then
-		log "the c2s, component and distribution ports must differ"
-		exit 1
-	fi
+	check_ports "IQ_EJABBERD_*_PORT" "$C2S_PORT" "$COMPONENT_PORT" "$DIST_PORT"
 	ERL_LIBS_DIR="$(erl_libs_dir)"
 	mkdir -p "$DIR"
 	do_stop # one from the same dir: stop it first
 
-	for port in "$C2S_PORT" "$COMPONENT_PORT" "$DIST_PORT"; do
-		if port_open "$port"; then
-			log "port $HOST:$port is already in use by another process"
-			exit 1
-		fi
-	done
+	ports_free "$C2S_PORT" "$COMPONENT_PORT" "$DIST_PORT"
 
 	# Start from an empty dir: the mnesia schema belongs to one node name.
 	rm -rf "${DIR:?}/database" "$LOGDIR" "$DIR/.erlang.cookie"
@@ -255,19 +197,7 @@ do_start() {
 	local pid=$!
 	echo "$pid" >"$PIDFILE"
 
-	local i ok=""
-	for i in $(seq 1 300); do # ~30 s
-		if ! alive "$pid"; then
-			log "ejabberd (PID $pid) exited during start-up"
-			break
-		fi
-		if port_open "$C2S_PORT" && port_open "$COMPONENT_PORT"; then
-			ok=1
-			break
-		fi
-		sleep 0.1
-	done
-	if [ -z "$ok" ] || ! is_ours "$pid"; then
+	if ! wait_up "$pid" 30 "$C2S_PORT" "$COMPONENT_PORT" || ! is_ours "$pid"; then
 		log "ejabberd did not accept connections on $HOST:$C2S_PORT and $HOST:$COMPONENT_PORT"
 		dump_log
 		do_stop
@@ -286,42 +216,7 @@ do_start() {
 		}
 	done
 
-	cat >"$ENVFILE.tmp" <<ENV
-export IQ_XMPP_SERVER=ejabberd
-export IQ_XMPP_C2S_ADDR=$HOST:$C2S_PORT
-export IQ_XMPP_COMPONENT_ADDR=$HOST:$COMPONENT_PORT
-export IQ_XMPP_DOMAIN=$DOMAIN
-export IQ_XMPP_COMPONENT=$COMPONENT
-export IQ_XMPP_COMPONENT_SECRET=$COMPONENT_SECRET
-export IQ_XMPP_COMPONENT2=$COMPONENT2
-export IQ_XMPP_COMPONENT2_SECRET=$COMPONENT2_SECRET
-export IQ_XMPP_SPARE_COMPONENT=$SPARE_COMPONENT
-export IQ_XMPP_SPARE_SECRET=$SPARE_SECRET
-export IQ_XMPP_USERS="$USERS"
-export IQ_EJABBERD_PID=$pid
-ENV
-	mv "$ENVFILE.tmp" "$ENVFILE"
-	log "started PID $pid (c2s $HOST:$C2S_PORT, component $HOST:$COMPONENT_PORT); . $ENVFILE"
+	write_env ejabberd IQ_EJABBERD_PID "$pid"
 }
 
-do_env() {
-	if [ ! -f "$ENVFILE" ]; then
-		log "no $ENVFILE: run scripts/ejabberd.sh start"
-		exit 1
-	fi
-	cat "$ENVFILE"
-}
-
-case "${1:-}" in
-start) do_start ;;
-stop) do_stop ;;
-restart)
-	do_stop
-	do_start
-	;;
-env) do_env ;;
-*)
-	echo "usage: $0 start|stop|restart|env" >&2
-	exit 2
-	;;
-esac
+main "$@"

@@ -11,17 +11,8 @@ set -euo pipefail
 DIR="${IQ_PROSODY_DIR:-/tmp/iq-prosody}"
 C2S_PORT="${IQ_C2S_PORT:-25222}"
 COMPONENT_PORT="${IQ_COMPONENT_PORT:-25347}"
-HOST=127.0.0.1
-DOMAIN=localhost
-
-COMPONENT=echo.localhost
-COMPONENT_SECRET=echo-secret-1
-COMPONENT2=echo2.localhost
-COMPONENT2_SECRET=echo2-secret-2
-SPARE_COMPONENT=spare.localhost
-SPARE_SECRET=spare-secret-3
-# Any name not declared below (e.g. nowhere.localhost) gets host-unknown.
-USERS="alice:alicepass bob:bobpass carol:carolpass"
+# The domain, components, secrets and accounts are lib.sh's. Any component
+# name not declared in the config (e.g. nowhere.localhost) gets host-unknown.
 
 CONFIG="$DIR/prosody.cfg.lua"
 PIDFILE="$DIR/prosody.pid"     # written by this script ($! of the server)
@@ -29,26 +20,16 @@ LOGFILE="$DIR/prosody.log"     # Prosody's own log
 OUTFILE="$DIR/prosody.out"     # server stdout/stderr
 ENVFILE="$DIR/env"
 
-log() { echo "prosody.sh: $*" >&2; }
-
-
-recorded_pid() {
-	if [ -f "$PIDFILE" ]; then
-		tr -dc '0-9' <"$PIDFILE"
-	fi
-}
+NAME=prosody.sh
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Our server: alive and running with our config. (Prosody is a Lua script, so
 # the process name is "lua5.4", not "prosody": match the command line.)
 is_ours() {
 	local pid="$1"
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+	alive "$pid" &&
 		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--config $CONFIG"
-}
-
-port_open() {
-	# bash's /dev/tcp; the subshell closes the descriptor again
-	(exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null
 }
 
 write_config() {
@@ -101,24 +82,7 @@ LUA
 }
 
 do_stop() {
-	local pid
-	pid="$(recorded_pid)"
-	if is_ours "$pid"; then
-		kill -TERM "$pid" 2>/dev/null || true
-		local i
-		for i in $(seq 1 50); do # 5 s
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			log "PID $pid did not stop on SIGTERM within 5 s; sending SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
-			for i in $(seq 1 20); do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.1
-			done
-		fi
-	fi
+	stop_pid "$(recorded_pid)" 5
 	rm -f "$PIDFILE" "$ENVFILE" "$DIR/prosody.pidfile"
 }
 
@@ -134,26 +98,11 @@ do_start() {
 		log "prosody not installed; run scripts/install-deps.sh"
 		exit 1
 	}
-	local port
-	for port in "$C2S_PORT" "$COMPONENT_PORT"; do
-		if ! [[ "$port" =~ ^[0-9]+$ ]] || [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then
-			log "invalid port '$port' (IQ_C2S_PORT / IQ_COMPONENT_PORT must be 1..65535)"
-			exit 1
-		fi
-	done
-	if [ "$C2S_PORT" = "$COMPONENT_PORT" ]; then
-		log "IQ_C2S_PORT and IQ_COMPONENT_PORT must differ"
-		exit 1
-	fi
+	check_ports "IQ_C2S_PORT / IQ_COMPONENT_PORT" "$C2S_PORT" "$COMPONENT_PORT"
 	mkdir -p "$DIR"
 	do_stop # one from the same dir: stop it first
 
-	for port in "$C2S_PORT" "$COMPONENT_PORT"; do
-		if port_open "$port"; then
-			log "port $HOST:$port is already in use by another process"
-			exit 1
-		fi
-	done
+	ports_free "$C2S_PORT" "$COMPONENT_PORT"
 
 	rm -rf "$DIR/data"
 	mkdir -p "$DIR/data" "$DIR/certs" # empty certs dir: no TLS, no log noise
@@ -177,61 +126,14 @@ do_start() {
 	local pid=$!
 	echo "$pid" >"$PIDFILE"
 
-	local i ok=""
-	for i in $(seq 1 150); do # ~15 s
-		if ! kill -0 "$pid" 2>/dev/null; then
-			log "prosody (PID $pid) exited during start-up"
-			break
-		fi
-		if port_open "$C2S_PORT" && port_open "$COMPONENT_PORT"; then
-			ok=1
-			break
-		fi
-		sleep 0.1
-	done
-	if [ -z "$ok" ]; then
+	if ! wait_up "$pid" 15 "$C2S_PORT" "$COMPONENT_PORT"; then
 		log "prosody did not accept connections on $HOST:$C2S_PORT and $HOST:$COMPONENT_PORT"
 		dump_log
 		do_stop
 		exit 1
 	fi
 
-	cat >"$ENVFILE.tmp" <<ENV
-export IQ_XMPP_SERVER=prosody
-export IQ_XMPP_C2S_ADDR=$HOST:$C2S_PORT
-export IQ_XMPP_COMPONENT_ADDR=$HOST:$COMPONENT_PORT
-export IQ_XMPP_DOMAIN=$DOMAIN
-export IQ_XMPP_COMPONENT=$COMPONENT
-export IQ_XMPP_COMPONENT_SECRET=$COMPONENT_SECRET
-export IQ_XMPP_COMPONENT2=$COMPONENT2
-export IQ_XMPP_COMPONENT2_SECRET=$COMPONENT2_SECRET
-export IQ_XMPP_SPARE_COMPONENT=$SPARE_COMPONENT
-export IQ_XMPP_SPARE_SECRET=$SPARE_SECRET
-export IQ_XMPP_USERS="$USERS"
-export IQ_PROSODY_PID=$pid
-ENV
-	mv "$ENVFILE.tmp" "$ENVFILE"
-	log "started PID $pid (c2s $HOST:$C2S_PORT, component $HOST:$COMPONENT_PORT); . $ENVFILE"
+	write_env prosody IQ_PROSODY_PID "$pid"
 }
 
-do_env() {
-	if [ ! -f "$ENVFILE" ]; then
-		log "no $ENVFILE: run scripts/prosody.sh start"
-		exit 1
-	fi
-	cat "$ENVFILE"
-}
-
-case "${1:-}" in
-start) do_start ;;
-stop) do_stop ;;
-restart)
-	do_stop
-	do_start
-	;;
-env) do_env ;;
-*)
-	echo "usage: $0 start|stop|restart|env" >&2
-	exit 2
-	;;
-esac
+main "$@"

@@ -105,7 +105,7 @@ type peer struct {
 // once it is bound, so that the peer can be called at once.
 func login(t *testing.T, user string, setup func(*iq.Callee), opts ...iq.Option) *peer {
 	t.Helper()
-	return loginAt(t, env.c2sAddr, env.password(t, user), user, setup, opts...)
+	return loginAt(t, env.C2SAddr, env.Password(t, user), user, setup, opts...)
 }
 
 // loginAt is login on the server at addr, with the password given.
@@ -114,7 +114,7 @@ func loginAt(t *testing.T, addr, password, user string, setup func(*iq.Callee), 
 	p := &peer{t: t, in: new(syncBuffer), out: new(syncBuffer), logs: newLogCapture()}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := melliumiq.DialPlaintextTee(ctx, addr, jid.MustParse(user+"@"+env.domain), password, p.in, p.out)
+	s, err := melliumiq.DialPlaintextTee(ctx, addr, jid.MustParse(user+"@"+env.Domain), password, p.in, p.out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func failHandler(context.Context, *iq.IQ) (*iq.Element, error) {
 // (a) The server answers jabber:iq:version.
 func TestServerVersion(t *testing.T) {
 	needServer(t)
-	domain := env.domain
+	domain := env.Domain
 	noLeaks(t)
 	alice := login(t, "alice", nil).serve()
 
@@ -311,7 +311,7 @@ func TestPeerCalls(t *testing.T) {
 // (c) The server answers for a full JID that is not online.
 func TestOfflineFullJID(t *testing.T) {
 	needServer(t)
-	domain := env.domain
+	domain := env.Domain
 	noLeaks(t)
 	alice := login(t, "alice", nil).serve()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -440,7 +440,7 @@ func TestClose(t *testing.T) {
 		if got := caller.Pending(); got != 0 {
 			t.Errorf("Pending() = %d, want 0", got)
 		}
-		_, err := caller.Get(context.Background(), env.domain, iq.NewElement(nsPing, "ping"))
+		_, err := caller.Get(context.Background(), env.Domain, iq.NewElement(nsPing, "ping"))
 		if !errors.Is(err, iq.ErrClosed) || !errors.Is(err, melliumiq.ErrStreamEnded) {
 			t.Errorf("request after the stream ended: got %v, want iq.ErrClosed and ErrStreamEnded", err)
 		}
@@ -451,7 +451,7 @@ func TestClose(t *testing.T) {
 // Caller still gets the responses to its requests.
 func TestHandlerUnderMelliumServe(t *testing.T) {
 	needServer(t)
-	domain := env.domain
+	domain := env.Domain
 	noLeaks(t)
 	bob := login(t, "bob", func(c *iq.Callee) { c.Get(nsTest, "echo", echoHandler) })
 	served := make(chan error, 1)
@@ -502,7 +502,7 @@ func TestSenderContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	before := alice.out.String()
-	err := alice.a.Sender.SendIQ(ctx, &iq.IQ{ID: "x", Type: iq.TypeGet, To: env.domain,
+	err := alice.a.Sender.SendIQ(ctx, &iq.IQ{ID: "x", Type: iq.TypeGet, To: env.Domain,
 		Payload: iq.NewElement(nsPing, "ping")})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("SendIQ with a cancelled context: got %v, want context.Canceled", err)

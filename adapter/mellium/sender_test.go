@@ -74,7 +74,7 @@ func TestBugSenderKeepsContext(t *testing.T) {
 					ctx := &lateCtx{Context: base}
 					ctxs[g*each+i] = ctx
 					// An unsolicited result: the server drops it.
-					err := alice.a.Sender.SendIQ(ctx, &iq.IQ{ID: iq.NewID(), Type: iq.TypeResult, To: env.domain})
+					err := alice.a.Sender.SendIQ(ctx, &iq.IQ{ID: iq.NewID(), Type: iq.TypeResult, To: env.Domain})
 					ctx.returned.Store(true)
 					cancel()
 					assert.NoError(t, err)

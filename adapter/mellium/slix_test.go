@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/internal/servertest"
 )
 
 const nsPeer = "urn:example:peer" // what scripts/slixpeer.py answers
@@ -50,19 +51,19 @@ func TestSlixmppCallsAdapter(t *testing.T) {
 		c.Get(nsTest, "echo", echoHandler)
 		c.Get(nsTest, "fail", failHandler)
 	}).serve()
-	alice := startPeer(t, "alice")
+	alice := servertest.StartPeer(t, env, "alice")
 
 	cases := []struct {
 		name    string
 		payload string
-		check   func(t *testing.T, r peerLine)
+		check   func(t *testing.T, r servertest.Line)
 	}{
-		{"custom get answered by our handler", `<echo xmlns='` + nsTest + `'>hi &amp; bye</echo>`, func(t *testing.T, r peerLine) {
+		{"custom get answered by our handler", `<echo xmlns='` + nsTest + `'>hi &amp; bye</echo>`, func(t *testing.T, r servertest.Line) {
 			require.Equal(t, "result", r.Type, "%+v", r)
 			assert.Contains(t, r.Payload, "hi &amp; bye")
 			assert.Contains(t, r.Payload, nsTest)
 		}},
-		{"handler's stanza error intact", `<fail xmlns='` + nsTest + `'/>`, func(t *testing.T, r peerLine) {
+		{"handler's stanza error intact", `<fail xmlns='` + nsTest + `'/>`, func(t *testing.T, r servertest.Line) {
 			require.Equal(t, "error", r.Type, "%+v", r)
 			assert.Equal(t, "modify", r.ErrorType)
 			assert.Equal(t, "not-acceptable", r.Condition)
@@ -70,7 +71,7 @@ func TestSlixmppCallsAdapter(t *testing.T) {
 			assert.Equal(t, nsTestErr, r.AppNS)
 			assert.Equal(t, "too-late", r.AppName)
 		}},
-		{"unknown namespace is our feature-not-implemented", `<query xmlns='urn:example:nobody-home'/>`, func(t *testing.T, r peerLine) {
+		{"unknown namespace is our feature-not-implemented", `<query xmlns='urn:example:nobody-home'/>`, func(t *testing.T, r servertest.Line) {
 			require.Equal(t, "error", r.Type, "%+v", r)
 			assert.Equal(t, "cancel", r.ErrorType)
 			assert.Equal(t, "feature-not-implemented", r.Condition, "mellium's own answer would be service-unavailable")
@@ -78,7 +79,7 @@ func TestSlixmppCallsAdapter(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := alice.call("get", bob.jid, tc.payload, 10*time.Second)
+			r := alice.Call("get", bob.jid, tc.payload, 10*time.Second)
 			tc.check(t, r)
 			assert.Equal(t, []int{1}, bob.repliesTo(r.ID), "bob's IQs with id %s: %q", r.ID, iqTags(bob.out.String(), r.ID))
 			assert.Len(t, iqTags(bob.in.String(), r.ID), 1, "bob read the request %s once", r.ID)
@@ -94,9 +95,9 @@ func TestBugClientRepliesCarryFrom(t *testing.T) {
 	needServer(t)
 	noLeaks(t)
 	bob := login(t, "bob", func(c *iq.Callee) { c.Get(nsTest, "echo", echoHandler) }).serve()
-	alice := startPeer(t, "alice")
+	alice := servertest.StartPeer(t, env, "alice")
 
-	r := alice.call("get", bob.jid, `<echo xmlns='`+nsTest+`'>x</echo>`, 10*time.Second)
+	r := alice.Call("get", bob.jid, `<echo xmlns='`+nsTest+`'>x</echo>`, 10*time.Second)
 	require.Equal(t, "result", r.Type, "%+v", r)
 	require.Equal(t, []int{1}, bob.repliesTo(r.ID))
 	tags := iqTags(bob.out.String(), r.ID)
@@ -106,7 +107,7 @@ func TestBugClientRepliesCarryFrom(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	id := iq.NewID()
-	_, err := bob.a.Endpoint.Caller.Request(ctx, &iq.IQ{ID: id, Type: iq.TypeGet, To: env.domain,
+	_, err := bob.a.Endpoint.Caller.Request(ctx, &iq.IQ{ID: id, Type: iq.TypeGet, To: env.Domain,
 		Payload: iq.NewElement(nsPing, "ping")})
 	require.NoError(t, err)
 	tags = iqTags(bob.out.String(), id)
@@ -120,18 +121,18 @@ func TestAdapterCallsSlixmpp(t *testing.T) {
 	needServer(t)
 	noLeaks(t)
 	alice := login(t, "alice", nil).serve()
-	bob := startPeer(t, "bob")
+	bob := servertest.StartPeer(t, env, "bob")
 	caller := alice.a.Endpoint.Caller
 
 	t.Run("result", func(t *testing.T) {
-		res, err := caller.Get(waitCtx(t, 10*time.Second), bob.jid, iq.NewElement(nsPeer, "echo").AppendText("ping <3"))
+		res, err := caller.Get(servertest.Ctx(t, 10*time.Second), bob.JID, iq.NewElement(nsPeer, "echo").AppendText("ping <3"))
 		require.NoError(t, err)
 		require.NotNil(t, res)
 		assert.Equal(t, nsPeer, res.Name.Space)
 		assert.Equal(t, "ping <3", res.Text())
 	})
 	t.Run("stanza error", func(t *testing.T) {
-		_, err := caller.Get(waitCtx(t, 10*time.Second), bob.jid, iq.NewElement("urn:example:unknown", "q"))
+		_, err := caller.Get(servertest.Ctx(t, 10*time.Second), bob.JID, iq.NewElement("urn:example:unknown", "q"))
 		var se *iq.StanzaError
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, iq.Cancel, se.Type)
@@ -139,7 +140,7 @@ func TestAdapterCallsSlixmpp(t *testing.T) {
 	})
 	t.Run("timeout", func(t *testing.T) {
 		start := time.Now()
-		_, err := caller.Get(waitCtx(t, 700*time.Millisecond), bob.jid, iq.NewElement("urn:example:silent", "hang"))
+		_, err := caller.Get(servertest.Ctx(t, 700*time.Millisecond), bob.JID, iq.NewElement("urn:example:silent", "hang"))
 		assert.ErrorIs(t, err, iq.ErrTimeout)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Less(t, time.Since(start), 3*time.Second)
@@ -156,10 +157,10 @@ func TestLocalJIDFromBoundResource(t *testing.T) {
 	noLeaks(t)
 	alice := login(t, "alice", nil).serve()
 	bare := strings.SplitN(alice.jid, "/", 2)[0]
-	require.Equal(t, "alice@"+env.domain, bare)
-	for _, to := range []string{"", bare, env.domain} {
+	require.Equal(t, "alice@"+env.Domain, bare)
+	for _, to := range []string{"", bare, env.Domain} {
 		t.Run("ping to "+to, func(t *testing.T) {
-			_, err := alice.a.Endpoint.Caller.Get(waitCtx(t, 10*time.Second), to, iq.NewElement(nsPing, "ping"))
+			_, err := alice.a.Endpoint.Caller.Get(servertest.Ctx(t, 10*time.Second), to, iq.NewElement(nsPing, "ping"))
 			assert.NoError(t, err)
 		})
 	}
