@@ -12,6 +12,7 @@ import (
 
 	"github.com/xmpp-iq/iq"
 	"github.com/xmpp-iq/iq/component"
+	"github.com/xmpp-iq/iq/internal/servertest"
 	"github.com/xmpp-iq/iq/stream"
 )
 
@@ -25,7 +26,7 @@ import (
 func TestComponentPool(t *testing.T) {
 	needServer(t)
 	events := make(chan component.Event, 256)
-	pool := component.NewPool(2, "tcp", env.compAddr, env.comp, env.compSecret,
+	pool := component.NewPool(2, "tcp", env.CompAddr, env.Comp, env.CompSecret,
 		component.WithBackoff(50*time.Millisecond, 500*time.Millisecond),
 		component.WithNotify(func(e component.Event) {
 			select {
@@ -33,7 +34,7 @@ func TestComponentPool(t *testing.T) {
 			default:
 			}
 		}))
-	ep := iq.NewEndpoint(pool, iq.WithLocalJID(env.comp), iq.WithTimeout(time.Minute))
+	ep := iq.NewEndpoint(pool, iq.WithLocalJID(env.Comp), iq.WithTimeout(time.Minute))
 	var mu sync.Mutex
 	servedBy := map[*stream.Conn]int{}
 	ep.Callee.Get(nsEcho, "echo", func(ctx context.Context, req *iq.IQ) (*iq.Element, error) {
@@ -75,7 +76,7 @@ func TestComponentPool(t *testing.T) {
 			t.Fatalf("pool not up: connected %v, degraded %v", up, degraded)
 		}
 	}
-	if env.server == ejabberd {
+	if env.Server == servertest.Ejabberd {
 		require.Empty(t, degraded, "ejabberd accepts several connections for one component")
 		live := 0
 		for _, c := range pool.Conns() {
@@ -90,8 +91,8 @@ func TestComponentPool(t *testing.T) {
 		assert.ErrorIs(t, degraded[0].Err, component.ErrConflict)
 		assert.Nil(t, pool.Conns()[1])
 	}
-	bob := startPeer(t, "bob")
-	alice := startPeer(t, "alice")
+	bob := servertest.StartPeer(t, env, "bob")
+	alice := servertest.StartPeer(t, env, "alice")
 
 	t.Run("200 calls out, 0 lost", func(t *testing.T) {
 		const n = 200
@@ -100,11 +101,11 @@ func TestComponentPool(t *testing.T) {
 			go func() {
 				var err error
 				if i%2 == 0 {
-					_, err = ep.Caller.Get(waitCtx(t, 20*time.Second), env.domain, iq.NewElement("urn:xmpp:ping", "ping"))
+					_, err = ep.Caller.Get(servertest.Ctx(t, 20*time.Second), env.Domain, iq.NewElement("urn:xmpp:ping", "ping"))
 				} else {
 					want := fmt.Sprintf("call %d", i)
 					var res *iq.Element
-					res, err = ep.Caller.Get(waitCtx(t, 20*time.Second), bob.jid, iq.NewElement(nsPeer, "echo").AppendText(want))
+					res, err = ep.Caller.Get(servertest.Ctx(t, 20*time.Second), bob.JID, iq.NewElement(nsPeer, "echo").AppendText(want))
 					if err == nil && (res == nil || res.Text() != want) {
 						err = fmt.Errorf("call %d: got %v", i, res)
 					}
@@ -127,7 +128,7 @@ func TestComponentPool(t *testing.T) {
 		const n = 200
 		for i := range n {
 			want := fmt.Sprintf("in %d", i)
-			r := alice.call("get", env.comp, `<echo xmlns='urn:example:echo'>`+want+`</echo>`, 10*time.Second)
+			r := alice.Call("get", env.Comp, `<echo xmlns='urn:example:echo'>`+want+`</echo>`, 10*time.Second)
 			require.Equal(t, "result", r.Type, "call %d: %+v", i, r)
 			require.Contains(t, r.Payload, want)
 		}
