@@ -233,7 +233,7 @@ func toIQ(v any) *iq.IQ {
 		if q := string(v.Query); q != "" && !strings.HasPrefix(q, "<XMLElement>") {
 			// A payload-less result or error comes back as an empty
 			// XMLElement marshalled under its type's name.
-			b.WriteString(q)
+			b.WriteString(dedupXMLNS(q))
 		}
 		if v.Type == "error" {
 			fmt.Fprintf(&b, "<error type='%s'>", attr(v.Error.Type))
@@ -306,4 +306,44 @@ func text(s string) string {
 	var b strings.Builder
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
+}
+
+// dedupXMLNS rewrites the start tag of the element go-xmpp marshalled: it
+// keeps the element's namespace both as its name's space and among its
+// attributes, and so writes xmlns twice. The first of each attribute is
+// kept; the rest of q is left as it is.
+func dedupXMLNS(q string) string {
+	d := xml.NewDecoder(strings.NewReader(q))
+	tok, err := d.RawToken()
+	start, ok := tok.(xml.StartElement)
+	if err != nil || !ok {
+		return q
+	}
+	rest := q[d.InputOffset():]
+	var b strings.Builder
+	b.WriteString("<")
+	b.WriteString(qname(start.Name))
+	seen := map[xml.Name]bool{}
+	for _, a := range start.Attr {
+		if seen[a.Name] {
+			continue
+		}
+		seen[a.Name] = true
+		fmt.Fprintf(&b, " %s='%s'", qname(a.Name), attr(a.Value))
+	}
+	if rest == "" {
+		b.WriteString("/>")
+	} else {
+		b.WriteString(">")
+		b.WriteString(rest)
+	}
+	return b.String()
+}
+
+// qname is a raw token's name as it was written, prefix:local.
+func qname(n xml.Name) string {
+	if n.Space == "" {
+		return n.Local
+	}
+	return n.Space + ":" + n.Local
 }
