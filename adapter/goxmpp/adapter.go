@@ -149,8 +149,9 @@ func (a *Adapter) Client() *xmpp.Client { return a.client }
 // stream usable (go-xmpp's failures to parse a disco or avatar payload) go
 // to other as well, as an error value; any other ends Serve.
 //
-// Serve returns Recv's error, or context.Cause(ctx) once ctx is done (see
-// the package documentation for how it closes the stream then). Either
+// Serve returns Recv's error (leaving the client to its caller), or
+// context.Cause(ctx) once ctx is done, having closed the client (see the
+// package documentation for how). Either
 // way it closes the Endpoint with that cause, so that pending and later
 // requests fail with an error wrapping iq.ErrClosed and the cause. Call
 // Serve once; do not call Recv meanwhile.
@@ -195,7 +196,9 @@ func (a *Adapter) Serve(ctx context.Context, other func(any)) (err error) {
 		case <-ctx.Done():
 			cause := context.Cause(ctx)
 			a.Endpoint.CloseWithError(cause)
+			a.Sender.mu.Lock() // not inside a stanza of the Sender's
 			_, _ = a.client.SendOrg("</stream:stream>")
+			a.Sender.mu.Unlock()
 			t := time.NewTimer(closeGrace)
 			defer t.Stop()
 		drain:
