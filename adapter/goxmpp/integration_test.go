@@ -351,3 +351,29 @@ func blocking(t *testing.T) func(*iq.Callee) {
 // ignoreClose: go-xmpp's Close leaves a goroutine that closes the
 // connection ten seconds later, whatever happened meanwhile.
 var ignoreClose = goleak.IgnoreTopFunction("github.com/xmppo/go-xmpp.(*Client).Close.func1")
+
+// The end of Serve's context closes the Endpoint with its cause: a request
+// pending then fails with iq.ErrClosed, and Serve returns promptly.
+func TestServeContextEndClosesEndpoint(t *testing.T) {
+	needServer(t)
+	noLeaks(t)
+	alice := login(t, "alice", nil).serve()
+	bob := startPeer(t, "bob")
+	caller := alice.a.Endpoint.Caller
+	done := make(chan *iq.Call, 1)
+	caller.Go(context.Background(), &iq.IQ{Type: iq.TypeGet, To: bob.jid,
+		Payload: iq.NewElement("urn:example:silent", "hang")}, done)
+	require.Eventually(t, func() bool { return caller.Pending() == 1 }, 5*time.Second, 10*time.Millisecond)
+
+	start := time.Now()
+	err := alice.stop()
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Less(t, time.Since(start), 3*time.Second)
+	select {
+	case call := <-done:
+		assert.ErrorIs(t, call.Err, iq.ErrClosed)
+		assert.ErrorIs(t, call.Err, context.Canceled)
+	case <-time.After(time.Second):
+		t.Fatal("the pending request did not end")
+	}
+}
