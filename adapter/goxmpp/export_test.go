@@ -1,0 +1,4 @@
+package goxmppiq
+
+// ToIQ exposes toIQ to the external tests.
+var ToIQ = toIQ
