@@ -42,6 +42,7 @@ type serverEnv struct {
 	comp, compSecret          string
 	comp2, comp2Secret        string
 	spare, spareSecret        string
+	nodes                     []nodeComponent // per-process domains, see scaleout_test.go
 	users                     map[string]string
 }
 
@@ -69,6 +70,10 @@ func loadEnv() {
 	for _, u := range strings.Fields(os.Getenv("IQ_XMPP_USERS")) {
 		name, pass, _ := strings.Cut(u, ":")
 		env.users[name] = pass
+	}
+	for _, n := range strings.Fields(os.Getenv("IQ_XMPP_NODE_COMPONENTS")) {
+		domain, secret, _ := strings.Cut(n, ":")
+		env.nodes = append(env.nodes, nodeComponent{domain, secret})
 	}
 	if env.c2sAddr == "" || env.compAddr == "" {
 		skipReason = "no XMPP server configured (IQ_XMPP_C2S_ADDR and IQ_XMPP_COMPONENT_ADDR unset): " +
