@@ -141,10 +141,16 @@ func TestComponentScaleOutNodeDomains(t *testing.T) {
 		for i, n := range nodes {
 			peer := nodes[(i+1)%3]
 			errc := make(chan error, calls)
+			// 32 under way at a time: ejabberd answers a burst of
+			// hundreds on one connection with wait/resource-constraint
+			// (flow control, not a lost reply).
+			slots := make(chan struct{}, 32)
 			for c := range calls {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					slots <- struct{}{}
+					defer func() { <-slots }()
 					want := fmt.Sprintf("node %d call %d", i, c)
 					res, err := n.ep.Caller.Get(waitCtx(t, 20*time.Second), peer.domain, iq.NewElement(nsEcho, "echo").AppendText(want))
 					if err == nil && (res == nil || res.Text() != want || res.AttrValue("node") != strconv.Itoa(peer.index)) {

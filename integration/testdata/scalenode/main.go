@@ -8,7 +8,7 @@
 //
 // It prints "node up" when its node domain is connected and "public up"
 // whenever a public connection comes up. It reads commands on stdin:
-// "call DOMAIN N" makes N concurrent calls to DOMAIN and prints
+// "call DOMAIN N" makes N calls, 32 at a time, to DOMAIN and prints
 // "called ok=K lost=L"; at the end of stdin it shuts down and exits.
 package main
 
@@ -28,6 +28,11 @@ import (
 )
 
 const nsEcho = "urn:example:echo"
+
+// inFlight bounds a process's calls under way at once: ejabberd answers
+// a burst of hundreds at once on one connection with
+// wait/resource-constraint, which is flow control, not a lost reply.
+const inFlight = 32
 
 var outMu sync.Mutex
 
@@ -87,10 +92,13 @@ func main() {
 		n, _ := strconv.Atoi(f[2])
 		var ok, lost atomic.Int64
 		var calls sync.WaitGroup
+		slots := make(chan struct{}, inFlight)
 		for c := range n {
 			calls.Add(1)
+			slots <- struct{}{}
 			go func() {
 				defer calls.Done()
+				defer func() { <-slots }()
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
 				want := fmt.Sprintf("node %s call %d", index, c)
