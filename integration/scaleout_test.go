@@ -189,3 +189,69 @@ func nodeOf(payload string) string {
 	}
 	return "?"
 }
+
+// TestBugScaleOutRepliesLandInAnotherProcess is why a node domain is
+// needed: three independent Pools (as three processes hold them) on the
+// public domain alone, and one of them calls a client from it. ejabberd
+// hands each reply to any of the six connections, so most replies reach
+// another Pool, which drops them as unknown, and the calls time out.
+// Prosody lets one Pool in, so nothing is lost there, and nothing scales.
+func TestBugScaleOutRepliesLandInAnotherProcess(t *testing.T) {
+	needServer(t)
+	eps := make([]*iq.Endpoint, 3)
+	pools := make([]*component.Pool, 3)
+	for i := range pools {
+		pools[i] = component.NewPool(2, "tcp", env.compAddr, env.comp, env.compSecret,
+			component.WithBackoff(50*time.Millisecond, 500*time.Millisecond))
+		eps[i] = iq.NewEndpoint(pools[i], iq.WithLocalJID(env.comp))
+		done := make(chan error, 1)
+		go func() { done <- pools[i].Run(context.Background(), eps[i], nil) }()
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			assert.NoError(t, pools[i].Shutdown(ctx), "Shutdown")
+			assert.NoError(t, <-done, "Run")
+		})
+		// The first Pool first, so that on Prosody it is the one let in.
+		require.Eventually(t, func() bool { return pools[i].Conns()[0] != nil || (i > 0 && env.server == prosody) },
+			20*time.Second, 20*time.Millisecond, "pool %d up", i)
+	}
+	if env.server == ejabberd {
+		require.Eventually(t, func() bool {
+			live := 0
+			for _, p := range pools {
+				for _, c := range p.Conns() {
+					if c != nil {
+						live++
+					}
+				}
+			}
+			return live == 6
+		}, 20*time.Second, 20*time.Millisecond, "six public connections up")
+	}
+	bob := startPeer(t, "bob")
+
+	const calls = 30
+	errc := make(chan error, calls)
+	for i := range calls {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_, err := eps[0].Caller.Get(ctx, bob.jid, iq.NewElement(nsPeer, "echo").AppendText(fmt.Sprint(i)))
+			errc <- err
+		}()
+	}
+	lost := 0
+	for range calls {
+		if err := <-errc; err != nil {
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			lost++
+		}
+	}
+	t.Logf("%d of %d replies lost to other pools", lost, calls)
+	if env.server == ejabberd {
+		assert.Greater(t, lost, calls/6, "replies that went to another process (two thirds on average)")
+	} else {
+		assert.Zero(t, lost, "one Pool holds the domain on Prosody")
+	}
+}
