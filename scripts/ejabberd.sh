@@ -82,6 +82,7 @@ listen:
       "$COMPONENT": {password: "$COMPONENT_SECRET"}
       "$COMPONENT2": {password: "$COMPONENT2_SECRET"}
       "$SPARE_COMPONENT": {password: "$SPARE_SECRET"}
+$(for n in $NODE_COMPONENTS; do echo "      \"${n%%:*}\": {password: \"${n#*:}\"}"; done)
 auth_method: internal
 auth_password_format: plain
 disable_sasl_mechanisms: ["digest-md5", "x-oauth2"]

@@ -14,6 +14,10 @@ COMPONENT2=echo2.localhost
 COMPONENT2_SECRET=echo2-secret-2
 SPARE_COMPONENT=spare.localhost
 SPARE_SECRET=spare-secret-3
+# One private component domain per process of a scaled-out component
+# (docs/components-at-scale.md): each process sends its own requests from
+# its node domain, so that their replies come back to it.
+NODE_COMPONENTS="node1.echo.localhost:node1-secret node2.echo.localhost:node2-secret node3.echo.localhost:node3-secret"
 USERS="alice:alicepass bob:bobpass carol:carolpass"
 
 log() { echo "$NAME: $*" >&2; }
@@ -119,6 +123,7 @@ export IQ_XMPP_COMPONENT2=$COMPONENT2
 export IQ_XMPP_COMPONENT2_SECRET=$COMPONENT2_SECRET
 export IQ_XMPP_SPARE_COMPONENT=$SPARE_COMPONENT
 export IQ_XMPP_SPARE_SECRET=$SPARE_SECRET
+export IQ_XMPP_NODE_COMPONENTS="$NODE_COMPONENTS"
 export IQ_XMPP_USERS="$USERS"
 export $2=$3
 ENV

@@ -78,6 +78,7 @@ Component "$COMPONENT2"
 
 Component "$SPARE_COMPONENT"
 	component_secret = "$SPARE_SECRET"
+$(for n in $NODE_COMPONENTS; do printf 'Component "%s"\n\tcomponent_secret = "%s"\n\n' "${n%%:*}" "${n#*:}"; done)
 LUA
 }
 

@@ -34,8 +34,12 @@ type Env struct {
 	Comp, CompSecret          string
 	Comp2, Comp2Secret        string
 	Spare, SpareSecret        string
+	Nodes                     []Component       // per-process component domains (docs/components-at-scale.md)
 	Users                     map[string]string // account name to password
 }
+
+// Component is a component domain and its secret.
+type Component struct{ Domain, Secret string }
 
 // Load reads the environment from the IQ_XMPP_* variables, and says why
 // it names no server ("" when it does). Call it inside a test, as Need
@@ -56,6 +60,10 @@ func Load() (e Env, missing string) {
 	for _, u := range strings.Fields(os.Getenv("IQ_XMPP_USERS")) {
 		name, pass, _ := strings.Cut(u, ":")
 		e.Users[name] = pass
+	}
+	for _, n := range strings.Fields(os.Getenv("IQ_XMPP_NODE_COMPONENTS")) {
+		domain, secret, _ := strings.Cut(n, ":")
+		e.Nodes = append(e.Nodes, Component{Domain: domain, Secret: secret})
 	}
 	if e.C2SAddr == "" || e.CompAddr == "" || e.Domain == "" {
 		missing = "no XMPP server configured (IQ_XMPP_C2S_ADDR, IQ_XMPP_COMPONENT_ADDR or IQ_XMPP_DOMAIN unset): " +
