@@ -17,6 +17,7 @@ import (
 
 	"github.com/xmpp-iq/iq"
 	goxmppiq "github.com/xmpp-iq/iq/adapter/goxmpp"
+	"github.com/xmpp-iq/iq/internal/servertest"
 )
 
 const (
@@ -115,7 +116,7 @@ type peer struct {
 
 func login(t *testing.T, user string, setup func(*iq.Callee), opts ...iq.Option) *peer {
 	t.Helper()
-	return loginAt(t, env.c2sAddr, env.password(t, user), user, setup, opts...)
+	return loginAt(t, env.C2SAddr, env.Password(t, user), user, setup, opts...)
 }
 
 // loginAt logs user in on the server at addr, in plain text (the servers
@@ -125,7 +126,7 @@ func loginAt(t *testing.T, addr, password, user string, setup func(*iq.Callee), 
 	t.Helper()
 	p := &peer{t: t, in: new(syncBuffer), out: new(syncBuffer), logs: newLogCapture()}
 	o := xmpp.Options{
-		Host: addr, User: user + "@" + env.domain, Password: password,
+		Host: addr, User: user + "@" + env.Domain, Password: password,
 		NoTLS: true, InsecureAllowUnencryptedAuth: true, Mechanism: "PLAIN",
 		Resource:    fmt.Sprintf("gx-%d", time.Now().UnixNano()),
 		DialTimeout: 10 * time.Second,
@@ -220,13 +221,13 @@ func TestServerAnswers(t *testing.T) {
 	needServer(t)
 	noLeaks(t)
 	alice := login(t, "alice", nil).serve()
-	res, err := alice.a.Endpoint.Caller.Get(waitCtx(t, 10*time.Second), env.domain, iq.NewElement(nsVersion, "query"))
+	res, err := alice.a.Endpoint.Caller.Get(servertest.Ctx(t, 10*time.Second), env.Domain, iq.NewElement(nsVersion, "query"))
 	require.NoError(t, err)
 	require.NotNil(t, res)
 	assert.Equal(t, nsVersion, res.Name.Space)
 	assert.Contains(t, res.String(), per("Prosody", "ejabberd"))
-	for _, to := range []string{"", strings.SplitN(alice.jid, "/", 2)[0], env.domain} {
-		_, err := alice.a.Endpoint.Caller.Get(waitCtx(t, 10*time.Second), to, iq.NewElement(nsPing, "ping"))
+	for _, to := range []string{"", strings.SplitN(alice.jid, "/", 2)[0], env.Domain} {
+		_, err := alice.a.Endpoint.Caller.Get(servertest.Ctx(t, 10*time.Second), to, iq.NewElement(nsPing, "ping"))
 		assert.NoError(t, err, "ping to %q", to)
 	}
 	assert.Empty(t, alice.logs.matching("dropped"), "alice dropped responses")
@@ -241,33 +242,33 @@ func TestSlixmppCallsAdapter(t *testing.T) {
 		c.Get(nsTest, "echo", echoHandler)
 		c.Get(nsTest, "fail", failHandler)
 	}).serve()
-	alice := startPeer(t, "alice")
+	alice := servertest.StartPeer(t, env, "alice")
 
 	cases := []struct {
 		name    string
 		payload string
-		check   func(t *testing.T, r peerLine)
+		check   func(t *testing.T, r servertest.Line)
 	}{
-		{"custom get answered by our handler", `<echo xmlns='` + nsTest + `'>hi &amp; bye</echo>`, func(t *testing.T, r peerLine) {
+		{"custom get answered by our handler", `<echo xmlns='` + nsTest + `'>hi &amp; bye</echo>`, func(t *testing.T, r servertest.Line) {
 			require.Equal(t, "result", r.Type, "%+v", r)
 			assert.Contains(t, r.Payload, "hi &amp; bye")
 			assert.Contains(t, r.Payload, nsTest)
 		}},
-		{"handler's stanza error intact", `<fail xmlns='` + nsTest + `'/>`, func(t *testing.T, r peerLine) {
+		{"handler's stanza error intact", `<fail xmlns='` + nsTest + `'/>`, func(t *testing.T, r servertest.Line) {
 			require.Equal(t, "error", r.Type, "%+v", r)
 			assert.Equal(t, "modify", r.ErrorType)
 			assert.Equal(t, "not-acceptable", r.Condition)
 			assert.Equal(t, "not today", r.Text)
 			assert.Equal(t, nsTestErr, r.AppNS)
 		}},
-		{"unknown namespace is our feature-not-implemented", `<query xmlns='urn:example:nobody-home'/>`, func(t *testing.T, r peerLine) {
+		{"unknown namespace is our feature-not-implemented", `<query xmlns='urn:example:nobody-home'/>`, func(t *testing.T, r servertest.Line) {
 			require.Equal(t, "error", r.Type, "%+v", r)
 			assert.Equal(t, "feature-not-implemented", r.Condition)
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := alice.call("get", bob.jid, tc.payload, 10*time.Second)
+			r := alice.Call("get", bob.jid, tc.payload, 10*time.Second)
 			tc.check(t, r)
 			assert.Equal(t, 1, bob.repliesTo(r.ID), "bob's IQs with id %s: %q", r.ID, iqTags(bob.out.String(), r.ID))
 			assert.Len(t, iqTags(bob.in.String(), r.ID), 1, "bob read the request %s once", r.ID)
@@ -282,18 +283,18 @@ func TestAdapterCallsSlixmpp(t *testing.T) {
 	needServer(t)
 	noLeaks(t)
 	alice := login(t, "alice", nil).serve()
-	bob := startPeer(t, "bob")
+	bob := servertest.StartPeer(t, env, "bob")
 	caller := alice.a.Endpoint.Caller
 
 	t.Run("result", func(t *testing.T) {
-		res, err := caller.Get(waitCtx(t, 10*time.Second), bob.jid, iq.NewElement(nsPeer, "echo").AppendText("ping <3"))
+		res, err := caller.Get(servertest.Ctx(t, 10*time.Second), bob.JID, iq.NewElement(nsPeer, "echo").AppendText("ping <3"))
 		require.NoError(t, err)
 		require.NotNil(t, res)
 		assert.Equal(t, nsPeer, res.Name.Space)
 		assert.Equal(t, "ping <3", res.Text())
 	})
 	t.Run("stanza error", func(t *testing.T) {
-		_, err := caller.Get(waitCtx(t, 10*time.Second), bob.jid, iq.NewElement("urn:example:unknown", "q"))
+		_, err := caller.Get(servertest.Ctx(t, 10*time.Second), bob.JID, iq.NewElement("urn:example:unknown", "q"))
 		var se *iq.StanzaError
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, iq.Cancel, se.Type)
@@ -301,7 +302,7 @@ func TestAdapterCallsSlixmpp(t *testing.T) {
 	})
 	t.Run("timeout", func(t *testing.T) {
 		start := time.Now()
-		_, err := caller.Get(waitCtx(t, 700*time.Millisecond), bob.jid, iq.NewElement("urn:example:silent", "hang"))
+		_, err := caller.Get(servertest.Ctx(t, 700*time.Millisecond), bob.JID, iq.NewElement("urn:example:silent", "hang"))
 		assert.ErrorIs(t, err, iq.ErrTimeout)
 		assert.Less(t, time.Since(start), 3*time.Second)
 		assert.Equal(t, 0, caller.Pending())
@@ -321,8 +322,8 @@ func TestPingAnsweredByGoXMPPOnce(t *testing.T) {
 			return nil, nil
 		})
 	}).serve()
-	alice := startPeer(t, "alice")
-	r := alice.call("get", bob.jid, `<ping xmlns='`+nsPing+`'/>`, 10*time.Second)
+	alice := servertest.StartPeer(t, env, "alice")
+	r := alice.Call("get", bob.jid, `<ping xmlns='`+nsPing+`'/>`, 10*time.Second)
 	require.Equal(t, "result", r.Type, "%+v", r)
 	assert.Equal(t, 1, bob.repliesTo(r.ID))
 	select {
@@ -358,10 +359,10 @@ func TestServeContextEndClosesEndpoint(t *testing.T) {
 	needServer(t)
 	noLeaks(t)
 	alice := login(t, "alice", nil).serve()
-	bob := startPeer(t, "bob")
+	bob := servertest.StartPeer(t, env, "bob")
 	caller := alice.a.Endpoint.Caller
 	done := make(chan *iq.Call, 1)
-	caller.Go(context.Background(), &iq.IQ{Type: iq.TypeGet, To: bob.jid,
+	caller.Go(context.Background(), &iq.IQ{Type: iq.TypeGet, To: bob.JID,
 		Payload: iq.NewElement("urn:example:silent", "hang")}, done)
 	require.Eventually(t, func() bool { return caller.Pending() == 1 }, 5*time.Second, 10*time.Millisecond)
 

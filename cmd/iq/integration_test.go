@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,74 +13,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/xmpp-iq/iq/component"
+	"github.com/xmpp-iq/iq/internal/servertest"
 )
 
-// server is the XMPP server the IQ_XMPP_* variables describe (as
-// scripts/prosody.sh and scripts/ejabberd.sh write them in their env file).
-type server struct {
-	name, c2s, compAddr, domain string
-	comp, compSecret            string
-	spare, spareSecret          string
-	users                       map[string]string
-}
-
-// needServer reads the server's variables inside the test (so that go
-// test's cache keys on them), and skips, or fails when
-// IQ_REQUIRE_INTEGRATION=1, when there is none.
-func needServer(t *testing.T) server {
-	t.Helper()
-	noCache(t)
-	s := server{
-		name: os.Getenv("IQ_XMPP_SERVER"), c2s: os.Getenv("IQ_XMPP_C2S_ADDR"),
-		compAddr: os.Getenv("IQ_XMPP_COMPONENT_ADDR"), domain: os.Getenv("IQ_XMPP_DOMAIN"),
-		comp: os.Getenv("IQ_XMPP_COMPONENT2"), compSecret: os.Getenv("IQ_XMPP_COMPONENT2_SECRET"),
-		spare: os.Getenv("IQ_XMPP_SPARE_COMPONENT"), spareSecret: os.Getenv("IQ_XMPP_SPARE_SECRET"),
-		users: map[string]string{},
-	}
-	for _, u := range strings.Fields(os.Getenv("IQ_XMPP_USERS")) {
-		name, pass, _ := strings.Cut(u, ":")
-		s.users[name] = pass
-	}
-	if s.c2s == "" || s.compAddr == "" {
-		const why = "no XMPP server configured (IQ_XMPP_C2S_ADDR and IQ_XMPP_COMPONENT_ADDR unset): " +
-			"run scripts/prosody.sh start or scripts/ejabberd.sh start and load its env file"
-		if os.Getenv("IQ_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal(why)
-		}
-		t.Skip(why)
-	}
-	return s
-}
-
-// noCachePath is opened by every run that needs a server and touched by
-// TestMain as the run ends: go test does not cache a result when a file of
-// the module the test opened changed under two seconds before, and the
-// server's state is not something go test can see (the file is
-// git-ignored).
-const noCachePath = ".nocache"
-
-var noCacheOnce sync.Once
-
-func noCache(t *testing.T) {
-	t.Helper()
-	var err error
-	noCacheOnce.Do(func() {
-		err = os.WriteFile(noCachePath, []byte("touched by every run so that go test never caches the integration tests\n"), 0o644)
-		if err == nil {
-			var f *os.File
-			if f, err = os.Open(noCachePath); err == nil {
-				err = f.Close()
-			}
-		}
-	})
-	require.NoError(t, err, "cannot make this run uncacheable")
-}
-
 func TestMain(m *testing.M) {
-	code := m.Run()
-	now := time.Now()
-	_ = os.Chtimes(noCachePath, now, now)
-	os.Exit(code)
+	os.Exit(servertest.Run(m, "cmd/iq", nil))
 }
 
 // runIQ runs the command in-process with the given variables.
@@ -98,11 +34,11 @@ func runIQ(t *testing.T, vars map[string]string, args ...string) (code int, stdo
 
 // Each exit status, reached against the real server.
 func TestIntegrationExitCodes(t *testing.T) {
-	s := needServer(t)
-	client := []string{"--jid", "alice@" + s.domain, "--addr", s.c2s}
-	alice := map[string]string{"IQ_PASSWORD": s.users["alice"]}
-	wantName := map[string]string{"prosody": "Prosody", "ejabberd": "ejabberd"}[s.name]
-	require.NotEmpty(t, wantName, "IQ_XMPP_SERVER=%q", s.name)
+	s := servertest.Need(t)
+	client := []string{"--jid", "alice@" + s.Domain, "--addr", s.C2SAddr}
+	alice := map[string]string{"IQ_PASSWORD": s.Users["alice"]}
+	wantName := map[string]string{"prosody": "Prosody", "ejabberd": "ejabberd"}[s.Server]
+	require.NotEmpty(t, wantName, "IQ_XMPP_SERVER=%q", s.Server)
 
 	t.Run("0 result: the server's version", func(t *testing.T) {
 		code, out, _ := runIQ(t, alice, append([]string{"version"}, client...)...)
@@ -117,20 +53,20 @@ func TestIntegrationExitCodes(t *testing.T) {
 		var j jsonReply
 		require.NoError(t, json.Unmarshal([]byte(out), &j))
 		assert.Equal(t, "result", j.Type)
-		assert.Equal(t, s.domain, j.From)
+		assert.Equal(t, s.Domain, j.From)
 		assert.Contains(t, j.Payload, `var="urn:xmpp:ping"`)
 	})
 
 	t.Run("0 result: ping as a component, with the XML console", func(t *testing.T) {
-		vars := map[string]string{"SECRET": s.compSecret}
-		code, out, errOut := runIQ(t, vars, "ping", "--component", s.comp, "--component-addr", s.compAddr,
-			"--secret-env", "SECRET", "--to", s.domain, "--xml-console")
+		vars := map[string]string{"SECRET": s.Comp2Secret}
+		code, out, errOut := runIQ(t, vars, "ping", "--component", s.Comp2, "--component-addr", s.CompAddr,
+			"--secret-env", "SECRET", "--to", s.Domain, "--xml-console")
 		assert.Equal(t, exitResult, code)
 		assert.Contains(t, out, `<iq type="result"`)
 		assert.Contains(t, errOut, `>> <iq`)
 		assert.Contains(t, errOut, `urn:xmpp:ping`)
 		assert.Contains(t, errOut, `<< <iq`)
-		assert.NotContains(t, errOut, s.compSecret)
+		assert.NotContains(t, errOut, s.Comp2Secret)
 		assert.NotContains(t, errOut, "handshake", "the console starts after the handshake")
 	})
 
@@ -150,7 +86,7 @@ func TestIntegrationExitCodes(t *testing.T) {
 	t.Run("3 timeout: a silent component", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		conn, err := component.Dial(ctx, "tcp", s.compAddr, s.spare, s.spareSecret)
+		conn, err := component.Dial(ctx, "tcp", s.CompAddr, s.Spare, s.SpareSecret)
 		require.NoError(t, err)
 		got := make(chan string, 10)
 		go func() { // read and never answer
@@ -166,7 +102,7 @@ func TestIntegrationExitCodes(t *testing.T) {
 		defer func() { conn.Close(); <-got }()
 
 		start := time.Now()
-		code, out, errOut := runIQ(t, alice, append([]string{"ping", "--to", s.spare, "--timeout", "1s"}, client...)...)
+		code, out, errOut := runIQ(t, alice, append([]string{"ping", "--to", s.Spare, "--timeout", "1s"}, client...)...)
 		assert.Equal(t, exitTimeout, code)
 		assert.GreaterOrEqual(t, time.Since(start), time.Second)
 		assert.Empty(t, out)
@@ -180,17 +116,17 @@ func TestIntegrationExitCodes(t *testing.T) {
 	})
 
 	t.Run("1 anything else: a wrong password", func(t *testing.T) {
-		code, out, errOut := runIQ(t, map[string]string{"IQ_PASSWORD": "wrong-" + s.users["alice"]}, append([]string{"ping"}, client...)...)
+		code, out, errOut := runIQ(t, map[string]string{"IQ_PASSWORD": "wrong-" + s.Users["alice"]}, append([]string{"ping"}, client...)...)
 		assert.Equal(t, exitFailure, code)
 		assert.Empty(t, out)
-		assert.Contains(t, errOut, "iq: log in as alice@"+s.domain)
+		assert.Contains(t, errOut, "iq: log in as alice@"+s.Domain)
 	})
 
 	t.Run("1 anything else: a wrong component secret", func(t *testing.T) {
-		code, out, errOut := runIQ(t, map[string]string{"SECRET": "wrong"}, "ping", "--component", s.comp,
-			"--component-addr", s.compAddr, "--secret-env", "SECRET", "--to", s.domain)
+		code, out, errOut := runIQ(t, map[string]string{"SECRET": "wrong"}, "ping", "--component", s.Comp2,
+			"--component-addr", s.CompAddr, "--secret-env", "SECRET", "--to", s.Domain)
 		assert.Equal(t, exitFailure, code)
 		assert.Empty(t, out)
-		assert.Contains(t, errOut, "component: handshake as "+s.comp)
+		assert.Contains(t, errOut, "component: handshake as "+s.Comp2)
 	})
 }
