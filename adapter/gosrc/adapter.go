@@ -49,9 +49,11 @@
 //     comes out before them. A stanza error keeps its type, defined
 //     condition and text; an application-specific condition is lost.
 //   - When the server closes the stream cleanly (</stream:stream>), gosrc's
-//     reader stops without calling the error handler: the Endpoint is closed
-//     only by the next failed write, by Close, or by the client's keepalive
-//     failing.
+//     reader stops (waiting for Disconnect) without calling the error
+//     handler or the event handler: nothing in the public API says so, and
+//     the Endpoint stays open until Close; requests pending then end by
+//     their own deadlines (iq.ErrTimeout), not with iq.ErrClosed. A server
+//     that dies or a connection that breaks does reach the error handler.
 package gosrciq
 
 import (
