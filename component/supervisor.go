@@ -57,6 +57,7 @@ const (
 	Degraded
 )
 
+// String returns the state's name, "connected" say, for logs.
 func (s State) String() string {
 	switch s {
 	case Connected:
