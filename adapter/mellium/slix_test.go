@@ -85,7 +85,7 @@ func TestSlixmppCallsAdapter(t *testing.T) {
 			assert.Len(t, iqTags(bob.in.String(), r.ID), 1, "bob read the request %s once", r.ID)
 		})
 	}
-	assert.Empty(t, bob.logs.matching("dropped"), "bob dropped responses")
+	assert.Empty(t, bob.logs.Matching("dropped"), "bob dropped responses")
 }
 
 // TestBugClientRepliesCarryFrom: the Callee's replies went out with from
@@ -146,7 +146,7 @@ func TestAdapterCallsSlixmpp(t *testing.T) {
 		assert.Less(t, time.Since(start), 3*time.Second)
 		assert.Equal(t, 0, caller.Pending())
 	})
-	assert.Empty(t, alice.logs.matching("dropped"), "alice dropped responses")
+	assert.Empty(t, alice.logs.Matching("dropped"), "alice dropped responses")
 }
 
 // The local JID is the bound one: the server's answers for the account
@@ -164,5 +164,5 @@ func TestLocalJIDFromBoundResource(t *testing.T) {
 			assert.NoError(t, err)
 		})
 	}
-	assert.Empty(t, alice.logs.matching("dropped"), "alice dropped responses")
+	assert.Empty(t, alice.logs.Matching("dropped"), "alice dropped responses")
 }
