@@ -231,27 +231,7 @@ func TestAdapterCallsSlixmpp(t *testing.T) {
 	bob := servertest.StartPeer(t, env, "bob")
 	caller := alice.a.Endpoint.Caller
 
-	t.Run("result", func(t *testing.T) {
-		res, err := caller.Get(servertest.Ctx(t, 10*time.Second), bob.JID, iq.NewElement(nsPeer, "echo").AppendText("ping <3"))
-		require.NoError(t, err)
-		require.NotNil(t, res)
-		assert.Equal(t, nsPeer, res.Name.Space)
-		assert.Equal(t, "ping <3", res.Text())
-	})
-	t.Run("stanza error", func(t *testing.T) {
-		_, err := caller.Get(servertest.Ctx(t, 10*time.Second), bob.JID, iq.NewElement("urn:example:unknown", "q"))
-		var se *iq.StanzaError
-		require.ErrorAs(t, err, &se)
-		assert.Equal(t, iq.Cancel, se.Type)
-		assert.Equal(t, iq.FeatureNotImplemented, se.Condition)
-	})
-	t.Run("timeout", func(t *testing.T) {
-		start := time.Now()
-		_, err := caller.Get(servertest.Ctx(t, 700*time.Millisecond), bob.JID, iq.NewElement("urn:example:silent", "hang"))
-		assert.ErrorIs(t, err, iq.ErrTimeout)
-		assert.Less(t, time.Since(start), 3*time.Second)
-		assert.Equal(t, 0, caller.Pending())
-	})
+	servertest.CallPeer(t, caller, bob.JID, nsPeer, nil)
 	assert.Empty(t, alice.logs.Matching("dropped"), "alice dropped responses")
 }
 
