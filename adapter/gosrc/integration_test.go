@@ -38,49 +38,13 @@ func noLeaks(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 }
 
-// logCapture is a slog.Handler that keeps the messages logged.
-type logCapture struct {
-	mu   *sync.Mutex
-	msgs *[]string
-}
-
-func newLogCapture() logCapture { return logCapture{mu: new(sync.Mutex), msgs: new([]string)} }
-
-func (logCapture) Enabled(context.Context, slog.Level) bool { return true }
-func (l logCapture) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Message)
-	r.Attrs(func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
-		return true
-	})
-	l.mu.Lock()
-	*l.msgs = append(*l.msgs, b.String())
-	l.mu.Unlock()
-	return nil
-}
-func (l logCapture) WithAttrs([]slog.Attr) slog.Handler { return l }
-func (l logCapture) WithGroup(string) slog.Handler      { return l }
-
-func (l logCapture) matching(sub string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, m := range *l.msgs {
-		if strings.Contains(m, sub) {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // peer is a connected gosrc.io/xmpp client with an Adapter.
 type peer struct {
 	t      *testing.T
 	a      *gosrciq.Adapter
 	jid    string // full JID, as bound
 	wire   string // the file gosrc logs the stream to
-	logs   logCapture
+	logs   servertest.LogCapture
 	errs   chan error // what the client reported
 	closed bool
 }
@@ -95,7 +59,7 @@ func login(t *testing.T, user string, setup func(*iq.Endpoint), opts ...iq.Optio
 // anything reaches it; the client is closed when the test ends.
 func loginAt(t *testing.T, addr, password, user string, setup func(*iq.Endpoint), opts ...iq.Option) *peer {
 	t.Helper()
-	p := &peer{t: t, logs: newLogCapture(), errs: make(chan error, 16)}
+	p := &peer{t: t, logs: servertest.NewLogCapture(), errs: make(chan error, 16)}
 	p.wire = filepath.Join(t.TempDir(), "wire.log")
 	f, err := os.Create(p.wire)
 	require.NoError(t, err)
@@ -191,7 +155,7 @@ func TestServerAnswers(t *testing.T) {
 		_, err := alice.a.Endpoint.Caller.Get(servertest.Ctx(t, 10*time.Second), to, iq.NewElement(nsPing, "ping"))
 		assert.NoError(t, err, "ping to %q", to)
 	}
-	assert.Empty(t, alice.logs.matching("dropped"), "alice dropped responses")
+	assert.Empty(t, alice.logs.Matching("dropped"), "alice dropped responses")
 }
 
 // A slixmpp client's gets reach our Callee and each gets exactly one reply
@@ -254,28 +218,8 @@ func TestAdapterCallsSlixmpp(t *testing.T) {
 	bob := servertest.StartPeer(t, env, "bob")
 	caller := alice.a.Endpoint.Caller
 
-	t.Run("result", func(t *testing.T) {
-		res, err := caller.Get(servertest.Ctx(t, 10*time.Second), bob.JID, iq.NewElement(nsPeer, "echo").AppendText("ping <3"))
-		require.NoError(t, err)
-		require.NotNil(t, res)
-		assert.Equal(t, nsPeer, res.Name.Space)
-		assert.Equal(t, "ping <3", res.Text())
-	})
-	t.Run("stanza error", func(t *testing.T) {
-		_, err := caller.Get(servertest.Ctx(t, 10*time.Second), bob.JID, iq.NewElement("urn:example:unknown", "q"))
-		var se *iq.StanzaError
-		require.ErrorAs(t, err, &se)
-		assert.Equal(t, iq.Cancel, se.Type)
-		assert.Equal(t, iq.FeatureNotImplemented, se.Condition)
-	})
-	t.Run("timeout", func(t *testing.T) {
-		start := time.Now()
-		_, err := caller.Get(servertest.Ctx(t, 700*time.Millisecond), bob.JID, iq.NewElement("urn:example:silent", "hang"))
-		assert.ErrorIs(t, err, iq.ErrTimeout)
-		assert.Less(t, time.Since(start), 3*time.Second)
-		assert.Equal(t, 0, caller.Pending())
-	})
-	assert.Empty(t, alice.logs.matching("dropped"), "alice dropped responses")
+	servertest.CallPeer(t, caller, bob.JID, nsPeer, nil)
+	assert.Empty(t, alice.logs.Matching("dropped"), "alice dropped responses")
 }
 
 // The lost-reply race of gosrc's own SendIQ (it writes the request before
@@ -302,7 +246,7 @@ func TestBugGosrcSendIQLosesRepliesNotThroughAdapter(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Zero(t, lost.Load(), "replies lost through the adapter")
-	assert.Empty(t, alice.logs.matching("dropped"), "alice dropped responses")
+	assert.Empty(t, alice.logs.Matching("dropped"), "alice dropped responses")
 
 	// gosrc's own SendIQ, same workload; a reply it loses reaches the
 	// adapter's route instead, and the Caller drops it (it sent nothing

@@ -2,13 +2,10 @@ package gosrciq_test
 
 import (
 	"context"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/xmpp-iq/iq"
 	"github.com/xmpp-iq/iq/internal/servertest"
@@ -37,38 +34,17 @@ func TestServerKilledFailsPendingWithErrClosed(t *testing.T) {
 	needServer(t)
 	noLeaks(t)
 	srv := servertest.PrivateServer(t, env.Server, "gosrc-kill", "IQ_KILL")
-	priv := srv.Vars
-	users := map[string]string{}
-	for _, u := range strings.Fields(priv["IQ_XMPP_USERS"]) {
-		name, pass, _ := strings.Cut(u, ":")
-		users[name] = pass
-	}
-	addr := priv["IQ_XMPP_C2S_ADDR"]
+	users := srv.Users()
+	addr := srv.Vars["IQ_XMPP_C2S_ADDR"]
 
 	bob := loginAt(t, addr, users["bob"], "bob", blocking(t))
 	alice := loginAt(t, addr, users["alice"], "alice", nil)
 	caller := alice.a.Endpoint.Caller
 
-	const n = 50
-	done := make(chan *iq.Call, n)
-	for range n {
+	servertest.KillWithPending(t, srv, caller, 50, func(done chan *iq.Call) {
 		caller.Go(context.Background(), &iq.IQ{Type: iq.TypeGet, To: bob.jid,
 			Payload: iq.NewElement(nsTest, "hang")}, done)
-	}
-	require.Eventually(t, func() bool { return caller.Pending() == n }, 5*time.Second, 10*time.Millisecond)
-
-	killed := time.Now()
-	require.NoError(t, syscall.Kill(srv.PID(t), syscall.SIGKILL))
-
-	for i := range n {
-		select {
-		case call := <-done:
-			assert.ErrorIs(t, call.Err, iq.ErrClosed)
-		case <-time.After(time.Until(killed.Add(time.Second))):
-			t.Fatalf("only %d of %d requests ended within a second of the kill", i, n)
-		}
-	}
-	t.Logf("all %d pending requests failed with ErrClosed %v after the kill", n, time.Since(killed))
+	})
 	select {
 	case err := <-alice.errs:
 		assert.Error(t, err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,27 +33,9 @@ func noLeaks(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, ignoreClose) })
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // wireTee is go-xmpp's DebugWriter: each of its writes is one chunk, read
 // ("RECV ") or written ("SEND ", one whole stanza); it keeps them apart.
-type wireTee struct{ in, out *syncBuffer }
+type wireTee struct{ in, out *servertest.SyncBuffer }
 
 func (w wireTee) Write(p []byte) (int, error) {
 	switch {
@@ -66,49 +47,13 @@ func (w wireTee) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// logCapture is a slog.Handler that keeps the messages logged.
-type logCapture struct {
-	mu   *sync.Mutex
-	msgs *[]string
-}
-
-func newLogCapture() logCapture { return logCapture{mu: new(sync.Mutex), msgs: new([]string)} }
-
-func (logCapture) Enabled(context.Context, slog.Level) bool { return true }
-func (l logCapture) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Message)
-	r.Attrs(func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
-		return true
-	})
-	l.mu.Lock()
-	*l.msgs = append(*l.msgs, b.String())
-	l.mu.Unlock()
-	return nil
-}
-func (l logCapture) WithAttrs([]slog.Attr) slog.Handler { return l }
-func (l logCapture) WithGroup(string) slog.Handler      { return l }
-
-func (l logCapture) matching(sub string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, m := range *l.msgs {
-		if strings.Contains(m, sub) {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // peer is a logged-in go-xmpp client with an Adapter.
 type peer struct {
 	t       *testing.T
 	a       *goxmppiq.Adapter
-	jid     string      // full JID, as bound
-	in, out *syncBuffer // what the client read and wrote
-	logs    logCapture
+	jid     string                 // full JID, as bound
+	in, out *servertest.SyncBuffer // what the client read and wrote
+	logs    servertest.LogCapture
 	cancel  context.CancelFunc
 	served  chan error
 	stopped bool
@@ -124,7 +69,7 @@ func login(t *testing.T, user string, setup func(*iq.Callee), opts ...iq.Option)
 // register Callee handlers before anything is read.
 func loginAt(t *testing.T, addr, password, user string, setup func(*iq.Callee), opts ...iq.Option) *peer {
 	t.Helper()
-	p := &peer{t: t, in: new(syncBuffer), out: new(syncBuffer), logs: newLogCapture()}
+	p := &peer{t: t, in: new(servertest.SyncBuffer), out: new(servertest.SyncBuffer), logs: servertest.NewLogCapture()}
 	o := xmpp.Options{
 		Host: addr, User: user + "@" + env.Domain, Password: password,
 		NoTLS: true, InsecureAllowUnencryptedAuth: true, Mechanism: "PLAIN",
@@ -230,7 +175,7 @@ func TestServerAnswers(t *testing.T) {
 		_, err := alice.a.Endpoint.Caller.Get(servertest.Ctx(t, 10*time.Second), to, iq.NewElement(nsPing, "ping"))
 		assert.NoError(t, err, "ping to %q", to)
 	}
-	assert.Empty(t, alice.logs.matching("dropped"), "alice dropped responses")
+	assert.Empty(t, alice.logs.Matching("dropped"), "alice dropped responses")
 }
 
 // A slixmpp client's custom gets reach our Callee and each gets exactly one
@@ -286,28 +231,8 @@ func TestAdapterCallsSlixmpp(t *testing.T) {
 	bob := servertest.StartPeer(t, env, "bob")
 	caller := alice.a.Endpoint.Caller
 
-	t.Run("result", func(t *testing.T) {
-		res, err := caller.Get(servertest.Ctx(t, 10*time.Second), bob.JID, iq.NewElement(nsPeer, "echo").AppendText("ping <3"))
-		require.NoError(t, err)
-		require.NotNil(t, res)
-		assert.Equal(t, nsPeer, res.Name.Space)
-		assert.Equal(t, "ping <3", res.Text())
-	})
-	t.Run("stanza error", func(t *testing.T) {
-		_, err := caller.Get(servertest.Ctx(t, 10*time.Second), bob.JID, iq.NewElement("urn:example:unknown", "q"))
-		var se *iq.StanzaError
-		require.ErrorAs(t, err, &se)
-		assert.Equal(t, iq.Cancel, se.Type)
-		assert.Equal(t, iq.FeatureNotImplemented, se.Condition)
-	})
-	t.Run("timeout", func(t *testing.T) {
-		start := time.Now()
-		_, err := caller.Get(servertest.Ctx(t, 700*time.Millisecond), bob.JID, iq.NewElement("urn:example:silent", "hang"))
-		assert.ErrorIs(t, err, iq.ErrTimeout)
-		assert.Less(t, time.Since(start), 3*time.Second)
-		assert.Equal(t, 0, caller.Pending())
-	})
-	assert.Empty(t, alice.logs.matching("dropped"), "alice dropped responses")
+	servertest.CallPeer(t, caller, bob.JID, nsPeer, nil)
+	assert.Empty(t, alice.logs.Matching("dropped"), "alice dropped responses")
 }
 
 // What go-xmpp keeps for itself: a ping get to us is answered by go-xmpp,

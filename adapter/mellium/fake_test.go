@@ -26,6 +26,7 @@ import (
 
 	"github.com/xmpp-iq/iq"
 	melliumiq "github.com/xmpp-iq/iq/adapter/mellium"
+	"github.com/xmpp-iq/iq/internal/servertest"
 )
 
 const fakeJID = "alice@localhost/fake"
@@ -35,9 +36,9 @@ const fakeJID = "alice@localhost/fake"
 type fakeServer struct {
 	t     *testing.T
 	conn  net.Conn
-	wrote *syncBuffer // what the client wrote
-	gone  atomic.Bool // the server has sent its </stream:stream>
-	got   chan *iq.IQ // the IQs the client wrote, decoded
+	wrote *servertest.SyncBuffer // what the client wrote
+	gone  atomic.Bool            // the server has sent its </stream:stream>
+	got   chan *iq.IQ            // the IQs the client wrote, decoded
 	ended chan struct{}
 }
 
@@ -45,7 +46,7 @@ type fakeServer struct {
 func newFake(t *testing.T) (*xmpp.Session, *fakeServer) {
 	t.Helper()
 	c, srv := net.Pipe()
-	f := &fakeServer{t: t, conn: srv, wrote: new(syncBuffer), got: make(chan *iq.IQ, 64), ended: make(chan struct{})}
+	f := &fakeServer{t: t, conn: srv, wrote: new(servertest.SyncBuffer), got: make(chan *iq.IQ, 64), ended: make(chan struct{})}
 	go func() {
 		_, _ = io.WriteString(srv, `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' `+
 			`from='localhost' to='`+fakeJID+`' id='fake' version='1.0'>`)

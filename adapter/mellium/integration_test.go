@@ -1,18 +1,16 @@
 package melliumiq_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/xmpp-iq/iq"
 	melliumiq "github.com/xmpp-iq/iq/adapter/mellium"
+	"github.com/xmpp-iq/iq/internal/servertest"
 	"go.uber.org/goleak"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
@@ -32,68 +30,14 @@ func noLeaks(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use: a session's tee.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// logCapture is a slog.Handler that keeps the messages logged.
-type logCapture struct {
-	mu   *sync.Mutex
-	msgs *[]string
-}
-
-func newLogCapture() logCapture { return logCapture{mu: new(sync.Mutex), msgs: new([]string)} }
-
-func (logCapture) Enabled(context.Context, slog.Level) bool { return true }
-func (l logCapture) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Message)
-	r.Attrs(func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
-		return true
-	})
-	l.mu.Lock()
-	*l.msgs = append(*l.msgs, b.String())
-	l.mu.Unlock()
-	return nil
-}
-func (l logCapture) WithAttrs([]slog.Attr) slog.Handler { return l }
-func (l logCapture) WithGroup(string) slog.Handler      { return l }
-
-func (l logCapture) matching(sub string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, m := range *l.msgs {
-		if strings.Contains(m, sub) {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // peer is a logged-in account with an Adapter.
 type peer struct {
 	t       *testing.T
 	a       *melliumiq.Adapter
 	s       *xmpp.Session
-	jid     string      // full JID, as bound
-	in, out *syncBuffer // what the session read and wrote
-	logs    logCapture
+	jid     string                 // full JID, as bound
+	in, out *servertest.SyncBuffer // what the session read and wrote
+	logs    servertest.LogCapture
 	cancel  context.CancelFunc
 	served  chan error
 	stopped bool
@@ -111,7 +55,7 @@ func login(t *testing.T, user string, setup func(*iq.Callee), opts ...iq.Option)
 // loginAt is login on the server at addr, with the password given.
 func loginAt(t *testing.T, addr, password, user string, setup func(*iq.Callee), opts ...iq.Option) *peer {
 	t.Helper()
-	p := &peer{t: t, in: new(syncBuffer), out: new(syncBuffer), logs: newLogCapture()}
+	p := &peer{t: t, in: new(servertest.SyncBuffer), out: new(servertest.SyncBuffer), logs: servertest.NewLogCapture()}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := melliumiq.DialPlaintextTee(ctx, addr, jid.MustParse(user+"@"+env.Domain), password, p.in, p.out)
@@ -299,7 +243,7 @@ func TestPeerCalls(t *testing.T) {
 				t.Errorf("bob wrote %d IQs with id %s, want exactly 1", n, ids[i])
 			}
 		}
-		if d := alice.logs.matching("dropped"); len(d) > 0 {
+		if d := alice.logs.Matching("dropped"); len(d) > 0 {
 			t.Errorf("alice dropped responses: %q", d)
 		}
 	})

@@ -108,6 +108,17 @@ func (s *Server) Start(t *testing.T) {
 	}
 }
 
+// Users returns the server's accounts, name to password, as its env file
+// lists them in IQ_XMPP_USERS.
+func (s *Server) Users() map[string]string {
+	users := map[string]string{}
+	for _, u := range strings.Fields(s.Vars["IQ_XMPP_USERS"]) {
+		name, pass, _ := strings.Cut(u, ":")
+		users[name] = pass
+	}
+	return users
+}
+
 // PID returns the server's process id, as its env file gives it.
 func (s *Server) PID(t testing.TB) int {
 	t.Helper()
