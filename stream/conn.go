@@ -182,8 +182,8 @@ type Conn struct {
 	// waiting (nothing more can be written).
 	broken     chan struct{}
 	brokenOnce sync.Once
-	done      chan struct{} // closed when the stream has ended
-	cause     error         // why it ended; set before closing is closed
+	done       chan struct{} // closed when the stream has ended
+	cause      error         // why it ended; set before closing is closed
 
 	serving bool // guarded by wsem's discipline: set once by Serve
 	shared  bool // set with serving: ServeShared leaves the Endpoint open
