@@ -40,7 +40,7 @@ node() {
 	read -r c2s comp dist <<<"$ports"
 	IQ_EJABBERD_DIR="$CDIR/$x" IQ_EJABBERD_C2S_PORT="$c2s" IQ_EJABBERD_COMPONENT_PORT="$comp" \
 		IQ_EJABBERD_DIST_PORT="$dist" IQ_EJABBERD_EPMD_DIR="$CDIR/epmd" \
-		IQ_EJABBERD_COOKIE="${COOKIE:-}" bash "$SCRIPTS/ejabberd.sh" "$@"
+		IQ_EJABBERD_COOKIE_FILE="$CDIR/cookie" bash "$SCRIPTS/ejabberd.sh" "$@"
 }
 
 # Replaces epmd for the cluster's VMs: OTP's erl_epmd would ask an epmd
@@ -90,7 +90,13 @@ do_start() {
 	chmod 0700 "$CDIR"
 	do_stop
 	write_epmd_module
-	COOKIE="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+	# One random cookie for both nodes, in a file (never on a command line
+	# or in the environment).
+	rm -f "$CDIR/cookie"
+	(
+		umask 077
+		head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$CDIR/cookie"
+	)
 
 	node a start
 	node b start

@@ -15,10 +15,11 @@
 # IQ_XMPP_SERVER=ejabberd.
 #
 # scripts/ejabberd-cluster.sh runs two of these as one cluster; it sets
-# IQ_EJABBERD_COOKIE (the cluster's shared Erlang cookie, instead of a
-# random one) and IQ_EJABBERD_EPMD_DIR (a dir with the compiled iq_epmd
-# module, which finds every node's distribution port in its name, instead
-# of -erl_epmd_port, which gives all peers one port).
+# IQ_EJABBERD_COOKIE_FILE (a file holding the cluster's shared Erlang
+# cookie, copied instead of making a random one) and IQ_EJABBERD_EPMD_DIR
+# (a dir with the compiled iq_epmd module, which finds every node's
+# distribution port in its name, instead of -erl_epmd_port, which gives
+# all peers one port).
 #
 # Never run a plain `ejabberdctl`: without --config-dir it drives the system
 # server from /etc/ejabberd and starts an epmd on 0.0.0.0:4369.
@@ -33,7 +34,7 @@ LOGLEVEL="${IQ_EJABBERD_LOGLEVEL:-info}" # debug logs every stanza
 # name not declared in the config (e.g. nowhere.localhost) gets not-authorized
 # after the handshake (ejabberd has no host-unknown for components).
 
-COOKIE="${IQ_EJABBERD_COOKIE:-}"
+COOKIE_FILE="${IQ_EJABBERD_COOKIE_FILE:-}"
 EPMD_DIR="${IQ_EJABBERD_EPMD_DIR:-}"
 
 # The mnesia schema is bound to the node name; the database is recreated on
@@ -132,8 +133,8 @@ CFG
 INETRC
 	(
 		umask 077
-		if [ -n "$COOKIE" ]; then
-			printf '%s' "$COOKIE" >"$DIR/.erlang.cookie"
+		if [ -n "$COOKIE_FILE" ]; then
+			cat "$COOKIE_FILE" >"$DIR/.erlang.cookie"
 		else
 			head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/.erlang.cookie"
 		fi

@@ -71,6 +71,8 @@ func main() {
 		c net.Conn
 	}
 	dialNode := component.WithDialer(func(ctx context.Context) (*stream.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, component.DefaultHandshakeTimeout)
+		defer cancel()
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
