@@ -98,6 +98,7 @@ do_start() {
 		head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$CDIR/cookie"
 	)
 
+	: >"$CDIR/join.log"
 	node a start
 	node b start
 	local a_node="iq-ejabberd-${A_PORTS%% *}-${A_PORTS##* }@localhost" # as ejabberd.sh names it
