@@ -3,13 +3,23 @@
 # config and state in $IQ_EJABBERD_DIR (default /tmp/iq-ejabberd), Erlang
 # distribution without epmd.
 #
-#   scripts/ejabberd.sh start|stop|restart|env
+#   scripts/ejabberd.sh start|stop|restart|env|ctl ARGS...
+#
+# `ctl ARGS...` runs an ejabberdctl command against the running node (e.g.
+# `ctl list_cluster`), with this dir's config.
 #
 # Ports: IQ_EJABBERD_C2S_PORT (default 35222), IQ_EJABBERD_COMPONENT_PORT
 # (35347), IQ_EJABBERD_DIST_PORT (35369, Erlang distribution, for
 # registering the accounts). After `start`, `. $IQ_EJABBERD_DIR/env` exports
 # the same IQ_XMPP_* variables as scripts/prosody.sh, with
 # IQ_XMPP_SERVER=ejabberd.
+#
+# scripts/ejabberd-cluster.sh runs two of these as one cluster; it sets
+# IQ_EJABBERD_COOKIE_FILE (a file holding the cluster's shared Erlang
+# cookie, copied instead of making a random one) and IQ_EJABBERD_EPMD_DIR
+# (a dir with the compiled iq_epmd module, which finds every node's
+# distribution port in its name, instead of -erl_epmd_port, which gives
+# all peers one port).
 #
 # Never run a plain `ejabberdctl`: without --config-dir it drives the system
 # server from /etc/ejabberd and starts an epmd on 0.0.0.0:4369.
@@ -24,9 +34,13 @@ LOGLEVEL="${IQ_EJABBERD_LOGLEVEL:-info}" # debug logs every stanza
 # name not declared in the config (e.g. nowhere.localhost) gets not-authorized
 # after the handshake (ejabberd has no host-unknown for components).
 
+COOKIE_FILE="${IQ_EJABBERD_COOKIE_FILE:-}"
+EPMD_DIR="${IQ_EJABBERD_EPMD_DIR:-}"
+
 # The mnesia schema is bound to the node name; the database is recreated on
-# every start anyway.
-NODE="iq-ejabberd-$C2S_PORT@localhost"
+# every start anyway. The name ends in the distribution port: iq_epmd reads
+# it from there.
+NODE="iq-ejabberd-$C2S_PORT-$DIST_PORT@localhost"
 CONFIG="$DIR/ejabberd.yml"
 PIDFILE="$DIR/ejabberd.pid"   # written by this script ($! = beam.smp)
 LOGDIR="$DIR/logs"
@@ -119,7 +133,11 @@ CFG
 INETRC
 	(
 		umask 077
-		head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/.erlang.cookie"
+		if [ -n "$COOKIE_FILE" ]; then
+			cat "$COOKIE_FILE" >"$DIR/.erlang.cookie"
+		else
+			head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/.erlang.cookie"
+		fi
 	)
 	chmod 0400 "$DIR/.erlang.cookie"
 }
@@ -177,7 +195,12 @@ do_start() {
 	# does not fork here (a background job is not a group leader), and the
 	# erl script and erlexec exec, so $! is beam.smp itself.
 	# -erl_epmd_port/-start_epmd false: distribution without epmd, bound to
-	# 127.0.0.1 by inet_dist_use_interface.
+	# 127.0.0.1 by inet_dist_use_interface. In a cluster, iq_epmd instead
+	# (each peer on the port its name ends in).
+	local epmd=(-erl_epmd_port "$DIST_PORT" -start_epmd false)
+	if [ -n "$EPMD_DIR" ]; then
+		epmd=(-pa "$EPMD_DIR" -epmd_module iq_epmd -start_epmd false)
+	fi
 	(
 		cd "$DIR"
 		exec setsid env HOME="$DIR" \
@@ -191,7 +214,7 @@ do_start() {
 			ERL_MAX_PORTS=32000 ERL_MAX_ETS_TABLES=1400 \
 			erl -sname "$NODE" +K true +P 250000 -env ERL_CRASH_DUMP_BYTES 0 \
 			-kernel inet_dist_use_interface '{127,0,0,1}' \
-			-erl_epmd_port "$DIST_PORT" -start_epmd false \
+			"${epmd[@]}" \
 			-mnesia dir "\"$DIR/database\"" \
 			-ejabberd quiet true -s ejabberd -noinput
 	) </dev/null >>"$OUTFILE" 2>&1 &
@@ -220,4 +243,10 @@ do_start() {
 	write_env ejabberd IQ_EJABBERD_PID "$pid"
 }
 
+if [ "${1:-}" = ctl ]; then
+	shift
+	ERL_LIBS_DIR="$(erl_libs_dir)"
+	ctl "$@"
+	exit
+fi
 main "$@"

@@ -177,8 +177,13 @@ type Conn struct {
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed when ending starts: no new writes
-	done      chan struct{} // closed when the stream has ended
-	cause     error         // why it ended; set before closing is closed
+	// broken is closed when a write under the lock found the transport
+	// broken: an end waiting for the lock to write the closing tag stops
+	// waiting (nothing more can be written).
+	broken     chan struct{}
+	brokenOnce sync.Once
+	done       chan struct{} // closed when the stream has ended
+	cause      error         // why it ended; set before closing is closed
 
 	serving bool // guarded by wsem's discipline: set once by Serve
 	shared  bool // set with serving: ServeShared leaves the Endpoint open
@@ -239,6 +244,7 @@ func newConn(rwc io.ReadWriteCloser, r io.Reader, cfg config) *Conn {
 		readDone:    make(chan struct{}),
 		wsem:        make(chan struct{}, 1),
 		closing:     make(chan struct{}),
+		broken:      make(chan struct{}),
 		done:        make(chan struct{}),
 	}
 	if cfg.readTimeout > 0 {
@@ -610,10 +616,24 @@ func (c *Conn) endStream(cause error, se *StreamError, haveLock bool) {
 			_ = c.rwc.Close()
 			<-wrote
 			<-c.wsem
+		case <-c.broken:
+			// The writer holding the lock found the transport broken
+			// and waits for this end to finish (breakStream).
 		case <-t.C:
 		}
 		c.hardClose()
 	})
+}
+
+// breakStream ends the stream after a write made under the write lock
+// found the transport broken. An end already under way in another
+// goroutine (the reader's, which found the same transport gone) may be
+// waiting for the lock to write the closing tag: broken stops that wait at
+// once, instead of after closeWriteWait, so that pending requests fail
+// promptly.
+func (c *Conn) breakStream(err error) {
+	c.brokenOnce.Do(func() { close(c.broken) })
+	c.endStream(err, nil, true)
 }
 
 // hardClose closes the transport, which ends any read or write under
@@ -780,7 +800,7 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 		rest := append([]byte(nil), b[n:]...)
 		go func() {
 			if _, werr := c.rwc.Write(rest); werr != nil {
-				c.endStream(fmt.Errorf("stream: transport: %w", werr), nil, true)
+				c.breakStream(fmt.Errorf("stream: transport: %w", werr))
 			}
 			<-c.wsem
 		}()
@@ -791,7 +811,7 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 		if !isTimeout(err) {
 			// A partial stanza cannot be taken back: the stream is broken.
 			err = fmt.Errorf("stream: transport: %w", err)
-			c.endStream(err, nil, true)
+			c.breakStream(err)
 			<-c.wsem
 			return closedBy(err)
 		}

@@ -34,8 +34,13 @@ type Env struct {
 	Comp, CompSecret          string
 	Comp2, Comp2Secret        string
 	Spare, SpareSecret        string
-	Nodes                     []Component       // per-process component domains (docs/components-at-scale.md)
-	Users                     map[string]string // account name to password
+	Nodes                     []Component // per-process component domains (docs/components-at-scale.md)
+	// C2SAddrs and CompAddrs are every cluster node's addresses, the
+	// first node's first (IQ_XMPP_CLUSTER_C2S_ADDRS and
+	// IQ_XMPP_CLUSTER_COMPONENT_ADDRS, from scripts/ejabberd-cluster.sh);
+	// for a single server, its C2SAddr and CompAddr alone.
+	C2SAddrs, CompAddrs []string
+	Users               map[string]string // account name to password
 }
 
 // Component is a component domain and its secret.
@@ -64,6 +69,11 @@ func Load() (e Env, missing string) {
 	for _, n := range strings.Fields(os.Getenv("IQ_XMPP_NODE_COMPONENTS")) {
 		domain, secret, _ := strings.Cut(n, ":")
 		e.Nodes = append(e.Nodes, Component{Domain: domain, Secret: secret})
+	}
+	e.C2SAddrs = strings.Fields(os.Getenv("IQ_XMPP_CLUSTER_C2S_ADDRS"))
+	e.CompAddrs = strings.Fields(os.Getenv("IQ_XMPP_CLUSTER_COMPONENT_ADDRS"))
+	if len(e.C2SAddrs) == 0 || len(e.CompAddrs) == 0 {
+		e.C2SAddrs, e.CompAddrs = []string{e.C2SAddr}, []string{e.CompAddr}
 	}
 	if e.C2SAddr == "" || e.CompAddr == "" || e.Domain == "" {
 		missing = "no XMPP server configured (IQ_XMPP_C2S_ADDR, IQ_XMPP_COMPONENT_ADDR or IQ_XMPP_DOMAIN unset): " +

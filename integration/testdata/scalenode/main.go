@@ -9,13 +9,22 @@
 // It prints "node up" when its node domain is connected and "public up"
 // whenever a public connection comes up. It reads commands on stdin:
 // "call DOMAIN N" makes N calls, 32 at a time, to DOMAIN and prints
-// "called ok=K lost=L"; at the end of stdin it shuts down and exits.
+// "called ok=K lost=L pending=P"; at the end of stdin it shuts down and
+// exits. "call DOMAIN N cut" does the same, but closes the node domain's
+// TCP connection under the calls once a tenth of them are answered (a
+// stream that dies, as when its server or the network goes), and prints
+// before "called" the line "cut lost=C within=D other=O": C calls failed
+// with iq.ErrConnectionLost, the last D milliseconds after the cut, and
+// O failed otherwise. The Pool dials again after its backoff and the
+// calls made after the cut go out on the new stream.
 package main
 
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -25,6 +34,7 @@ import (
 
 	"github.com/xmpp-iq/iq"
 	"github.com/xmpp-iq/iq/component"
+	"github.com/xmpp-iq/iq/stream"
 )
 
 const nsEcho = "urn:example:echo"
@@ -55,7 +65,30 @@ func main() {
 				say("public up")
 			}
 		}))
-	nodePool := component.NewPool(1, "tcp", addr, node, nodeSecret, backoff,
+	// The node domain's TCP connection, for "cut".
+	var nodeTCP struct {
+		sync.Mutex
+		c net.Conn
+	}
+	dialNode := component.WithDialer(func(ctx context.Context) (*stream.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, component.DefaultHandshakeTimeout)
+		defer cancel()
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("scalenode: %w", err)
+		}
+		conn, err := component.Connect(ctx, c, node, nodeSecret)
+		if err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		nodeTCP.Lock()
+		nodeTCP.c = c
+		nodeTCP.Unlock()
+		return conn, nil
+	})
+	nodePool := component.NewPool(1, "tcp", addr, node, nodeSecret, backoff, dialNode,
 		component.WithNotify(func(e component.Event) {
 			if e.State == component.Connected {
 				say("node up")
@@ -85,12 +118,32 @@ func main() {
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		f := strings.Fields(in.Text())
-		if len(f) != 3 || f[0] != "call" {
+		if len(f) < 3 || len(f) > 4 || f[0] != "call" || (len(f) == 4 && f[3] != "cut") {
 			fmt.Fprintln(os.Stderr, "scalenode: bad command:", in.Text())
 			continue
 		}
 		n, _ := strconv.Atoi(f[2])
 		var ok, lost atomic.Int64
+		// With "cut": when the connection was closed, and the calls that
+		// failed for it (the latest failure's time) or otherwise.
+		var cut struct {
+			sync.Mutex
+			at, last    time.Time
+			lost, other int
+		}
+		if len(f) == 4 {
+			go func() {
+				for ok.Load() < int64(n/10) {
+					time.Sleep(time.Millisecond)
+				}
+				nodeTCP.Lock()
+				defer nodeTCP.Unlock()
+				cut.Lock()
+				cut.at = time.Now()
+				cut.Unlock()
+				_ = nodeTCP.c.Close()
+			}()
+		}
 		var calls sync.WaitGroup
 		slots := make(chan struct{}, inFlight)
 		for c := range n {
@@ -105,6 +158,14 @@ func main() {
 				res, err := own.Caller.Get(ctx, f[1], iq.NewElement(nsEcho, "echo").AppendText(want))
 				if err != nil || res == nil || res.Text() != want {
 					lost.Add(1)
+					cut.Lock()
+					defer cut.Unlock()
+					if errors.Is(err, iq.ErrConnectionLost) && !cut.at.IsZero() {
+						cut.lost++
+						cut.last = time.Now()
+						return
+					}
+					cut.other++
 					fmt.Fprintf(os.Stderr, "scalenode %s: call %d: %v %v\n", index, c, res, err)
 					return
 				}
@@ -112,6 +173,9 @@ func main() {
 			}()
 		}
 		calls.Wait()
+		if len(f) == 4 {
+			say("cut lost=%d within=%d other=%d", cut.lost, cut.last.Sub(cut.at).Milliseconds(), cut.other)
+		}
 		say("called ok=%d lost=%d pending=%d", ok.Load(), lost.Load(), own.Caller.Pending())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
