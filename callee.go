@@ -448,11 +448,11 @@ func (c *Callee) worker(job handlerJob) {
 func (c *Callee) handle(job handlerJob) {
 	defer c.release() // after the reply was handed to the Sender
 	ctx, req := job.ctx, job.req
-	hctx, stop := c.handlerContext(ctx)
+	hctx, cancel, id := c.handlerContext(ctx)
 	returned := false
 	defer func() {
 		if !returned { // the handler called runtime.Goexit (t.FailNow, say)
-			stop()
+			c.stopHandler(cancel, id)
 			c.log.Error("iq: handler exited its goroutine", "id", req.ID, "from", req.From)
 			c.send(ctx, req.ErrorReply(NewError(Cancel, InternalServerError, "")))
 			if job.q != nil {
@@ -463,7 +463,7 @@ func (c *Callee) handle(job handlerJob) {
 	}()
 	r := c.run(hctx, job.h, req)
 	returned = true
-	stop()
+	c.stopHandler(cancel, id)
 	c.send(ctx, r)
 }
 
@@ -550,27 +550,40 @@ func (c *Callee) Close() error {
 
 // handlerContext returns the context of a handler started by Receive:
 // derived from ctx, cancelled with ErrClosed as its cause when the Callee
-// closes, and with context.Canceled by the function returned, which the
-// caller calls once the handler has returned.
-func (c *Callee) handlerContext(ctx context.Context) (context.Context, func()) {
+// closes, and with context.Canceled by stopHandler(cancel, id), which the
+// caller calls once the handler has returned. It costs the context and
+// its cancel function, and no closure of its own.
+func (c *Callee) handlerContext(ctx context.Context) (context.Context, context.CancelCauseFunc, uint64) {
 	hctx, cancel := context.WithCancelCause(ctx)
 	c.hmu.Lock()
 	if c.closed {
 		c.hmu.Unlock()
 		cancel(ErrClosed)
-		return hctx, func() {}
+		return hctx, cancel, noRun
 	}
 	if c.running == nil {
 		c.running = make(map[uint64]context.CancelCauseFunc)
 	}
 	id := c.nextRun
 	c.nextRun++
+	if c.nextRun == noRun {
+		c.nextRun = 0
+	}
 	c.running[id] = cancel
 	c.hmu.Unlock()
-	return hctx, func() {
+	return hctx, cancel, id
+}
+
+// noRun is the id of a handler context that was never registered in
+// running, as the Callee had closed.
+const noRun = ^uint64(0)
+
+// stopHandler ends a handler's context once the handler has returned.
+func (c *Callee) stopHandler(cancel context.CancelCauseFunc, id uint64) {
+	if id != noRun {
 		c.hmu.Lock()
 		delete(c.running, id)
 		c.hmu.Unlock()
-		cancel(context.Canceled)
 	}
+	cancel(context.Canceled)
 }

@@ -237,12 +237,14 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 	if req.ID == "" {
 		// A Sender may keep the IQ it was given (a queue, a recorder), so a
 		// recycled Call cannot hold the copy; one Go returns can.
-		cp := &call.copy
+		var cp *IQ
 		if call.pooled {
-			cp = new(IQ)
+			cp = newIQWithID(req)
+		} else {
+			cp = &call.copy
+			*cp = *req
+			cp.ID = NewID()
 		}
-		*cp = *req
-		cp.ID = NewID()
 		call.Request = cp
 		req = cp
 	}
@@ -421,8 +423,9 @@ func (c *Caller) do(ctx context.Context, t Type, to string, payload *Element) (*
 	if ctx == nil { // named here, where the user's call is
 		panic("iq: Caller." + callerMethod(t) + ": nil Context")
 	}
-	// The IQ is ours: giving it its id here spares Request a copy.
-	resp, err := c.Request(ctx, &IQ{Type: t, ID: NewID(), To: to, Payload: payload})
+	// The IQ is ours: giving it its id here, in the same allocation,
+	// spares Request a copy.
+	resp, err := c.Request(ctx, newIQWithID(&IQ{Type: t, To: to, Payload: payload}))
 	if err != nil {
 		return nil, err
 	}

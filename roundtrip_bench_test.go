@@ -1,0 +1,83 @@
+package iq_test
+
+import (
+	"context"
+	"net"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/stream"
+)
+
+// The round trips below measure the Caller and the Callee as users run
+// them: an Element echo between two Endpoints served by stream.Conns over
+// net.Pipe, one request at a time and 64 in flight. Compare an old and a
+// new build interleaved, with benchstat (see BENCHMARKS.md).
+
+const benchNS = "urn:example:echo"
+
+type benchPair struct {
+	client, server *iq.Endpoint
+	cc, sc         *stream.Conn
+	done           sync.WaitGroup
+}
+
+func newBenchPair(b *testing.B, inline bool) *benchPair {
+	p1, p2 := net.Pipe()
+	p := &benchPair{cc: stream.New(p1), sc: stream.New(p2)}
+	p.client = iq.NewEndpoint(p.cc, iq.WithMaxPending(1<<20))
+	p.server = iq.NewEndpoint(p.sc, iq.WithMaxInFlight(1024))
+	echo := func(ctx context.Context, req *iq.IQ) (*iq.Element, error) { return req.Payload, nil }
+	if inline {
+		benchRegisterInline(p.server.Callee, echo)
+	} else {
+		p.server.Callee.Get(benchNS, "query", echo)
+	}
+	p.done.Add(2)
+	go func() { defer p.done.Done(); _ = p.cc.Serve(context.Background(), p.client, nil) }()
+	go func() { defer p.done.Done(); _ = p.sc.Serve(context.Background(), p.server, nil) }()
+	b.Cleanup(func() { _ = p.cc.Close(); p.done.Wait() })
+	return p
+}
+
+func benchPayload() *iq.Element {
+	return iq.NewElement(benchNS, "query").Append(iq.NewElement(benchNS, "v").AppendText("hello"))
+}
+
+func (p *benchPair) roundTrip(b *testing.B, ctx context.Context, pl *iq.Element) {
+	res, err := p.client.Caller.Get(ctx, "", pl)
+	if err != nil || res == nil {
+		b.Errorf("round trip: %v", err)
+	}
+}
+
+func benchRoundTrip(b *testing.B, inline bool) {
+	ctx := context.Background()
+	b.Run("seq", func(b *testing.B) {
+		p := newBenchPair(b, inline)
+		pl := benchPayload()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			p.roundTrip(b, ctx, pl)
+		}
+	})
+	b.Run("inflight64", func(b *testing.B) {
+		p := newBenchPair(b, inline)
+		pl := benchPayload()
+		b.ReportAllocs()
+		b.SetParallelism(64 / runtime.GOMAXPROCS(0))
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				p.roundTrip(b, ctx, pl)
+			}
+		})
+	})
+}
+
+// BenchmarkEndpointRoundTrip is the Element echo with the handler run on
+// a worker goroutine, the default.
+func BenchmarkEndpointRoundTrip(b *testing.B) { benchRoundTrip(b, false) }

@@ -1,0 +1,109 @@
+package iq_test
+
+import (
+	"context"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/iqtest"
+)
+
+type speedKey struct{}
+
+// TestSpeedGeneratedIDs: the ids the Caller gives requests (Get, and
+// Request for an IQ without one) are fresh, NewID-shaped, and survive the
+// request that carried them unchanged.
+func TestSpeedGeneratedIDs(t *testing.T) {
+	shape := regexp.MustCompile(`^[A-Za-z0-9_-]{16}$`)
+	tests := []struct {
+		name string
+		send func(c *iq.Caller) error
+	}{
+		{"Get", func(c *iq.Caller) error {
+			_, err := c.Get(context.Background(), "", iq.NewElement("urn:example:id", "q"))
+			return err
+		}},
+		{"Request without id", func(c *iq.Caller) error {
+			_, err := c.Request(context.Background(), &iq.IQ{Type: iq.TypeSet, Payload: iq.NewElement("urn:example:id", "q")})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := iqtest.NewRecorder()
+			var c *iq.Caller
+			rec.OnSend(func(_ context.Context, out *iq.IQ) error {
+				go c.Receive(out.Result(nil))
+				return nil
+			})
+			c = iq.NewCaller(rec)
+			defer c.Close()
+			const n = 200
+			for range n {
+				require.NoError(t, tt.send(c))
+			}
+			seen := make(map[string]bool, n)
+			for _, sent := range rec.Sent() {
+				require.Regexp(t, shape, sent.ID)
+				assert.False(t, seen[sent.ID], "id %q given twice", sent.ID)
+				seen[sent.ID] = true
+			}
+			assert.Len(t, seen, n)
+		})
+	}
+}
+
+// TestSpeedHandlerContext: the context a handler started by Receive sees
+// carries the values and deadline of Receive's, and ends once the handler
+// returns with context.Canceled as its cause, or when the Callee closes
+// while it runs with ErrClosed.
+func TestSpeedHandlerContext(t *testing.T) {
+	tests := []struct {
+		name      string
+		closeIt   bool
+		wantCause error
+	}{
+		{"returned", false, context.Canceled},
+		{"closed while running", true, iq.ErrClosed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := iqtest.NewRecorder()
+			c := iq.NewCallee(rec)
+			seen := make(chan context.Context, 1)
+			release := make(chan struct{})
+			c.Get("urn:example:ctx", "q", func(ctx context.Context, _ *iq.IQ) (*iq.Element, error) {
+				seen <- ctx
+				<-release
+				return nil, nil
+			})
+			deadline := time.Now().Add(time.Hour)
+			ctx, cancel := context.WithDeadline(context.WithValue(context.Background(), speedKey{}, "v"), deadline)
+			defer cancel()
+			c.Receive(ctx, &iq.IQ{Type: iq.TypeGet, ID: "c1", Payload: iq.NewElement("urn:example:ctx", "q")})
+			hctx := <-seen
+			assert.Equal(t, "v", hctx.Value(speedKey{}))
+			d, ok := hctx.Deadline()
+			assert.True(t, ok)
+			assert.Equal(t, deadline, d)
+			assert.NoError(t, hctx.Err(), "done before its handler returned")
+			if tt.closeIt {
+				require.NoError(t, c.Close())
+				<-hctx.Done()
+				assert.Equal(t, tt.wantCause, context.Cause(hctx))
+			}
+			close(release)
+			require.Eventually(t, func() bool { return rec.Len() == 1 }, 5*time.Second, time.Millisecond)
+			<-hctx.Done()
+			assert.ErrorIs(t, hctx.Err(), context.Canceled)
+			assert.Equal(t, tt.wantCause, context.Cause(hctx))
+			assert.Equal(t, iq.TypeResult, rec.Last().Type)
+			assert.Zero(t, c.InFlight())
+		})
+	}
+}
