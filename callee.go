@@ -38,8 +38,9 @@ type route struct {
 // routeEntry is a registered route's handler, and the orderer of its
 // queues when it is ordered.
 type routeEntry struct {
-	h   Handler
-	ord *orderer
+	h      Handler
+	ord    *orderer
+	inline bool // HandleInline's: runs on the goroutine that calls Receive
 }
 
 // Callee routes incoming get and set requests to handlers by type and the
@@ -62,6 +63,8 @@ type Callee struct {
 	spaces   map[string]int          // registered handlers per namespace
 	mws      []func(Handler) Handler // middleware, first outermost
 	chains   map[route]routeEntry    // each handler wrapped in mws, rebuilt when either changes
+
+	lastMark atomic.Pointer[inlineCtx] // the last inline handlers' mark (inline.go)
 
 	inFlight atomic.Int64
 	drain    drainState      // wakes Drain when inFlight reaches zero (drain.go)
@@ -121,6 +124,12 @@ func (c *Callee) Handle(t Type, space, local string, h Handler, mw ...Middleware
 // register is Handle, with fn naming the function called in the panics
 // about h and mw.
 func (c *Callee) register(fn string, t Type, space, local string, h Handler, mw []Middleware) {
+	c.registerRoute(fn, t, space, local, h, mw, false)
+}
+
+// registerRoute is register, with inline telling whether the route's
+// handler runs on the goroutine that calls Receive (HandleInline).
+func (c *Callee) registerRoute(fn string, t Type, space, local string, h Handler, mw []Middleware, inline bool) {
 	if t != TypeGet && t != TypeSet {
 		panic(fmt.Sprintf("iq: Handle: type %q: only get and set can be handled", t))
 	}
@@ -140,14 +149,20 @@ func (c *Callee) register(fn string, t Type, space, local string, h Handler, mw 
 		panic("iq: " + fn + ": nil handler")
 	}
 	h, ord := routeHandler(fn, h, mw)
+	if inline && ord != nil {
+		panic("iq: " + fn + ": an inline route runs its requests one at a time in the order read; Ordered, OrderedBySender and MaxQueued do not apply")
+	}
 	r := route{t, space, local}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, dup := c.handlers[r]; dup {
 		panic(fmt.Sprintf("iq: Handle: a handler is already registered for %s {%s}%s", t, space, local))
 	}
-	c.handlers[r] = routeEntry{h, ord}
-	c.chains[r] = routeEntry{c.wrap(h), ord}
+	if inline {
+		inlineUsed.Store(true)
+	}
+	c.handlers[r] = routeEntry{h, ord, inline}
+	c.chains[r] = routeEntry{c.wrap(h), ord, inline}
 	c.spaces[space]++
 }
 
@@ -226,7 +241,7 @@ func (c *Callee) Use(mw ...func(Handler) Handler) {
 	defer c.mu.Unlock()
 	c.mws = append(c.mws, mw...)
 	for r, e := range c.handlers {
-		c.chains[r] = routeEntry{c.wrap(e.h), e.ord}
+		c.chains[r] = routeEntry{c.wrap(e.h), e.ord, e.inline}
 	}
 }
 
@@ -386,6 +401,10 @@ func (c *Callee) Receive(ctx context.Context, req *IQ) {
 		return
 	}
 	job := handlerJob{ctx: ctx, h: e.h, req: req}
+	if e.inline {
+		c.handleInline(job)
+		return
+	}
 	if e.ord != nil {
 		switch e.ord.enqueue(&job) {
 		case queued:
@@ -409,6 +428,17 @@ type handlerJob struct {
 	h   Handler
 	req *IQ
 	q   *orderQueue // the ordered queue to run after req, if any
+	// mark is the context the handler's derives from when it runs
+	// inline: ctx, carrying the mark that Caller.Request looks for.
+	mark *inlineCtx
+}
+
+// hctxParent returns the context the handler's context derives from.
+func (j *handlerJob) hctxParent() context.Context {
+	if j.mark != nil {
+		return j.mark
+	}
+	return j.ctx
 }
 
 // workerIdle is how long a worker goroutine waits for another request
@@ -448,7 +478,7 @@ func (c *Callee) worker(job handlerJob) {
 func (c *Callee) handle(job handlerJob) {
 	defer c.release() // after the reply was handed to the Sender
 	ctx, req := job.ctx, job.req
-	hctx, cancel, id := c.handlerContext(ctx)
+	hctx, cancel, id := c.handlerContext(job.hctxParent())
 	returned := false
 	defer func() {
 		if !returned { // the handler called runtime.Goexit (t.FailNow, say)

@@ -32,6 +32,9 @@ type Caller struct {
 	// WithCallHook's (observe.go).
 	callMetrics CallMetrics
 	hook        CallHook
+	// peer is the Callee of the same Endpoint, whose inline handlers
+	// block the stream this Caller's responses arrive on (inline.go).
+	peer *Callee
 
 	mu      sync.Mutex
 	pending map[string]*Call
@@ -182,6 +185,11 @@ func (c *Caller) Go(ctx context.Context, req *IQ, done chan *Call) *Call {
 
 // run starts call and, when wait is set, waits for its end and returns it.
 func (c *Caller) run(ctx context.Context, call *Call, wait bool) (*IQ, error) {
+	if wait && c.inlineBlocked(ctx) {
+		err := fmt.Errorf("%w (make it from a handler registered with Handle, not HandleInline)", ErrInlineCall)
+		call.Err = err
+		return nil, err
+	}
 	gen, err := c.start(ctx, call, !wait)
 	if err != nil {
 		call.Err = err

@@ -250,11 +250,13 @@ type Endpoint struct {
 func NewEndpoint(s Sender, opts ...Option) *Endpoint {
 	mustSender("NewEndpoint", s)
 	cfg := newConfig(opts)
-	return &Endpoint{
+	e := &Endpoint{
 		Caller: newCaller(s, cfg),
 		Callee: newCallee(s, cfg),
 		log:    cfg.logger,
 	}
+	e.Caller.peer = e.Callee
+	return e
 }
 
 // Receive hands an incoming IQ to the side it concerns: a result or an

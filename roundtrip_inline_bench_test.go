@@ -1,7 +1,16 @@
 package iq_test
 
-import "github.com/xmpp-iq/iq"
+import (
+	"testing"
 
-// benchRegisterInline registers the echo for the inline rows; until
-// handlers can run inline it registers it as any other.
-func benchRegisterInline(c *iq.Callee, h iq.HandlerFunc) { c.Get(benchNS, "query", h) }
+	"github.com/xmpp-iq/iq"
+)
+
+// benchRegisterInline registers the echo to run on the server's read loop.
+func benchRegisterInline(c *iq.Callee, h iq.HandlerFunc) {
+	c.HandleInline(iq.TypeGet, benchNS, "query", h)
+}
+
+// BenchmarkEndpointRoundTripInline is the Element echo with the handler
+// run inline, on the server stream's read loop (HandleInline).
+func BenchmarkEndpointRoundTripInline(b *testing.B) { benchRoundTrip(b, true) }
