@@ -368,25 +368,8 @@ func (c *Caller) Receive(resp *IQ) bool {
 	if resp == nil || !resp.IsResponse() {
 		return false
 	}
-	c.mu.Lock()
-	call := c.pending[resp.ID]
-	local := c.local
-	var gen uint64
-	var rawTo string
-	var to JID
-	if call != nil {
-		gen, rawTo, to = call.gen, call.Request.To, call.to
-	}
-	c.mu.Unlock()
-	if call == nil {
-		return false
-	}
-	// With no to and no local JID yet there is nobody to check against.
-	anyFrom := rawTo == "" && local.IsZero()
-	if !anyFrom && !allowedSender(resp.From, rawTo, to, local) {
-		c.log.WarnContext(countMetric(c.metrics, Metrics.SpoofedResponse), logSpoofed, "id", resp.ID, "from", resp.From, "to", rawTo)
-		return false
-	}
+	// What the response ends its request with depends on it alone: worked
+	// out before the lock, so that the lock is held for the lookup alone.
 	var err error
 	switch {
 	case resp.Type == TypeError && resp.Error != nil:
@@ -395,6 +378,29 @@ func (c *Caller) Receive(resp *IQ) bool {
 		err = &StanzaError{Type: Cancel, Condition: UndefinedCondition}
 	case resp.NumChildren() > 1:
 		err = invalidf("result to %s has %d child elements, want at most one", resp.ID, resp.NumChildren())
+	}
+	c.mu.Lock()
+	call := c.pending[resp.ID]
+	if call == nil {
+		c.mu.Unlock()
+		return false
+	}
+	rawTo, local := call.Request.To, c.local
+	// The common cases need no address parsed, and end the request under
+	// the same lock as the lookup: a response from the request's to, from
+	// the local server (no from), or to a request with no to while the
+	// local JID is unknown.
+	if resp.From == rawTo || resp.From == "" || (rawTo == "" && local.IsZero()) {
+		c.removeLocked(call)
+		c.mu.Unlock()
+		c.complete(call, resp, err)
+		return true
+	}
+	gen, to := call.gen, call.to
+	c.mu.Unlock()
+	if !allowedSender(resp.From, rawTo, to, local) {
+		c.log.WarnContext(countMetric(c.metrics, Metrics.SpoofedResponse), logSpoofed, "id", resp.ID, "from", resp.From, "to", rawTo)
+		return false
 	}
 	return c.finish(call, gen, resp, err)
 }

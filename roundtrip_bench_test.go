@@ -81,3 +81,28 @@ func benchRoundTrip(b *testing.B, inline bool) {
 // BenchmarkEndpointRoundTrip is the Element echo with the handler run on
 // a worker goroutine, the default.
 func BenchmarkEndpointRoundTrip(b *testing.B) { benchRoundTrip(b, false) }
+
+// BenchmarkCallerDirect measures the Caller alone: its Sender answers
+// each request from within SendIQ, on the same goroutine, so that what
+// is timed is Request's and Receive's own work, without a stream or a
+// goroutine hand-off.
+func BenchmarkCallerDirect(b *testing.B) {
+	var c *iq.Caller
+	res := &iq.IQ{Type: iq.TypeResult, Payload: benchPayload()}
+	c = iq.NewCaller(iq.SenderFunc(func(_ context.Context, out *iq.IQ) error {
+		r := *res
+		r.ID = out.ID
+		if !c.Receive(&r) {
+			b.Error("response dropped")
+		}
+		return nil
+	}))
+	defer c.Close()
+	ctx, pl := context.Background(), benchPayload()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Get(ctx, "", pl); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

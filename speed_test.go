@@ -107,3 +107,52 @@ func TestSpeedHandlerContext(t *testing.T) {
 		})
 	}
 }
+
+// TestSpeedReceiveSenders: Receive ends a request, once, for a response
+// from a sender allowed to answer it, whether it takes the path that
+// parses no address (from the request's to, no from, no to while the
+// local JID is unknown) or the one that does (bare JID, domain, local
+// JID); it drops a response from anyone else, leaving the request
+// pending for the right one.
+func TestSpeedReceiveSenders(t *testing.T) {
+	tests := []struct {
+		name    string
+		local   string
+		to      string
+		from    string
+		allowed bool
+	}{
+		{"from the to", "", "juliet@example.com/balcony", "juliet@example.com/balcony", true},
+		{"no from", "romeo@example.net/orchard", "juliet@example.com/balcony", "", true},
+		{"no to, local unknown", "", "", "anyone@example.org/x", true},
+		{"bare JID of the to", "", "juliet@example.com/balcony", "juliet@example.com", true},
+		{"domain of the to", "", "juliet@example.com/balcony", "example.com", true},
+		{"to in another form", "", "juliet@EXAMPLE.com/balcony", "juliet@example.com/balcony", true},
+		{"local domain", "romeo@example.net/orchard", "juliet@example.com/balcony", "example.net", true},
+		{"spoofed", "romeo@example.net/orchard", "juliet@example.com/balcony", "mallory@evil.example/x", false},
+		{"no to, spoofed once local known", "romeo@example.net/orchard", "", "mallory@evil.example/x", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sent := make(chan *iq.IQ, 1)
+			c := iq.NewCaller(iq.SenderFunc(func(_ context.Context, out *iq.IQ) error {
+				sent <- out
+				return nil
+			}), iq.WithLocalJID(tt.local))
+			defer c.Close()
+			done := make(chan *iq.Call, 1)
+			c.Go(context.Background(), &iq.IQ{Type: iq.TypeGet, To: tt.to, Payload: iq.NewElement("urn:example:s", "q")}, done)
+			out := <-sent
+			resp := &iq.IQ{Type: iq.TypeResult, ID: out.ID, From: tt.from}
+			assert.Equal(t, tt.allowed, c.Receive(resp))
+			if !tt.allowed {
+				assert.Equal(t, 1, c.Pending())
+				require.True(t, c.Receive(&iq.IQ{Type: iq.TypeResult, ID: out.ID}), "the right sender still can")
+			}
+			call := <-done
+			require.NoError(t, call.Err)
+			assert.Zero(t, c.Pending())
+			assert.False(t, c.Receive(&iq.IQ{Type: iq.TypeResult, ID: out.ID}), "a request ends once")
+		})
+	}
+}
