@@ -24,8 +24,11 @@ type benchPair struct {
 	done           sync.WaitGroup
 }
 
-func newBenchPair(b *testing.B, inline bool) *benchPair {
+func newBenchPair(b *testing.B, inline, tcp bool) *benchPair {
 	p1, p2 := net.Pipe()
+	if tcp {
+		p1, p2 = tcpPair(b)
+	}
 	p := &benchPair{cc: stream.New(p1), sc: stream.New(p2)}
 	p.client = iq.NewEndpoint(p.cc, iq.WithMaxPending(1<<20))
 	p.server = iq.NewEndpoint(p.sc, iq.WithMaxInFlight(1024))
@@ -53,10 +56,43 @@ func (p *benchPair) roundTrip(b *testing.B, ctx context.Context, pl *iq.Element)
 	}
 }
 
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(b *testing.B) (net.Conn, net.Conn) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := l.Accept()
+		accepted <- c
+	}()
+	c1, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c2 := <-accepted
+	if c2 == nil {
+		b.Fatal("accept failed")
+	}
+	b.Cleanup(func() { _ = c2.Close() })
+	return c1, c2
+}
+
 func benchRoundTrip(b *testing.B, inline bool) {
+	for _, tr := range []struct {
+		name string
+		tcp  bool
+	}{{"pipe", false}, {"tcp", true}} {
+		b.Run(tr.name, func(b *testing.B) { benchRoundTripOn(b, inline, tr.tcp) })
+	}
+}
+
+func benchRoundTripOn(b *testing.B, inline, tcp bool) {
 	ctx := context.Background()
 	b.Run("seq", func(b *testing.B) {
-		p := newBenchPair(b, inline)
+		p := newBenchPair(b, inline, tcp)
 		pl := benchPayload()
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -65,7 +101,7 @@ func benchRoundTrip(b *testing.B, inline bool) {
 		}
 	})
 	b.Run("inflight64", func(b *testing.B) {
-		p := newBenchPair(b, inline)
+		p := newBenchPair(b, inline, tcp)
 		pl := benchPayload()
 		b.ReportAllocs()
 		b.SetParallelism(64 / runtime.GOMAXPROCS(0))
@@ -79,7 +115,7 @@ func benchRoundTrip(b *testing.B, inline bool) {
 }
 
 // BenchmarkEndpointRoundTrip is the Element echo with the handler run on
-// a worker goroutine, the default.
+// a worker goroutine, the default, over net.Pipe and loopback TCP.
 func BenchmarkEndpointRoundTrip(b *testing.B) { benchRoundTrip(b, false) }
 
 // BenchmarkCallerDirect measures the Caller alone: its Sender answers
