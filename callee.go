@@ -358,16 +358,20 @@ func (c *Callee) run(ctx context.Context, h Handler, req *IQ) (reply *IQ) {
 	return req.ErrorReply(NewError(Cancel, InternalServerError, ""))
 }
 
-// Receive takes an incoming IQ and returns at once. A get or set that has
-// a handler runs it on a goroutine other than the caller's (one that has
-// just finished another request and is idle, else a new one), with a
-// context derived from ctx (cancelled with it, when the Callee closes, or
-// when the handler returns), and sends the reply
-// through the Sender; with WithMaxInFlight handlers already running, the
+// Receive takes an incoming IQ and returns at once (HandleInline's routes
+// aside). A get or set that has a handler runs it on a goroutine other
+// than the caller's (one that has just finished another request and is
+// idle, else a new one), with a context derived from ctx (cancelled with
+// it, when the Callee closes, or when the handler returns), and sends the
+// reply through the Sender; with WithMaxInFlight handlers already running, the
 // request is answered wait/resource-constraint instead. A request that gets
 // an error without a handler (malformed, unroutable, over the cap) is
 // answered from the calling goroutine, so that a flood of them costs no
 // goroutines. Results and errors are ignored.
+//
+// A route registered with HandleInline is the exception, by the program's
+// choice: its handler runs, and its reply is sent, on the calling
+// goroutine, and Receive returns only then.
 //
 // On a route registered with OrderedBySender or Ordered, a request whose
 // queue is busy waits its turn instead, holding its WithMaxInFlight slot,
@@ -442,13 +446,15 @@ func (j *handlerJob) hctxParent() context.Context {
 }
 
 // workerIdle is how long a worker goroutine waits for another request
-// before it ends. Reusing workers spares each request a fresh goroutine's
-// stack growth (about a tenth of a round trip's CPU); their number never
-// exceeds WithMaxInFlight, as each runs one request at a time.
+// before it ends: between one and two workerIdle, as its timer is set once
+// per period rather than once per request. Reusing workers spares each
+// request a fresh goroutine's stack growth (about a tenth of a round
+// trip's CPU); their number never exceeds WithMaxInFlight, as each runs
+// one request at a time.
 const workerIdle = 20 * time.Millisecond
 
 // worker runs job, then the requests handed to it while it is idle, until
-// it has been idle for workerIdle or the Callee closes.
+// it has run none for a whole period of its timer or the Callee closes.
 func (c *Callee) worker(job handlerJob) {
 	var idle *time.Timer
 	for {
@@ -458,17 +464,32 @@ func (c *Callee) worker(job handlerJob) {
 		}
 		if idle == nil {
 			idle = time.NewTimer(workerIdle)
-		} else {
-			idle.Reset(workerIdle)
 		}
-		select {
-		case job = <-c.work:
-			idle.Stop()
-		case <-idle.C:
+		if !c.nextJob(&job, idle) {
 			return
+		}
+	}
+}
+
+// nextJob waits for the next job for a worker whose timer is idle, and
+// reports false when there is none for a whole period, or the Callee
+// closed. The timer, set when it fires after a period that saw a job,
+// costs nothing per request.
+func (c *Callee) nextJob(job *handlerJob, idle *time.Timer) bool {
+	busy := true // a job ran since the timer was last set
+	for {
+		select {
+		case *job = <-c.work:
+			return true
+		case <-idle.C:
+			if !busy {
+				return false
+			}
+			busy = false
+			idle.Reset(workerIdle)
 		case <-c.base.Done():
 			idle.Stop()
-			return
+			return false
 		}
 	}
 }

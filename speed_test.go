@@ -3,6 +3,8 @@ package iq_test
 import (
 	"context"
 	"regexp"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -155,4 +157,32 @@ func TestSpeedReceiveSenders(t *testing.T) {
 			assert.False(t, c.Receive(&iq.IQ{Type: iq.TypeResult, ID: out.ID}), "a request ends once")
 		})
 	}
+}
+
+// TestSpeedIdleWorkersEnd: the workers that ran handlers end once no
+// request has come for a while, without Close: however their idle timer
+// is kept, none is left behind.
+func TestSpeedIdleWorkersEnd(t *testing.T) {
+	before := runtime.NumGoroutine()
+	rec := iqtest.NewRecorder()
+	c := iq.NewCallee(rec)
+	release := make(chan struct{})
+	c.Get("urn:example:w", "q", func(context.Context, *iq.IQ) (*iq.Element, error) {
+		<-release
+		return nil, nil
+	})
+	const n = 32
+	for i := range n {
+		c.Receive(context.Background(), &iq.IQ{Type: iq.TypeGet, ID: strconv.Itoa(i), Payload: iq.NewElement("urn:example:w", "q")})
+	}
+	require.Eventually(t, func() bool { return runtime.NumGoroutine() >= before+n }, 5*time.Second, time.Millisecond)
+	close(release)
+	require.Eventually(t, func() bool { return rec.Len() == n }, 5*time.Second, time.Millisecond)
+	// Workers kept busy by a stream of requests stay; then they end.
+	for i := range 200 {
+		c.Receive(context.Background(), &iq.IQ{Type: iq.TypeGet, ID: "s" + strconv.Itoa(i), Payload: iq.NewElement("urn:example:w", "q")})
+	}
+	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= before }, 10*time.Second, 5*time.Millisecond,
+		"idle workers did not end")
+	assert.Equal(t, n+200, rec.Len())
 }
