@@ -186,3 +186,58 @@ func TestSpeedIdleWorkersEnd(t *testing.T) {
 		"idle workers did not end")
 	assert.Equal(t, n+200, rec.Len())
 }
+
+// TestSpeedReceiveRaces: a response, a duplicate of it and the request's
+// cancellation race; exactly one ends the request, and the Call tells
+// which: at most one Receive reports true, and then the Call carries the
+// response, else the context's error.
+func TestSpeedReceiveRaces(t *testing.T) {
+	tests := []struct {
+		name string
+		from string // "" takes the path that parses no address
+		to   string
+	}{
+		{"no address parsed", "", "juliet@example.com/balcony"},
+		{"address parsed", "juliet@example.com", "juliet@example.com/balcony"},
+	}
+	rounds := 2000
+	if raceEnabled {
+		rounds = 500
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sent := make(chan *iq.IQ, 1)
+			c := iq.NewCaller(iq.SenderFunc(func(_ context.Context, out *iq.IQ) error {
+				sent <- out
+				return nil
+			}))
+			defer c.Close()
+			for range rounds {
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan *iq.Call, 1)
+				c.Go(ctx, &iq.IQ{Type: iq.TypeGet, To: tt.to, Payload: iq.NewElement("urn:example:r", "q")}, done)
+				out := <-sent
+				ended := make(chan bool, 2)
+				for range 2 {
+					go func() { ended <- c.Receive(&iq.IQ{Type: iq.TypeResult, ID: out.ID, From: tt.from}) }()
+				}
+				go cancel()
+				call := <-done
+				wins := 0
+				for range 2 {
+					if <-ended {
+						wins++
+					}
+				}
+				if call.Err == nil {
+					require.Equal(t, 1, wins, "answered: exactly one Receive ended it")
+					require.NotNil(t, call.Response)
+				} else {
+					require.ErrorIs(t, call.Err, context.Canceled)
+					require.Zero(t, wins, "cancelled: no Receive ended it")
+				}
+			}
+			assert.Zero(t, c.Pending())
+		})
+	}
+}
