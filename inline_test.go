@@ -193,6 +193,10 @@ func TestInlineCallFailsFast(t *testing.T) {
 			_, err := server.Caller.Request(ctx, &iq.IQ{Type: iq.TypeSet, Payload: iq.NewElement(inlineNS, "pong")})
 			return err
 		}, iq.ErrInlineCall},
+		{"GetAs on the same Endpoint", func(ctx context.Context, server *iq.Endpoint) error {
+			_, err := iq.GetAs[*iq.Element](ctx, server.Caller, "", iq.NewElement(inlineNS, "pong"))
+			return err
+		}, iq.ErrInlineCall},
 		{"another stream", func(ctx context.Context, _ *iq.Endpoint) error {
 			res, err := other.Caller.Get(ctx, "", iq.NewElement(inlineNS, "pong"))
 			if err == nil && res.Name.Local != "pong" {
