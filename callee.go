@@ -38,8 +38,9 @@ type route struct {
 // routeEntry is a registered route's handler, and the orderer of its
 // queues when it is ordered.
 type routeEntry struct {
-	h   Handler
-	ord *orderer
+	h      Handler
+	ord    *orderer
+	inline bool // HandleInline's: runs on the goroutine that calls Receive
 }
 
 // Callee routes incoming get and set requests to handlers by type and the
@@ -62,6 +63,8 @@ type Callee struct {
 	spaces   map[string]int          // registered handlers per namespace
 	mws      []func(Handler) Handler // middleware, first outermost
 	chains   map[route]routeEntry    // each handler wrapped in mws, rebuilt when either changes
+
+	lastMark atomic.Pointer[inlineCtx] // the last inline handlers' mark (inline.go)
 
 	inFlight atomic.Int64
 	drain    drainState      // wakes Drain when inFlight reaches zero (drain.go)
@@ -121,6 +124,12 @@ func (c *Callee) Handle(t Type, space, local string, h Handler, mw ...Middleware
 // register is Handle, with fn naming the function called in the panics
 // about h and mw.
 func (c *Callee) register(fn string, t Type, space, local string, h Handler, mw []Middleware) {
+	c.registerRoute(fn, t, space, local, h, mw, false)
+}
+
+// registerRoute is register, with inline telling whether the route's
+// handler runs on the goroutine that calls Receive (HandleInline).
+func (c *Callee) registerRoute(fn string, t Type, space, local string, h Handler, mw []Middleware, inline bool) {
 	if t != TypeGet && t != TypeSet {
 		panic(fmt.Sprintf("iq: Handle: type %q: only get and set can be handled", t))
 	}
@@ -140,14 +149,20 @@ func (c *Callee) register(fn string, t Type, space, local string, h Handler, mw 
 		panic("iq: " + fn + ": nil handler")
 	}
 	h, ord := routeHandler(fn, h, mw)
+	if inline && ord != nil {
+		panic("iq: " + fn + ": an inline route runs its requests one at a time in the order read; Ordered, OrderedBySender and MaxQueued do not apply")
+	}
 	r := route{t, space, local}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, dup := c.handlers[r]; dup {
 		panic(fmt.Sprintf("iq: Handle: a handler is already registered for %s {%s}%s", t, space, local))
 	}
-	c.handlers[r] = routeEntry{h, ord}
-	c.chains[r] = routeEntry{c.wrap(h), ord}
+	if inline {
+		inlineUsed.Store(true)
+	}
+	c.handlers[r] = routeEntry{h, ord, inline}
+	c.chains[r] = routeEntry{c.wrap(h), ord, inline}
 	c.spaces[space]++
 }
 
@@ -226,7 +241,7 @@ func (c *Callee) Use(mw ...func(Handler) Handler) {
 	defer c.mu.Unlock()
 	c.mws = append(c.mws, mw...)
 	for r, e := range c.handlers {
-		c.chains[r] = routeEntry{c.wrap(e.h), e.ord}
+		c.chains[r] = routeEntry{c.wrap(e.h), e.ord, e.inline}
 	}
 }
 
@@ -343,16 +358,20 @@ func (c *Callee) run(ctx context.Context, h Handler, req *IQ) (reply *IQ) {
 	return req.ErrorReply(NewError(Cancel, InternalServerError, ""))
 }
 
-// Receive takes an incoming IQ and returns at once. A get or set that has
-// a handler runs it on a goroutine other than the caller's (one that has
-// just finished another request and is idle, else a new one), with a
-// context derived from ctx (cancelled with it, when the Callee closes, or
-// when the handler returns), and sends the reply
-// through the Sender; with WithMaxInFlight handlers already running, the
+// Receive takes an incoming IQ and returns at once (HandleInline's routes
+// aside). A get or set that has a handler runs it on a goroutine other
+// than the caller's (one that has just finished another request and is
+// idle, else a new one), with a context derived from ctx (cancelled with
+// it, when the Callee closes, or when the handler returns), and sends the
+// reply through the Sender; with WithMaxInFlight handlers already running, the
 // request is answered wait/resource-constraint instead. A request that gets
 // an error without a handler (malformed, unroutable, over the cap) is
 // answered from the calling goroutine, so that a flood of them costs no
 // goroutines. Results and errors are ignored.
+//
+// A route registered with HandleInline is the exception, by the program's
+// choice: its handler runs, and its reply is sent, on the calling
+// goroutine, and Receive returns only then.
 //
 // On a route registered with OrderedBySender or Ordered, a request whose
 // queue is busy waits its turn instead, holding its WithMaxInFlight slot,
@@ -386,6 +405,10 @@ func (c *Callee) Receive(ctx context.Context, req *IQ) {
 		return
 	}
 	job := handlerJob{ctx: ctx, h: e.h, req: req}
+	if e.inline {
+		c.handleInline(job)
+		return
+	}
 	if e.ord != nil {
 		switch e.ord.enqueue(&job) {
 		case queued:
@@ -409,16 +432,29 @@ type handlerJob struct {
 	h   Handler
 	req *IQ
 	q   *orderQueue // the ordered queue to run after req, if any
+	// mark is the context the handler's derives from when it runs
+	// inline: ctx, carrying the mark that Caller.Request looks for.
+	mark *inlineCtx
+}
+
+// hctxParent returns the context the handler's context derives from.
+func (j *handlerJob) hctxParent() context.Context {
+	if j.mark != nil {
+		return j.mark
+	}
+	return j.ctx
 }
 
 // workerIdle is how long a worker goroutine waits for another request
-// before it ends. Reusing workers spares each request a fresh goroutine's
-// stack growth (about a tenth of a round trip's CPU); their number never
-// exceeds WithMaxInFlight, as each runs one request at a time.
+// before it ends: between one and two workerIdle, as its timer is set once
+// per period rather than once per request. Reusing workers spares each
+// request a fresh goroutine's stack growth (about a tenth of a round
+// trip's CPU); their number never exceeds WithMaxInFlight, as each runs
+// one request at a time.
 const workerIdle = 20 * time.Millisecond
 
 // worker runs job, then the requests handed to it while it is idle, until
-// it has been idle for workerIdle or the Callee closes.
+// it has run none for a whole period of its timer or the Callee closes.
 func (c *Callee) worker(job handlerJob) {
 	var idle *time.Timer
 	for {
@@ -428,17 +464,32 @@ func (c *Callee) worker(job handlerJob) {
 		}
 		if idle == nil {
 			idle = time.NewTimer(workerIdle)
-		} else {
-			idle.Reset(workerIdle)
 		}
-		select {
-		case job = <-c.work:
-			idle.Stop()
-		case <-idle.C:
+		if !c.nextJob(&job, idle) {
 			return
+		}
+	}
+}
+
+// nextJob waits for the next job for a worker whose timer is idle, and
+// reports false when there is none for a whole period, or the Callee
+// closed. The timer, set when it fires after a period that saw a job,
+// costs nothing per request.
+func (c *Callee) nextJob(job *handlerJob, idle *time.Timer) bool {
+	busy := true // a job ran since the timer was last set
+	for {
+		select {
+		case *job = <-c.work:
+			return true
+		case <-idle.C:
+			if !busy {
+				return false
+			}
+			busy = false
+			idle.Reset(workerIdle)
 		case <-c.base.Done():
 			idle.Stop()
-			return
+			return false
 		}
 	}
 }
@@ -448,11 +499,11 @@ func (c *Callee) worker(job handlerJob) {
 func (c *Callee) handle(job handlerJob) {
 	defer c.release() // after the reply was handed to the Sender
 	ctx, req := job.ctx, job.req
-	hctx, stop := c.handlerContext(ctx)
+	hctx, cancel, id := c.handlerContext(job.hctxParent())
 	returned := false
 	defer func() {
 		if !returned { // the handler called runtime.Goexit (t.FailNow, say)
-			stop()
+			c.stopHandler(cancel, id)
 			c.log.Error("iq: handler exited its goroutine", "id", req.ID, "from", req.From)
 			c.send(ctx, req.ErrorReply(NewError(Cancel, InternalServerError, "")))
 			if job.q != nil {
@@ -463,7 +514,7 @@ func (c *Callee) handle(job handlerJob) {
 	}()
 	r := c.run(hctx, job.h, req)
 	returned = true
-	stop()
+	c.stopHandler(cancel, id)
 	c.send(ctx, r)
 }
 
@@ -550,27 +601,40 @@ func (c *Callee) Close() error {
 
 // handlerContext returns the context of a handler started by Receive:
 // derived from ctx, cancelled with ErrClosed as its cause when the Callee
-// closes, and with context.Canceled by the function returned, which the
-// caller calls once the handler has returned.
-func (c *Callee) handlerContext(ctx context.Context) (context.Context, func()) {
+// closes, and with context.Canceled by stopHandler(cancel, id), which the
+// caller calls once the handler has returned. It costs the context and
+// its cancel function, and no closure of its own.
+func (c *Callee) handlerContext(ctx context.Context) (context.Context, context.CancelCauseFunc, uint64) {
 	hctx, cancel := context.WithCancelCause(ctx)
 	c.hmu.Lock()
 	if c.closed {
 		c.hmu.Unlock()
 		cancel(ErrClosed)
-		return hctx, func() {}
+		return hctx, cancel, noRun
 	}
 	if c.running == nil {
 		c.running = make(map[uint64]context.CancelCauseFunc)
 	}
 	id := c.nextRun
 	c.nextRun++
+	if c.nextRun == noRun {
+		c.nextRun = 0
+	}
 	c.running[id] = cancel
 	c.hmu.Unlock()
-	return hctx, func() {
+	return hctx, cancel, id
+}
+
+// noRun is the id of a handler context that was never registered in
+// running, as the Callee had closed.
+const noRun = ^uint64(0)
+
+// stopHandler ends a handler's context once the handler has returned.
+func (c *Callee) stopHandler(cancel context.CancelCauseFunc, id uint64) {
+	if id != noRun {
 		c.hmu.Lock()
 		delete(c.running, id)
 		c.hmu.Unlock()
-		cancel(context.Canceled)
 	}
+	cancel(context.Canceled)
 }

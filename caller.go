@@ -32,6 +32,9 @@ type Caller struct {
 	// WithCallHook's (observe.go).
 	callMetrics CallMetrics
 	hook        CallHook
+	// peer is the Callee of the same Endpoint, whose inline handlers
+	// block the stream this Caller's responses arrive on (inline.go).
+	peer *Callee
 
 	mu      sync.Mutex
 	pending map[string]*Call
@@ -182,6 +185,11 @@ func (c *Caller) Go(ctx context.Context, req *IQ, done chan *Call) *Call {
 
 // run starts call and, when wait is set, waits for its end and returns it.
 func (c *Caller) run(ctx context.Context, call *Call, wait bool) (*IQ, error) {
+	if wait && c.inlineBlocked(ctx) {
+		err := fmt.Errorf("%w (make it from a handler registered with Handle, not HandleInline)", ErrInlineCall)
+		call.Err = err
+		return nil, err
+	}
 	gen, err := c.start(ctx, call, !wait)
 	if err != nil {
 		call.Err = err
@@ -237,12 +245,14 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 	if req.ID == "" {
 		// A Sender may keep the IQ it was given (a queue, a recorder), so a
 		// recycled Call cannot hold the copy; one Go returns can.
-		cp := &call.copy
+		var cp *IQ
 		if call.pooled {
-			cp = new(IQ)
+			cp = newIQWithID(req)
+		} else {
+			cp = &call.copy
+			*cp = *req
+			cp.ID = NewID()
 		}
-		*cp = *req
-		cp.ID = NewID()
 		call.Request = cp
 		req = cp
 	}
@@ -358,25 +368,8 @@ func (c *Caller) Receive(resp *IQ) bool {
 	if resp == nil || !resp.IsResponse() {
 		return false
 	}
-	c.mu.Lock()
-	call := c.pending[resp.ID]
-	local := c.local
-	var gen uint64
-	var rawTo string
-	var to JID
-	if call != nil {
-		gen, rawTo, to = call.gen, call.Request.To, call.to
-	}
-	c.mu.Unlock()
-	if call == nil {
-		return false
-	}
-	// With no to and no local JID yet there is nobody to check against.
-	anyFrom := rawTo == "" && local.IsZero()
-	if !anyFrom && !allowedSender(resp.From, rawTo, to, local) {
-		c.log.WarnContext(countMetric(c.metrics, Metrics.SpoofedResponse), logSpoofed, "id", resp.ID, "from", resp.From, "to", rawTo)
-		return false
-	}
+	// What the response ends its request with depends on it alone: worked
+	// out before the lock, so that the lock is held for the lookup alone.
 	var err error
 	switch {
 	case resp.Type == TypeError && resp.Error != nil:
@@ -385,6 +378,29 @@ func (c *Caller) Receive(resp *IQ) bool {
 		err = &StanzaError{Type: Cancel, Condition: UndefinedCondition}
 	case resp.NumChildren() > 1:
 		err = invalidf("result to %s has %d child elements, want at most one", resp.ID, resp.NumChildren())
+	}
+	c.mu.Lock()
+	call := c.pending[resp.ID]
+	if call == nil {
+		c.mu.Unlock()
+		return false
+	}
+	rawTo, local := call.Request.To, c.local
+	// The common cases need no address parsed, and end the request under
+	// the same lock as the lookup: a response from the request's to, from
+	// the local server (no from), or to a request with no to while the
+	// local JID is unknown.
+	if resp.From == rawTo || resp.From == "" || (rawTo == "" && local.IsZero()) {
+		c.removeLocked(call)
+		c.mu.Unlock()
+		c.complete(call, resp, err)
+		return true
+	}
+	gen, to := call.gen, call.to
+	c.mu.Unlock()
+	if !allowedSender(resp.From, rawTo, to, local) {
+		c.log.WarnContext(countMetric(c.metrics, Metrics.SpoofedResponse), logSpoofed, "id", resp.ID, "from", resp.From, "to", rawTo)
+		return false
 	}
 	return c.finish(call, gen, resp, err)
 }
@@ -421,8 +437,9 @@ func (c *Caller) do(ctx context.Context, t Type, to string, payload *Element) (*
 	if ctx == nil { // named here, where the user's call is
 		panic("iq: Caller." + callerMethod(t) + ": nil Context")
 	}
-	// The IQ is ours: giving it its id here spares Request a copy.
-	resp, err := c.Request(ctx, &IQ{Type: t, ID: NewID(), To: to, Payload: payload})
+	// The IQ is ours: giving it its id here, in the same allocation,
+	// spares Request a copy.
+	resp, err := c.Request(ctx, newIQWithID(&IQ{Type: t, To: to, Payload: payload}))
 	if err != nil {
 		return nil, err
 	}

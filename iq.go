@@ -250,18 +250,21 @@ type Endpoint struct {
 func NewEndpoint(s Sender, opts ...Option) *Endpoint {
 	mustSender("NewEndpoint", s)
 	cfg := newConfig(opts)
-	return &Endpoint{
+	e := &Endpoint{
 		Caller: newCaller(s, cfg),
 		Callee: newCallee(s, cfg),
 		log:    cfg.logger,
 	}
+	e.Caller.peer = e.Callee
+	return e
 }
 
 // Receive hands an incoming IQ to the side it concerns: a result or an
 // error to the Caller (one that matches no pending request is dropped and
 // logged), a get or a set to the Callee, and anything else to the Callee
 // too, which answers it bad-request. It returns without waiting for any
-// handler; ctx is the parent of the handler's context. It panics if ctx is
+// handler, but for those registered with HandleInline, which it runs;
+// ctx is the parent of the handler's context. It panics if ctx is
 // nil, whatever in is.
 func (e *Endpoint) Receive(ctx context.Context, in *IQ) {
 	mustContext("Endpoint.Receive", ctx)
