@@ -1,59 +1,143 @@
 #!/usr/bin/env bash
-# Runs the benchmark module (bench/) COUNT times (default 6), interleaved: each
-# round runs every benchmark once, so that drift of the machine hits all of
-# them alike. Prints a benchstat table and the ratios the project's targets
-# are stated in. Usage: scripts/bench.sh [COUNT] [BENCH-REGEXP]
+# Runs the benchmark module (bench/) in ROUNDS interleaved rounds (default 6):
+# each round runs every group once, with -bench.full, so that drift of the
+# machine hits all of them alike. Prints the load average before and after
+# each round, a benchstat table over all rounds, and for each measure the
+# project's targets are stated in, its spread over the rounds (min, median,
+# max of the per-round value) beside the target.
+#
+# Usage: scripts/bench.sh [ROUNDS] [GROUP-REGEXP]
+#   GROUP-REGEXP picks groups by their whole name (RoundTrip, Typed, Size,
+#   PendingLatency, Caller, Payload, Pending), 'RoundTrip|Typed' say;
+#   default all but Pending.
+# Raw output stays in /tmp/iq-bench.XXXXXX.d (one file per round).
+# A full run of 6 rounds takes about 12 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-count="${1:-6}"
-filter="${2:-.}"
+rounds="${1:-6}"
+pick="${2:-RoundTrip|Typed|Size|PendingLatency|Caller|Payload}"
 export PATH="/usr/local/go/bin:$(go env GOPATH)/bin:$PATH"
 command -v benchstat >/dev/null 2>&1 || go install golang.org/x/perf/cmd/benchstat@latest
 
-out="$(mktemp /tmp/iq-bench.XXXXXX)"
-(cd bench && go test -c -o "$out.test" .)
-for i in $(seq 1 "$count"); do
-	echo "round $i/$count" >&2
-	"$out.test" -test.run '^$' -test.bench "$filter" -test.benchmem -test.count 1 -test.timeout 30m >>"$out"
-done
-rm -f "$out.test"
+# Each group with the -benchtime that keeps a round near two minutes. The
+# Pending group is left out by default: PendingLatency reports the same
+# B/pending from its own fill of a million requests, and filling them
+# twice a round would double the round's slowest part. Name it in
+# GROUP-REGEXP to run it (once a round: the fill is the measure).
+groups=(
+	"RoundTrip 0.3s"
+	"Typed 0.3s"
+	"Size 0.3s"
+	"PendingLatency 0.3s"
+	"Caller 0.2s"
+	"Payload 0.2s"
+	"Pending 1x"
+)
+
+dir="$(mktemp -d /tmp/iq-bench.XXXXXX.d)"
+bin="$dir/bench.test"
+(cd bench && go test -c -o "$bin" .)
+
+load() { uptime | sed 's/.*load average/load average/'; }
 
 echo "== machine"
-echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version)"
+echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3-)"
+echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (modified)')"
 echo
-echo "== benchstat ($count interleaved rounds; raw output in $out)"
-benchstat "$out"
+echo "== rounds"
+start=$SECONDS
+for i in $(seq 1 "$rounds"); do
+	echo "round $i/$rounds before: $(load)"
+	for g in "${groups[@]}"; do
+		read -r name benchtime <<<"$g"
+		[[ "$name" =~ ^($pick)$ ]] || continue
+		"$bin" -test.run '^$' -test.bench "^Benchmark$name\$" -test.benchtime "$benchtime" \
+			-test.benchmem -test.count 1 -test.timeout 30m -bench.full >>"$dir/round$i.txt"
+	done
+	echo "round $i/$rounds after:  $(load)  ($((SECONDS - start)) s so far)"
+done
+rm -f "$bin"
+cat "$dir"/round*.txt >"$dir/all.txt"
+
 echo
-echo "== ratios (medians)"
-python3 - "$out" <<'PY'
+echo "== benchstat ($rounds interleaved rounds; raw output in $dir)"
+benchstat "$dir/all.txt"
+echo
+echo "== targets: per-round values, min / median / max over $rounds rounds"
+python3 - "$dir" "$rounds" <<'PY'
 import re, statistics, sys
-runs = {}
-for line in open(sys.argv[1]):
-    m = re.match(r'^(Benchmark\S+?)(-\d+)?\s+\d+\s+(.*)$', line)
-    if not m:
+
+d, rounds = sys.argv[1], int(sys.argv[2])
+
+def parse(path):
+    vals = {}
+    for line in open(path):
+        m = re.match(r'^Benchmark(\S+?)(-\d+)?\s+\d+\s+(.*)$', line)
+        if m:
+            for v, unit in re.findall(r'([\d.e+-]+) (\S+)', m.group(3)):
+                vals[(m.group(1), unit)] = float(v)
+    return vals
+
+per_round = []
+for i in range(1, rounds + 1):
+    try:
+        per_round.append(parse(f"{d}/round{i}.txt"))
+    except FileNotFoundError:
+        pass
+
+def series(f):
+    out = []
+    for r in per_round:
+        try:
+            v = f(r)
+        except (KeyError, ZeroDivisionError):
+            continue
+        out.append(v)
+    return out
+
+rows = []
+def row(label, f, target):
+    rows.append((label, series(f), target))
+
+ns = lambda name: (lambda r: r[(name, "ns/op")])
+def ratio(a, b):
+    return lambda r: a(r) / b(r)
+def metric(name, unit):
+    return lambda r: r[(name, unit)]
+
+RT = "RoundTrip/"
+for tr, n, target in (("pipe", 1, ">= 4"), ("pipe", 64, ">= 4"), ("tcp", 1, "(1.2-1.3 before)"), ("tcp", 64, ">= 2.5")):
+    row(f"round trip {tr} inflight={n}: mellium time / iq time",
+        ratio(ns(f"{RT}mellium/{tr}/inflight={n}"), ns(f"{RT}iq/{tr}/inflight={n}")), target)
+for tr, n in (("pipe", 8), ("pipe", 512), ("tcp", 8), ("tcp", 512)):
+    row(f"round trip {tr} inflight={n}: mellium time / iq time",
+        ratio(ns(f"{RT}mellium/{tr}/inflight={n}"), ns(f"{RT}iq/{tr}/inflight={n}")), "(no target)")
+for tr, n in (("pipe", 1), ("pipe", 64), ("tcp", 1), ("tcp", 64)):
+    row(f"typed {tr} inflight={n}: mellium time / iq time",
+        ratio(ns(f"Typed/mellium/{tr}/inflight={n}"), ns(f"Typed/iq/{tr}/inflight={n}")), ">= 3")
+for tr, n, target in (("pipe", 1, "<= 1.0"), ("pipe", 64, "<= 1.0"), ("tcp", 1, "(no target)"), ("tcp", 64, "(no target)")):
+    row(f"net/rpc {tr} inflight={n}: iq time / net/rpc time",
+        ratio(ns(f"{RT}iq/{tr}/inflight={n}"), ns(f"{RT}netrpc/{tr}/inflight={n}")), target)
+for tr in ("pipe", "tcp"):
+    row(f"floor {tr} inflight=1: iq time / encoding/xml reused-encoder time",
+        ratio(ns(f"{RT}iq/{tr}/inflight=1"), ns(f"{RT}floor/{tr}/inflight=1")), "<= 0.7")
+for size, kb in (("10KB", 10), ("500KB", 500)):
+    for tr in ("pipe", "tcp"):
+        row(f"payload {size} {tr}: iq MB/s (both ways)", metric(f"Size/iq/{tr}/size={size}", "MB/s"), ">= 150")
+        row(f"payload {size} {tr}: iq allocs per KB", lambda r, n=f"Size/iq/{tr}/size={size}", kb=kb: r[(n, "allocs/op")] / kb, "<= 10")
+    row(f"payload {size} pipe: mellium MB/s (both ways)", metric(f"Size/mellium/pipe/size={size}", "MB/s"), "(reference)")
+    row(f"payload {size} pipe: net/rpc MB/s (both ways)", metric(f"Size/netrpc/pipe/size={size}", "MB/s"), "(reference)")
+for tr in ("pipe", "tcp"):
+    row(f"allocs per Element round trip, {tr} (both ends)", metric(f"{RT}iq/{tr}/inflight=1", "allocs/op"), "<= 8")
+row("pending request memory at 1,000,000 (B each)", metric("PendingLatency/pending=1000000", "B/pending"), "<= 400")
+row("latency with 1,000,000 pending / with 10", ratio(ns("PendingLatency/pending=1000000"), ns("PendingLatency/pending=10")), "flat (~1)")
+
+w = max(len(r[0]) for r in rows)
+print(f"{'measure':<{w}}  {'min':>8} {'median':>8} {'max':>8}  {'n':>2}  target")
+for label, s, target in rows:
+    if not s:
+        print(f"{label:<{w}}  {'n/a':>8} {'n/a':>8} {'n/a':>8}  {0:>2}  {target}")
         continue
-    name, rest = m.group(1), m.group(3)
-    vals = dict((u, float(v)) for v, u in re.findall(r'([\d.]+) (\S+)', rest))
-    for u, v in vals.items():
-        runs.setdefault((name, u), []).append(v)
-def med(name, unit):
-    v = runs.get((name, unit))
-    return statistics.median(v) if v else None
-def ratio(label, a, b, target, better="lower"):
-    if a is None or b is None:
-        print(f"{label}: n/a"); return
-    r = a / b
-    print(f"{label}: {r:.2f}  (target {target})")
-rt = "BenchmarkRoundTrip/"
-ratio("round trip seq, mellium time / iq time", med(rt+"mellium/seq", "ns/op"), med(rt+"iq/seq", "ns/op"), ">= 4")
-ratio("round trip seq, iq time / encoding-xml floor", med(rt+"iq/seq", "ns/op"), med("BenchmarkFloor/encoding-xml", "ns/op"), "<= 0.7")
-print(f"round trip seq, iq allocs/op: {med(rt+'iq/seq', 'allocs/op')}  (target <= 40)")
-ratio("64 in flight, mellium time / iq time (= req/s ratio)", med(rt+"mellium/inflight64", "ns/op"), med(rt+"iq/inflight64", "ns/op"), ">= 4")
-print(f"Caller bookkeeping seq: {med('BenchmarkCaller/seq', 'ns/op')} ns, {med('BenchmarkCaller/seq', 'allocs/op')} allocs  (target <= 300 ns, <= 2 allocs)")
-print(f"Caller bookkeeping par: {med('BenchmarkCaller/par', 'ns/op')} ns, {med('BenchmarkCaller/par', 'allocs/op')} allocs")
-for n in ("100000", "1000000"):
-    print(f"pending n={n}: {med('BenchmarkPending/n='+n, 'B/pending')} B each  (target <= 512 at 1,000,000)")
-for size in ("1KB", "64KB"):
-    for op in ("encode", "decode"):
-        ratio(f"{op} {size}, iq MB/s / encoding-xml MB/s", med(f"BenchmarkPayload/{op}/iq/{size}", "MB/s"), med(f"BenchmarkPayload/{op}/encoding-xml/{size}", "MB/s"), ">= 2")
+    fmt = (lambda v: f"{v:8.0f}") if max(s) >= 100 else (lambda v: f"{v:8.2f}")
+    print(f"{label:<{w}}  {fmt(min(s))} {fmt(statistics.median(s))} {fmt(max(s))}  {len(s):>2}  {target}")
 PY
