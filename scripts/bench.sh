@@ -10,14 +10,23 @@
 #   GROUP-REGEXP picks groups by their whole name (RoundTrip, Typed, Size,
 #   PendingLatency, Caller, Payload, Pending), 'RoundTrip|Typed' say;
 #   default all but Pending.
-# Raw output stays in /tmp/iq-bench.XXXXXX.d (one file per round).
+# Raw output stays in /tmp/iq-bench.XXXXXX.d (one file per round);
+# scripts/bench.sh report DIR prints the tables again from it.
 # A full run of 6 rounds takes about 12 minutes on 2 cores.
+#
+# Usage: scripts/bench.sh profile ROW [BENCHTIME]
+#   CPU profile of one row (RoundTrip/iq/pipe/inflight=1, say; BENCHTIME
+#   3s by default): pprof's top functions, then the share of CPU time by
+#   area (decoding, encoding, pipe hand-offs, socket I/O, Callee, Caller,
+#   scheduler, GC...), each with the part spent allocating.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds="${1:-6}"
-pick="${2:-RoundTrip|Typed|Size|PendingLatency|Caller|Payload}"
 export PATH="/usr/local/go/bin:$(go env GOPATH)/bin:$PATH"
-command -v benchstat >/dev/null 2>&1 || go install golang.org/x/perf/cmd/benchstat@latest
+
+# Everything is in functions, read whole before anything runs: editing
+# this file while a run goes on does not break it.
+
+load() { uptime | sed 's/.*load average: //'; }
 
 # Each group with the -benchtime that keeps a round near two minutes. The
 # Pending group is left out by default: PendingLatency reports the same
@@ -34,37 +43,44 @@ groups=(
 	"Pending 1x"
 )
 
-dir="$(mktemp -d /tmp/iq-bench.XXXXXX.d)"
-bin="$dir/bench.test"
-(cd bench && go test -c -o "$bin" .)
-
-load() { uptime | sed 's/.*load average/load average/'; }
-
-echo "== machine"
-echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3-)"
-echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (modified)')"
-echo
-echo "== rounds"
-start=$SECONDS
-for i in $(seq 1 "$rounds"); do
-	echo "round $i/$rounds before: $(load)"
-	for g in "${groups[@]}"; do
-		read -r name benchtime <<<"$g"
-		[[ "$name" =~ ^($pick)$ ]] || continue
-		"$bin" -test.run '^$' -test.bench "^Benchmark$name\$" -test.benchtime "$benchtime" \
-			-test.benchmem -test.count 1 -test.timeout 30m -bench.full >>"$dir/round$i.txt"
+run() {
+	local rounds="${1:-6}" pick="${2:-RoundTrip|Typed|Size|PendingLatency|Caller|Payload}"
+	command -v benchstat >/dev/null 2>&1 || go install golang.org/x/perf/cmd/benchstat@latest
+	local dir bin
+	dir="$(mktemp -d /tmp/iq-bench.XXXXXX.d)"
+	bin="$dir/bench.test"
+	(cd bench && go test -c -o "$bin" .)
+	echo "== machine"
+	echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3-)"
+	echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (modified)')"
+	echo
+	echo "== rounds (load average 1, 5, 15 min)"
+	local start=$SECONDS i g name benchtime
+	for i in $(seq 1 "$rounds"); do
+		echo "round $i/$rounds before: $(load)"
+		for g in "${groups[@]}"; do
+			read -r name benchtime <<<"$g"
+			[[ "$name" =~ ^($pick)$ ]] || continue
+			"$bin" -test.run '^$' -test.bench "^Benchmark$name\$" -test.benchtime "$benchtime" \
+				-test.benchmem -test.count 1 -test.timeout 30m -bench.full >>"$dir/round$i.txt"
+		done
+		echo "round $i/$rounds after:  $(load)  ($((SECONDS - start)) s so far)"
 	done
-	echo "round $i/$rounds after:  $(load)  ($((SECONDS - start)) s so far)"
-done
-rm -f "$bin"
-cat "$dir"/round*.txt >"$dir/all.txt"
+	rm -f "$bin"
+	report "$dir"
+}
 
-echo
-echo "== benchstat ($rounds interleaved rounds; raw output in $dir)"
-benchstat "$dir/all.txt"
-echo
-echo "== targets: per-round values, min / median / max over $rounds rounds"
-python3 - "$dir" "$rounds" <<'PY'
+report() {
+	local dir="${1:?usage: scripts/bench.sh report DIR}"
+	local rounds
+	rounds=$(ls "$dir"/round*.txt | wc -l)
+	cat $(ls "$dir"/round*.txt | sort -V) >"$dir/all.txt"
+	echo
+	echo "== benchstat ($rounds interleaved rounds; raw output in $dir)"
+	benchstat "$dir/all.txt"
+	echo
+	echo "== targets: per-round values, min / median / max over $rounds rounds"
+	python3 - "$dir" "$rounds" <<'PY'
 import re, statistics, sys
 
 d, rounds = sys.argv[1], int(sys.argv[2])
@@ -141,3 +157,109 @@ for label, s, target in rows:
     fmt = (lambda v: f"{v:8.0f}") if max(s) >= 100 else (lambda v: f"{v:8.2f}")
     print(f"{label:<{w}}  {fmt(min(s))} {fmt(statistics.median(s))} {fmt(max(s))}  {len(s):>2}  {target}")
 PY
+}
+
+profile() {
+	local row="${1:?usage: scripts/bench.sh profile ROW [BENCHTIME]}" benchtime="${2:-3s}"
+	local dir re
+	dir="$(mktemp -d /tmp/iq-profile.XXXXXX.d)"
+	(cd bench && go test -c -o "$dir/bench.test" .)
+	# RoundTrip/iq/pipe/inflight=1 → ^BenchmarkRoundTrip$/^iq$/^pipe$/^inflight=1$
+	re="$(awk -F/ '{ s = "^Benchmark" $1 "$"; for (i = 2; i <= NF; i++) s = s "/^" $i "$"; print s }' <<<"$row")"
+	echo "== profile of $row ($benchtime), load before: $(load)"
+	"$dir/bench.test" -test.run '^$' -test.bench "$re" -test.benchtime "$benchtime" -test.benchmem \
+		-bench.full -test.cpuprofile "$dir/cpu.prof" | grep '^Benchmark'
+	echo "load after: $(load); profile in $dir/cpu.prof"
+	echo
+	go tool pprof -top -nodecount=25 "$dir/bench.test" "$dir/cpu.prof" 2>/dev/null | sed -n '/flat%/,$p'
+	echo
+	local classify
+	classify="$(cat <<'PY'
+import re, sys
+# Each sample goes to the area of the frame nearest its leaf that names
+# one (allocation counts for the area that allocates); GC work (background
+# marking, assists, sweeping) goes to GC; a stack with no area frame in a
+# scheduler function is the scheduler (idle included).
+areas = [
+    ("pipe hand-offs (net.Pipe)", r"^net\.\(\*pipe"),
+    ("socket I/O (TCP)", r"^(internal/poll\.|net\.\(\*conn\)|net\.\(\*netFD\)|syscall\.|runtime\.netpoll)"),
+    ("decoding", r"(iq/internal/xmldec\.|iq\.\(\*ElementBuilder\)|iq\.ParseElement|iq\.IQFromElement|iq\.\(\*IQ\)\.fromElement|iq/stream\.\(\*Conn\)\.ReadElement|^encoding/xml\.\(\*Decoder\)|iq\.\(\*Element\)\.Decode|^encoding/xml\.Unmarshal)"),
+    ("encoding", r"(iq\.append|iq\.\(\*Element\)\.AppendXML|iq\.\(\*IQ\)\.Append|iq\.MarshalElement|^encoding/xml\.\(\*Encoder\)|^encoding/xml\.Marshal)"),
+    ("Callee", r"(iq\.\(\*Callee\)|iq\.HandlerFunc|iq\.typedHandler|iq\.handleTyped)"),
+    ("Caller", r"(iq\.\(\*Caller\)|iq\.\(\*Call\)|iq\.GetAs|iq\.requestAs|iq\.\(\*Endpoint\))"),
+    ("stream (other: write path, read loop)", r"iq/stream\."),
+    ("mellium", r"^mellium\.im/"),
+    ("net/rpc, gob", r"^(net/rpc\.|encoding/gob\.)"),
+    ("benchmark driver", r"iq/bench\."),
+]
+gc = re.compile(r"^runtime\.(gcBgMarkWorker|gcAssistAlloc|bgsweep|bgscavenge|gcStart|gcMarkDone|gcMarkTermination)")
+sched = re.compile(r"^runtime\.(schedule|findRunnable|park_m|mcall|goschedImpl|gosched_m|gopreempt_m|stopm|mstart|goexit0|exitsyscall|entersyscall|wakep|startm|handoffp|injectglist|usleep|futex|notesleep|osyield|sysmon)")
+alloc = re.compile(r"^runtime\.(mallocgc|newobject|makeslice|growslice|makemap|rawstring|rawbyteslice|makechan|slicebytetostring|concatstring)")
+total, by, by_alloc, by_frame = 0, {}, {}, {}
+def add(d, k, v):
+    d[k] = d.get(k, 0) + v
+def flush(ms, stack):
+    global total
+    if not stack or not ms:
+        return
+    total += ms
+    area, frame, allocating = None, None, False
+    if any(gc.search(f) for f in stack):
+        area = "GC"
+    else:
+        for f in stack:  # leaf first
+            if alloc.search(f):
+                allocating = True
+            for name, pat in areas:
+                if re.search(pat, f):
+                    area, frame = name, f
+                    break
+            if area:
+                break
+    if area is None:
+        area = "scheduler (idle included)" if any(sched.search(f) for f in stack) else "runtime (other)"
+        allocating = False
+    add(by, area, ms)
+    if allocating:
+        add(by_alloc, area, ms)
+    if frame:
+        add(by_frame, (area, re.sub(r"^github\.com/xmpp-iq/", "", frame)), ms)
+unit = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1, "s": 1e3}
+ms, stack = 0, []
+for line in sys.stdin:
+    if line.startswith("-----------+"):
+        flush(ms, stack)
+        ms, stack = 0, []
+        continue
+    m = re.match(r"^\s+([\d.]+)(ns|us|µs|ms|s)\s+(\S+)", line)
+    if m:
+        flush(ms, stack)
+        ms, stack = float(m.group(1)) * unit[m.group(2)], [m.group(3)]
+        continue
+    m = re.match(r"^\s+(\S+)", line)
+    if m and ms:
+        stack.append(m.group(1))
+flush(ms, stack)
+print(f"CPU by area ({total:.0f} ms sampled), with the part spent allocating and the frames that place it there:")
+for a, v in sorted(by.items(), key=lambda kv: -kv[1]):
+    al = by_alloc.get(a, 0)
+    extra = f"  (allocating {100*al/total:4.1f} %)" if al else ""
+    print(f"  {a:<40} {100*v/total:5.1f} %{extra}")
+    frames = sorted(((f, w) for (ar, f), w in by_frame.items() if ar == a), key=lambda kv: -kv[1])[:3]
+    for f, w in frames:
+        print(f"      {100*w/total:5.1f} %  {f}")
+PY
+)"
+	go tool pprof -traces "$dir/bench.test" "$dir/cpu.prof" 2>/dev/null | python3 -c "$classify"
+}
+
+main() {
+	case "${1:-}" in
+	profile) shift; profile "$@" ;;
+	report) shift; report "$@" ;;
+	*) run "$@" ;;
+	esac
+}
+
+main "$@"
+exit
