@@ -195,14 +195,22 @@ areas = [
 gc = re.compile(r"^runtime\.(gcBgMarkWorker|gcAssistAlloc|bgsweep|bgscavenge|gcStart|gcMarkDone|gcMarkTermination)")
 sched = re.compile(r"^runtime\.(schedule|findRunnable|park_m|mcall|goschedImpl|gosched_m|gopreempt_m|stopm|mstart|goexit0|exitsyscall|entersyscall|wakep|startm|handoffp|injectglist|usleep|futex|notesleep|osyield|sysmon)")
 alloc = re.compile(r"^runtime\.(mallocgc|newobject|makeslice|growslice|makemap|rawstring|rawbyteslice|makechan|slicebytetostring|concatstring)")
-total, by, by_alloc, by_frame = 0, {}, {}, {}
+# Waking, parking and locking, whatever area it happens in.
+handoff = re.compile(r"^(runtime\.(chansend|chanrecv|selectgo|gopark|goready|ready|lock2|unlock2|semacquire|semrelease|futex|runqput|wakep|notewakeup|casgstatus|park_m|schedule|findRunnable|mcall|usleep|osyield|netpoll)|internal/sync\.|sync\.\(\*Mutex\)|sync\.\(\*RWMutex\))")
+total, by, by_alloc, by_frame, handoffs = 0, {}, {}, {}, 0
 def add(d, k, v):
     d[k] = d.get(k, 0) + v
 def flush(ms, stack):
-    global total
+    global total, handoffs
     if not stack or not ms:
         return
     total += ms
+    for f in stack:  # the runtime and sync frames nearest the leaf
+        if handoff.search(f):
+            handoffs += ms
+            break
+        if not (f.startswith("runtime.") or f.startswith("internal/runtime/") or f.startswith("sync.") or f.startswith("internal/sync.")):
+            break
     area, frame, allocating = None, None, False
     if any(gc.search(f) for f in stack):
         area = "GC"
@@ -248,6 +256,7 @@ for a, v in sorted(by.items(), key=lambda kv: -kv[1]):
     frames = sorted(((f, w) for (ar, f), w in by_frame.items() if ar == a), key=lambda kv: -kv[1])[:3]
     for f, w in frames:
         print(f"      {100*w/total:5.1f} %  {f}")
+print(f"hand-offs and scheduling in all areas (channels, locks, parking, waking, idle): {100*handoffs/total:.1f} %")
 PY
 )"
 	go tool pprof -traces "$dir/bench.test" "$dir/cpu.prof" 2>/dev/null | python3 -c "$classify"
