@@ -12,6 +12,12 @@
 #   default all but Pending.
 # Raw output stays in /tmp/iq-bench.XXXXXX.d (one file per round);
 # scripts/bench.sh report DIR prints the tables again from it.
+#
+# BENCH_BASE=DIR scripts/bench.sh [ROUNDS] [GROUP-REGEXP]
+#   Compares against the library in DIR (another worktree: /work/main,
+#   say), built with these same benchmark sources: every group runs on
+#   both in each round, in turn, and benchstat shows the difference.
+#   A round takes twice as long.
 # A full run of 6 rounds takes about 12 minutes on 2 cores.
 #
 # Usage: scripts/bench.sh profile ROW [BENCHTIME]
@@ -46,44 +52,82 @@ groups=(
 run() {
 	local rounds="${1:-6}" pick="${2:-RoundTrip|Typed|Size|PendingLatency|Caller|Payload}"
 	command -v benchstat >/dev/null 2>&1 || go install golang.org/x/perf/cmd/benchstat@latest
-	local dir bin
+	local dir sides=(head)
 	dir="$(mktemp -d /tmp/iq-bench.XXXXXX.d)"
-	bin="$dir/bench.test"
-	(cd bench && go test -c -o "$bin" .)
+	mkdir "$dir/head"
+	(cd bench && go test -c -o "$dir/head.test" .)
+	if [[ -n "${BENCH_BASE:-}" ]]; then
+		# These benchmark sources, built against the library in BENCH_BASE.
+		local base
+		base="$(cd "$BENCH_BASE" && pwd)"
+		mkdir "$dir/base" "$dir/gowork"
+		printf 'go 1.26.0\n\nuse (\n\t%s\n\t%s\n)\n\nreplace github.com/xmpp-iq/iq v0.0.0 => %s\n' \
+			"$base" "$PWD/bench" "$base" >"$dir/gowork/go.work"
+		(cd bench && GOWORK="$dir/gowork/go.work" go test -c -o "$dir/base.test" .)
+		sides=(base head)
+	fi
 	echo "== machine"
 	echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3-)"
-	echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (modified)')"
+	echo "head: $PWD at $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (modified)')"
+	if [[ -n "${BENCH_BASE:-}" ]]; then
+		echo "base: $base at $(git -C "$base" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$base" diff --quiet 2>/dev/null || echo ' (modified)')"
+	fi
 	echo
 	echo "== rounds (load average 1, 5, 15 min)"
-	local start=$SECONDS i g name benchtime
+	local start=$SECONDS i g name benchtime side order
 	for i in $(seq 1 "$rounds"); do
 		echo "round $i/$rounds before: $(load)"
+		# With a base, every group runs on both sides, in turn, the side
+		# that goes first alternating from round to round.
+		order=("${sides[@]}")
+		if ((${#sides[@]} == 2 && i % 2 == 0)); then order=(head base); fi
 		for g in "${groups[@]}"; do
 			read -r name benchtime <<<"$g"
 			[[ "$name" =~ ^($pick)$ ]] || continue
-			"$bin" -test.run '^$' -test.bench "^Benchmark$name\$" -test.benchtime "$benchtime" \
-				-test.benchmem -test.count 1 -test.timeout 30m -bench.full >>"$dir/round$i.txt"
+			for side in "${order[@]}"; do
+				"$dir/$side.test" -test.run '^$' -test.bench "^Benchmark$name\$" -test.benchtime "$benchtime" \
+					-test.benchmem -test.count 1 -test.timeout 30m -bench.full >>"$dir/$side/round$i.txt"
+			done
 		done
 		echo "round $i/$rounds after:  $(load)  ($((SECONDS - start)) s so far)"
 	done
-	rm -f "$bin"
+	rm -f "$dir"/*.test
 	report "$dir"
 }
 
+# report DIR prints the benchstat table and the targets of a run: DIR holds
+# head/ (and base/, for a run with BENCH_BASE) with one file per round.
 report() {
 	local dir="${1:?usage: scripts/bench.sh report DIR}"
-	local rounds
-	rounds=$(ls "$dir"/round*.txt | wc -l)
-	cat $(ls "$dir"/round*.txt | sort -V) >"$dir/all.txt"
+	local sides=() side rounds
+	if [[ ! -d "$dir/head" && -e "$dir/round1.txt" ]]; then
+		ln -s . "$dir/head" # a run from before the head/ and base/ layout
+	fi
+	for side in base head; do
+		if [[ -d "$dir/$side" ]]; then sides+=("$side"); fi
+	done
+	for side in "${sides[@]}"; do
+		cat $(ls "$dir/$side"/round*.txt | sort -V) >"$dir/$side.txt"
+	done
+	rounds=$(ls "$dir/head"/round*.txt | wc -l)
 	echo
 	echo "== benchstat ($rounds interleaved rounds; raw output in $dir)"
-	benchstat "$dir/all.txt"
-	echo
-	echo "== targets: per-round values, min / median / max over $rounds rounds"
-	python3 - "$dir" "$rounds" <<'PY'
+	(cd "$dir" && benchstat "${sides[@]/%/.txt}")
+	for side in "${sides[@]}"; do
+		echo
+		echo "== targets ($side): per-round values, min / median / max over $rounds rounds"
+		targets "$dir/$side"
+	done
+}
+
+targets() {
+	python3 - "$1" <<'PY'
 import re, statistics, sys
 
-d, rounds = sys.argv[1], int(sys.argv[2])
+import glob
+
+d = sys.argv[1]
+rounds = len(glob.glob(f"{d}/round*.txt"))
 
 def parse(path):
     vals = {}
