@@ -1,0 +1,101 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/stream"
+)
+
+// maxStanza lets the 500 KB rows through both ends of every iq stream.
+const maxStanza = 4 << 20
+
+// iqPeer is iq's Caller on one stream.Conn and its Callee on the other,
+// over one connection: Caller → Conn → wire → Conn → Callee and back.
+type iqPeer struct {
+	client, server *iq.Endpoint
+}
+
+// newIQPeer serves both ends of client/server until the test ends. The
+// server echoes gets of <query/> in echoNS and dataNS, answers one in
+// wrongNS with an empty <query/>, and answers
+// forecasts with a typed handler that returns what it decoded. sender,
+// when not nil, wraps the client's Sender (PendingLatency uses it to drop
+// requests that must stay pending); opts go to the client's Endpoint.
+func newIQPeer(tb testing.TB, client, server net.Conn, sender func(iq.Sender) iq.Sender, opts ...iq.Option) *iqPeer {
+	cc := stream.New(client, stream.WithMaxStanzaSize(maxStanza))
+	sc := stream.New(server, stream.WithMaxStanzaSize(maxStanza))
+	var cs iq.Sender = cc
+	if sender != nil {
+		cs = sender(cc)
+	}
+	p := &iqPeer{
+		client: iq.NewEndpoint(cs, append([]iq.Option{iq.WithMaxPending(1 << 21)}, opts...)...),
+		server: iq.NewEndpoint(sc, iq.WithMaxInFlight(1024)),
+	}
+	echo := func(ctx context.Context, req *iq.IQ) (*iq.Element, error) { return req.Payload, nil }
+	p.server.Callee.Get(echoNS, "query", echo)
+	p.server.Callee.Get(dataNS, "query", echo)
+	// A wrong answer, for the tests that check the checks.
+	p.server.Callee.Get(wrongNS, "query", func(context.Context, *iq.IQ) (*iq.Element, error) {
+		return iq.NewElement(wrongNS, "query"), nil
+	})
+	iq.HandleGet(p.server.Callee, func(ctx context.Context, req *forecast) (*forecast, error) {
+		return req, nil
+	})
+	var done sync.WaitGroup
+	done.Go(func() { _ = cc.Serve(context.Background(), p.client, nil) })
+	done.Go(func() { _ = sc.Serve(context.Background(), p.server, nil) })
+	tb.Cleanup(func() {
+		_ = cc.Close()
+		_ = sc.Close()
+		done.Wait()
+	})
+	return p
+}
+
+// echo sends pl and returns the payload of the result.
+func (p *iqPeer) echo(ctx context.Context, pl *iq.Element) (*iq.Element, error) {
+	return p.client.Caller.Get(ctx, "", pl)
+}
+
+// echoOp is the benchmarks' round trip: an echo of pl, checked cheaply
+// (its name and number of children).
+func (p *iqPeer) echoOp(pl *iq.Element) func(context.Context) error {
+	n := pl.NumChildren()
+	return func(ctx context.Context) error {
+		res, err := p.echo(ctx, pl)
+		if err != nil {
+			return fmt.Errorf("iq echo: %w", err)
+		}
+		if res == nil || res.Name != pl.Name || res.NumChildren() != n {
+			return fmt.Errorf("iq echo: got %v, want <%s/> with %d children", res, pl.Name.Local, n)
+		}
+		return nil
+	}
+}
+
+// typed is GetAs of a forecast, answered by HandleGet.
+func (p *iqPeer) typed(ctx context.Context, f *forecast) (forecast, error) {
+	return iq.GetAs[forecast](ctx, p.client.Caller, "", f)
+}
+
+// typedOp is the benchmarks' typed round trip, its answer compared field
+// by field.
+func (p *iqPeer) typedOp() func(context.Context) error {
+	f := sampleForecast()
+	return func(ctx context.Context) error {
+		got, err := p.typed(ctx, &f)
+		if err != nil {
+			return fmt.Errorf("iq typed: %w", err)
+		}
+		if !sameForecast(&got, &f) {
+			return fmt.Errorf("iq typed: got %+v, want %+v", got, f)
+		}
+		return nil
+	}
+}
