@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/xmpp-iq/iq"
@@ -46,13 +47,24 @@ func (c countConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// cpuTime is the CPU time the process has used, user and system, in ns:
+// on a loaded machine it says more about a change than the wall clock.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
 // BenchmarkEcho is the Element echo round trip through two Conns (a
 // Caller's get, a Callee's handler returning the payload, the result
 // back), over net.Pipe and loopback TCP, one at a time and with 64 in
 // flight: the write path's cost shows in the 64 rows, where stanzas from
 // many goroutines meet at one transport. writes/op counts the transport
 // Writes of both Conns per round trip (2 when none is coalesced), which
-// the machine's load does not blur.
+// the machine's load does not blur; cpu-ns/op is the process's CPU time
+// per round trip (the peer's goroutines included).
 func BenchmarkEcho(b *testing.B) {
 	pl := iq.NewElement(echoNS, "query").Append(iq.NewElement(echoNS, "v").AppendText("hello"))
 	for _, tr := range []struct {
@@ -81,7 +93,11 @@ func BenchmarkEcho(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				writes.Store(0)
-				defer func() { b.ReportMetric(float64(writes.Load())/float64(b.N), "writes/op") }()
+				cpu0 := cpuTime()
+				defer func() {
+					b.ReportMetric(float64(writes.Load())/float64(b.N), "writes/op")
+					b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+				}()
 				if par == 1 {
 					for i := 0; i < b.N; i++ {
 						rt()

@@ -722,10 +722,7 @@ func (c *Conn) sendIQ(ctx context.Context, i *iq.IQ) error {
 	if err == nil {
 		err = c.write(ctx, b)
 	}
-	if cap(b) <= 64<<10 {
-		*bp = b[:0]
-		bufPool.Put(bp)
-	}
+	putBuf(bp, b)
 	return err
 }
 
@@ -759,11 +756,24 @@ func (c *Conn) SendElement(ctx context.Context, el *iq.Element) error {
 			el = &stamped
 		}
 	}
-	b, err := el.AppendXML(nil)
+	bp := bufPool.Get().(*[]byte)
+	b, err := el.AppendXML((*bp)[:0])
 	if err != nil {
-		return fmt.Errorf("stream: encode <%s>: %w", el.Name.Local, err)
+		err = fmt.Errorf("stream: encode <%s>: %w", el.Name.Local, err)
+	} else {
+		err = c.write(ctx, b)
 	}
-	return c.write(ctx, b)
+	putBuf(bp, b)
+	return err
+}
+
+// putBuf returns an encoding buffer to the pool, unless it grew too large
+// to keep. The write that used it is over: a batch copies what it writes.
+func putBuf(bp *[]byte, b []byte) {
+	if cap(b) <= 64<<10 {
+		*bp = b[:0]
+		bufPool.Put(bp)
+	}
 }
 
 // SendRaw writes b, which must be one or more complete, well-formed
