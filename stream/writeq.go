@@ -316,6 +316,11 @@ func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (
 		broken = fmt.Errorf("stream: transport: %w", err)
 		c.endStream(broken, nil, true)
 	}
+	// Under qmu from here: a sender whose context ends marks its stanza
+	// abandoned under it and returns, and its context, which may be
+	// recycled then (a Caller's are), is not looked at again.
+	c.qmu.Lock()
+	ended := func(r *wreq) bool { return r.state == wAbandoned || ctxEnded(r.ctx) }
 	// A timeout some stanza's context explains (it ended, and its sender,
 	// or the write's own watch, cut the write short) leaves the others of
 	// the batch free to go on; one nobody explains is the transport's, and
@@ -323,7 +328,7 @@ func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (
 	explained := false
 	if timeout {
 		for _, r := range batch {
-			if ctxEnded(r.ctx) {
+			if ended(r) {
 				explained = true
 				break
 			}
@@ -335,6 +340,10 @@ func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (
 	for _, r := range batch {
 		act := actDone
 		switch {
+		case r.state == wAbandoned:
+			if broken == nil && start < n && n < r.end {
+				tail = r // its rest still goes out
+			}
 		case r.end <= n:
 			r.err = nil
 		case broken != nil:
@@ -357,7 +366,6 @@ func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (
 		start = r.end
 	}
 
-	c.qmu.Lock()
 	var requeue []*wreq
 	for i, r := range batch {
 		if r != self && r.state == wAbandoned {
