@@ -223,30 +223,62 @@ func TestWrite_QueueIsBounded(t *testing.T) {
 	assert.NotContains(t, raw, "late")
 }
 
-// Close lets the write under way finish before the closing tag and fails
-// the stanzas still queued with ErrClosed: none is half written, none is
-// reported written that was not.
+// Close and Shutdown let the write under way finish before the closing
+// tag and fail the stanzas still queued with ErrClosed: none is half
+// written, none is reported written that was not.
 func TestWrite_CloseFlushesTheWriteUnderWayAndFailsTheQueue(t *testing.T) {
-	leakCheck(t)
-	c, _, peer, aDone := stalled(t)
-	var errs []chan error
-	for i := 0; i < 3; i++ {
-		errs = append(errs, sendRaw(c, context.Background(), rawIQ(fmt.Sprint("q", i))))
-		waitQueue(t, c, i+1)
+	for _, tc := range []struct {
+		name     string
+		shutdown bool
+	}{
+		{"Close", false},
+		{"Shutdown", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakCheck(t)
+			c, _, peer, aDone := stalled(t)
+			ep := iq.NewEndpoint(c)
+			served := make(chan error, 1)
+			if tc.shutdown {
+				go func() { served <- c.Serve(context.Background(), ep, nil) }()
+			}
+			var errs []chan error
+			for i := 0; i < 3; i++ {
+				errs = append(errs, sendRaw(c, context.Background(), rawIQ(fmt.Sprint("q", i))))
+				waitQueue(t, c, i+1)
+			}
+			first := readN(t, peer, 1)
+			closed := make(chan error, 1)
+			go func() {
+				if tc.shutdown {
+					closed <- c.Shutdown(context.Background(), ep)
+				} else {
+					closed <- c.Close()
+				}
+			}()
+			for i, errc := range errs {
+				err := recvErr(t, errc, waitLong)
+				require.ErrorIs(t, err, iq.ErrClosed, "q%d", i)
+				require.ErrorIs(t, err, stream.ErrClosed, "q%d", i)
+			}
+			w := newWire(io.MultiReader(bytes.NewReader(first), peer), iq.NSClient)
+			require.NoError(t, recvErr(t, aDone, waitLong), "A, under way, was written whole")
+			if tc.shutdown {
+				select {
+				case <-w.endTag:
+				case <-time.After(waitLong):
+					t.Fatalf("no closing tag; read %q", w.tail())
+				}
+				assert.Equal(t, string(rawIQ("A"))+"</stream:stream>", w.Raw())
+				_, err := peer.Write([]byte("</stream:stream>"))
+				require.NoError(t, err)
+				require.NoError(t, recvErr(t, served, waitLong))
+			}
+			require.NoError(t, recvErr(t, closed, waitLong))
+			raw := w.waitEOF(t)
+			assert.Equal(t, string(rawIQ("A"))+"</stream:stream>", raw)
+		})
 	}
-	first := readN(t, peer, 1)
-	closed := make(chan error, 1)
-	go func() { closed <- c.Close() }()
-	for i, errc := range errs {
-		err := recvErr(t, errc, waitLong)
-		require.ErrorIs(t, err, iq.ErrClosed, "q%d", i)
-		require.ErrorIs(t, err, stream.ErrClosed, "q%d", i)
-	}
-	w := newWire(io.MultiReader(bytes.NewReader(first), peer), iq.NSClient)
-	require.NoError(t, recvErr(t, aDone, waitLong), "A, under way, was written whole")
-	require.NoError(t, recvErr(t, closed, waitLong))
-	raw := w.waitEOF(t)
-	assert.Equal(t, string(rawIQ("A"))+"</stream:stream>", raw)
 }
 
 // A transport that fails ends the stream, and every sender waiting then,
