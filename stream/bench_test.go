@@ -114,3 +114,67 @@ func BenchmarkEcho(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSend is the write path alone: SendIQ of a small result to a
+// peer that reads everything at once, one sender at a time and 64 at
+// once.
+func BenchmarkSend(b *testing.B) {
+	res := &iq.IQ{ID: "abcdefghijklmnop", Type: iq.TypeResult, To: "user@example.com/res",
+		Payload: iq.NewElement(echoNS, "query").Append(iq.NewElement(echoNS, "v").AppendText("hello"))}
+	for _, tr := range []struct {
+		name string
+		pair func(testing.TB) (net.Conn, net.Conn)
+	}{
+		{"pipe", func(testing.TB) (net.Conn, net.Conn) { return net.Pipe() }},
+		{"tcp", tcpPair},
+	} {
+		for _, par := range []int{1, 64} {
+			name := tr.name + "/seq"
+			if par > 1 {
+				name = tr.name + "/par64"
+			}
+			b.Run(name, func(b *testing.B) {
+				c1, c2 := tr.pair(b)
+				var writes atomic.Int64
+				c := stream.New(countConn{c1, &writes})
+				drained := make(chan struct{})
+				go func() {
+					defer close(drained)
+					buf := make([]byte, 64<<10)
+					for {
+						if _, err := c2.Read(buf); err != nil {
+							return
+						}
+					}
+				}()
+				b.Cleanup(func() { _ = c.Close(); _ = c2.Close(); <-drained })
+				ctx := context.Background()
+				b.ReportAllocs()
+				b.ResetTimer()
+				writes.Store(0)
+				cpu0 := cpuTime()
+				defer func() {
+					b.ReportMetric(float64(writes.Load())/float64(b.N), "writes/op")
+					b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+				}()
+				if par == 1 {
+					for i := 0; i < b.N; i++ {
+						if err := c.SendIQ(ctx, res); err != nil {
+							b.Fatal(err)
+						}
+					}
+					return
+				}
+				b.SetParallelism(par / runtime.GOMAXPROCS(0))
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := c.SendIQ(ctx, res); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+		}
+	}
+}
