@@ -133,63 +133,115 @@ func indexOf(s []string, v string) int {
 // become U+FFFD, as encoding/xml does; carriage returns, and in attributes
 // tabs and newlines, are written as character references so that they
 // survive the parser's normalisation.
+//
+// Runs of bytes that stand for themselves are appended whole. They are
+// looked at eight bytes at a time at the start and after every 16 plain
+// bytes in a row (so that text dense with markup or non-ASCII characters
+// does not pay for words that fail), otherwise byte by byte through a
+// table; only a byte that needs a reference, or that starts a multi-byte
+// character (checked to be an XML Char), takes the slow path.
 func appendEscaped(b []byte, s string, attr bool) []byte {
+	mask := escText
+	if attr {
+		mask = escAttr
+	}
 	last := 0
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c < utf8.RuneSelf && c != '&' && c != '<' && c != '>' && c != '"' {
-			i++
-			continue
+		for i+8 <= len(s) && !wordNeedsLook(load64(s, i)) {
+			i += 8
 		}
-		var esc string
-		width := 1
-		switch c {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '>':
-			esc = "&gt;"
-		case '"':
-			if !attr {
+		run := 0 // plain bytes in a row: after enough, words again
+	bytes:
+		for i < len(s) {
+			c := s[i]
+			if escClass[c]&mask != 0 {
 				i++
+				if run++; run == 16 {
+					break bytes
+				}
 				continue
 			}
-			esc = "&quot;"
-		case '\r':
-			esc = "&#xD;"
-		case '\n':
-			if !attr {
-				i++
+			run = 0
+			var esc string
+			width := 1
+			switch c {
+			case '&':
+				esc = "&amp;"
+			case '<':
+				esc = "&lt;"
+			case '>':
+				esc = "&gt;"
+			case '"':
+				esc = "&quot;" // only in an attribute: the table passes it in text
+			case '\r':
+				esc = "&#xD;"
+			case '\n':
+				esc = "&#xA;" // only in an attribute
+			case '\t':
+				esc = "&#x9;" // only in an attribute
+			default:
+				if c < 0x20 {
+					esc = "\uFFFD"
+					break
+				}
+				r, w := utf8.DecodeRuneInString(s[i:])
+				width = w
+				if (r == utf8.RuneError && w == 1) || !isXMLChar(r) {
+					esc = "\uFFFD"
+					break
+				}
+				i += w
 				continue
 			}
-			esc = "&#xA;"
-		case '\t':
-			if !attr {
-				i++
-				continue
-			}
-			esc = "&#x9;"
-		default:
-			if c < 0x20 {
-				esc = "\uFFFD"
-				break
-			}
-			r, w := utf8.DecodeRuneInString(s[i:])
-			width = w
-			if (r == utf8.RuneError && w == 1) || !isXMLChar(r) {
-				esc = "\uFFFD"
-				break
-			}
-			i += w
-			continue
+			b = append(b, s[last:i]...)
+			b = append(b, esc...)
+			i += width
+			last = i
 		}
-		b = append(b, s[last:i]...)
-		b = append(b, esc...)
-		i += width
-		last = i
 	}
 	return append(b, s[last:]...)
+}
+
+// escClass tells, for each byte, whether it stands for itself in
+// character data (escText) and in a double-quoted attribute value
+// (escAttr). Bytes of multi-byte characters are in neither: their
+// characters are checked one by one.
+var escClass = func() (t [256]uint8) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = escText | escAttr
+	}
+	t['&'], t['<'], t['>'] = 0, 0, 0
+	t['"'] = escText
+	t['\n'], t['\t'] = escText, escText
+	return t
+}()
+
+const (
+	escText uint8 = 1 << iota
+	escAttr
+)
+
+// load64 returns the eight bytes of s from i as a little-endian word (the
+// compiler makes it one load).
+func load64(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// wordNeedsLook reports whether any byte of x may need escaping: one that
+// is not ASCII, below 0x20, or one of & < > ". It never misses one. For a
+// word of ASCII bytes, a byte v makes v-0x20 (v below 0x20), or v^c-1 (v
+// equal to c), set its top bit, and no byte of another value does unless
+// a borrow from such a byte below it reaches it: a false alarm only where
+// there is a true one. A non-ASCII byte sets its own top bit.
+func wordNeedsLook(x uint64) bool {
+	return (x|(x-0x20*lsb)|((x^'&'*lsb)-lsb)|((x^'<'*lsb)-lsb)|((x^'>'*lsb)-lsb)|((x^'"'*lsb)-lsb))&msb != 0
 }
 
 // isXMLChar reports whether r is in XML 1.0's Char production.

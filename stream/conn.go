@@ -4,7 +4,11 @@
 // A Conn has one reader, Serve, which decodes each top-level element with a
 // single xml.Decoder: IQs go to the Endpoint, everything else to a fallback
 // handler. Writes are serialized: a stanza is encoded whole into a buffer
-// and written with one call, so two never interleave. Every stanza is
+// and goes into the stream whole, so two never interleave. A write that
+// finds the transport idle is made at once; stanzas that queue up behind a
+// write under way (at most DefaultWriteQueue of them; further senders
+// wait for room) leave together in the next Write, and each sender still
+// learns whether its own stanza was written. Every stanza is
 // bounded by a maximum size; a larger one, or XML that is not well-formed,
 // ends the stream with the stream error RFC 6120 prescribes.
 package stream
@@ -168,10 +172,26 @@ type Conn struct {
 
 	wsem chan struct{} // holds the write lock; a channel so waiting heeds ctx
 
+	// Write coalescing (writeq.go): senders that find the lock held wait
+	// in q, and the holder hands the lock to the head, which writes what
+	// queued up in one Write. batch, acts and wbuf are the lock holder's.
+	qmu    sync.Mutex
+	q      []*wreq // FIFO from qhead; abandoned entries are skipped
+	qhead  int
+	qn     int           // stanzas queued (not abandoned)
+	qmax   int           // bound on qn
+	qpeak  int           // the most qn has been, for tests
+	qspace chan struct{} // closed when qn drops below qmax, while senders wait
+	wgen   uint64        // the last batch's number, under qmu
+	batch  []*wreq
+	acts   []int8
+	wbuf   []byte
+
 	// The write under way, for interrupt, made once in newConn: a context
 	// with an AfterFunc method is watched through it at no cost per write.
 	dmu         sync.Mutex
 	wctx        context.Context // the context of the write under way
+	curGen      uint64          // the batch under way, 0 for a stanza alone
 	interrupted bool            // interrupt set a past write deadline
 	interruptFn func()
 
@@ -243,6 +263,7 @@ func newConn(rwc io.ReadWriteCloser, r io.Reader, cfg config) *Conn {
 		pingToSet:   cfg.pingToSet,
 		readDone:    make(chan struct{}),
 		wsem:        make(chan struct{}, 1),
+		qmax:        DefaultWriteQueue,
 		closing:     make(chan struct{}),
 		broken:      make(chan struct{}),
 		done:        make(chan struct{}),
@@ -586,6 +607,7 @@ func (c *Conn) endStream(cause error, se *StreamError, haveLock bool) {
 		}
 		c.cause = cause
 		close(c.closing)
+		c.failQueue()
 		if haveLock {
 			c.hardClose()
 			return
@@ -669,11 +691,18 @@ func (c *Conn) Err() error {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// SendIQ implements iq.Sender: it encodes i whole and writes it with one
-// call, after any write under way. It gives up when ctx ends before the
-// write starts. When ctx ends midway, SendIQ returns ctx's error at once
-// but the rest of the stanza is still written, in the background: a
-// stanza cut short would break the stream for everyone else. ctx bounds
+// SendIQ implements iq.Sender: it encodes i whole and writes it after any
+// write under way, alone when the transport is idle, or in one Write with
+// the other stanzas that queued up behind that write. It returns nil once
+// its stanza is written whole. It gives up when ctx ends before the write
+// starts, and nothing of the stanza is written; a sender that finds the
+// queue full (DefaultWriteQueue stanzas) waits for room, or for ctx. When
+// ctx ends midway, SendIQ returns ctx's error at once but the rest of the
+// stanza is still written, in the background: a stanza cut short would
+// break the stream for everyone else (other stanzas of the same Write not
+// yet begun are written after it). When the transport fails, or the Conn
+// is closed before its stanza's write began, SendIQ returns an error
+// wrapping ErrClosed. ctx bounds
 // the write on a transport with write deadlines (a net.Conn): a Caller's
 // request deadline and a Callee's reply timeout end a write to a peer that
 // stopped reading. An IQ that does not encode fails with an error wrapping
@@ -713,10 +742,7 @@ func (c *Conn) sendIQ(ctx context.Context, i *iq.IQ) error {
 	if err == nil {
 		err = c.write(ctx, b)
 	}
-	if cap(b) <= 64<<10 {
-		*bp = b[:0]
-		bufPool.Put(bp)
-	}
+	putBuf(bp, b)
 	return err
 }
 
@@ -750,76 +776,30 @@ func (c *Conn) SendElement(ctx context.Context, el *iq.Element) error {
 			el = &stamped
 		}
 	}
-	b, err := el.AppendXML(nil)
+	bp := bufPool.Get().(*[]byte)
+	b, err := el.AppendXML((*bp)[:0])
 	if err != nil {
-		return fmt.Errorf("stream: encode <%s>: %w", el.Name.Local, err)
+		err = fmt.Errorf("stream: encode <%s>: %w", el.Name.Local, err)
+	} else {
+		err = c.write(ctx, b)
 	}
-	return c.write(ctx, b)
+	putBuf(bp, b)
+	return err
+}
+
+// putBuf returns an encoding buffer to the pool, unless it grew too large
+// to keep. The write that used it is over: a batch copies what it writes.
+func putBuf(bp *[]byte, b []byte) {
+	if cap(b) <= 64<<10 {
+		*bp = b[:0]
+		bufPool.Put(bp)
+	}
 }
 
 // SendRaw writes b, which must be one or more complete, well-formed
 // elements, as SendIQ does.
 func (c *Conn) SendRaw(ctx context.Context, b []byte) error {
 	return c.write(ctx, b)
-}
-
-func (c *Conn) write(ctx context.Context, b []byte) error {
-	// A done context writes nothing, even when the lock is free too (a
-	// select would pick at random).
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	select {
-	case c.wsem <- struct{}{}:
-	default: // only a wait needs ctx's done channel, which may cost one
-		select {
-		case c.wsem <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-c.closing:
-			return c.closedErr()
-		}
-	}
-	select {
-	case <-c.closing:
-		<-c.wsem
-		return c.closedErr()
-	default:
-	}
-	if err := ctx.Err(); err != nil {
-		<-c.wsem
-		return err
-	}
-	n, err := c.watchedWrite(ctx, b)
-	c.lastWrite.Store(c.clock())
-	if err != nil && isTimeout(err) && n > 0 && n < len(b) {
-		// ctx ended with part of the stanza on the wire. Cutting it short
-		// would break the stream for every other request, so the rest goes
-		// out in the background, still under the lock, and the caller
-		// learns at once that its context ended.
-		rest := append([]byte(nil), b[n:]...)
-		go func() {
-			if _, werr := c.rwc.Write(rest); werr != nil {
-				c.breakStream(fmt.Errorf("stream: transport: %w", werr))
-			}
-			<-c.wsem
-		}()
-		return fmt.Errorf("stream: transport: %w", ctxErr(ctx, err))
-	}
-	if err != nil {
-		err = ctxErr(ctx, err)
-		if !isTimeout(err) {
-			// A partial stanza cannot be taken back: the stream is broken.
-			err = fmt.Errorf("stream: transport: %w", err)
-			c.breakStream(err)
-			<-c.wsem
-			return closedBy(err)
-		}
-		<-c.wsem
-		return fmt.Errorf("stream: transport: %w", err)
-	}
-	<-c.wsem
-	return nil
 }
 
 // afterFuncer is a context that runs a function when it ends, without a
@@ -831,24 +811,44 @@ type afterFuncer interface {
 }
 
 // watchedWrite writes b with ctx's end interrupting the write, when the
-// transport has write deadlines.
-func (c *Conn) watchedWrite(ctx context.Context, b []byte) (int, error) {
+// transport has write deadlines. gen, when not 0, names the batch being
+// written, which interruptGen may cut short for another of its stanzas.
+func (c *Conn) watchedWrite(ctx context.Context, b []byte, gen uint64) (int, error) {
 	nc, ok := c.rwc.(interface{ SetWriteDeadline(time.Time) error })
+	if !ok {
+		return c.rwc.Write(b)
+	}
 	af, cheap := ctx.(afterFuncer)
-	if !ok || !cheap {
+	if !cheap {
+		if gen != 0 {
+			c.dmu.Lock()
+			c.curGen = gen
+			c.dmu.Unlock()
+		}
 		stop := deadlineFromContext(ctx, c.rwc)
 		n, err := c.rwc.Write(b)
 		stop()
+		if gen != 0 {
+			c.dmu.Lock()
+			c.curGen = 0
+			if c.interrupted {
+				c.interrupted = false
+				_ = nc.SetWriteDeadline(time.Time{})
+			}
+			c.dmu.Unlock()
+		}
 		return n, err
 	}
 	c.dmu.Lock()
 	c.wctx = ctx
+	c.curGen = gen
 	c.dmu.Unlock()
 	stop := af.AfterFunc(c.interruptFn)
 	n, err := c.rwc.Write(b)
 	stop()
 	c.dmu.Lock()
 	c.wctx = nil
+	c.curGen = 0
 	if c.interrupted {
 		c.interrupted = false
 		_ = nc.SetWriteDeadline(time.Time{})

@@ -159,6 +159,7 @@ func (c *Conn) abort() {
 	c.closeOnce.Do(func() {
 		c.cause = errShutdown
 		close(c.closing)
+		c.failQueue()
 	})
 	c.hardClose()
 }
@@ -174,6 +175,7 @@ func (c *Conn) closeWrite(ctx context.Context) bool {
 		did = true
 		c.cause = errShutdown
 		close(c.closing)
+		c.failQueue()
 		t := time.NewTimer(closeWriteWait)
 		defer t.Stop()
 		select {

@@ -1,0 +1,540 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Write coalescing. The write lock (wsem) is held by one writer at a time.
+// A sender that finds it free writes its stanza at once, with one Write of
+// its own bytes: sequential traffic waits for nothing. A sender that finds
+// it held joins a bounded FIFO queue and waits. The holder, when its write
+// is over, does not release the lock while the queue has stanzas: it hands
+// it to the sender at the head, which writes everything queued by then (up
+// to maxBatch bytes) in one Write, then hands the lock on in turn. So
+// under load a Write carries the stanzas that queued up during the last
+// one, each still whole and never interleaved with another, and every
+// sender learns what became of its own stanza:
+//
+//   - written whole: nil;
+//   - its context ended while it waited in the queue: ctx's error, and
+//     nothing of it is written;
+//   - its context ended while its batch was being written: the write is
+//     interrupted (on a transport with write deadlines) and the sender
+//     returns ctx's error at once. A stanza cut short is still finished
+//     in the background, as the stream needs; stanzas of that batch not
+//     yet begun whose contexts are alive go back to the head of the
+//     queue; those written whole are reported written;
+//   - the transport failed: the stream ends; stanzas written whole are
+//     reported written, the others fail with an error wrapping ErrClosed;
+//   - the stream was closed before its stanza's write began: an error
+//     wrapping ErrClosed, and nothing of it is written.
+//
+// The invariant that makes the hand-off safe: the queue holds a stanza only
+// while the lock is held, for a sender queues only after failing to take
+// the lock, and the holder releases it only when the queue is empty, both
+// under qmu. So a free lock means an empty queue, and a sender taking a
+// free lock passes nobody.
+
+// maxBatch bounds the bytes one coalesced Write carries. A stanza larger
+// than what is left goes in the next Write; one larger than maxBatch goes
+// alone, from its own buffer.
+const maxBatch = 64 << 10
+
+// DefaultWriteQueue bounds how many stanzas wait for the write lock at
+// once; more senders wait, heeding their contexts, until the queue has
+// room (see Conn.SendIQ).
+const DefaultWriteQueue = 1024
+
+// wstate is where a queued stanza stands; it is guarded by Conn.qmu.
+type wstate uint8
+
+const (
+	wQueued    wstate = iota // in the queue
+	wLead                    // handed the lock; its signal is sent
+	wWriting                 // in the write under way
+	wFinishing               // cut short: its rest goes out in the background
+	wDone                    // its verdict is sent
+	wAbandoned               // its sender returned: nobody signals it
+)
+
+// wreq is one stanza waiting to be written, and its sender's mailbox.
+type wreq struct {
+	b     []byte
+	ctx   context.Context
+	end   int    // where it ends in the batch being written
+	gen   uint64 // the write it is in, while wWriting
+	state wstate
+	err   error
+	sig   chan bool // one signal per wait: true hands the lock, false gives err
+}
+
+var wreqPool = sync.Pool{New: func() any { return &wreq{sig: make(chan bool, 1)} }}
+
+func putReq(r *wreq) {
+	r.b, r.ctx, r.err = nil, nil, nil
+	wreqPool.Put(r)
+}
+
+// write writes b, one or more whole elements, after any write under way
+// (see the comment at the top of this file and SendIQ's doc).
+func (c *Conn) write(ctx context.Context, b []byte) error {
+	// A done context writes nothing, even when the lock is free too.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case c.wsem <- struct{}{}:
+		return c.writeAlone(ctx, b)
+	default:
+	}
+	c.qmu.Lock()
+	for {
+		if c.isClosing() {
+			c.qmu.Unlock()
+			return c.closedErr()
+		}
+		select {
+		case c.wsem <- struct{}{}: // released meanwhile, so the queue is empty
+			c.qmu.Unlock()
+			return c.writeAlone(ctx, b)
+		default:
+		}
+		if c.qn < c.qmax {
+			break
+		}
+		// The queue is full: wait for room, as long as ctx lets us.
+		if c.qspace == nil {
+			c.qspace = make(chan struct{})
+		}
+		room := c.qspace
+		c.qmu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.closing:
+			return c.closedErr()
+		}
+		c.qmu.Lock()
+	}
+	r := wreqPool.Get().(*wreq)
+	r.b, r.ctx, r.state, r.err = b, ctx, wQueued, nil
+	c.pushLocked(r)
+	c.qmu.Unlock()
+	return c.await(r)
+}
+
+// writeAlone writes b from its own buffer, holding the lock, then hands
+// the lock on.
+func (c *Conn) writeAlone(ctx context.Context, b []byte) error {
+	if c.isClosing() {
+		c.handoff()
+		return c.closedErr()
+	}
+	if err := ctx.Err(); err != nil {
+		c.handoff()
+		return err
+	}
+	n, err := c.watchedWrite(ctx, b, 0)
+	c.lastWrite.Store(c.clock())
+	if err != nil && isTimeout(err) && n > 0 && n < len(b) {
+		// ctx ended with part of the stanza on the wire. Cutting it short
+		// would break the stream for every other request, so the rest goes
+		// out in the background, still under the lock, and the caller
+		// learns at once that its context ended.
+		rest := append([]byte(nil), b[n:]...)
+		go c.finishTail(rest, nil)
+		return fmt.Errorf("stream: transport: %w", ctxErr(ctx, err))
+	}
+	if err != nil {
+		err = ctxErr(ctx, err)
+		if !isTimeout(err) {
+			// A partial stanza cannot be taken back: the stream is broken.
+			err = fmt.Errorf("stream: transport: %w", err)
+			c.breakStream(err)
+			c.handoff()
+			return closedBy(err)
+		}
+		c.handoff()
+		return fmt.Errorf("stream: transport: %w", err)
+	}
+	c.handoff()
+	return nil
+}
+
+// finishTail writes the rest of a stanza cut short, holding the lock and
+// with no deadline, then tells r (nil when its sender has returned) and
+// hands the lock on.
+func (c *Conn) finishTail(rest []byte, r *wreq) {
+	var err error
+	if _, werr := c.rwc.Write(rest); werr != nil {
+		err = fmt.Errorf("stream: transport: %w", werr)
+		c.breakStream(err)
+		err = closedBy(err)
+	}
+	c.lastWrite.Store(c.clock())
+	c.qmu.Lock()
+	if r != nil && r.state == wFinishing {
+		r.state, r.err = wDone, err
+		r.sig <- false
+	}
+	c.handoffLocked()
+	c.qmu.Unlock()
+}
+
+// await waits for r's verdict, or for the lock, or for r's context to end.
+func (c *Conn) await(r *wreq) error {
+	select {
+	case lead := <-r.sig:
+		return c.verdict(r, lead)
+	case <-r.ctx.Done():
+	}
+	c.qmu.Lock()
+	switch r.state {
+	case wQueued:
+		r.state = wAbandoned
+		c.qn--
+		c.roomLocked()
+		c.qmu.Unlock()
+		return r.ctx.Err()
+	case wWriting:
+		// Its batch is on its way: cut the write short where the
+		// transport allows, for the peer may not be reading. The stanza
+		// may yet be written whole; the sender cannot wait to know.
+		gen := r.gen
+		r.state = wAbandoned
+		c.qmu.Unlock()
+		c.interruptGen(gen)
+		return fmt.Errorf("stream: transport: %w", r.ctx.Err())
+	case wFinishing:
+		r.state = wAbandoned
+		c.qmu.Unlock()
+		return fmt.Errorf("stream: transport: %w", r.ctx.Err())
+	}
+	c.qmu.Unlock() // wLead or wDone: the signal is in r.sig
+	return c.verdict(r, <-r.sig)
+}
+
+func (c *Conn) verdict(r *wreq, lead bool) error {
+	if lead {
+		return c.lead(r)
+	}
+	err := r.err
+	putReq(r)
+	return err
+}
+
+// lead writes, holding the lock it was handed, self's stanza and those
+// queued after it, in one Write.
+func (c *Conn) lead(self *wreq) error {
+	ctx := self.ctx
+	c.qmu.Lock()
+	if c.isClosing() {
+		c.handoffLocked() // fails the queue and releases the lock
+		c.qmu.Unlock()
+		putReq(self)
+		return c.closedErr()
+	}
+	if err := ctx.Err(); err != nil {
+		c.handoffLocked()
+		c.qmu.Unlock()
+		putReq(self)
+		return err
+	}
+	var next *wreq
+	for _, r := range c.q[c.qhead:] {
+		if r.state == wQueued {
+			next = r
+			break
+		}
+	}
+	if next == nil || len(self.b)+len(next.b) > maxBatch {
+		// Nothing to join it: its own bytes, as they are.
+		c.qmu.Unlock()
+		b := self.b
+		putReq(self)
+		return c.writeAlone(ctx, b)
+	}
+	c.wgen++
+	gen := c.wgen
+	batch := append(c.batch[:0], self)
+	buf := append(c.wbuf[:0], self.b...)
+	self.state, self.gen, self.end = wWriting, gen, len(buf)
+	for c.qhead < len(c.q) {
+		r := c.q[c.qhead]
+		if r.state == wQueued {
+			if len(buf)+len(r.b) > maxBatch {
+				break
+			}
+			c.qn--
+			r.state, r.gen = wWriting, gen
+			// Copied under qmu: once out of wQueued, a sender whose context
+			// ends returns, and its buffer goes back to its owner.
+			buf = append(buf, r.b...)
+			r.end = len(buf)
+			batch = append(batch, r)
+		}
+		c.q[c.qhead] = nil
+		c.qhead++
+	}
+	if c.qhead == len(c.q) {
+		c.q, c.qhead = c.q[:0], 0
+	}
+	c.roomLocked()
+	c.qmu.Unlock()
+
+	n, err := c.watchedWrite(ctx, buf, gen)
+	c.lastWrite.Store(c.clock())
+	selfErr, wait := c.settle(self, batch, buf, n, err)
+	if wait {
+		return c.await(self)
+	}
+	putReq(self)
+	return selfErr
+}
+
+// Each stanza of a batch gets one of these once the Write is over.
+const (
+	actDone    = iota // its verdict is its err
+	actFinish         // cut short: its rest goes out, then its verdict
+	actRequeue        // not begun, its context alive: back to the queue
+)
+
+// settle gives every stanza of a batch its verdict once the Write is over
+// (n bytes of buf written, err), and hands the lock on: to a goroutine
+// that finishes a stanza cut short, or to the head of the queue. It
+// returns self's verdict, or wait when self has yet to learn it (cut
+// short, or back in the queue).
+func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (selfErr error, wait bool) {
+	timeout := err != nil && isTimeout(err)
+	var broken error
+	if err != nil && !timeout {
+		// A partial stanza cannot be taken back: the stream is broken.
+		broken = fmt.Errorf("stream: transport: %w", err)
+		c.breakStream(broken)
+	}
+	// Under qmu from here: a sender whose context ends marks its stanza
+	// abandoned under it and returns, and its context, which may be
+	// recycled then (a Caller's are), is not looked at again.
+	c.qmu.Lock()
+	ended := func(r *wreq) bool { return r.state == wAbandoned || ctxEnded(r.ctx) }
+	// A timeout some stanza's context explains (it ended, and its sender,
+	// or the write's own watch, cut the write short) leaves the others of
+	// the batch free to go on; one nobody explains is the transport's, and
+	// fails them, as it fails a stanza written alone.
+	explained := false
+	if timeout {
+		for _, r := range batch {
+			if ended(r) {
+				explained = true
+				break
+			}
+		}
+	}
+	var tail *wreq
+	acts := c.acts[:0]
+	start := 0
+	for _, r := range batch {
+		act := actDone
+		switch {
+		case r.state == wAbandoned:
+			if broken == nil && start < n && n < r.end {
+				tail = r // its rest still goes out
+			}
+		case r.end <= n:
+			r.err = nil
+		case broken != nil:
+			r.err = closedBy(broken)
+		case start < n:
+			tail = r
+			if ctxEnded(r.ctx) {
+				r.err = fmt.Errorf("stream: transport: %w", ctxErr(r.ctx, err))
+			} else {
+				act = actFinish
+			}
+		case ctxEnded(r.ctx):
+			r.err = fmt.Errorf("stream: transport: %w", ctxErr(r.ctx, err))
+		case explained:
+			act = actRequeue
+		default:
+			r.err = fmt.Errorf("stream: transport: %w", err)
+		}
+		acts = append(acts, int8(act))
+		start = r.end
+	}
+
+	var requeue []*wreq
+	for i, r := range batch {
+		if r != self && r.state == wAbandoned {
+			continue // its sender returned
+		}
+		switch acts[i] {
+		case actDone:
+			r.state = wDone
+			if r == self {
+				selfErr = r.err
+			} else {
+				r.sig <- false
+			}
+		case actFinish:
+			r.state = wFinishing
+			if r == self {
+				wait = true
+			}
+		case actRequeue:
+			requeue = append(requeue, r)
+			if r == self {
+				wait = true
+			}
+		}
+	}
+	if len(requeue) > 0 {
+		c.requeueLocked(requeue)
+	}
+	var rest []byte
+	var tailReq *wreq
+	if tail != nil {
+		rest = buf[n:tail.end]
+		if tail.state == wFinishing {
+			tailReq = tail
+		}
+	}
+	// The batch's buffers are the lock holder's: kept for the next batch
+	// before the lock is handed on. (rest stays valid: the lock, and so
+	// the buffer, stays with finishTail until it has written it.)
+	clear(batch)
+	c.batch, c.acts = batch[:0], acts[:0]
+	if cap(buf) <= 2*maxBatch {
+		c.wbuf = buf[:0]
+	} else {
+		c.wbuf = nil
+	}
+	if tail != nil {
+		c.qmu.Unlock()
+		go c.finishTail(rest, tailReq)
+		return selfErr, wait
+	}
+	c.handoffLocked()
+	c.qmu.Unlock()
+	return selfErr, wait
+}
+
+// ctxEnded reports whether ctx has ended, or its deadline has passed (the
+// transport's timer may fire a moment before the context's).
+func ctxEnded(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
+// pushLocked appends r to the queue.
+func (c *Conn) pushLocked(r *wreq) {
+	if c.qhead > 0 && len(c.q) == cap(c.q) {
+		k := copy(c.q, c.q[c.qhead:])
+		clear(c.q[k:])
+		c.q, c.qhead = c.q[:k], 0
+	}
+	c.q = append(c.q, r)
+	c.qn++
+	c.qpeak = max(c.qpeak, c.qn)
+}
+
+// requeueLocked puts rs back at the head of the queue, in order, or fails
+// them once the stream is closing.
+func (c *Conn) requeueLocked(rs []*wreq) {
+	if c.isClosing() {
+		for _, r := range rs {
+			r.state, r.err = wDone, c.closedErr()
+			r.sig <- false
+		}
+		return
+	}
+	q := make([]*wreq, 0, len(rs)+len(c.q)-c.qhead)
+	for _, r := range rs {
+		r.state = wQueued
+		q = append(q, r)
+	}
+	q = append(q, c.q[c.qhead:]...)
+	c.q, c.qhead = q, 0
+	c.qn += len(rs)
+}
+
+// handoff hands the lock to the head of the queue, or releases it.
+func (c *Conn) handoff() {
+	c.qmu.Lock()
+	c.handoffLocked()
+	c.qmu.Unlock()
+}
+
+func (c *Conn) handoffLocked() {
+	if c.isClosing() {
+		c.failQueueLocked()
+	}
+	for c.qhead < len(c.q) {
+		r := c.q[c.qhead]
+		c.q[c.qhead] = nil
+		c.qhead++
+		if r.state != wQueued {
+			continue // abandoned
+		}
+		c.qn--
+		if c.qhead == len(c.q) {
+			c.q, c.qhead = c.q[:0], 0
+		}
+		c.roomLocked()
+		r.state = wLead
+		r.sig <- true
+		return
+	}
+	c.q, c.qhead = c.q[:0], 0
+	<-c.wsem
+}
+
+// failQueueLocked fails every queued stanza, once the stream is closing:
+// none of them was begun.
+func (c *Conn) failQueueLocked() {
+	for i := c.qhead; i < len(c.q); i++ {
+		r := c.q[i]
+		c.q[i] = nil
+		if r.state == wQueued {
+			r.state, r.err = wDone, c.closedErr()
+			r.sig <- false
+		}
+	}
+	c.q, c.qhead, c.qn = c.q[:0], 0, 0
+	c.roomLocked()
+}
+
+// failQueue is failQueueLocked for the ends of a stream.
+func (c *Conn) failQueue() {
+	c.qmu.Lock()
+	c.failQueueLocked()
+	c.qmu.Unlock()
+}
+
+// roomLocked wakes the senders waiting for room in the queue, if there is.
+func (c *Conn) roomLocked() {
+	if c.qspace != nil && c.qn < c.qmax {
+		close(c.qspace)
+		c.qspace = nil
+	}
+}
+
+// interruptGen ends the write under way, by a past write deadline, if it
+// is write gen (a batch whose sender's context ended).
+func (c *Conn) interruptGen(gen uint64) {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	if gen == 0 || c.curGen != gen {
+		return
+	}
+	if nc, ok := c.rwc.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		_ = nc.SetWriteDeadline(time.Unix(1, 0))
+		c.interrupted = true
+	}
+}
