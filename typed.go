@@ -82,7 +82,7 @@ func requestAs[Resp any](ctx context.Context, c *Caller, t Type, fn, to string, 
 		*p = *res
 		return out, nil
 	}
-	if err := res.Decode(&out); err != nil {
+	if err := decodeStruct(res, &out); err != nil {
 		var zero Resp
 		// Decode's own "iq: decode" would repeat what ErrDecode says.
 		why := strings.TrimPrefix(errs.Trim(err, "iq: "), "decode ")
@@ -129,7 +129,7 @@ func encodeRequest(req any) (*Element, error) {
 	if v := reflect.ValueOf(req); v.Kind() == reflect.Pointer && v.IsNil() {
 		return nil, fmt.Errorf("%w: nil %T", ErrNoXMLName, req)
 	}
-	e, err := MarshalElement(req)
+	e, err := encodeStruct(req)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +170,9 @@ func tagName(f reflect.StructField) xml.Name {
 // HandleGet registers h on c for get requests whose payload is a Req. The
 // route is the namespace and local name of Req's XMLName tag, such as
 // `xml:"jabber:iq:version query"`; the payload is decoded into a fresh Req
-// with encoding/xml, and a payload that does not decode is answered
+// by encoding/xml's rules, straight from the parsed element (see the
+// package's typed-codec notes in structcodec.go for the supported tags and
+// the fallback to encoding/xml), and a payload that does not decode is answered
 // modify/bad-request without calling h. What h returns is encoded as the
 // result's payload: a nil *Resp makes an empty result, and an error is
 // sent as a Handler's is (a *StanzaError as it is, anything else as
@@ -227,7 +229,7 @@ type typedHandler[Req, Resp any] struct {
 // does not decode, and encodes what the typed handler returns.
 func (th typedHandler[Req, Resp]) HandleIQ(ctx context.Context, req *IQ) (*Element, error) {
 	r := new(Req)
-	if err := req.Payload.Decode(r); err != nil {
+	if err := decodeStruct(req.Payload, r); err != nil {
 		return nil, NewError(Modify, BadRequest, fmt.Sprintf("malformed <%s xmlns='%s'/>", th.name.Local, th.name.Space))
 	}
 	resp, err := th.h(context.WithValue(ctx, requestKey{}, req), r)
@@ -237,7 +239,7 @@ func (th typedHandler[Req, Resp]) HandleIQ(ctx context.Context, req *IQ) (*Eleme
 	if e, ok := any(resp).(*Element); ok {
 		return e, nil
 	}
-	e, err := MarshalElement(resp)
+	e, err := encodeStruct(resp)
 	if err != nil {
 		return nil, err
 	}
