@@ -11,34 +11,14 @@ import (
 	"sync"
 )
 
-// The typed path (GetAs, SetAs, HandleGet, HandleSet) decodes payloads
-// straight from the Element tree into structs, and encodes structs
-// straight into Elements, without writing XML and reading it back. It
-// follows encoding/xml's rules for the same struct tags, so that a struct
-// decodes (values and errors alike) as xml.Unmarshal would decode the
-// element's serialization, and encodes as xml.Marshal would, read back.
-//
-// Supported: XMLName (tag or value), element fields with names,
-// namespaces and a>b paths, attr (with namespaces), chardata, cdata, any,
-// any,attr, omitempty, "-", embedded structs, pointers, slices, the basic
-// kinds, []byte, xml.Name, xml.Attr, encoding.TextUnmarshaler,
-// encoding.TextMarshaler, xml.UnmarshalerAttr and xml.MarshalerAttr.
-//
-// A type falls back, as a whole and decided once per type, to the
-// encoding/xml path (serialize, then xml.Unmarshal; xml.Marshal, then
-// parse) when anything reachable from it uses what this codec does not
-// do: a type implementing xml.Unmarshaler or xml.Marshaler, innerxml or
-// comment fields, interface-typed fields, pointers to pointers, embedded
-// struct pointers, an XMLName promoted from an embedded struct, an
-// attribute named xmlns or in the xmlns namespace, or tags that
-// encoding/xml rejects or that conflict (encoding/xml then reports them).
-// The encoder also falls back, for one value, when a name it would write
-// is not an XML NCName.
-//
-// One deliberate difference: namespace declarations are not attributes.
-// An `,any,attr` field receives the element's attributes without the
-// xmlns and xmlns:prefix declarations that xml.Unmarshal would add, which
-// depend only on how the element happened to be written.
+// The typed path's struct codec: see "Struct payloads" in GetAs's
+// documentation for what it supports and when it leaves a type to
+// encoding/xml. The decoder mirrors encoding/xml's typeinfo.go and
+// read.go step by step over the Element tree, the encoder (structenc.go)
+// mirrors marshal.go, so that their corners (field order, a>b paths,
+// attribute matching, slices growing and shrinking on error, the errors
+// themselves) come out the same; differential tests and FuzzDecodeStruct
+// hold them to it.
 
 // fieldFlags mirror encoding/xml's tag modes.
 type fieldFlags int

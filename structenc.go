@@ -116,9 +116,6 @@ func checkEncodeAttr(t reflect.Type) string {
 	}
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
-		if implements(t, marshalerAttrType) || implements(t, textMarshalerType) {
-			return "pointer to a MarshalerAttr or TextMarshaler " + t.String()
-		}
 	}
 	switch t.Kind() {
 	case reflect.Slice:
