@@ -51,6 +51,7 @@ type xfield struct {
 type xtype struct {
 	xmlname  *xfield
 	fields   []xfield
+	nattr    int    // attribute fields, for the encoder's first guess
 	fallback string // non-empty: the reason the type is left to encoding/xml
 }
 
@@ -143,6 +144,11 @@ func buildTypeInfo(typ reflect.Type) *xtype {
 		if !addField(ti, *fi) {
 			ti.fallback = "conflicting field " + f.Name
 			return ti
+		}
+	}
+	for i := range ti.fields {
+		if ti.fields[i].flags&fAttr != 0 {
+			ti.nattr++
 		}
 	}
 	return ti

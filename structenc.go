@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -30,16 +32,41 @@ func encodeStruct(v any) (*Element, error) {
 // encodeFast returns v as an Element built straight from v, or nil when
 // v is left to encoding/xml.
 func encodeFast(v any) *Element {
-	if v == nil || encodeFallback(reflect.TypeOf(v)) != "" {
+	if v == nil {
 		return nil
 	}
+	t := reflect.TypeOf(v)
+	if encodeFallback(t) != "" {
+		return nil
+	}
+	h := encHintFor(t)
+	enc := treeEncoder{hint: [3]int{int(h[0].Load()), int(h[1].Load()), int(h[2].Load())}}
 	var top Element
-	var enc treeEncoder
+	top.Content = make([]Node, 0, 1)
 	if err := enc.marshalValue(&top, reflect.ValueOf(v), nil, encScope{}); err != nil ||
 		len(top.Content) != 1 || top.Content[0].Element == nil {
 		return nil
 	}
+	for i, n := range enc.used {
+		if int(h[i].Load()) != n {
+			h[i].Store(int32(min(n, 256)))
+		}
+	}
 	return top.Content[0].Element
+}
+
+// encHint holds, per type, how many elements, nodes and attributes its
+// last value took, so that the next one's first chunks fit.
+type encHint [3]atomic.Int32
+
+var encHints sync.Map // reflect.Type → *encHint
+
+func encHintFor(t reflect.Type) *encHint {
+	if h, ok := encHints.Load(t); ok {
+		return h.(*encHint)
+	}
+	h, _ := encHints.LoadOrStore(t, new(encHint))
+	return h.(*encHint)
 }
 
 // encodeFallback returns why values of type t must be encoded with
@@ -148,8 +175,75 @@ type encScope struct {
 }
 
 // treeEncoder is encoding/xml's marshalValue, building Elements as the
-// printed XML would parse.
-type treeEncoder struct{}
+// printed XML would parse. It carves elements, content and attributes
+// from shared chunks, a few allocations per payload rather than a few per
+// element; every slice it hands out has no spare capacity, so appending
+// to one never reaches a neighbour's.
+type treeEncoder struct {
+	els   []Element
+	nodes []Node
+	attrs []xml.Attr
+	hint  [3]int // first chunk sizes: elements, nodes, attributes
+	used  [3]int // what this value took
+	grown [3]int // chunks allocated of each
+}
+
+// chunk is the size of the next chunk of kind k (0 elements, 1 nodes,
+// 2 attributes) for n items at least: the hint first, then doubling from
+// base, up to 64.
+func (enc *treeEncoder) chunk(k, base, n int) int {
+	size := enc.hint[k]
+	if enc.grown[k] > 0 || size == 0 {
+		size = min(base<<enc.grown[k], 64)
+	}
+	enc.grown[k]++
+	return max(size, n)
+}
+
+func (enc *treeEncoder) newElement() *Element {
+	if len(enc.els) == 0 {
+		enc.els = make([]Element, enc.chunk(0, 4, 1))
+	}
+	enc.used[0]++
+	e := &enc.els[0]
+	enc.els = enc.els[1:]
+	return e
+}
+
+// nodeSlice returns an empty slice with room for n nodes.
+func (enc *treeEncoder) nodeSlice(n int) []Node {
+	if n > len(enc.nodes) {
+		enc.nodes = make([]Node, enc.chunk(1, 8, n))
+	}
+	enc.used[1] += n
+	s := enc.nodes[:0:n]
+	enc.nodes = enc.nodes[n:]
+	return s
+}
+
+// attrSlice returns an empty slice with room for n attributes.
+func (enc *treeEncoder) attrSlice(n int) []xml.Attr {
+	if n > len(enc.attrs) {
+		enc.attrs = make([]xml.Attr, enc.chunk(2, 4, n))
+	}
+	enc.used[2] += n
+	s := enc.attrs[:0:n]
+	enc.attrs = enc.attrs[n:]
+	return s
+}
+
+// appendText adds s to e's content as encoding/xml's escaping leaves it.
+func (enc *treeEncoder) appendText(e *Element, s string) {
+	s = safeText(s)
+	if s == "" {
+		return
+	}
+	if e.Content == nil {
+		e.Content = append(enc.nodeSlice(1), Node{Text: s})
+		return
+	}
+	e.AppendText(s)
+}
 
 func (enc *treeEncoder) marshalValue(parent *Element, val reflect.Value, fi *xfield, sc encScope) error {
 	if !val.IsValid() {
@@ -178,11 +272,11 @@ func (enc *treeEncoder) marshalValue(parent *Element, val reflect.Value, fi *xfi
 		if err != nil {
 			return errEncodeFallback
 		}
-		el, _, err := newChild(parent, name, nil, false, sc)
+		el, _, err := enc.newChild(parent, name, nil, false, sc)
 		if err != nil {
 			return err
 		}
-		el.AppendText(safeText(string(text)))
+		enc.appendText(el, string(text))
 		return nil
 	}
 	kind := val.Kind()
@@ -217,6 +311,9 @@ func (enc *treeEncoder) marshalValue(parent *Element, val reflect.Value, fi *xfi
 		name.Local = n
 	}
 	var attrs []xml.Attr
+	if ti.nattr > 0 {
+		attrs = enc.attrSlice(ti.nattr)
+	}
 	for i := range ti.fields {
 		f := &ti.fields[i]
 		if f.flags&fAttr == 0 {
@@ -233,18 +330,34 @@ func (enc *treeEncoder) marshalValue(parent *Element, val reflect.Value, fi *xfi
 	}
 	override := ti.xmlname != nil && name.Space == "" && ti.xmlname.xmlns == "" && ti.xmlname.name == "" &&
 		sc.inTag && sc.tagSpace != ""
-	el, inner, err := newChild(parent, name, attrs, override, sc)
+	if len(attrs) == 0 {
+		attrs = nil
+	} else {
+		attrs = attrs[:len(attrs):len(attrs)]
+	}
+	el, inner, err := enc.newChild(parent, name, attrs, override, sc)
 	if err != nil {
 		return err
 	}
 	if kind == reflect.Struct {
-		return enc.marshalStruct(el, ti, val, inner)
+		if n := contentEstimate(ti, val); n > 0 {
+			el.Content = enc.nodeSlice(n)
+		}
+		if err := enc.marshalStruct(el, ti, val, inner); err != nil {
+			return err
+		}
+		if len(el.Content) == 0 {
+			el.Content = nil
+		} else {
+			el.Content = el.Content[:len(el.Content):len(el.Content)]
+		}
+		return nil
 	}
 	s, err := simpleText(val)
 	if err != nil {
 		return err
 	}
-	el.AppendText(safeText(s))
+	enc.appendText(el, s)
 	return nil
 }
 
@@ -279,7 +392,7 @@ func (enc *treeEncoder) marshalStruct(el *Element, ti *xtype, val reflect.Value,
 				if err != nil {
 					return errEncodeFallback
 				}
-				top.AppendText(safeText(string(data)))
+				enc.appendText(top, string(data))
 				continue
 			}
 			vf = indirect(vf)
@@ -291,10 +404,10 @@ func (enc *treeEncoder) marshalStruct(el *Element, ti *xtype, val reflect.Value,
 				if err != nil {
 					return err
 				}
-				top.AppendText(safeText(s))
+				enc.appendText(top, s)
 			case reflect.Slice:
 				if vf.Type() == bytesType {
-					top.AppendText(safeText(string(vf.Bytes())))
+					enc.appendText(top, string(vf.Bytes()))
 				}
 			}
 			continue
@@ -304,7 +417,7 @@ func (enc *treeEncoder) marshalStruct(el *Element, ti *xtype, val reflect.Value,
 				if vf.Kind() != reflect.Pointer && vf.Kind() != reflect.Interface || !vf.IsNil() {
 					for _, p := range f.parents[len(names):] {
 						s := scopes[len(scopes)-1]
-						c, inner, err := newChild(stack[len(stack)-1], xml.Name{Local: p}, nil, false, s)
+						c, inner, err := enc.newChild(stack[len(stack)-1], xml.Name{Local: p}, nil, false, s)
 						if err != nil {
 							return err
 						}
@@ -326,7 +439,7 @@ func (enc *treeEncoder) marshalStruct(el *Element, ti *xtype, val reflect.Value,
 // would give once parsed, and returns it with the scope of its children.
 // Anything that would not parse back, or not as encoding/xml wrote it,
 // falls back.
-func newChild(parent *Element, name xml.Name, attrs []xml.Attr, override bool, sc encScope) (*Element, encScope, error) {
+func (enc *treeEncoder) newChild(parent *Element, name xml.Name, attrs []xml.Attr, override bool, sc encScope) (*Element, encScope, error) {
 	if !isNCName(name.Local) || !plainSpace(name.Space) {
 		return nil, sc, errEncodeFallback
 	}
@@ -348,9 +461,33 @@ func newChild(parent *Element, name xml.Name, attrs []xml.Attr, override bool, s
 			}
 		}
 	}
-	el := &Element{Name: xml.Name{Space: ns, Local: name.Local}, Attr: attrs}
+	el := enc.newElement()
+	*el = Element{Name: xml.Name{Space: ns, Local: name.Local}, Attr: attrs}
 	parent.Content = append(parent.Content, Node{Element: el})
 	return el, encScope{ns: ns, tagSpace: name.Space, inTag: true}, nil
+}
+
+// contentEstimate is how many nodes a struct's content will likely hold:
+// one per field that is not an attribute, the length of slices.
+func contentEstimate(ti *xtype, val reflect.Value) int {
+	n := 0
+	for i := range ti.fields {
+		f := &ti.fields[i]
+		if f.flags&fAttr != 0 {
+			continue
+		}
+		if len(f.parents) > 0 {
+			n++
+			continue
+		}
+		fv := val.FieldByIndex(f.idx)
+		if k := fv.Kind(); (k == reflect.Slice || k == reflect.Array) && fv.Type().Elem().Kind() != reflect.Uint8 {
+			n += fv.Len()
+		} else {
+			n++
+		}
+	}
+	return n
 }
 
 // plainSpace reports whether a namespace name is written and read back
