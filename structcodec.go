@@ -446,7 +446,7 @@ func (d *treeDecoder) unmarshal(val reflect.Value, e *Element) error {
 			break
 		}
 		n := val.Len()
-		val.Grow(1)
+		growOne(val)
 		val.SetLen(n + 1)
 		if err := d.unmarshal(val.Index(n), e); err != nil {
 			val.SetLen(n)
@@ -458,7 +458,7 @@ func (d *treeDecoder) unmarshal(val reflect.Value, e *Element) error {
 	case reflect.Struct:
 		typ := val.Type()
 		if typ == nameType {
-			val.Set(reflect.ValueOf(e.Name))
+			setName(val, e.Name)
 			break
 		}
 		sv = val
@@ -477,7 +477,7 @@ func (d *treeDecoder) unmarshal(val reflect.Value, e *Element) error {
 				return xml.UnmarshalError(msg)
 			}
 			if fv := sv.FieldByIndex(xn.idx); fv.Type() == nameType {
-				fv.Set(reflect.ValueOf(e.Name))
+				setName(fv, e.Name)
 			}
 		}
 		for _, a := range e.Attr {
@@ -546,6 +546,21 @@ func (d *treeDecoder) unmarshal(val reflect.Value, e *Element) error {
 		return tu.UnmarshalText(text.bytes())
 	}
 	return copyValue(saveData, text.str())
+}
+
+// setName sets v, an xml.Name, to n without boxing it.
+func setName(v reflect.Value, n xml.Name) {
+	v.Field(0).SetString(n.Space)
+	v.Field(1).SetString(n.Local)
+}
+
+// growOne makes room for one more element in slice v, as encoding/xml's
+// Grow(1) does, but starting at four so that short lists take one
+// allocation. Only the capacity differs from what xml.Unmarshal leaves.
+func growOne(v reflect.Value) {
+	if n := v.Len(); n == v.Cap() {
+		v.Grow(max(n, 4))
+	}
 }
 
 // unmarshalPath is encoding/xml's: it finds the field, possibly below

@@ -41,9 +41,9 @@ func encodeFast(v any) *Element {
 	}
 	h := encHintFor(t)
 	enc := treeEncoder{hint: [3]int{int(h[0].Load()), int(h[1].Load()), int(h[2].Load())}}
-	var top Element
-	top.Content = make([]Node, 0, 1)
-	if err := enc.marshalValue(&top, reflect.ValueOf(v), nil, encScope{}); err != nil ||
+	top := enc.newElement() // a holder, never handed out
+	top.Content = enc.nodeSlice(1)
+	if err := enc.marshalValue(top, reflect.ValueOf(v), nil, encScope{}); err != nil ||
 		len(top.Content) != 1 || top.Content[0].Element == nil {
 		return nil
 	}
