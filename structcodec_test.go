@@ -456,3 +456,29 @@ func TestEncodeStructAllocs(t *testing.T) {
 	n := testing.AllocsPerRun(100, func() { _ = encodeFast(v) })
 	assert.LessOrEqual(t, n, 6.0, "allocations per encode of a small struct")
 }
+
+// TestStructCodecConcurrent decodes and encodes fresh types from several
+// goroutines at once, for the race detector to watch the plan caches and
+// the encoder's size hints.
+func TestStructCodecConcurrent(t *testing.T) {
+	e, err := ParseElement([]byte(scInputs[6]))
+	require.NoError(t, err)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			var v scAll
+			if err := decodeStruct(e, &v); err != nil {
+				errs <- err
+				return
+			}
+			out, err := encodeStruct(&v)
+			if err == nil && out.Name != e.Name {
+				err = fmt.Errorf("encoded as %v, want %v", out.Name, e.Name)
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		assert.NoError(t, <-errs)
+	}
+}
