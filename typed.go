@@ -24,8 +24,8 @@ var (
 	ErrDecode = errors.New("iq: payload does not decode")
 )
 
-// GetAs sends a get whose payload is req, encoded with encoding/xml, to the
-// address to, and decodes the result's payload into a Resp:
+// GetAs sends a get whose payload is req, encoded by encoding/xml's rules,
+// to the address to, and decodes the result's payload into a Resp:
 //
 //	ver, err := iq.GetAs[version.Query](ctx, caller, "example.com", version.Query{})
 //
@@ -44,6 +44,40 @@ var (
 // fails with an error wrapping ErrDecode. Resp may be Element, to get the
 // payload as it is. Every other error is Caller.Request's: a
 // *StanzaError for an error reply, ErrTimeout, ErrClosed…
+//
+// # Struct payloads
+//
+// GetAs, SetAs, HandleGet and HandleSet decode payloads straight from the
+// parsed element into structs, and encode structs straight into elements,
+// without writing XML and reading it back. They follow encoding/xml's
+// rules for the same struct tags: a payload decodes, values and errors
+// alike, as xml.Unmarshal decodes the element's serialization, and a
+// struct encodes as xml.Marshal writes it, read back. Supported: XMLName
+// (tag or value), element fields with names, namespaces and a>b paths,
+// attr (with namespaces), chardata, cdata (decoding), any, any,attr,
+// omitempty, "-", embedded structs, pointers, slices, the basic kinds,
+// []byte, xml.Name, xml.Attr, encoding.TextMarshaler and TextUnmarshaler,
+// xml.MarshalerAttr and UnmarshalerAttr.
+//
+// A type that uses anything else goes, as a whole (decided once per type),
+// through encoding/xml as before, at its cost (the payload serialized
+// and parsed again: 101 allocations rather than 5 to decode a small
+// struct, 38 rather than 22 to encode it): a type implementing
+// xml.Unmarshaler or xml.Marshaler (Element among them), innerxml and
+// comment fields, cdata fields when encoding, interface-typed fields,
+// pointers to pointers, embedded struct pointers, an XMLName promoted
+// from an embedded struct, an attribute named xmlns or in the xmlns
+// namespace, and tags that encoding/xml rejects or that conflict (it then
+// reports them). Encoding also goes through encoding/xml, for that value,
+// when a name it would write is not an XML NCName or not an absolute
+// namespace name, when an attribute comes twice, or when a
+// TextMarshaler or MarshalerAttr fails, so that its error is the one
+// reported.
+//
+// One deliberate difference: namespace declarations are not attributes.
+// An `,any,attr` field receives the element's attributes without the
+// xmlns and xmlns:prefix declarations xml.Unmarshal would add, which
+// depend only on how the element happened to be written.
 //
 // GetAs is safe for concurrent use, as the Caller is. It panics if ctx or
 // c is nil.
@@ -82,7 +116,7 @@ func requestAs[Resp any](ctx context.Context, c *Caller, t Type, fn, to string, 
 		*p = *res
 		return out, nil
 	}
-	if err := res.Decode(&out); err != nil {
+	if err := decodeStruct(res, &out); err != nil {
 		var zero Resp
 		// Decode's own "iq: decode" would repeat what ErrDecode says.
 		why := strings.TrimPrefix(errs.Trim(err, "iq: "), "decode ")
@@ -129,7 +163,7 @@ func encodeRequest(req any) (*Element, error) {
 	if v := reflect.ValueOf(req); v.Kind() == reflect.Pointer && v.IsNil() {
 		return nil, fmt.Errorf("%w: nil %T", ErrNoXMLName, req)
 	}
-	e, err := MarshalElement(req)
+	e, err := encodeStruct(req)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +204,9 @@ func tagName(f reflect.StructField) xml.Name {
 // HandleGet registers h on c for get requests whose payload is a Req. The
 // route is the namespace and local name of Req's XMLName tag, such as
 // `xml:"jabber:iq:version query"`; the payload is decoded into a fresh Req
-// with encoding/xml, and a payload that does not decode is answered
+// by encoding/xml's rules, straight from the parsed element (see "Struct
+// payloads" at GetAs for the tags supported and when encoding/xml is used
+// instead), and a payload that does not decode is answered
 // modify/bad-request without calling h. What h returns is encoded as the
 // result's payload: a nil *Resp makes an empty result, and an error is
 // sent as a Handler's is (a *StanzaError as it is, anything else as
@@ -227,7 +263,7 @@ type typedHandler[Req, Resp any] struct {
 // does not decode, and encodes what the typed handler returns.
 func (th typedHandler[Req, Resp]) HandleIQ(ctx context.Context, req *IQ) (*Element, error) {
 	r := new(Req)
-	if err := req.Payload.Decode(r); err != nil {
+	if err := decodeStruct(req.Payload, r); err != nil {
 		return nil, NewError(Modify, BadRequest, fmt.Sprintf("malformed <%s xmlns='%s'/>", th.name.Local, th.name.Space))
 	}
 	resp, err := th.h(context.WithValue(ctx, requestKey{}, req), r)
@@ -237,7 +273,7 @@ func (th typedHandler[Req, Resp]) HandleIQ(ctx context.Context, req *IQ) (*Eleme
 	if e, ok := any(resp).(*Element); ok {
 		return e, nil
 	}
-	e, err := MarshalElement(resp)
+	e, err := encodeStruct(resp)
 	if err != nil {
 		return nil, err
 	}
