@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/xmpp-iq/iq/internal/xmldec"
 )
@@ -16,9 +17,14 @@ import (
 // complete element, Root returns it; Reset prepares the builder for the
 // next one, and elements already built stay valid.
 //
-// Elements are carved from shared chunks, a few allocations per stanza
-// rather than one or more per node, so a retained Element may keep a few
-// kilobytes of its neighbours alive. An ElementBuilder is not safe for
+// The decoder tells the builder the size of each element tree first
+// (Grow), so that a tree's elements share one array and its content nodes
+// another, sized to the tree: with the one string of its character data
+// and attribute values and the one array of its attributes, a decoded
+// stanza costs four allocations whatever its size. The price is that an
+// Element kept from a tree keeps the whole tree's memory alive. Without
+// Grow, elements are carved from chunks of growing size, which a kept
+// Element may share with its neighbours. An ElementBuilder is not safe for
 // concurrent use.
 type ElementBuilder struct {
 	root  *Element
@@ -42,10 +48,25 @@ func (b *ElementBuilder) Root() *Element {
 // Reset prepares b for another element.
 func (b *ElementBuilder) Reset() {
 	b.root = nil
+	clear(b.stack)
 	b.stack = b.stack[:0]
 	b.marks = b.marks[:0]
 	clear(b.nodes)
 	b.nodes = b.nodes[:0]
+}
+
+// Grow makes room for the next elements elements and nodes content nodes
+// (child elements and runs of character data, over all the elements), so
+// that building them takes one allocation for the elements and one for
+// the nodes, each of exactly that size. The decoder calls it with the
+// size of each element tree before the tree's first StartElement.
+func (b *ElementBuilder) Grow(elements, nodes int) {
+	if len(b.slab) < elements {
+		b.slab = make([]Element, elements)
+	}
+	if len(b.nslab) < nodes {
+		b.nslab = make([]Node, nodes)
+	}
 }
 
 func (b *ElementBuilder) newElement() *Element {
@@ -91,6 +112,7 @@ func (b *ElementBuilder) EndElement() {
 	}
 	e := b.stack[len(b.stack)-1]
 	m := b.marks[len(b.marks)-1]
+	b.stack[len(b.stack)-1] = nil
 	b.stack = b.stack[:len(b.stack)-1]
 	b.marks = b.marks[:len(b.marks)-1]
 	if n := len(b.nodes) - m; n > 0 {
@@ -111,15 +133,27 @@ func (b *ElementBuilder) EndElement() {
 // and checked against encoding/xml by differential fuzzing). Syntax errors
 // are *xml.SyntaxError.
 func ParseElement(data []byte) (*Element, error) {
-	var b ElementBuilder
-	if err := xmldec.Decode(data, &b); err != nil {
+	b := builders.Get().(*ElementBuilder)
+	b.Reset()
+	err := xmldec.Decode(data, b)
+	root := b.Root()
+	b.Reset()
+	if cap(b.stack) > 256 || cap(b.nodes) > 1024 {
+		b.stack, b.marks, b.nodes = nil, nil, nil
+	}
+	b.slab, b.nslab = nil, nil // the next tree is not to share their memory
+	builders.Put(b)
+	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("iq: no element in input")
 		}
 		return nil, err
 	}
-	return b.Root(), nil
+	return root, nil
 }
+
+// builders keeps ParseElement's builders, whose stacks are reused.
+var builders = sync.Pool{New: func() any { return new(ElementBuilder) }}
 
 // IQFromElement reads a decoded <iq> element (in jabber:client,
 // jabber:server, jabber:component:accept or no namespace) as an IQ, as
