@@ -29,10 +29,12 @@ import (
 type ElementBuilder struct {
 	root  *Element
 	stack []*Element
-	marks []int  // where each open element's content starts in nodes
-	nodes []Node // content of the open elements
-	slab  []Element
-	nslab []Node
+	marks []int     // where each open element's content starts in nodes
+	nodes []Node    // content of the open elements
+	slab  []Element // slab[si:] and nslab[ni:] are free: indices, which
+	nslab []Node    // unlike reslicing write no pointer, so no barrier
+	si    int
+	ni    int
 
 	chunk, nchunk int // sizes of the last chunks
 }
@@ -61,21 +63,23 @@ func (b *ElementBuilder) Reset() {
 // the nodes, each of exactly that size. The decoder calls it with the
 // size of each element tree before the tree's first StartElement.
 func (b *ElementBuilder) Grow(elements, nodes int) {
-	if len(b.slab) < elements {
-		b.slab = make([]Element, elements)
+	if len(b.slab)-b.si < elements {
+		b.slab, b.si = make([]Element, elements), 0
 	}
-	if len(b.nslab) < nodes {
-		b.nslab = make([]Node, nodes)
+	if len(b.nslab)-b.ni < nodes {
+		b.nslab, b.ni = make([]Node, nodes), 0
 	}
 }
 
 func (b *ElementBuilder) newElement() *Element {
-	if len(b.slab) == 0 {
+	if b.si == len(b.slab) {
 		b.chunk = min(max(2*b.chunk, 4), 64)
-		b.slab = make([]Element, b.chunk)
+		b.slab, b.si = make([]Element, b.chunk), 0
 	}
-	e := &b.slab[0]
-	b.slab = b.slab[1:]
+	e := &b.slab[b.si]
+	if b.si++; b.si == len(b.slab) {
+		b.slab, b.si = nil, 0 // keep no finished tree alive
+	}
 	return e
 }
 
@@ -116,12 +120,14 @@ func (b *ElementBuilder) EndElement() {
 	b.stack = b.stack[:len(b.stack)-1]
 	b.marks = b.marks[:len(b.marks)-1]
 	if n := len(b.nodes) - m; n > 0 {
-		if len(b.nslab) < n {
+		if len(b.nslab)-b.ni < n {
 			b.nchunk = min(max(2*b.nchunk, 8), 128)
-			b.nslab = make([]Node, max(n, b.nchunk))
+			b.nslab, b.ni = make([]Node, max(n, b.nchunk)), 0
 		}
-		e.Content = b.nslab[:n:n]
-		b.nslab = b.nslab[n:]
+		e.Content = b.nslab[b.ni : b.ni+n : b.ni+n]
+		if b.ni += n; b.ni == len(b.nslab) {
+			b.nslab, b.ni = nil, 0
+		}
 		copy(e.Content, b.nodes[m:])
 		clear(b.nodes[m:])
 		b.nodes = b.nodes[:m]
@@ -141,7 +147,7 @@ func ParseElement(data []byte) (*Element, error) {
 	if cap(b.stack) > 256 || cap(b.nodes) > 1024 {
 		b.stack, b.marks, b.nodes = nil, nil, nil
 	}
-	b.slab, b.nslab = nil, nil // the next tree is not to share their memory
+	b.slab, b.nslab, b.si, b.ni = nil, nil, 0, 0 // the next tree is not to share their memory
 	builders.Put(b)
 	if err != nil {
 		if errors.Is(err, io.EOF) {

@@ -822,8 +822,12 @@ func (d *Decoder) trimRecord(n int, all bool) {
 	if big(len(d.sb), cap(d.sb), 32*n) {
 		d.sb = nil
 	}
-	clear(d.enames)
-	clear(d.rattrs)
+	if all {
+		// Out of use, in a pool: keep no strings alive. (In use, what
+		// is kept is the names of the last element, bounded by its size.)
+		clear(d.enames)
+		clear(d.rattrs)
+	}
 	d.sb, d.evs, d.enames, d.rattrs = d.sb[:0], d.evs[:0], d.enames[:0], d.rattrs[:0]
 	d.ntext = 0
 }
