@@ -21,7 +21,8 @@ import (
 // (Grow), so that a tree's elements share one array and its content nodes
 // another, sized to the tree: with the one string of its character data
 // and attribute values and the one array of its attributes, a decoded
-// stanza costs four allocations whatever its size. The price is that an
+// stanza costs four allocations whatever its size, and a small one two
+// (its string, and one block for its elements, nodes and attributes). The price is that an
 // Element kept from a tree keeps the whole tree's memory alive. Without
 // Grow, elements are carved from chunks of growing size, which a kept
 // Element may share with its neighbours. An ElementBuilder is not safe for
@@ -57,18 +58,79 @@ func (b *ElementBuilder) Reset() {
 	b.nodes = b.nodes[:0]
 }
 
-// Grow makes room for the next elements elements and nodes content nodes
-// (child elements and runs of character data, over all the elements), so
-// that building them takes one allocation for the elements and one for
-// the nodes, each of exactly that size. The decoder calls it with the
-// size of each element tree before the tree's first StartElement.
-func (b *ElementBuilder) Grow(elements, nodes int) {
+// Grow makes room for the next elements elements, nodes content nodes
+// (child elements and runs of character data, over all the elements) and
+// attrs attributes, so that building them takes one allocation for a
+// small tree, three for a big one, each of the size needed. It returns the
+// room for the attributes, attrs long, for the caller to fill and carve
+// the attr arguments of StartElement from, or nil when it made none. The
+// decoder calls it with the size of each element tree before the tree's
+// first StartElement.
+func (b *ElementBuilder) Grow(elements, nodes, attrs int) []xml.Attr {
+	switch {
+	case elements <= 2 && nodes <= 2 && attrs <= 5:
+		t := new(tree2)
+		return b.use(t.e[:elements], t.n[:nodes], t.a[:attrs])
+	case elements <= 3 && nodes <= 3 && attrs <= 5:
+		t := new(tree3)
+		return b.use(t.e[:elements], t.n[:nodes], t.a[:attrs])
+	case elements <= 4 && nodes <= 4 && attrs <= 7:
+		t := new(tree4)
+		return b.use(t.e[:elements], t.n[:nodes], t.a[:attrs])
+	case elements <= 8 && nodes <= 8 && attrs <= 12:
+		t := new(tree8)
+		return b.use(t.e[:elements], t.n[:nodes], t.a[:attrs])
+	}
 	if len(b.slab)-b.si < elements {
 		b.slab, b.si = make([]Element, elements), 0
 	}
 	if len(b.nslab)-b.ni < nodes {
 		b.nslab, b.ni = make([]Node, nodes), 0
 	}
+	return nil
+}
+
+// Small trees, each one allocation: the typical stanza has a few elements
+// and content nodes, and the attributes of its top element (type, id, to,
+// from, xml:lang) and a few more. Their sizes fill the allocator's size
+// classes of 448, 576, 768 and 1408 bytes.
+type (
+	tree2 struct {
+		e [2]Element
+		n [2]Node
+		a [5]xml.Attr
+	}
+	tree3 struct {
+		e [3]Element
+		n [3]Node
+		a [5]xml.Attr
+	}
+	tree4 struct {
+		e [4]Element
+		n [4]Node
+		a [7]xml.Attr
+	}
+	tree8 struct {
+		e [8]Element
+		n [8]Node
+		a [12]xml.Attr
+	}
+)
+
+// use makes e and n the chunks the next elements and content nodes are
+// carved from, and returns a.
+func (b *ElementBuilder) use(e []Element, n []Node, a []xml.Attr) []xml.Attr {
+	b.slab, b.si, b.nslab, b.ni = e, 0, n, 0
+	if len(e) == 0 {
+		b.slab = nil
+	}
+	if len(n) == 0 {
+		b.nslab = nil
+	}
+	if len(a) == 0 {
+		return nil
+	}
+	return a
 }
 
 func (b *ElementBuilder) newElement() *Element {

@@ -164,7 +164,7 @@ func FuzzParseElement(f *testing.F) {
 
 // undeclaredButAmbiguous reports whether err is ParseElement's error for
 // an undeclared prefix p while data declares a namespace named "p", or
-// declares p empty (xmlns:p='', which Namespaces in XML 1.0 forbids: the
+// declares p empty (xmlns:p="", which Namespaces in XML 1.0 forbids: the
 // decoder leaves p unbound, where encoding/xml binds it to no namespace).
 func undeclaredButAmbiguous(err error, data []byte) bool {
 	var syn *xml.SyntaxError

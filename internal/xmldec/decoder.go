@@ -84,12 +84,15 @@ type Handler interface {
 
 // A Sizer is a Handler that can make room for an element tree before its
 // parts arrive. The Decoder calls Grow once before the first StartElement
-// of a tree, with how many elements (the top one included) and content
-// nodes (child elements and runs of character data, over all its
-// elements) the tree holds.
+// of a tree, with how many elements (the top one included), content nodes
+// (child elements and runs of character data, over all its elements) and
+// attributes (without namespace declarations) the tree holds. Grow returns
+// room for the attributes, at least attrs long, which the Decoder fills
+// and carves the attributes of each StartElement from, or nil to let the
+// Decoder allocate it: so that a small tree can be one allocation.
 type Sizer interface {
 	Handler
-	Grow(elements, nodes int)
+	Grow(elements, nodes, attrs int) []xml.Attr
 }
 
 // Kind is the kind of a top-level Item.
@@ -838,14 +841,16 @@ func (d *Decoder) trimRecord(n int, all bool) {
 func (d *Decoder) replay(h Handler) {
 	all := string(d.sb)
 	var attrs []xml.Attr
+	if s, ok := h.(Sizer); ok {
+		attrs = s.Grow(len(d.enames), len(d.enames)-1+d.ntext, len(d.rattrs))
+	}
 	if len(d.rattrs) > 0 {
-		attrs = make([]xml.Attr, len(d.rattrs))
+		if len(attrs) < len(d.rattrs) {
+			attrs = make([]xml.Attr, len(d.rattrs))
+		}
 		for i, ra := range d.rattrs {
 			attrs[i] = xml.Attr{Name: ra.name, Value: all[ra.a:ra.b]}
 		}
-	}
-	if s, ok := h.(Sizer); ok {
-		s.Grow(len(d.enames), len(d.enames)-1+d.ntext)
 	}
 	names := d.enames
 	for _, e := range d.evs {
