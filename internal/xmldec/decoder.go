@@ -806,8 +806,8 @@ func appendBytes(s, b []byte) []byte {
 	return append(s, b...)
 }
 
-// trimRecord empties the record of the last element. A buffer that grew
-// past n items is dropped when the last element used less than a quarter
+// trimRecord empties the record of the element just read. A buffer that
+// grew past n items is dropped when that element used less than a quarter
 // of it (always, if all is set), so that one big element does not keep its
 // memory for the rest of a stream, while a stream of big elements reuses
 // it.
@@ -901,7 +901,8 @@ func isNSDecl(n xml.Name) bool {
 // check and discard it). It returns the element's name.
 func (d *Decoder) element(h Handler) (xml.Name, error) {
 	rec := h != nil
-	d.trimRecord(512, false)
+	d.sb, d.evs, d.enames, d.rattrs = d.sb[:0], d.evs[:0], d.enames[:0], d.rattrs[:0]
+	d.ntext = 0
 	stk := d.stk[:0]
 	var rootName xml.Name
 	tstart := -1 // where the open run of character data starts in sb
@@ -1020,11 +1021,12 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 	}
 }
 
-// done hands a complete recorded element to h.
+// done hands a complete recorded element to h, then trims the record.
 func (d *Decoder) done(h Handler) error {
 	if h != nil {
 		d.replay(h)
 	}
+	d.trimRecord(512, false)
 	return nil
 }
 
