@@ -22,11 +22,11 @@ import (
 // another, sized to the tree: with the one string of its character data
 // and attribute values and the one array of its attributes, a decoded
 // stanza costs four allocations whatever its size, and a small one two
-// (its string, and one block for its elements, nodes and attributes). The price is that an
-// Element kept from a tree keeps the whole tree's memory alive. Without
-// Grow, elements are carved from chunks of growing size, which a kept
-// Element may share with its neighbours. An ElementBuilder is not safe for
-// concurrent use.
+// (its string, and one block for its elements, nodes and attributes). The
+// price is that an Element kept from a tree keeps the whole tree's memory
+// alive. Without Grow, elements are carved from chunks of growing size,
+// which a kept Element may share with its neighbours. An ElementBuilder is
+// not safe for concurrent use.
 type ElementBuilder struct {
 	root  *Element
 	stack []*Element
