@@ -265,6 +265,9 @@ func Decode(data []byte, h Handler) error {
 	d := pool.Get().(*Decoder)
 	d.reset(nil, data)
 	d.root = true
+	if h != nil && len(data) > 64<<10 {
+		d.presize(len(data))
+	}
 	var err error
 	for {
 		var it Item
@@ -804,6 +807,26 @@ func appendBytes(s, b []byte) []byte {
 		s = slices.Grow(s, max(len(s), len(b), 256))
 	}
 	return append(s, b...)
+}
+
+// presize makes room in the record for an element of about n bytes of
+// typical stanza content (an event per 32 bytes, a start tag per 64, half
+// of it character data and attribute values), so that a big element read
+// at once grows its record in a step or two rather than from nothing. It
+// costs at most a few times n bytes, whatever the input holds.
+func (d *Decoder) presize(n int) {
+	if c := n / 32; cap(d.evs) < c {
+		d.evs = make([]event, 0, c)
+	}
+	if c := n / 64; cap(d.enames) < c {
+		d.enames = make([]xml.Name, 0, c)
+	}
+	if c := n / 64; cap(d.rattrs) < c {
+		d.rattrs = make([]recAttr, 0, c)
+	}
+	if c := n / 2; cap(d.sb) < c {
+		d.sb = make([]byte, 0, c)
+	}
 }
 
 // trimRecord empties the record of the element just read. A buffer that
