@@ -1,6 +1,7 @@
 package iq_test
 
 import (
+	"encoding/xml"
 	"fmt"
 	"io"
 	"strings"
@@ -29,6 +30,7 @@ var builderInputs = []struct{ name, xml string }{
 	{"mixed", `<a>t<b>u</b>v<c/><d>w<e>x</e></d>y</a>`},
 	{"deep", strings.Repeat(`<a k='v'>t`, 50) + strings.Repeat(`</a>`, 50)},
 	{"payload", string(sizedStanza(4 << 10))},
+	{"big payload", string(sizedStanza(200 << 10))}, // Decode sizes its record up front
 }
 
 // With Grow, the builder carves a tree from arrays sized to it; without,
@@ -44,6 +46,9 @@ func TestElementBuilderGrowBuildsTheSameTree(t *testing.T) {
 			want, err := iq.ParseElement([]byte(tc.xml))
 			require.NoError(t, err)
 			assert.Equal(t, want, sized.Root())
+			var ref iq.Element
+			require.NoError(t, xml.Unmarshal([]byte(tc.xml), &ref))
+			assert.True(t, ref.Equal(sized.Root()), "encoding/xml built another tree")
 		})
 	}
 }
