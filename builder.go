@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/xmpp-iq/iq/internal/xmldec"
 )
@@ -16,17 +17,25 @@ import (
 // complete element, Root returns it; Reset prepares the builder for the
 // next one, and elements already built stay valid.
 //
-// Elements are carved from shared chunks, a few allocations per stanza
-// rather than one or more per node, so a retained Element may keep a few
-// kilobytes of its neighbours alive. An ElementBuilder is not safe for
-// concurrent use.
+// The decoder tells the builder the size of each element tree first
+// (Grow), so that a tree's elements share one array and its content nodes
+// another, sized to the tree: with the one string of its character data
+// and attribute values and the one array of its attributes, a decoded
+// stanza costs four allocations whatever its size, and a small one two
+// (its string, and one block for its elements, nodes and attributes). The
+// price is that an Element kept from a tree keeps the whole tree's memory
+// alive. Without Grow, elements are carved from chunks of growing size,
+// which a kept Element may share with its neighbours. An ElementBuilder is
+// not safe for concurrent use.
 type ElementBuilder struct {
 	root  *Element
 	stack []*Element
-	marks []int  // where each open element's content starts in nodes
-	nodes []Node // content of the open elements
-	slab  []Element
-	nslab []Node
+	marks []int     // where each open element's content starts in nodes
+	nodes []Node    // content of the open elements
+	slab  []Element // slab[si:] and nslab[ni:] are free: indices, which
+	nslab []Node    // unlike reslicing write no pointer, so no barrier
+	si    int
+	ni    int
 
 	chunk, nchunk int // sizes of the last chunks
 }
@@ -42,19 +51,97 @@ func (b *ElementBuilder) Root() *Element {
 // Reset prepares b for another element.
 func (b *ElementBuilder) Reset() {
 	b.root = nil
+	clear(b.stack)
 	b.stack = b.stack[:0]
 	b.marks = b.marks[:0]
 	clear(b.nodes)
 	b.nodes = b.nodes[:0]
 }
 
-func (b *ElementBuilder) newElement() *Element {
-	if len(b.slab) == 0 {
-		b.chunk = min(max(2*b.chunk, 4), 64)
-		b.slab = make([]Element, b.chunk)
+// Grow makes room for the next elements elements, nodes content nodes
+// (child elements and runs of character data, over all the elements) and
+// attrs attributes, so that building them takes one allocation for a
+// small tree, three for a big one, each of the size needed. It returns the
+// room for the attributes, attrs long, for the caller to fill and carve
+// the attr arguments of StartElement from, or nil when it made none. The
+// decoder calls it with the size of each element tree before the tree's
+// first StartElement.
+func (b *ElementBuilder) Grow(elements, nodes, attrs int) []xml.Attr {
+	switch {
+	case elements <= 2 && nodes <= 2 && attrs <= 5:
+		t := new(tree2)
+		return b.use(t.e[:elements], t.n[:nodes], t.a[:attrs])
+	case elements <= 3 && nodes <= 3 && attrs <= 5:
+		t := new(tree3)
+		return b.use(t.e[:elements], t.n[:nodes], t.a[:attrs])
+	case elements <= 4 && nodes <= 4 && attrs <= 7:
+		t := new(tree4)
+		return b.use(t.e[:elements], t.n[:nodes], t.a[:attrs])
+	case elements <= 8 && nodes <= 8 && attrs <= 12:
+		t := new(tree8)
+		return b.use(t.e[:elements], t.n[:nodes], t.a[:attrs])
 	}
-	e := &b.slab[0]
-	b.slab = b.slab[1:]
+	if len(b.slab)-b.si < elements {
+		b.slab, b.si = make([]Element, elements), 0
+	}
+	if len(b.nslab)-b.ni < nodes {
+		b.nslab, b.ni = make([]Node, nodes), 0
+	}
+	return nil
+}
+
+// Small trees, each one allocation: the typical stanza has a few elements
+// and content nodes, and the attributes of its top element (type, id, to,
+// from, xml:lang) and a few more. Their sizes fill the allocator's size
+// classes of 448, 576, 768 and 1408 bytes.
+type (
+	tree2 struct {
+		e [2]Element
+		n [2]Node
+		a [5]xml.Attr
+	}
+	tree3 struct {
+		e [3]Element
+		n [3]Node
+		a [5]xml.Attr
+	}
+	tree4 struct {
+		e [4]Element
+		n [4]Node
+		a [7]xml.Attr
+	}
+	tree8 struct {
+		e [8]Element
+		n [8]Node
+		a [12]xml.Attr
+	}
+)
+
+// use makes e and n the chunks the next elements and content nodes are
+// carved from, and returns a.
+func (b *ElementBuilder) use(e []Element, n []Node, a []xml.Attr) []xml.Attr {
+	b.slab, b.si, b.nslab, b.ni = e, 0, n, 0
+	if len(e) == 0 {
+		b.slab = nil
+	}
+	if len(n) == 0 {
+		b.nslab = nil
+	}
+	if len(a) == 0 {
+		return nil
+	}
+	return a
+}
+
+func (b *ElementBuilder) newElement() *Element {
+	if b.si == len(b.slab) {
+		b.chunk = min(max(2*b.chunk, 4), 64)
+		b.slab, b.si = make([]Element, b.chunk), 0
+	}
+	e := &b.slab[b.si]
+	if b.si++; b.si == len(b.slab) {
+		b.slab, b.si = nil, 0 // keep no finished tree alive
+	}
 	return e
 }
 
@@ -91,15 +178,18 @@ func (b *ElementBuilder) EndElement() {
 	}
 	e := b.stack[len(b.stack)-1]
 	m := b.marks[len(b.marks)-1]
+	b.stack[len(b.stack)-1] = nil
 	b.stack = b.stack[:len(b.stack)-1]
 	b.marks = b.marks[:len(b.marks)-1]
 	if n := len(b.nodes) - m; n > 0 {
-		if len(b.nslab) < n {
+		if len(b.nslab)-b.ni < n {
 			b.nchunk = min(max(2*b.nchunk, 8), 128)
-			b.nslab = make([]Node, max(n, b.nchunk))
+			b.nslab, b.ni = make([]Node, max(n, b.nchunk)), 0
 		}
-		e.Content = b.nslab[:n:n]
-		b.nslab = b.nslab[n:]
+		e.Content = b.nslab[b.ni : b.ni+n : b.ni+n]
+		if b.ni += n; b.ni == len(b.nslab) {
+			b.nslab, b.ni = nil, 0
+		}
 		copy(e.Content, b.nodes[m:])
 		clear(b.nodes[m:])
 		b.nodes = b.nodes[:m]
@@ -111,15 +201,27 @@ func (b *ElementBuilder) EndElement() {
 // and checked against encoding/xml by differential fuzzing). Syntax errors
 // are *xml.SyntaxError.
 func ParseElement(data []byte) (*Element, error) {
-	var b ElementBuilder
-	if err := xmldec.Decode(data, &b); err != nil {
+	b := builders.Get().(*ElementBuilder)
+	b.Reset()
+	err := xmldec.Decode(data, b)
+	root := b.Root()
+	b.Reset()
+	if cap(b.stack) > 256 || cap(b.nodes) > 1024 {
+		b.stack, b.marks, b.nodes = nil, nil, nil
+	}
+	b.slab, b.nslab, b.si, b.ni = nil, nil, 0, 0 // the next tree is not to share their memory
+	builders.Put(b)
+	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("iq: no element in input")
 		}
 		return nil, err
 	}
-	return b.Root(), nil
+	return root, nil
 }
+
+// builders keeps ParseElement's builders, whose stacks are reused.
+var builders = sync.Pool{New: func() any { return new(ElementBuilder) }}
 
 // IQFromElement reads a decoded <iq> element (in jabber:client,
 // jabber:server, jabber:component:accept or no namespace) as an IQ, as

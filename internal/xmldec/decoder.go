@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,12 +66,33 @@ const xmlURL = "http://www.w3.org/XML/1998/namespace"
 // Handler receives the parts of one top-level element, in document order.
 // Calls nest: every StartElement is matched by one EndElement. Text is
 // called with non-empty, merged character data: never twice in a row.
-// The attributes slice is newly allocated and belongs to the Handler; it is
-// nil when the element has no attributes besides namespace declarations.
+// The attributes slice belongs to the Handler (its capacity is its
+// length); it is nil when the element has no attributes besides namespace
+// declarations.
+//
+// The Decoder reads a whole element before it calls the Handler, and then
+// only if the element is well-formed: a Handler never sees part of an
+// element. All the character data and attribute values of one element tree
+// are substrings of one string, and all its attributes share one backing
+// array, so that a tree costs a few allocations whatever its size (and a
+// part of it that is kept keeps the rest of its tree's strings alive).
 type Handler interface {
 	StartElement(name xml.Name, attr []xml.Attr)
 	Text(s string)
 	EndElement()
+}
+
+// A Sizer is a Handler that can make room for an element tree before its
+// parts arrive. The Decoder calls Grow once before the first StartElement
+// of a tree, with how many elements (the top one included), content nodes
+// (child elements and runs of character data, over all its elements) and
+// attributes (without namespace declarations) the tree holds. Grow returns
+// room for the attributes, at least attrs long, which the Decoder fills
+// and carves the attributes of each StartElement from, or nil to let the
+// Decoder allocate it: so that a small tree can be one allocation.
+type Sizer interface {
+	Handler
+	Grow(elements, nodes, attrs int) []xml.Attr
 }
 
 // Kind is the kind of a top-level Item.
@@ -154,14 +176,37 @@ type Decoder struct {
 	attrs []rawAttr
 	vals  []byte // decoded attribute values
 	tmp   []byte // decoded character data of the last text call
-	txt   []byte // merged character data
 	stk   []frame
 
-	anames   []xml.Name
-	seen     map[xml.Name]struct{} // attribute names of a start tag with many
-	vbuf     []byte
-	attrSlab []xml.Attr
-	cache    [512]string
+	anames []xml.Name
+	seen   map[xml.Name]struct{} // attribute names of a start tag with many
+	cache  [512]string
+
+	// the element being read, recorded until it is complete
+	sb     []byte     // its character data and attribute values
+	evs    []event    // its parts, in document order
+	enames []xml.Name // the names of its start tags, in order
+	rattrs []recAttr  // its attributes, in order
+	ntext  int        // how many evText in evs
+}
+
+// Kinds of event.
+const (
+	evStart = iota // a start tag: the next of enames, rattrs[a:b]
+	evText         // character data: sb[a:b]
+	evEnd
+)
+
+// event is one recorded part of an element.
+type event struct {
+	kind uint8
+	a, b int
+}
+
+// recAttr is a recorded attribute: its resolved name, its value sb[a:b].
+type recAttr struct {
+	name xml.Name
+	a, b int
 }
 
 type top struct {
@@ -220,6 +265,9 @@ func Decode(data []byte, h Handler) error {
 	d := pool.Get().(*Decoder)
 	d.reset(nil, data)
 	d.root = true
+	if h != nil && len(data) > 64<<10 {
+		d.presize(len(data))
+	}
 	var err error
 	for {
 		var it Item
@@ -249,9 +297,10 @@ func (d *Decoder) reset(r io.Reader, data []byte) {
 		if cap(d.attrs) > 256 || cap(d.stk) > 256 || cap(d.undo) > 256 || cap(d.anames) > 256 {
 			d.attrs, d.stk, d.undo, d.anames = nil, nil, nil, nil
 		}
-		if cap(d.vals) > 4096 || cap(d.tmp) > 4096 || cap(d.txt) > 4096 || cap(d.vbuf) > 4096 {
-			d.vals, d.tmp, d.txt, d.vbuf = nil, nil, nil, nil
+		if cap(d.vals) > 4096 || cap(d.tmp) > 4096 {
+			d.vals, d.tmp = nil, nil
 		}
+		d.trimRecord(512, true)
 		d.open = d.open[:0]
 	}
 }
@@ -683,7 +732,9 @@ func (d *Decoder) internValue(a *rawAttr) string {
 }
 
 // intern returns b as a string, shared with an earlier equal one when
-// it is still in a small direct-mapped cache.
+// it is still in a small cache: two-way set associative, indexed by a hash
+// of all of b's bytes, so that the few names a stream repeats stay in it
+// however they collide.
 func (d *Decoder) intern(b []byte) string {
 	n := len(b)
 	if n == 0 {
@@ -692,65 +743,154 @@ func (d *Decoder) intern(b []byte) string {
 	if n > 96 {
 		return string(b)
 	}
-	h := (uint(n)*0x9E37 + uint(b[0])*31 + uint(b[n-1])*131 + uint(b[n/2])*7) % uint(len(d.cache))
-	if s := d.cache[h]; s == string(b) {
+	h := uint32(2166136261)
+	for _, c := range b {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	i := uint(h) % uint(len(d.cache)) &^ 1
+	if s := d.cache[i]; s == string(b) {
+		return s
+	}
+	if s := d.cache[i+1]; s == string(b) {
+		d.cache[i], d.cache[i+1] = s, d.cache[i]
 		return s
 	}
 	s := string(b)
-	d.cache[h] = s
+	d.cache[i], d.cache[i+1] = s, d.cache[i]
 	return s
 }
 
 // stanzaAttrs resolves the attributes of a start tag below the stream,
 // drops namespace declarations, checks the names as iq's checkNames does
-// (see checkStart), and, when build is set, returns them. Their values
-// share one string.
-func (d *Decoder) stanzaAttrs(build bool) ([]xml.Attr, error) {
+// (see checkStart), and, when rec is set, records them and the start tag.
+func (d *Decoder) stanzaAttrs(name xml.Name, rec bool) error {
 	if err := d.resolveAttrs(); err != nil {
-		return nil, err
+		return err
 	}
-	n := 0
-	for _, an := range d.anames {
-		if !isNSDecl(an) {
-			n++
-		}
+	if !rec {
+		return nil
 	}
-	if n == 0 || !build {
-		return nil, nil
-	}
-	// One string for all values.
-	vb := d.vbuf[:0]
-	for i := range d.attrs {
-		if isNSDecl(d.anames[i]) {
-			continue
-		}
-		a := &d.attrs[i]
-		if a.raw {
-			vb = append(vb, d.buf[a.val.a:a.val.b]...)
-		} else {
-			vb = append(vb, d.vals[a.val.a:a.val.b]...)
-		}
-	}
-	all := string(vb)
-	d.vbuf = vb
-	if len(d.attrSlab) < n {
-		d.attrSlab = make([]xml.Attr, max(n, 32))
-	}
-	attr := d.attrSlab[:n:n]
-	d.attrSlab = d.attrSlab[n:]
-	j, off := 0, 0
+	a := len(d.rattrs)
 	for i := range d.attrs {
 		an := d.anames[i]
 		if isNSDecl(an) {
 			continue
 		}
-		a := &d.attrs[i]
-		l := a.val.b - a.val.a
-		attr[j] = xml.Attr{Name: an, Value: all[off : off+l]}
-		j++
-		off += l
+		ra := &d.attrs[i]
+		off := len(d.sb)
+		if ra.raw {
+			d.sb = appendBytes(d.sb, d.buf[ra.val.a:ra.val.b])
+		} else {
+			d.sb = appendBytes(d.sb, d.vals[ra.val.a:ra.val.b])
+		}
+		d.rattrs = appendOne(d.rattrs, recAttr{an, off, len(d.sb)})
 	}
-	return attr, nil
+	d.enames = appendOne(d.enames, name)
+	d.evs = appendOne(d.evs, event{evStart, a, len(d.rattrs)})
+	return nil
+}
+
+// appendOne appends v to s, doubling s's capacity when it is full: the
+// record of a big element grows in a few steps, where append's growth
+// by a quarter would copy it many times.
+func appendOne[T any](s []T, v T) []T {
+	if len(s) == cap(s) {
+		s = slices.Grow(s, max(len(s), 16))
+	}
+	return append(s, v)
+}
+
+// appendBytes appends b to s, at least doubling s's capacity when it is
+// too small.
+func appendBytes(s, b []byte) []byte {
+	if cap(s)-len(s) < len(b) {
+		s = slices.Grow(s, max(len(s), len(b), 256))
+	}
+	return append(s, b...)
+}
+
+// presize makes room in the record for an element of about n bytes of
+// typical stanza content (an event per 32 bytes, a start tag per 64, half
+// of it character data and attribute values), so that a big element read
+// at once grows its record in a step or two rather than from nothing. It
+// costs at most a few times n bytes, whatever the input holds.
+func (d *Decoder) presize(n int) {
+	if c := n / 32; cap(d.evs) < c {
+		d.evs = make([]event, 0, c)
+	}
+	if c := n / 64; cap(d.enames) < c {
+		d.enames = make([]xml.Name, 0, c)
+	}
+	if c := n / 64; cap(d.rattrs) < c {
+		d.rattrs = make([]recAttr, 0, c)
+	}
+	if c := n / 2; cap(d.sb) < c {
+		d.sb = make([]byte, 0, c)
+	}
+}
+
+// trimRecord empties the record of the element just read. A buffer that
+// grew past n items is dropped when that element used less than a quarter
+// of it (always, if all is set), so that one big element does not keep its
+// memory for the rest of a stream, while a stream of big elements reuses
+// it.
+func (d *Decoder) trimRecord(n int, all bool) {
+	big := func(l, c, n int) bool { return c > n && (all || l < c/4) }
+	if big(len(d.evs), cap(d.evs), 4*n) {
+		d.evs = nil
+	}
+	if big(len(d.enames), cap(d.enames), n) {
+		d.enames = nil
+	}
+	if big(len(d.rattrs), cap(d.rattrs), n) {
+		d.rattrs = nil
+	}
+	if big(len(d.sb), cap(d.sb), 32*n) {
+		d.sb = nil
+	}
+	if all {
+		// Out of use, in a pool: keep no strings alive. (In use, what
+		// is kept is the names of the last element, bounded by its size.)
+		clear(d.enames)
+		clear(d.rattrs)
+	}
+	d.sb, d.evs, d.enames, d.rattrs = d.sb[:0], d.evs[:0], d.enames[:0], d.rattrs[:0]
+	d.ntext = 0
+}
+
+// replay hands the recorded element to h: its character data and
+// attribute values as substrings of one string, its attributes carved
+// from one array.
+func (d *Decoder) replay(h Handler) {
+	all := string(d.sb)
+	var attrs []xml.Attr
+	if s, ok := h.(Sizer); ok {
+		attrs = s.Grow(len(d.enames), len(d.enames)-1+d.ntext, len(d.rattrs))
+	}
+	if len(d.rattrs) > 0 {
+		if len(attrs) < len(d.rattrs) {
+			attrs = make([]xml.Attr, len(d.rattrs))
+		}
+		for i, ra := range d.rattrs {
+			attrs[i] = xml.Attr{Name: ra.name, Value: all[ra.a:ra.b]}
+		}
+	}
+	names := d.enames
+	for _, e := range d.evs {
+		switch e.kind {
+		case evStart:
+			var at []xml.Attr
+			if e.a < e.b {
+				at = attrs[e.a:e.b:e.b]
+			}
+			h.StartElement(names[0], at)
+			names = names[1:]
+		case evText:
+			h.Text(all[e.a:e.b])
+		default:
+			h.EndElement()
+		}
+	}
 }
 
 // checkStart checks the local names of the start tag in d.tag and d.attrs
@@ -780,24 +920,21 @@ func isNSDecl(n xml.Name) bool {
 }
 
 // element reads an element whose start tag is in d.tag and d.attrs, to its
-// end tag, passing its parts to h. It returns the element's name.
+// end tag, and passes its parts to h once it is complete (h may be nil to
+// check and discard it). It returns the element's name.
 func (d *Decoder) element(h Handler) (xml.Name, error) {
+	rec := h != nil
+	d.sb, d.evs, d.enames, d.rattrs = d.sb[:0], d.evs[:0], d.enames[:0], d.rattrs[:0]
+	d.ntext = 0
 	stk := d.stk[:0]
-	d.txt = d.txt[:0]
 	var rootName xml.Name
-	pend := span{-1, -1} // raw pending text in buf, when d.txt is empty
+	tstart := -1 // where the open run of character data starts in sb
 	flush := func() {
-		if h == nil {
-			pend, d.txt = span{-1, -1}, d.txt[:0]
-			return
+		if tstart >= 0 && tstart < len(d.sb) {
+			d.evs = appendOne(d.evs, event{evText, tstart, len(d.sb)})
+			d.ntext++
 		}
-		if len(d.txt) > 0 {
-			h.Text(string(d.txt))
-			d.txt = d.txt[:0]
-		} else if pend.a >= 0 {
-			h.Text(string(d.buf[pend.a:pend.b]))
-		}
-		pend = span{-1, -1}
+		tstart = -1
 	}
 	for {
 		// d.tag and d.attrs hold a start tag.
@@ -812,25 +949,21 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 			d.restore(mark)
 			return xml.Name{}, err
 		}
-		attr, err := d.stanzaAttrs(h != nil)
-		if err != nil {
+		if err := d.stanzaAttrs(name, rec); err != nil {
 			d.restore(mark)
 			return xml.Name{}, err
 		}
 		if len(stk) == 0 {
 			rootName = name
 		}
-		if h != nil {
-			h.StartElement(name, attr)
-		}
 		if d.tag.empty {
 			d.restore(mark)
-			if h != nil {
-				h.EndElement()
+			if rec {
+				d.evs = appendOne(d.evs, event{kind: evEnd})
 			}
 			if len(stk) == 0 {
 				d.stk = stk
-				return rootName, nil
+				return rootName, d.done(h)
 			}
 		} else {
 			stk = append(stk, frame{d.tag.q.a, d.tag.q.b, mark})
@@ -850,7 +983,9 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 					d.stk = stk
 					return xml.Name{}, err
 				}
-				pend = d.addText(raw, s, pend)
+				if rec {
+					tstart = d.addText(raw, s, tstart)
+				}
 				continue
 			}
 			if c, ok = d.getc(); !ok {
@@ -869,13 +1004,13 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 				}
 				stk = stk[:len(stk)-1]
 				d.restore(f.mark)
-				flush()
-				if h != nil {
-					h.EndElement()
+				if rec {
+					flush()
+					d.evs = appendOne(d.evs, event{kind: evEnd})
 				}
 				if len(stk) == 0 {
 					d.stk = stk
-					return rootName, nil
+					return rootName, d.done(h)
 				}
 				continue
 			case '?':
@@ -889,14 +1024,14 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 				var s span
 				k, raw, s, err = d.bang()
 				if err == nil {
-					if k == KindText {
-						pend = d.addText(raw, s, pend)
+					if k == KindText && rec {
+						tstart = d.addText(raw, s, tstart)
 					}
 					continue
 				}
 			default:
 				d.pos--
-				if err = d.startTag(); err == nil {
+				if err = d.startTag(); err == nil && rec {
 					flush()
 				}
 			}
@@ -909,24 +1044,30 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 	}
 }
 
-// addText merges the result of text into the pending character data.
-func (d *Decoder) addText(raw bool, s span, pend span) span {
+// done hands a complete recorded element to h, then trims the record.
+func (d *Decoder) done(h Handler) error {
+	if h != nil {
+		d.replay(h)
+	}
+	d.trimRecord(512, false)
+	return nil
+}
+
+// addText appends the result of text to the open run of character data,
+// which starts at tstart in sb (-1: none yet), and returns where it starts.
+func (d *Decoder) addText(raw bool, s span, tstart int) int {
 	if s.a == s.b {
-		return pend
+		return tstart
 	}
-	if raw && len(d.txt) == 0 && pend.a < 0 {
-		return s
-	}
-	if pend.a >= 0 {
-		d.txt = append(d.txt, d.buf[pend.a:pend.b]...)
-		pend = span{-1, -1}
+	if tstart < 0 {
+		tstart = len(d.sb)
 	}
 	if raw {
-		d.txt = append(d.txt, d.buf[s.a:s.b]...)
+		d.sb = appendBytes(d.sb, d.buf[s.a:s.b])
 	} else {
-		d.txt = append(d.txt, d.tmp[s.a:s.b]...)
+		d.sb = appendBytes(d.sb, d.tmp[s.a:s.b])
 	}
-	return pend
+	return tstart
 }
 
 // readName reads the bytes encoding/xml's readName reads: ASCII name

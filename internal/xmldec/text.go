@@ -42,8 +42,8 @@ func (d *Decoder) text(quote int, cdata bool) (raw bool, s span, err error) {
 	seg := start    // start of the input not yet copied to tmp
 	entEnd := start // where ]]> may start: after the last entity
 	raw = true
-	d.tmp = d.tmp[:0]
-	var bad string // the first validity error
+	tmp := d.tmp[:0] // a local: appends need no write barrier
+	var bad string   // the first validity error
 	i := start
 	chop := 0 // terminator bytes before i: the quote, or ]]>
 Scan:
@@ -120,8 +120,8 @@ Scan:
 				break Scan
 			}
 		case c == '\r':
-			d.tmp = append(d.tmp, d.buf[seg:i]...)
-			d.tmp = append(d.tmp, '\n')
+			tmp = append(tmp, d.buf[seg:i]...)
+			tmp = append(tmp, '\n')
 			raw = false
 			i++
 			if i >= d.end {
@@ -137,7 +137,7 @@ Scan:
 				i++
 				continue
 			}
-			d.tmp = append(d.tmp, d.buf[seg:i]...)
+			tmp = append(tmp, d.buf[seg:i]...)
 			raw = false
 			d.pos = i + 1
 			r, err := d.entity(i)
@@ -147,7 +147,7 @@ Scan:
 			if bad == "" && !inRange(r) {
 				bad = fmt.Sprintf("illegal character code %U", r)
 			}
-			d.tmp = utf8.AppendRune(d.tmp, r)
+			tmp = utf8.AppendRune(tmp, r)
 			i = d.pos
 			seg, entEnd = i, i
 		}
@@ -162,8 +162,9 @@ Scan:
 	if raw {
 		return true, span{start, stop}, nil
 	}
-	d.tmp = append(d.tmp, d.buf[seg:stop]...)
-	return false, span{0, len(d.tmp)}, nil
+	tmp = append(tmp, d.buf[seg:stop]...)
+	d.tmp = tmp
+	return false, span{0, len(tmp)}, nil
 }
 
 // entity reads an entity or character reference after the & at amp, as

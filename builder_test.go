@@ -1,0 +1,124 @@
+package iq_test
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/internal/xmldec"
+)
+
+// noGrow hides ElementBuilder's Grow, so that the decoder hands it the
+// parts of a tree without telling their number first.
+type noGrow struct{ xmldec.Handler }
+
+// builderInputs are trees of every shape the builder handles: text cut by
+// comments, CDATA and entities, empty elements, attributes with and without
+// escapes, namespaces, nesting.
+var builderInputs = []struct{ name, xml string }{
+	{"empty", `<a/>`},
+	{"text", `<a>hello</a>`},
+	{"attributes", `<a x='1' y="a&amp;b" z=''/>`},
+	{"namespaces", `<a xmlns='u:1' xmlns:p='u:2' p:x='1' x='2'><p:b/><c xmlns=''/></a>`},
+	{"cut text", `<a>t<!-- c -->u<![CDATA[<v>]]>&amp;&#x41;<?pi x?>w</a>`},
+	{"mixed", `<a>t<b>u</b>v<c/><d>w<e>x</e></d>y</a>`},
+	{"deep", strings.Repeat(`<a k='v'>t`, 50) + strings.Repeat(`</a>`, 50)},
+	{"payload", string(sizedStanza(4 << 10))},
+	{"big payload", string(sizedStanza(200 << 10))}, // Decode sizes its record up front
+}
+
+// With Grow, the builder carves a tree from arrays sized to it; without,
+// from chunks. The trees are the same.
+func TestElementBuilderGrowBuildsTheSameTree(t *testing.T) {
+	for _, tc := range builderInputs {
+		t.Run(tc.name, func(t *testing.T) {
+			var sized, chunked iq.ElementBuilder
+			require.NoError(t, xmldec.Decode([]byte(tc.xml), &sized))
+			require.NoError(t, xmldec.Decode([]byte(tc.xml), noGrow{&chunked}))
+			require.NotNil(t, sized.Root())
+			assert.Equal(t, chunked.Root(), sized.Root())
+			want, err := iq.ParseElement([]byte(tc.xml))
+			require.NoError(t, err)
+			assert.Equal(t, want, sized.Root())
+			var ref iq.Element
+			require.NoError(t, xml.Unmarshal([]byte(tc.xml), &ref))
+			assert.True(t, ref.Equal(sized.Root()), "encoding/xml built another tree")
+		})
+	}
+}
+
+// A stanza's strings and arrays are its own: decoding the next stanza
+// through the same Decoder and builder leaves an element already built
+// unchanged.
+func TestElementBuilderKeepsEarlierTrees(t *testing.T) {
+	in := `<s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams'>` +
+		`<iq id='1' type='get'><q xmlns='urn:a'>first &amp; one</q></iq>` +
+		`<iq id='2' type='set'><r xmlns='urn:b'>second, longer text</r></iq>`
+	d := xmldec.NewDecoder(strings.NewReader(in), 1<<16)
+	_, err := d.Next(nil)
+	require.NoError(t, err)
+	var b iq.ElementBuilder
+	_, err = d.Next(&b)
+	require.NoError(t, err)
+	first := b.Root()
+	require.NotNil(t, first)
+	before := first.String()
+	b.Reset()
+	_, err = d.Next(&b)
+	require.NoError(t, err)
+	require.NotNil(t, b.Root())
+	assert.Equal(t, before, first.String())
+	assert.Equal(t, "first & one", first.Child("urn:a", "q").Text())
+	assert.Equal(t, "second, longer text", b.Root().Child("urn:b", "r").Text())
+}
+
+// cycle reads data over and over.
+type cycle struct {
+	data []byte
+	off  int
+}
+
+func (c *cycle) Read(p []byte) (int, error) {
+	n := copy(p, c.data[c.off:])
+	c.off = (c.off + n) % len(c.data)
+	return n, nil
+}
+
+// Reading a stanza from a stream, as stream.Conn does, costs four
+// allocations whatever its size: the tree's elements, its content nodes,
+// its attributes and the one string of its character data and attribute
+// values; a small stanza's elements, nodes and attributes are one block.
+// (One Decoder and one builder, no pool: the count is the same under the
+// race detector.)
+func TestStreamDecodeAllocations(t *testing.T) {
+	for _, tc := range []struct {
+		size int
+		max  float64
+	}{{100, 2}, {10 << 10, 4}, {100 << 10, 4}} {
+		t.Run(fmt.Sprintf("%dB", tc.size), func(t *testing.T) {
+			stanza := sizedStanza(tc.size)
+			const header = `<s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams'>`
+			d := xmldec.NewDecoder(io.MultiReader(strings.NewReader(header), &cycle{data: stanza}), 1<<20)
+			var b iq.ElementBuilder
+			_, err := d.Next(nil) // the header
+			require.NoError(t, err)
+			next := func() {
+				b.Reset()
+				it, err := d.Next(&b)
+				require.NoError(t, err)
+				require.Equal(t, xmldec.KindElement, it.Kind)
+				require.NotNil(t, b.Root())
+			}
+			for range 3 { // warm the buffers and the name cache
+				next()
+			}
+			assert.LessOrEqual(t, testing.AllocsPerRun(20, next), tc.max)
+		})
+	}
+}
