@@ -297,7 +297,20 @@ func (e *Element) AppendXML(b []byte) ([]byte, error) {
 // MarshalElement encodes v with encoding/xml and returns the result as an
 // Element. The element's name comes from v's XMLName field or type, as
 // xml.Marshal decides.
+//
+// Values of a type the struct codec supports are built straight into the
+// tree, without serialising them (GetAs's godoc lists what it supports);
+// any other value goes through xml.Marshal and is parsed back.
 func MarshalElement(v any) (*Element, error) {
+	if e := encodeFast(v); e != nil {
+		return e, nil
+	}
+	return marshalElementXML(v)
+}
+
+// marshalElementXML is MarshalElement through encoding/xml: xml.Marshal,
+// then parsed back.
+func marshalElementXML(v any) (*Element, error) {
 	b, err := xml.Marshal(v)
 	if err != nil {
 		return nil, wrapErr("iq: marshal element", err)
@@ -313,11 +326,19 @@ func MarshalElement(v any) (*Element, error) {
 }
 
 // Decode decodes e into v with encoding/xml, as xml.Unmarshal would decode
-// e's serialization.
+// e's serialization; an element that cannot be serialised (a hand-built
+// one with an invalid name, say) is an error. The typed calls and
+// handlers (GetAs, HandleGet…) decode payloads read from the stream
+// straight from the tree instead.
 func (e *Element) Decode(v any) error {
 	if e == nil {
 		return errors.New("iq: decode of a nil element")
 	}
+	return e.decodeXML(v)
+}
+
+// decodeXML is Decode: e serialised, then xml.Unmarshal.
+func (e *Element) decodeXML(v any) error {
 	b, err := appendElement(nil, e, "")
 	if err != nil {
 		return err

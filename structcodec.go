@@ -395,12 +395,15 @@ func checkLeaf(t reflect.Type) string {
 // would decode e's serialization, from the tree when v's type allows it
 // and through encoding/xml otherwise.
 func decodeStruct(e *Element, v any) error {
-	if e == nil || decodeFallback(reflect.TypeOf(v)) != "" {
-		return e.Decode(v)
+	if e == nil {
+		return e.Decode(v) // its error for a nil element
+	}
+	if decodeFallback(reflect.TypeOf(v)) != "" {
+		return e.decodeXML(v)
 	}
 	val := reflect.ValueOf(v)
 	if val.IsNil() {
-		return e.Decode(v)
+		return e.decodeXML(v)
 	}
 	var d treeDecoder
 	if err := d.unmarshal(val.Elem(), e); err != nil {

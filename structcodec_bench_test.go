@@ -34,7 +34,7 @@ func BenchmarkStructCodec(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var out benchCodecQuery
-			if err := e.Decode(&out); err != nil {
+			if err := e.decodeXML(&out); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -51,7 +51,7 @@ func BenchmarkStructCodec(b *testing.B) {
 	b.Run("encode/old", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := MarshalElement(v); err != nil {
+			if _, err := marshalElementXML(v); err != nil {
 				b.Fatal(err)
 			}
 		}

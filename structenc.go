@@ -26,7 +26,7 @@ func encodeStruct(v any) (*Element, error) {
 	if e := encodeFast(v); e != nil {
 		return e, nil
 	}
-	return MarshalElement(v)
+	return marshalElementXML(v)
 }
 
 // encodeFast returns v as an Element built straight from v, or nil when
