@@ -11,6 +11,9 @@ targets=(
 	".:FuzzStanzaError"
 	".:FuzzParseElement"
 	".:FuzzName"
+	".:FuzzParseJIDFastPaths"
+	".:FuzzDecodeStruct"
+	".:FuzzWriteAppendEscaped"
 	"./stream:FuzzConnRead"
 	"./internal/xmldec:FuzzDifferential"
 	# A test module of its own (it needs mellium); go.work lets go test
