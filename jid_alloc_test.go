@@ -12,10 +12,10 @@ import (
 // ParseJID runs on every response whose from is not the request's to as
 // sent (the Caller's reply rule), and on every request an ordered route or
 // an address middleware sees: an address already in normal form, lower
-// case ASCII, must cost no allocation, its parts sharing the input.
+// case ASCII, must cost no allocation.
 func TestParseJIDNormalASCIIAllocatesNothing(t *testing.T) {
 	tests := []struct {
-		name, in              string
+		name, in           string
 		local, domain, res string
 	}{
 		{name: "full", in: "juliet@capulet.example/balcony", local: "juliet", domain: "capulet.example", res: "balcony"},
