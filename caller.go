@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/xmpp-iq/iq/internal/errs"
 )
@@ -45,7 +46,8 @@ type Caller struct {
 	// for the earliest, rather than a timer per request.
 	deadlines []*Call
 	timer     *time.Timer
-	timerAt   time.Time
+	timerAt   int64 // since callEpoch, when timerSet
+	timerSet  bool
 
 	// Recycled Calls for Request. Each Caller has its own pool: a Call's
 	// pending and gen are guarded by the mutex of the Caller it ran on,
@@ -67,7 +69,7 @@ func newCaller(s Sender, cfg config) *Caller {
 	c := &Caller{
 		sender:     s,
 		timeout:    cfg.timeout,
-		maxPending: cfg.maxPending,
+		maxPending: min(cfg.maxPending, maxHeap),
 		log:        cfg.logger,
 		metrics:    cfg.metrics,
 		hook:       cfg.callHook,
@@ -117,26 +119,47 @@ type Call struct {
 	// Done receives the Call once, when it ends.
 	Done chan *Call
 
-	to       JID
+	// The fields below are laid out so that a Call Go makes for a request
+	// without an id, with the copy and its id's bytes (goCall), fits in
+	// 320 bytes: a million pending requests are a million of them.
 	via      Sender // guarded by the Caller's mu: the stream it went out on (SendVia)
-	deadline time.Time
-	index    int    // in the Caller's deadline heap; -1 when not in it
+	deadline int64  // since callEpoch, monotonic
 	gen      uint64 // bumped each time the Call ends, so a stale lookup cannot end a reuse
 	stopCtx  func() bool
-	pending  bool // guarded by the Caller's mu: in pending and the heap
-	pooled   bool // owned by Request, recycled after it returns
-	linked   bool // guarded by sctx.mu: sctx watches the request's context
-	copy     IQ   // the request with its fresh id, when it had none (Go only)
-	sctx     sendCtx
-	observed bool                      // seen by observeStart, not yet by observeEnd
 	start    int64                     // since callEpoch, when observed
 	done     func(resp *IQ, err error) // the CallHook's, when observed
+	sctx     sendCtx
+	index    int32 // in the Caller's deadline heap; -1 when not in it
+	pending  bool  // guarded by the Caller's mu: in pending and the heap
+	kind     callKind
+	linked   bool // guarded by sctx.mu: sctx watches the request's context
+	observed bool // seen by observeStart, not yet by observeEnd
 }
 
+// callKind is how a Call was made, and so where a request without an id
+// gets its copy.
+type callKind uint8
+
+const (
+	goPlain  callKind = iota // by Go, for a request with an id
+	goCopy                   // by Go, inside a goCall
+	recycled                 // by Request's pool, reused after it returns
+)
+
+// goCall is a Call Go makes for a request that has no id, with the copy
+// of the request that gets one, and that id's bytes, in one allocation.
+type goCall struct {
+	call Call
+	iq   IQ
+	id   [idLen]byte
+}
+
+// maxHeap bounds the deadline heap's index, an int32: WithMaxPending
+// beyond it is taken as this.
+const maxHeap = 1<<31 - 1
+
 func newPooledCall() any {
-	call := &Call{Done: make(chan *Call, 1), pooled: true, index: -1}
-	call.sctx.call = call
-	return call
+	return &Call{Done: make(chan *Call, 1), kind: recycled, index: -1}
 }
 
 // Request sends req, which must be a get or a set with exactly one payload
@@ -155,7 +178,7 @@ func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
 	resp, err := c.run(ctx, call, true)
 	// Only the fields the Caller no longer looks at are cleared: pending,
 	// gen and index belong to its mutex, and are already as they must be.
-	call.Request, call.Response, call.Err, call.to = nil, nil, nil, JID{}
+	call.Request, call.Response, call.Err = nil, nil, nil
 	call.stopCtx, call.done, call.observed = nil, nil, false
 	call.sctx.reset()
 	c.calls.Put(call)
@@ -177,8 +200,16 @@ func (c *Caller) Go(ctx context.Context, req *IQ, done chan *Call) *Call {
 	if done == nil {
 		done = make(chan *Call, 1)
 	}
-	call := &Call{Request: req, Done: done, index: -1}
-	call.sctx.call = call
+	var call *Call
+	if req != nil && req.ID == "" {
+		// The request gets its id in a copy, made with the Call.
+		g := &goCall{}
+		call = &g.call
+		call.kind = goCopy
+	} else {
+		call = &Call{}
+	}
+	call.Request, call.Done, call.index = req, done, -1
 	c.run(ctx, call, false)
 	return call
 }
@@ -233,11 +264,11 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 		return 0, err
 	}
 	if req.To != "" {
-		to, err := ParseJID(req.To)
-		if err != nil {
+		// Checked here; parsed again only for a response from another
+		// address than the one the request went to (see Receive).
+		if _, err := ParseJID(req.To); err != nil {
 			return 0, invalidAddr("to", req.To, err)
 		}
-		call.to = to
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, c.ctxError(req, err)
@@ -246,21 +277,24 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 		// A Sender may keep the IQ it was given (a queue, a recorder), so a
 		// recycled Call cannot hold the copy; one Go returns can.
 		var cp *IQ
-		if call.pooled {
+		switch call.kind {
+		case goCopy:
+			g := (*goCall)(unsafe.Pointer(call)) // the Call is g's first field
+			g.iq = *req
+			fillID(&g.id)
+			g.iq.ID = unsafe.String(&g.id[0], idLen)
+			cp = &g.iq
+		default:
 			cp = newIQWithID(req)
-		} else {
-			cp = &call.copy
-			*cp = *req
-			cp.ID = NewID()
 		}
 		call.Request = cp
 		req = cp
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(c.timeout)
+	if deadline, ok := ctx.Deadline(); ok {
+		call.deadline = int64(deadline.Sub(callEpoch))
+	} else {
+		call.deadline = int64(satAdd(time.Since(callEpoch), c.timeout))
 	}
-	call.deadline = deadline
 	call.sctx.c, call.sctx.parent = c, ctx
 	// Before the lock: the hook may replace the request, which Receive
 	// reads under it.
@@ -396,18 +430,18 @@ func (c *Caller) Receive(resp *IQ) bool {
 		c.complete(call, resp, err)
 		return true
 	}
-	gen, to := call.gen, call.to
+	gen := call.gen
 	c.mu.Unlock()
-	if !allowedSender(resp.From, rawTo, to, local) {
+	if !allowedSender(resp.From, rawTo, local) {
 		c.log.WarnContext(countMetric(c.metrics, Metrics.SpoofedResponse), logSpoofed, "id", resp.ID, "from", resp.From, "to", rawTo)
 		return false
 	}
 	return c.finish(call, gen, resp, err)
 }
 
-// allowedSender applies Receive's rule. rawTo and to are the request's
-// address as sent and parsed.
-func allowedSender(from, rawTo string, to, local JID) bool {
+// allowedSender applies Receive's rule. rawTo is the request's address
+// as sent, which start found well-formed.
+func allowedSender(from, rawTo string, local JID) bool {
 	if from == "" || from == rawTo {
 		return true
 	}
@@ -415,8 +449,12 @@ func allowedSender(from, rawTo string, to, local JID) bool {
 	if err != nil {
 		return false
 	}
-	if !to.IsZero() && (f == to || f == to.Bare() || f == to.Domain()) {
-		return true
+	if rawTo != "" {
+		// Parsed again rather than kept parsed in every pending Call: only
+		// a response from another form of the address comes here.
+		if to, err := ParseJID(rawTo); err == nil && (f == to || f == to.Bare() || f == to.Domain()) {
+			return true
+		}
 	}
 	return !local.IsZero() && (f == local || f == local.Bare() || f == local.Domain())
 }
@@ -528,8 +566,8 @@ func SendVia(ctx context.Context, s Sender, i *IQ) error {
 		c.mu.Lock()
 		// While a Sender runs, its request cannot have ended and been
 		// reused: pending means pending in this use.
-		if sc.call.pending {
-			sc.call.via = s
+		if call := sc.call(); call.pending {
+			call.via = s
 		}
 		c.mu.Unlock()
 	}

@@ -3,8 +3,10 @@ package iq
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // The Caller's deadlines live in a binary min-heap under its mutex, each
@@ -14,16 +16,16 @@ import (
 // request, where a timer each would cost two.
 
 func (c *Caller) pushDeadline(call *Call) {
-	call.index = len(c.deadlines)
+	call.index = int32(len(c.deadlines)) // start refuses past maxHeap
 	c.deadlines = append(c.deadlines, call)
-	c.up(call.index)
+	c.up(int(call.index))
 	if c.deadlines[0] == call {
 		c.armTimer(call.deadline)
 	}
 }
 
 func (c *Caller) removeDeadline(call *Call) {
-	i := call.index
+	i := int(call.index)
 	if i < 0 {
 		return
 	}
@@ -45,25 +47,40 @@ func (c *Caller) removeDeadline(call *Call) {
 	}
 }
 
-func (c *Caller) armTimer(at time.Time) {
+// armTimer sets the timer for at (since callEpoch) unless it is set for
+// an earlier time.
+func (c *Caller) armTimer(at int64) {
 	if c.timer == nil {
-		c.timer = time.AfterFunc(time.Until(at), c.expire)
-	} else if c.timerAt.IsZero() || at.Before(c.timerAt) {
-		c.timer.Reset(time.Until(at))
+		c.timer = time.AfterFunc(untilEpoch(at), c.expire)
+	} else if !c.timerSet || at < c.timerAt {
+		c.timer.Reset(untilEpoch(at))
 	} else {
 		return
 	}
-	c.timerAt = at
+	c.timerAt, c.timerSet = at, true
+}
+
+// untilEpoch is how long until at, a time since callEpoch.
+func untilEpoch(at int64) time.Duration {
+	return time.Duration(at) - time.Since(callEpoch)
+}
+
+// satAdd is a+b, or the largest Duration when that overflows.
+func satAdd(a, b time.Duration) time.Duration {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxInt64
 }
 
 // expire fails every request whose deadline has passed and sets the timer
 // for the next one.
 func (c *Caller) expire() {
-	now := time.Now()
+	now := int64(time.Since(callEpoch))
 	var due []*Call
 	c.mu.Lock()
-	c.timerAt = time.Time{}
-	for len(c.deadlines) > 0 && !c.deadlines[0].deadline.After(now) {
+	c.timerSet = false
+	for len(c.deadlines) > 0 && c.deadlines[0].deadline <= now {
 		call := c.deadlines[0]
 		c.removeLocked(call)
 		due = append(due, call)
@@ -78,14 +95,14 @@ func (c *Caller) expire() {
 }
 
 func (c *Caller) less(i, j int) bool {
-	return c.deadlines[i].deadline.Before(c.deadlines[j].deadline)
+	return c.deadlines[i].deadline < c.deadlines[j].deadline
 }
 
 func (c *Caller) swap(i, j int) {
 	d := c.deadlines
 	d[i], d[j] = d[j], d[i]
-	d[i].index = i
-	d[j].index = j
+	d[i].index = int32(i)
+	d[j].index = int32(j)
 }
 
 func (c *Caller) up(j int) {
@@ -268,12 +285,20 @@ func (k *ctxCore) resetLocked() {
 type sendCtx struct {
 	ctxCore
 	c      *Caller
-	call   *Call
 	parent context.Context
 }
 
+// call returns the Call s is part of: a sendCtx is only ever a Call's
+// sctx field, and finds its Call at a fixed distance rather than through
+// a pointer of its own in every pending request.
+func (s *sendCtx) call() *Call {
+	return (*Call)(unsafe.Add(unsafe.Pointer(s), -int(unsafe.Offsetof(Call{}.sctx))))
+}
+
 // Deadline implements context.Context.
-func (s *sendCtx) Deadline() (time.Time, bool) { return s.call.deadline, true }
+func (s *sendCtx) Deadline() (time.Time, bool) {
+	return callEpoch.Add(time.Duration(s.call().deadline)), true
+}
 
 // Done implements context.Context.
 func (s *sendCtx) Done() <-chan struct{} {
@@ -321,16 +346,17 @@ func (s *sendCtx) link() {
 	if parent.Done() == nil {
 		return
 	}
+	call := s.call()
 	s.mu.Lock()
-	linked := s.call.linked
-	s.call.linked = true
+	linked := call.linked
+	call.linked = true
 	s.mu.Unlock()
 	if linked {
 		return
 	}
 	// While the Sender runs, the call cannot have been reused: pending
 	// means pending in this use.
-	c, call := s.c, s.call
+	c := s.c
 	c.mu.Lock()
 	if call.pending && call.stopCtx == nil {
 		gen, req := call.gen, call.Request
@@ -354,7 +380,7 @@ func sendCtxErr(err error) error {
 func (s *sendCtx) reset() {
 	s.mu.Lock()
 	s.resetLocked()
-	s.parent, s.call.linked = context.Background(), false // not nil: see Sender
+	s.parent, s.call().linked = context.Background(), false // not nil: see Sender
 	s.mu.Unlock()
 }
 
