@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"reflect"
 	"sync"
@@ -37,10 +38,16 @@ type Caller struct {
 	// block the stream this Caller's responses arrive on (inline.go).
 	peer *Callee
 
-	mu      sync.Mutex
-	pending map[string]*Call
-	closed  error // non-nil once closed: the error requests fail with
-	local   JID   // our own address, once known
+	mu sync.Mutex
+	// The pending requests, by id: under a hash of their id in pending
+	// (16 bytes a slot where a string key takes 24), and, in clash, by id,
+	// the rare one whose hash another pending request's id already holds.
+	// Lookups compare the id itself: a hash never stands for an id.
+	pending map[uint64]*Call
+	clash   map[string]*Call
+	hash    func(id string) uint64 // maphash with the Caller's own seed
+	closed  error                  // non-nil once closed: the error requests fail with
+	local   JID                    // our own address, once known
 
 	// Deadlines: a min-heap of pending calls by deadline and one timer
 	// for the earliest, rather than a timer per request.
@@ -73,8 +80,10 @@ func newCaller(s Sender, cfg config) *Caller {
 		log:        cfg.logger,
 		metrics:    cfg.metrics,
 		hook:       cfg.callHook,
-		pending:    make(map[string]*Call),
+		pending:    make(map[uint64]*Call),
 	}
+	seed := maphash.MakeSeed()
+	c.hash = func(id string) uint64 { return maphash.String(seed, id) }
 	c.calls.New = newPooledCall
 	c.callMetrics, _ = cfg.metrics.(CallMetrics)
 	if isComparable(s) {
@@ -306,9 +315,9 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 	switch {
 	case c.closed != nil:
 		refused = closedRequest(req.ID, c.closed)
-	case len(c.pending) >= c.maxPending:
+	case c.pendingLocked() >= c.maxPending:
 		refused = fmt.Errorf("%w (%d)", ErrTooManyPending, c.maxPending)
-	case c.pending[req.ID] != nil:
+	case c.lookupLocked(req.ID) != nil:
 		refused = fmt.Errorf("%w: %q", ErrDuplicateID, req.ID)
 	}
 	if refused != nil {
@@ -316,7 +325,7 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 		c.observeEnd(call, nil, refused)
 		return 0, refused
 	}
-	c.pending[req.ID] = call
+	c.addLocked(call)
 	call.pending = true
 	call.via = c.self
 	c.pushDeadline(call)
@@ -358,9 +367,50 @@ func (c *Caller) removeLocked(call *Call) {
 	call.pending = false
 	call.via = nil
 	call.gen++
-	delete(c.pending, call.Request.ID)
+	c.deleteLocked(call)
 	c.removeDeadline(call)
 }
+
+// lookupLocked returns the pending request with id, or nil; c.mu is held.
+func (c *Caller) lookupLocked(id string) *Call {
+	if call := c.pending[c.hash(id)]; call != nil && call.Request.ID == id {
+		return call
+	}
+	if len(c.clash) == 0 {
+		return nil
+	}
+	return c.clash[id]
+}
+
+// addLocked makes call pending under its id, which no pending request
+// has; c.mu is held.
+func (c *Caller) addLocked(call *Call) {
+	h := c.hash(call.Request.ID)
+	if c.pending[h] == nil {
+		c.pending[h] = call
+		return
+	}
+	if c.clash == nil {
+		c.clash = make(map[string]*Call)
+	}
+	c.clash[call.Request.ID] = call
+}
+
+// deleteLocked undoes addLocked; c.mu is held.
+func (c *Caller) deleteLocked(call *Call) {
+	id := call.Request.ID
+	if h := c.hash(id); c.pending[h] == call {
+		delete(c.pending, h)
+		return
+	}
+	delete(c.clash, id)
+	if len(c.clash) == 0 {
+		c.clash = nil
+	}
+}
+
+// pendingLocked is how many requests are pending; c.mu is held.
+func (c *Caller) pendingLocked() int { return len(c.pending) + len(c.clash) }
 
 // complete fills in call's outcome and delivers it; call is no longer
 // pending.
@@ -414,7 +464,7 @@ func (c *Caller) Receive(resp *IQ) bool {
 		err = invalidf("result to %s has %d child elements, want at most one", resp.ID, resp.NumChildren())
 	}
 	c.mu.Lock()
-	call := c.pending[resp.ID]
+	call := c.lookupLocked(resp.ID)
 	if call == nil {
 		c.mu.Unlock()
 		return false
@@ -495,7 +545,7 @@ func callerMethod(t Type) string {
 func (c *Caller) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.pending)
+	return c.pendingLocked()
 }
 
 // Close fails every pending request with ErrClosed at once, and every
@@ -513,8 +563,11 @@ func (c *Caller) CloseWithError(cause error) error {
 		return nil
 	}
 	c.closed = err
-	calls := make([]*Call, 0, len(c.pending))
+	calls := make([]*Call, 0, c.pendingLocked())
 	for _, call := range c.pending {
+		calls = append(calls, call)
+	}
+	for _, call := range c.clash {
 		calls = append(calls, call)
 	}
 	for _, call := range calls {
@@ -593,6 +646,11 @@ func (c *Caller) FailSentVia(s Sender, cause error) int {
 	c.mu.Lock()
 	var calls []*Call
 	for _, call := range c.pending {
+		if call.via == s {
+			calls = append(calls, call)
+		}
+	}
+	for _, call := range c.clash {
 		if call.via == s {
 			calls = append(calls, call)
 		}

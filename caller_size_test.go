@@ -68,3 +68,61 @@ func TestGoCopyKinds(t *testing.T) {
 		})
 	}
 }
+
+// TestPendingHashClash runs requests whose ids all hash alike, as a
+// Caller's pending table must still tell them apart by id: each is
+// answered by its own response only, a duplicate id is refused, and Close
+// and FailSentVia find them all.
+func TestPendingHashClash(t *testing.T) {
+	ids := []string{"a1", "a2", "a3", "a4"}
+	tests := []struct {
+		name string
+		end  func(t *testing.T, c *Caller, s Sender, calls []*Call)
+	}{
+		{name: "answered one by one, in another order", end: func(t *testing.T, c *Caller, _ Sender, calls []*Call) {
+			for _, i := range []int{2, 0, 3, 1} {
+				require.True(t, c.Receive(&IQ{Type: TypeResult, ID: ids[i]}), "response to %s", ids[i])
+				got := <-calls[i].Done
+				assert.NoError(t, got.Err)
+				assert.Equal(t, ids[i], got.Response.ID)
+				assert.False(t, c.Receive(&IQ{Type: TypeResult, ID: ids[i]}), "a second response to %s", ids[i])
+			}
+		}},
+		{name: "Close", end: func(t *testing.T, c *Caller, _ Sender, calls []*Call) {
+			require.NoError(t, c.Close())
+			for _, call := range calls {
+				assert.ErrorIs(t, (<-call.Done).Err, ErrClosed)
+			}
+		}},
+		{name: "FailSentVia", end: func(t *testing.T, c *Caller, s Sender, calls []*Call) {
+			assert.Equal(t, len(calls), c.FailSentVia(s, nil))
+			for _, call := range calls {
+				assert.ErrorIs(t, (<-call.Done).Err, ErrConnectionLost)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &nopSender{}
+			c := NewCaller(s)
+			c.hash = func(string) uint64 { return 7 }
+			var calls []*Call
+			for _, id := range ids {
+				calls = append(calls, c.Go(context.Background(), &IQ{Type: TypeGet, ID: id, Payload: NewElement("urn:example:h", "q")}, nil))
+			}
+			require.Equal(t, len(ids), c.Pending())
+			dup := c.Go(context.Background(), &IQ{Type: TypeGet, ID: "a3", Payload: NewElement("urn:example:h", "q")}, nil)
+			assert.ErrorIs(t, (<-dup.Done).Err, ErrDuplicateID)
+			assert.False(t, c.Receive(&IQ{Type: TypeResult, ID: "a5"}), "an id nobody asked with")
+			tt.end(t, c, s, calls)
+			assert.Zero(t, c.Pending())
+			assert.Nil(t, c.clash, "the clash table goes once empty")
+		})
+	}
+}
+
+// nopSender accepts every request and sends nothing; a pointer, so that
+// it is comparable (FailSentVia).
+type nopSender struct{}
+
+func (*nopSender) SendIQ(context.Context, *IQ) error { return nil }
