@@ -250,6 +250,10 @@ func (c *Caller) run(ctx context.Context, call *Call, wait bool) (*IQ, error) {
 		c.finish(call, gen, nil, err)
 	}
 	if !wait {
+		// The Call is not reused: the stop function a Sender's AfterFunc
+		// was given is kept for a reuse that never comes, in every pending
+		// request. The Sender has returned, and holds it no more.
+		call.sctx.dropStopCache()
 		return nil, nil
 	}
 	if ctx.Done() == nil { // context.Background and the like: nothing to watch

@@ -126,3 +126,45 @@ func TestPendingHashClash(t *testing.T) {
 type nopSender struct{}
 
 func (*nopSender) SendIQ(context.Context, *IQ) error { return nil }
+
+// TestGoDropsStopCache checks that a request Go started keeps no stop
+// function of its Sender's AfterFunc once SendIQ has returned, while the
+// function the Sender got still works, and the context still ends with
+// the request.
+func TestGoDropsStopCache(t *testing.T) {
+	tests := []struct {
+		name     string
+		stopSelf bool // the Sender stops its function before returning
+	}{
+		{name: "stopped by the Sender", stopSelf: true},
+		{name: "left registered", stopSelf: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ran := make(chan struct{}, 1)
+			var stop func() bool
+			s := SenderFunc(func(ctx context.Context, _ *IQ) error {
+				af, ok := ctx.(interface{ AfterFunc(func()) func() bool })
+				require.True(t, ok, "the Caller's context has AfterFunc")
+				stop = af.AfterFunc(func() { ran <- struct{}{} })
+				if tt.stopSelf {
+					assert.True(t, stop())
+				}
+				return nil
+			})
+			c := NewCaller(s)
+			call := c.Go(context.Background(), &IQ{Type: TypeGet, Payload: NewElement("urn:example:s", "q")}, nil)
+			call.sctx.mu.Lock()
+			assert.Nil(t, call.sctx.fStop, "no stop function kept")
+			call.sctx.mu.Unlock()
+			require.NoError(t, c.Close())
+			assert.ErrorIs(t, (<-call.Done).Err, ErrClosed)
+			if tt.stopSelf {
+				assert.Empty(t, ran, "a stopped function does not run")
+			} else {
+				assert.Len(t, ran, 1, "a registered function runs when the request ends")
+				assert.False(t, stop(), "too late to stop it")
+			}
+		})
+	}
+}

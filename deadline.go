@@ -193,6 +193,14 @@ func (k *ctxCore) stopFirst() bool {
 	return true
 }
 
+// dropStopCache forgets the stop function afterFunc keeps for reuse, for
+// a context that will not be reused. A holder of it may still call it.
+func (k *ctxCore) dropStopCache() {
+	k.mu.Lock()
+	k.fStop = nil
+	k.mu.Unlock()
+}
+
 // doneLocked returns the done channel, making it if need be; k.mu is held.
 func (k *ctxCore) doneLocked() chan struct{} {
 	if k.done == nil {
