@@ -250,10 +250,10 @@ func (c *Caller) run(ctx context.Context, call *Call, wait bool) (*IQ, error) {
 		c.finish(call, gen, nil, err)
 	}
 	if !wait {
-		// The Call is not reused: the stop function a Sender's AfterFunc
-		// was given is kept for a reuse that never comes, in every pending
-		// request. The Sender has returned, and holds it no more.
-		call.sctx.dropStopCache()
+		// The Call is not reused, and its Sender has returned: what its
+		// context keeps for the Sender or for a reuse (a done channel, 96
+		// bytes, and a stop function) would stay in every pending request.
+		call.sctx.forget()
 		return nil, nil
 	}
 	if ctx.Done() == nil { // context.Background and the like: nothing to watch

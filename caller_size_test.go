@@ -128,9 +128,9 @@ type nopSender struct{}
 func (*nopSender) SendIQ(context.Context, *IQ) error { return nil }
 
 // TestGoDropsStopCache checks that a request Go started keeps no stop
-// function of its Sender's AfterFunc once SendIQ has returned, while the
-// function the Sender got still works, and the context still ends with
-// the request.
+// function of its Sender's AfterFunc, nor the done channel it asked for,
+// once SendIQ has returned, while the function the Sender got still works,
+// and the context still ends with the request.
 func TestGoDropsStopCache(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -147,6 +147,11 @@ func TestGoDropsStopCache(t *testing.T) {
 				af, ok := ctx.(interface{ AfterFunc(func()) func() bool })
 				require.True(t, ok, "the Caller's context has AfterFunc")
 				stop = af.AfterFunc(func() { ran <- struct{}{} })
+				select {
+				case <-ctx.Done():
+					t.Error("done before the request ended")
+				default:
+				}
 				if tt.stopSelf {
 					assert.True(t, stop())
 				}
@@ -156,9 +161,13 @@ func TestGoDropsStopCache(t *testing.T) {
 			call := c.Go(context.Background(), &IQ{Type: TypeGet, Payload: NewElement("urn:example:s", "q")}, nil)
 			call.sctx.mu.Lock()
 			assert.Nil(t, call.sctx.fStop, "no stop function kept")
+			assert.Nil(t, call.sctx.done, "no done channel kept")
 			call.sctx.mu.Unlock()
+			late := call.sctx.Done() // asked again (no Sender may): made anew
 			require.NoError(t, c.Close())
 			assert.ErrorIs(t, (<-call.Done).Err, ErrClosed)
+			<-late
+			assert.ErrorIs(t, call.sctx.Err(), context.Canceled)
 			if tt.stopSelf {
 				assert.Empty(t, ran, "a stopped function does not run")
 			} else {

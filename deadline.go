@@ -193,11 +193,18 @@ func (k *ctxCore) stopFirst() bool {
 	return true
 }
 
-// dropStopCache forgets the stop function afterFunc keeps for reuse, for
-// a context that will not be reused. A holder of it may still call it.
-func (k *ctxCore) dropStopCache() {
+// forget drops what k keeps only for its Sender or for a reuse, for a
+// context that will not be reused, once its Sender has returned: the stop
+// function afterFunc keeps (a holder of it may still call it), and a done
+// channel not yet closed, which no Sender holds past its return (see
+// Sender); should Done be asked again, a new one is made, closed at the
+// end as the first would have been. What is registered stays.
+func (k *ctxCore) forget() {
 	k.mu.Lock()
 	k.fStop = nil
+	if k.err == nil {
+		k.done = nil
+	}
 	k.mu.Unlock()
 }
 
