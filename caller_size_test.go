@@ -177,3 +177,51 @@ func TestGoDropsStopCache(t *testing.T) {
 		})
 	}
 }
+
+// pastCtx reports a deadline, long gone, without being done itself: a
+// Context need not be done at its deadline, and the Caller must keep to
+// the deadline all the same.
+type pastCtx struct {
+	context.Context
+	at time.Time
+}
+
+func (p pastCtx) Deadline() (time.Time, bool) { return p.at, true }
+
+// TestDeadlineExtremes checks deadlines at the ends of what an int64 of
+// nanoseconds since callEpoch holds: one long past times out at once,
+// one far ahead still takes a response.
+func TestDeadlineExtremes(t *testing.T) {
+	tests := []struct {
+		name    string
+		ctx     context.Context
+		timeout time.Duration
+		expired bool
+	}{
+		{name: "the zero time", ctx: pastCtx{context.Background(), time.Time{}}, expired: true},
+		{name: "year 1", ctx: pastCtx{context.Background(), time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)}, expired: true},
+		{name: "a second ago", ctx: pastCtx{context.Background(), time.Now().Add(-time.Second)}, expired: true},
+		{name: "year 9999", ctx: pastCtx{context.Background(), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		{name: "the longest timeout", ctx: context.Background(), timeout: 1<<63 - 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewCaller(&nopSender{}, WithTimeout(tt.timeout))
+			call := c.Go(tt.ctx, &IQ{Type: TypeGet, ID: "d1", Payload: NewElement("urn:example:d", "q")}, nil)
+			if tt.expired {
+				select {
+				case got := <-call.Done:
+					assert.ErrorIs(t, got.Err, ErrTimeout)
+				case <-time.After(10 * time.Second):
+					t.Fatal("a request whose deadline has passed is still pending")
+				}
+				return
+			}
+			dl, ok := call.sctx.Deadline()
+			assert.True(t, ok)
+			assert.True(t, dl.After(time.Now().Add(100*365*24*time.Hour)), "deadline %v", dl)
+			assert.True(t, c.Receive(&IQ{Type: TypeResult, ID: "d1"}))
+			assert.NoError(t, (<-call.Done).Err)
+		})
+	}
+}

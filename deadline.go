@@ -60,9 +60,14 @@ func (c *Caller) armTimer(at int64) {
 	c.timerAt, c.timerSet = at, true
 }
 
-// untilEpoch is how long until at, a time since callEpoch.
+// untilEpoch is how long until at, a time since callEpoch; 0 once it has
+// passed (at may be as far back as the smallest Duration).
 func untilEpoch(at int64) time.Duration {
-	return time.Duration(at) - time.Since(callEpoch)
+	now := int64(time.Since(callEpoch))
+	if at <= now {
+		return 0
+	}
+	return time.Duration(at - now)
 }
 
 // satAdd is a+b, or the largest Duration when that overflows.
