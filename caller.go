@@ -337,9 +337,7 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 	// Registered under the lock, so that whatever ends the call sees
 	// stopCtx set; the callback runs on a goroutine of its own, never here.
 	if watchCtx && ctx.Done() != nil {
-		call.stopCtx = context.AfterFunc(ctx, func() {
-			c.finish(call, gen, nil, c.ctxError(req, ctx.Err()))
-		})
+		call.stopCtx = context.AfterFunc(ctx, func() { c.endByCtx(call, gen) })
 	}
 	c.mu.Unlock()
 	return gen, nil
@@ -364,6 +362,23 @@ func (c *Caller) finish(call *Call, gen uint64, resp *IQ, err error) bool {
 	c.mu.Unlock()
 	c.complete(call, resp, err)
 	return true
+}
+
+// endByCtx ends call with its context's error, unless something ended
+// it first or it has ended and been reused since gen was read. It is the
+// callback context.AfterFunc runs, kept to three words (a pending request
+// keeps it): the request and its context are read under the lock, where
+// they are those of the use gen names.
+func (c *Caller) endByCtx(call *Call, gen uint64) {
+	c.mu.Lock()
+	if !call.pending || call.gen != gen {
+		c.mu.Unlock()
+		return
+	}
+	req, parent := call.Request, call.sctx.parent
+	c.removeLocked(call)
+	c.mu.Unlock()
+	c.complete(call, nil, c.ctxError(req, parent.Err()))
 }
 
 // removeLocked takes call out of pending and the heap; c.mu is held.

@@ -379,10 +379,8 @@ func (s *sendCtx) link() {
 	c := s.c
 	c.mu.Lock()
 	if call.pending && call.stopCtx == nil {
-		gen, req := call.gen, call.Request
-		call.stopCtx = context.AfterFunc(parent, func() {
-			c.finish(call, gen, nil, c.ctxError(req, parent.Err()))
-		})
+		gen := call.gen
+		call.stopCtx = context.AfterFunc(parent, func() { c.endByCtx(call, gen) })
 	}
 	c.mu.Unlock()
 }
