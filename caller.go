@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"reflect"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/xmpp-iq/iq/internal/errs"
 )
@@ -36,16 +38,23 @@ type Caller struct {
 	// block the stream this Caller's responses arrive on (inline.go).
 	peer *Callee
 
-	mu      sync.Mutex
-	pending map[string]*Call
-	closed  error // non-nil once closed: the error requests fail with
-	local   JID   // our own address, once known
+	mu sync.Mutex
+	// The pending requests, by id: under a hash of their id in pending
+	// (16 bytes a slot where a string key takes 24), and, in clash, by id,
+	// the rare one whose hash another pending request's id already holds.
+	// Lookups compare the id itself: a hash never stands for an id.
+	pending map[uint64]*Call
+	clash   map[string]*Call
+	hash    func(id string) uint64 // maphash with the Caller's own seed
+	closed  error                  // non-nil once closed: the error requests fail with
+	local   JID                    // our own address, once known
 
 	// Deadlines: a min-heap of pending calls by deadline and one timer
 	// for the earliest, rather than a timer per request.
 	deadlines []*Call
 	timer     *time.Timer
-	timerAt   time.Time
+	timerAt   int64 // since callEpoch, when timerSet
+	timerSet  bool
 
 	// Recycled Calls for Request. Each Caller has its own pool: a Call's
 	// pending and gen are guarded by the mutex of the Caller it ran on,
@@ -67,12 +76,14 @@ func newCaller(s Sender, cfg config) *Caller {
 	c := &Caller{
 		sender:     s,
 		timeout:    cfg.timeout,
-		maxPending: cfg.maxPending,
+		maxPending: min(cfg.maxPending, maxHeap),
 		log:        cfg.logger,
 		metrics:    cfg.metrics,
 		hook:       cfg.callHook,
-		pending:    make(map[string]*Call),
+		pending:    make(map[uint64]*Call),
 	}
+	seed := maphash.MakeSeed()
+	c.hash = func(id string) uint64 { return maphash.String(seed, id) }
 	c.calls.New = newPooledCall
 	c.callMetrics, _ = cfg.metrics.(CallMetrics)
 	if isComparable(s) {
@@ -117,26 +128,47 @@ type Call struct {
 	// Done receives the Call once, when it ends.
 	Done chan *Call
 
-	to       JID
+	// The fields below are laid out so that a Call Go makes for a request
+	// without an id, with the copy and its id's bytes (goCall), fits in
+	// 320 bytes: a million pending requests are a million of them.
 	via      Sender // guarded by the Caller's mu: the stream it went out on (SendVia)
-	deadline time.Time
-	index    int    // in the Caller's deadline heap; -1 when not in it
+	deadline int64  // since callEpoch, monotonic
 	gen      uint64 // bumped each time the Call ends, so a stale lookup cannot end a reuse
 	stopCtx  func() bool
-	pending  bool // guarded by the Caller's mu: in pending and the heap
-	pooled   bool // owned by Request, recycled after it returns
-	linked   bool // guarded by sctx.mu: sctx watches the request's context
-	copy     IQ   // the request with its fresh id, when it had none (Go only)
-	sctx     sendCtx
-	observed bool                      // seen by observeStart, not yet by observeEnd
 	start    int64                     // since callEpoch, when observed
 	done     func(resp *IQ, err error) // the CallHook's, when observed
+	sctx     sendCtx
+	index    int32 // in the Caller's deadline heap; -1 when not in it
+	pending  bool  // guarded by the Caller's mu: in pending and the heap
+	kind     callKind
+	linked   bool // guarded by sctx.mu: sctx watches the request's context
+	observed bool // seen by observeStart, not yet by observeEnd
 }
 
+// callKind is how a Call was made, and so where a request without an id
+// gets its copy.
+type callKind uint8
+
+const (
+	goPlain  callKind = iota // by Go, for a request with an id
+	goCopy                   // by Go, inside a goCall
+	recycled                 // by Request's pool, reused after it returns
+)
+
+// goCall is a Call Go makes for a request that has no id, with the copy
+// of the request that gets one, and that id's bytes, in one allocation.
+type goCall struct {
+	call Call
+	iq   IQ
+	id   [idLen]byte
+}
+
+// maxHeap bounds the deadline heap's index, an int32: WithMaxPending
+// beyond it is taken as this.
+const maxHeap = 1<<31 - 1
+
 func newPooledCall() any {
-	call := &Call{Done: make(chan *Call, 1), pooled: true, index: -1}
-	call.sctx.call = call
-	return call
+	return &Call{Done: make(chan *Call, 1), kind: recycled, index: -1}
 }
 
 // Request sends req, which must be a get or a set with exactly one payload
@@ -155,7 +187,7 @@ func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
 	resp, err := c.run(ctx, call, true)
 	// Only the fields the Caller no longer looks at are cleared: pending,
 	// gen and index belong to its mutex, and are already as they must be.
-	call.Request, call.Response, call.Err, call.to = nil, nil, nil, JID{}
+	call.Request, call.Response, call.Err = nil, nil, nil
 	call.stopCtx, call.done, call.observed = nil, nil, false
 	call.sctx.reset()
 	c.calls.Put(call)
@@ -177,8 +209,16 @@ func (c *Caller) Go(ctx context.Context, req *IQ, done chan *Call) *Call {
 	if done == nil {
 		done = make(chan *Call, 1)
 	}
-	call := &Call{Request: req, Done: done, index: -1}
-	call.sctx.call = call
+	var call *Call
+	if req != nil && req.ID == "" {
+		// The request gets its id in a copy, made with the Call.
+		g := &goCall{}
+		call = &g.call
+		call.kind = goCopy
+	} else {
+		call = &Call{}
+	}
+	call.Request, call.Done, call.index = req, done, -1
 	c.run(ctx, call, false)
 	return call
 }
@@ -210,6 +250,10 @@ func (c *Caller) run(ctx context.Context, call *Call, wait bool) (*IQ, error) {
 		c.finish(call, gen, nil, err)
 	}
 	if !wait {
+		// The Call is not reused, and its Sender has returned: what its
+		// context keeps for the Sender or for a reuse (a done channel, 96
+		// bytes, and a stop function) would stay in every pending request.
+		call.sctx.forget()
 		return nil, nil
 	}
 	if ctx.Done() == nil { // context.Background and the like: nothing to watch
@@ -233,11 +277,11 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 		return 0, err
 	}
 	if req.To != "" {
-		to, err := ParseJID(req.To)
-		if err != nil {
+		// Checked here; parsed again only for a response from another
+		// address than the one the request went to (see Receive).
+		if _, err := ParseJID(req.To); err != nil {
 			return 0, invalidAddr("to", req.To, err)
 		}
-		call.to = to
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, c.ctxError(req, err)
@@ -246,21 +290,24 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 		// A Sender may keep the IQ it was given (a queue, a recorder), so a
 		// recycled Call cannot hold the copy; one Go returns can.
 		var cp *IQ
-		if call.pooled {
+		switch call.kind {
+		case goCopy:
+			g := (*goCall)(unsafe.Pointer(call)) // the Call is g's first field
+			g.iq = *req
+			fillID(&g.id)
+			g.iq.ID = unsafe.String(&g.id[0], idLen)
+			cp = &g.iq
+		default:
 			cp = newIQWithID(req)
-		} else {
-			cp = &call.copy
-			*cp = *req
-			cp.ID = NewID()
 		}
 		call.Request = cp
 		req = cp
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(c.timeout)
+	if deadline, ok := ctx.Deadline(); ok {
+		call.deadline = int64(deadline.Sub(callEpoch))
+	} else {
+		call.deadline = int64(satAdd(time.Since(callEpoch), c.timeout))
 	}
-	call.deadline = deadline
 	call.sctx.c, call.sctx.parent = c, ctx
 	// Before the lock: the hook may replace the request, which Receive
 	// reads under it.
@@ -272,9 +319,9 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 	switch {
 	case c.closed != nil:
 		refused = closedRequest(req.ID, c.closed)
-	case len(c.pending) >= c.maxPending:
+	case c.pendingLocked() >= c.maxPending:
 		refused = fmt.Errorf("%w (%d)", ErrTooManyPending, c.maxPending)
-	case c.pending[req.ID] != nil:
+	case c.lookupLocked(req.ID) != nil:
 		refused = fmt.Errorf("%w: %q", ErrDuplicateID, req.ID)
 	}
 	if refused != nil {
@@ -282,7 +329,7 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 		c.observeEnd(call, nil, refused)
 		return 0, refused
 	}
-	c.pending[req.ID] = call
+	c.addLocked(call)
 	call.pending = true
 	call.via = c.self
 	c.pushDeadline(call)
@@ -290,9 +337,7 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 	// Registered under the lock, so that whatever ends the call sees
 	// stopCtx set; the callback runs on a goroutine of its own, never here.
 	if watchCtx && ctx.Done() != nil {
-		call.stopCtx = context.AfterFunc(ctx, func() {
-			c.finish(call, gen, nil, c.ctxError(req, ctx.Err()))
-		})
+		call.stopCtx = context.AfterFunc(ctx, func() { c.endByCtx(call, gen) })
 	}
 	c.mu.Unlock()
 	return gen, nil
@@ -319,14 +364,72 @@ func (c *Caller) finish(call *Call, gen uint64, resp *IQ, err error) bool {
 	return true
 }
 
+// endByCtx ends call with its context's error, unless something ended
+// it first or it has ended and been reused since gen was read. It is the
+// callback context.AfterFunc runs, kept to three words (a pending request
+// keeps it): the request and its context are read under the lock, where
+// they are those of the use gen names.
+func (c *Caller) endByCtx(call *Call, gen uint64) {
+	c.mu.Lock()
+	if !call.pending || call.gen != gen {
+		c.mu.Unlock()
+		return
+	}
+	req, parent := call.Request, call.sctx.parent
+	c.removeLocked(call)
+	c.mu.Unlock()
+	c.complete(call, nil, c.ctxError(req, parent.Err()))
+}
+
 // removeLocked takes call out of pending and the heap; c.mu is held.
 func (c *Caller) removeLocked(call *Call) {
 	call.pending = false
 	call.via = nil
 	call.gen++
-	delete(c.pending, call.Request.ID)
+	c.deleteLocked(call)
 	c.removeDeadline(call)
 }
+
+// lookupLocked returns the pending request with id, or nil; c.mu is held.
+func (c *Caller) lookupLocked(id string) *Call {
+	if call := c.pending[c.hash(id)]; call != nil && call.Request.ID == id {
+		return call
+	}
+	if len(c.clash) == 0 {
+		return nil
+	}
+	return c.clash[id]
+}
+
+// addLocked makes call pending under its id, which no pending request
+// has; c.mu is held.
+func (c *Caller) addLocked(call *Call) {
+	h := c.hash(call.Request.ID)
+	if c.pending[h] == nil {
+		c.pending[h] = call
+		return
+	}
+	if c.clash == nil {
+		c.clash = make(map[string]*Call)
+	}
+	c.clash[call.Request.ID] = call
+}
+
+// deleteLocked undoes addLocked; c.mu is held.
+func (c *Caller) deleteLocked(call *Call) {
+	id := call.Request.ID
+	if h := c.hash(id); c.pending[h] == call {
+		delete(c.pending, h)
+		return
+	}
+	delete(c.clash, id)
+	if len(c.clash) == 0 {
+		c.clash = nil
+	}
+}
+
+// pendingLocked is how many requests are pending; c.mu is held.
+func (c *Caller) pendingLocked() int { return len(c.pending) + len(c.clash) }
 
 // complete fills in call's outcome and delivers it; call is no longer
 // pending.
@@ -380,7 +483,7 @@ func (c *Caller) Receive(resp *IQ) bool {
 		err = invalidf("result to %s has %d child elements, want at most one", resp.ID, resp.NumChildren())
 	}
 	c.mu.Lock()
-	call := c.pending[resp.ID]
+	call := c.lookupLocked(resp.ID)
 	if call == nil {
 		c.mu.Unlock()
 		return false
@@ -396,18 +499,18 @@ func (c *Caller) Receive(resp *IQ) bool {
 		c.complete(call, resp, err)
 		return true
 	}
-	gen, to := call.gen, call.to
+	gen := call.gen
 	c.mu.Unlock()
-	if !allowedSender(resp.From, rawTo, to, local) {
+	if !allowedSender(resp.From, rawTo, local) {
 		c.log.WarnContext(countMetric(c.metrics, Metrics.SpoofedResponse), logSpoofed, "id", resp.ID, "from", resp.From, "to", rawTo)
 		return false
 	}
 	return c.finish(call, gen, resp, err)
 }
 
-// allowedSender applies Receive's rule. rawTo and to are the request's
-// address as sent and parsed.
-func allowedSender(from, rawTo string, to, local JID) bool {
+// allowedSender applies Receive's rule. rawTo is the request's address
+// as sent, which start found well-formed.
+func allowedSender(from, rawTo string, local JID) bool {
 	if from == "" || from == rawTo {
 		return true
 	}
@@ -415,8 +518,12 @@ func allowedSender(from, rawTo string, to, local JID) bool {
 	if err != nil {
 		return false
 	}
-	if !to.IsZero() && (f == to || f == to.Bare() || f == to.Domain()) {
-		return true
+	if rawTo != "" {
+		// Parsed again rather than kept parsed in every pending Call: only
+		// a response from another form of the address comes here.
+		if to, err := ParseJID(rawTo); err == nil && (f == to || f == to.Bare() || f == to.Domain()) {
+			return true
+		}
 	}
 	return !local.IsZero() && (f == local || f == local.Bare() || f == local.Domain())
 }
@@ -457,7 +564,7 @@ func callerMethod(t Type) string {
 func (c *Caller) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.pending)
+	return c.pendingLocked()
 }
 
 // Close fails every pending request with ErrClosed at once, and every
@@ -475,8 +582,11 @@ func (c *Caller) CloseWithError(cause error) error {
 		return nil
 	}
 	c.closed = err
-	calls := make([]*Call, 0, len(c.pending))
+	calls := make([]*Call, 0, c.pendingLocked())
 	for _, call := range c.pending {
+		calls = append(calls, call)
+	}
+	for _, call := range c.clash {
 		calls = append(calls, call)
 	}
 	for _, call := range calls {
@@ -528,8 +638,8 @@ func SendVia(ctx context.Context, s Sender, i *IQ) error {
 		c.mu.Lock()
 		// While a Sender runs, its request cannot have ended and been
 		// reused: pending means pending in this use.
-		if sc.call.pending {
-			sc.call.via = s
+		if call := sc.call(); call.pending {
+			call.via = s
 		}
 		c.mu.Unlock()
 	}
@@ -555,6 +665,11 @@ func (c *Caller) FailSentVia(s Sender, cause error) int {
 	c.mu.Lock()
 	var calls []*Call
 	for _, call := range c.pending {
+		if call.via == s {
+			calls = append(calls, call)
+		}
+	}
+	for _, call := range c.clash {
 		if call.via == s {
 			calls = append(calls, call)
 		}

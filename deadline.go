@@ -3,8 +3,10 @@ package iq
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // The Caller's deadlines live in a binary min-heap under its mutex, each
@@ -14,16 +16,16 @@ import (
 // request, where a timer each would cost two.
 
 func (c *Caller) pushDeadline(call *Call) {
-	call.index = len(c.deadlines)
+	call.index = int32(len(c.deadlines)) // start refuses past maxHeap
 	c.deadlines = append(c.deadlines, call)
-	c.up(call.index)
+	c.up(int(call.index))
 	if c.deadlines[0] == call {
 		c.armTimer(call.deadline)
 	}
 }
 
 func (c *Caller) removeDeadline(call *Call) {
-	i := call.index
+	i := int(call.index)
 	if i < 0 {
 		return
 	}
@@ -45,25 +47,45 @@ func (c *Caller) removeDeadline(call *Call) {
 	}
 }
 
-func (c *Caller) armTimer(at time.Time) {
+// armTimer sets the timer for at (since callEpoch) unless it is set for
+// an earlier time.
+func (c *Caller) armTimer(at int64) {
 	if c.timer == nil {
-		c.timer = time.AfterFunc(time.Until(at), c.expire)
-	} else if c.timerAt.IsZero() || at.Before(c.timerAt) {
-		c.timer.Reset(time.Until(at))
+		c.timer = time.AfterFunc(untilEpoch(at), c.expire)
+	} else if !c.timerSet || at < c.timerAt {
+		c.timer.Reset(untilEpoch(at))
 	} else {
 		return
 	}
-	c.timerAt = at
+	c.timerAt, c.timerSet = at, true
+}
+
+// untilEpoch is how long until at, a time since callEpoch; 0 once it has
+// passed (at may be as far back as the smallest Duration).
+func untilEpoch(at int64) time.Duration {
+	now := int64(time.Since(callEpoch))
+	if at <= now {
+		return 0
+	}
+	return time.Duration(at - now)
+}
+
+// satAdd is a+b, or the largest Duration when that overflows.
+func satAdd(a, b time.Duration) time.Duration {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxInt64
 }
 
 // expire fails every request whose deadline has passed and sets the timer
 // for the next one.
 func (c *Caller) expire() {
-	now := time.Now()
+	now := int64(time.Since(callEpoch))
 	var due []*Call
 	c.mu.Lock()
-	c.timerAt = time.Time{}
-	for len(c.deadlines) > 0 && !c.deadlines[0].deadline.After(now) {
+	c.timerSet = false
+	for len(c.deadlines) > 0 && c.deadlines[0].deadline <= now {
 		call := c.deadlines[0]
 		c.removeLocked(call)
 		due = append(due, call)
@@ -78,14 +100,14 @@ func (c *Caller) expire() {
 }
 
 func (c *Caller) less(i, j int) bool {
-	return c.deadlines[i].deadline.Before(c.deadlines[j].deadline)
+	return c.deadlines[i].deadline < c.deadlines[j].deadline
 }
 
 func (c *Caller) swap(i, j int) {
 	d := c.deadlines
 	d[i], d[j] = d[j], d[i]
-	d[i].index = i
-	d[j].index = j
+	d[i].index = int32(i)
+	d[j].index = int32(j)
 }
 
 func (c *Caller) up(j int) {
@@ -174,6 +196,21 @@ func (k *ctxCore) stopFirst() bool {
 	}
 	k.f = nil
 	return true
+}
+
+// forget drops what k keeps only for its Sender or for a reuse, for a
+// context that will not be reused, once its Sender has returned: the stop
+// function afterFunc keeps (a holder of it may still call it), and a done
+// channel not yet closed, which no Sender holds past its return (see
+// Sender); should Done be asked again, a new one is made, closed at the
+// end as the first would have been. What is registered stays.
+func (k *ctxCore) forget() {
+	k.mu.Lock()
+	k.fStop = nil
+	if k.err == nil {
+		k.done = nil
+	}
+	k.mu.Unlock()
 }
 
 // doneLocked returns the done channel, making it if need be; k.mu is held.
@@ -268,12 +305,20 @@ func (k *ctxCore) resetLocked() {
 type sendCtx struct {
 	ctxCore
 	c      *Caller
-	call   *Call
 	parent context.Context
 }
 
+// call returns the Call s is part of: a sendCtx is only ever a Call's
+// sctx field, and finds its Call at a fixed distance rather than through
+// a pointer of its own in every pending request.
+func (s *sendCtx) call() *Call {
+	return (*Call)(unsafe.Add(unsafe.Pointer(s), -int(unsafe.Offsetof(Call{}.sctx))))
+}
+
 // Deadline implements context.Context.
-func (s *sendCtx) Deadline() (time.Time, bool) { return s.call.deadline, true }
+func (s *sendCtx) Deadline() (time.Time, bool) {
+	return callEpoch.Add(time.Duration(s.call().deadline)), true
+}
 
 // Done implements context.Context.
 func (s *sendCtx) Done() <-chan struct{} {
@@ -321,22 +366,21 @@ func (s *sendCtx) link() {
 	if parent.Done() == nil {
 		return
 	}
+	call := s.call()
 	s.mu.Lock()
-	linked := s.call.linked
-	s.call.linked = true
+	linked := call.linked
+	call.linked = true
 	s.mu.Unlock()
 	if linked {
 		return
 	}
 	// While the Sender runs, the call cannot have been reused: pending
 	// means pending in this use.
-	c, call := s.c, s.call
+	c := s.c
 	c.mu.Lock()
 	if call.pending && call.stopCtx == nil {
-		gen, req := call.gen, call.Request
-		call.stopCtx = context.AfterFunc(parent, func() {
-			c.finish(call, gen, nil, c.ctxError(req, parent.Err()))
-		})
+		gen := call.gen
+		call.stopCtx = context.AfterFunc(parent, func() { c.endByCtx(call, gen) })
 	}
 	c.mu.Unlock()
 }
@@ -354,7 +398,7 @@ func sendCtxErr(err error) error {
 func (s *sendCtx) reset() {
 	s.mu.Lock()
 	s.resetLocked()
-	s.parent, s.call.linked = context.Background(), false // not nil: see Sender
+	s.parent, s.call().linked = context.Background(), false // not nil: see Sender
 	s.mu.Unlock()
 }
 
