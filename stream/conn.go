@@ -183,9 +183,15 @@ type Conn struct {
 	qpeak  int           // the most qn has been, for tests
 	qspace chan struct{} // closed when qn drops below qmax, while senders wait
 	wgen   uint64        // the last batch's number, under qmu
-	batch  []*wreq
-	acts   []int8
-	wbuf   []byte
+	// busy, when above 0, says that stanzas queued up behind recent
+	// writes: a sender that finds the lock free then yields once before
+	// writing, so that the senders already runnable queue behind it and go
+	// out in its Write. Each yield that finds nobody to join it lowers it
+	// by one; a stanza that queues sets it to busyYields.
+	busy  atomic.Int32
+	batch []*wreq
+	acts  []int8
+	wbuf  []byte
 
 	// The write under way, for interrupt, made once in newConn: a context
 	// with an AfterFunc method is watched through it at no cost per write.
