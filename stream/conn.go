@@ -187,7 +187,10 @@ type Conn struct {
 	// writes: a sender that finds the lock free then yields once before
 	// writing, so that the senders already runnable queue behind it and go
 	// out in its Write. Each yield that finds nobody to join it lowers it
-	// by one; a stanza that queues sets it to busyYields.
+	// by one; a Write that carries more than one stanza, or a hand-off
+	// of the lock that will, sets it to busyYields. (One stanza queued
+	// behind another is no sign of load: on net.Pipe the next reply often
+	// queues only because the last writer has yet to be scheduled again.)
 	busy  atomic.Int32
 	batch []*wreq
 	acts  []int8

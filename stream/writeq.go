@@ -316,6 +316,7 @@ func (c *Conn) lead(self *wreq) error {
 		c.q, c.qhead = c.q[:0], 0
 	}
 	c.roomLocked()
+	c.busy.Store(busyYields)
 	c.qmu.Unlock()
 
 	n, err := c.watchedWrite(ctx, buf, gen)
@@ -521,7 +522,9 @@ func (c *Conn) handoffLocked() {
 		c.roomLocked()
 		r.state = wLead
 		r.sig <- true
-		c.busy.Store(busyYields)
+		if c.qn > 0 {
+			c.busy.Store(busyYields) // r's batch will carry more than r
+		}
 		return
 	}
 	c.q, c.qhead = c.q[:0], 0
