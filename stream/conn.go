@@ -702,7 +702,10 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 
 // SendIQ implements iq.Sender: it encodes i whole and writes it after any
 // write under way, alone when the transport is idle, or in one Write with
-// the other stanzas that queued up behind that write. It returns nil once
+// the other stanzas that queued up behind that write. (On a stream busy
+// lately, a sender that finds the transport idle first yields the
+// processor once, so that the senders already woken queue behind it and
+// leave in its Write.) It returns nil once
 // its stanza is written whole. It gives up when ctx ends before the write
 // starts, and nothing of the stanza is written; a sender that finds the
 // queue full (DefaultWriteQueue stanzas) waits for room, or for ctx. When
