@@ -407,3 +407,33 @@ func bodyLen(g, k int) int { return (g*997 + k*131) % 3000 }
 type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(b []byte) (int, error) { return f(b) }
+
+// A Write that carried several stanzas makes the stream busy: its next senders yield before
+// writing, so that those ready to send join them, and still write their
+// stanzas whole and in order; once busyYields writes in a row found nobody
+// to join them (the one handed the lock counts), the stream is quiet again and a lone sender writes at once.
+func TestWrite_BusyStreamTurnsQuietWhenNobodyQueues(t *testing.T) {
+	leakCheck(t)
+	c, _, peer, aDone := stalled(t)
+	assert.False(t, stream.WriteBusy(c), "a first write alone leaves the stream quiet")
+	q0 := sendRaw(c, context.Background(), rawIQ("q0"))
+	waitQueue(t, c, 1)
+	assert.False(t, stream.WriteBusy(c), "one stanza queued is no sign of load yet")
+	q1 := sendRaw(c, context.Background(), rawIQ("q1"))
+	waitQueue(t, c, 2)
+	w := newWire(peer, iq.NSClient)
+	require.NoError(t, recvErr(t, aDone, waitLong))
+	require.NoError(t, recvErr(t, q0, waitLong))
+	require.NoError(t, recvErr(t, q1, waitLong))
+	assert.Equal(t, []string{"A", "q0", "q1"}, ids(t, w, 3))
+	assert.True(t, stream.WriteBusy(c), "two stanzas left in one Write")
+
+	for i := 0; i < stream.BusyYields; i++ {
+		id := fmt.Sprint("s", i)
+		errc := sendRaw(c, context.Background(), rawIQ(id))
+		assert.Equal(t, id, w.nextIQ(t).ID)
+		require.NoError(t, recvErr(t, errc, waitLong), id)
+	}
+	assert.False(t, stream.WriteBusy(c), "quiet after %d lone writes", stream.BusyYields)
+	closeConn(t, c, w)
+}

@@ -183,9 +183,18 @@ type Conn struct {
 	qpeak  int           // the most qn has been, for tests
 	qspace chan struct{} // closed when qn drops below qmax, while senders wait
 	wgen   uint64        // the last batch's number, under qmu
-	batch  []*wreq
-	acts   []int8
-	wbuf   []byte
+	// busy, when above 0, says that stanzas queued up behind recent
+	// writes: a sender that finds the lock free then yields once before
+	// writing, so that the senders already runnable queue behind it and go
+	// out in its Write. Each yield that finds nobody to join it lowers it
+	// by one; a Write that carries more than one stanza, or a hand-off
+	// of the lock that will, sets it to busyYields. (One stanza queued
+	// behind another is no sign of load: on net.Pipe the next reply often
+	// queues only because the last writer has yet to be scheduled again.)
+	busy  atomic.Int32
+	batch []*wreq
+	acts  []int8
+	wbuf  []byte
 
 	// The write under way, for interrupt, made once in newConn: a context
 	// with an AfterFunc method is watched through it at no cost per write.
@@ -693,7 +702,10 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 
 // SendIQ implements iq.Sender: it encodes i whole and writes it after any
 // write under way, alone when the transport is idle, or in one Write with
-// the other stanzas that queued up behind that write. It returns nil once
+// the other stanzas that queued up behind that write. (On a stream busy
+// lately, a sender that finds the transport idle first yields the
+// processor once, so that the senders already woken queue behind it and
+// leave in its Write.) It returns nil once
 // its stanza is written whole. It gives up when ctx ends before the write
 // starts, and nothing of the stanza is written; a sender that finds the
 // queue full (DefaultWriteQueue stanzas) waits for room, or for ctx. When

@@ -21,3 +21,10 @@ func WriteQueuePeak(c *Conn) int {
 	defer c.qmu.Unlock()
 	return c.qpeak
 }
+
+// WriteBusy reports whether c's senders yield before taking a free write
+// lock (see yieldThenLead).
+func WriteBusy(c *Conn) bool { return c.busy.Load() > 0 }
+
+// BusyYields is how many lone writes make a busy stream quiet again.
+const BusyYields = busyYields

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -15,8 +16,13 @@ import (
 // it to the sender at the head, which writes everything queued by then (up
 // to maxBatch bytes) in one Write, then hands the lock on in turn. So
 // under load a Write carries the stanzas that queued up during the last
-// one, each still whole and never interleaved with another, and every
-// sender learns what became of its own stanza:
+// one, each still whole and never interleaved with another. On a busy
+// stream (stanzas queued lately) a sender that finds the lock free first
+// yields the processor once, so that the senders already woken (callers
+// and handlers the read loop just released) queue behind it and share
+// its Write, instead of each making a system call of its own between
+// turns of the scheduler. Every sender learns what became of its own
+// stanza:
 //
 //   - written whole: nil;
 //   - its context ended while it waited in the queue: ctx's error, and
@@ -42,6 +48,11 @@ import (
 // than what is left goes in the next Write; one larger than maxBatch goes
 // alone, from its own buffer.
 const maxBatch = 64 << 10
+
+// busyYields is how many writes in a row must find nobody queued behind
+// them before a stream counts as quiet again, and its senders stop
+// yielding (see yieldThenLead).
+const busyYields = 8
 
 // DefaultWriteQueue bounds how many stanzas wait for the write lock at
 // once; more senders wait, heeding their contexts, until the queue has
@@ -87,6 +98,9 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 	}
 	select {
 	case c.wsem <- struct{}{}:
+		if c.busy.Load() > 0 {
+			return c.yieldThenLead(ctx, b)
+		}
 		return c.writeAlone(ctx, b)
 	default:
 	}
@@ -125,6 +139,21 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 	c.pushLocked(r)
 	c.qmu.Unlock()
 	return c.await(r)
+}
+
+// yieldThenLead writes b, holding the free lock it just took, on a busy
+// stream: it first lets the goroutines ready to run do so (the callers
+// and handlers woken by the read loop, which send next), so that their
+// stanzas queue behind the lock and go out in the same Write as b. Under
+// load that turns one Write, one system call and one wake of the peer's
+// reader per stanza into one per batch. On a stream that turned quiet,
+// the yield finds nobody, b goes out alone, and the stream is no longer
+// busy: sequential traffic does not yield.
+func (c *Conn) yieldThenLead(ctx context.Context, b []byte) error {
+	runtime.Gosched()
+	r := wreqPool.Get().(*wreq)
+	r.b, r.ctx, r.state, r.err = b, ctx, wLead, nil
+	return c.lead(r)
 }
 
 // writeAlone writes b from its own buffer, holding the lock, then hands
@@ -253,6 +282,9 @@ func (c *Conn) lead(self *wreq) error {
 	}
 	if next == nil || len(self.b)+len(next.b) > maxBatch {
 		// Nothing to join it: its own bytes, as they are.
+		if next == nil {
+			c.busy.Add(-1)
+		}
 		c.qmu.Unlock()
 		b := self.b
 		putReq(self)
@@ -284,6 +316,7 @@ func (c *Conn) lead(self *wreq) error {
 		c.q, c.qhead = c.q[:0], 0
 	}
 	c.roomLocked()
+	c.busy.Store(busyYields)
 	c.qmu.Unlock()
 
 	n, err := c.watchedWrite(ctx, buf, gen)
@@ -489,6 +522,9 @@ func (c *Conn) handoffLocked() {
 		c.roomLocked()
 		r.state = wLead
 		r.sig <- true
+		if c.qn > 0 {
+			c.busy.Store(busyYields) // r's batch will carry more than r
+		}
 		return
 	}
 	c.q, c.qhead = c.q[:0], 0
