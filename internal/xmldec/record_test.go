@@ -26,13 +26,13 @@ func TestRecordShrinksAfterBigElement(t *testing.T) {
 			d := NewDecoder(strings.NewReader(streamHeader+strings.Join(tc.stream, "")), 1<<20)
 			_, err := d.Next(nil)
 			require.NoError(t, err)
-			var caps [][4]int
+			var caps [][3]int
 			for range tc.stream {
 				var tr Tree
 				it, err := d.Next(&tr)
 				require.NoError(t, err)
 				require.Equal(t, KindElement, it.Kind)
-				caps = append(caps, [4]int{cap(d.evs), cap(d.enames), cap(d.rattrs), cap(d.sb)})
+				caps = append(caps, [3]int{cap(d.evs), cap(d.rattrs), cap(d.sb)})
 			}
 			first, last := caps[0], caps[len(caps)-1]
 			for i := range first {
