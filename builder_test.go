@@ -179,3 +179,35 @@ func TestBugRecordedStanzaMemoryRegression(t *testing.T) {
 		})
 	}
 }
+
+// StartContent places an element's children in its Content as they come;
+// a count that turns out wrong (the decoder never gives one) still builds
+// the tree the parts describe, without gaps.
+func TestElementBuilderStartContentCounts(t *testing.T) {
+	a := xml.Name{Local: "a"}
+	for _, tc := range []struct {
+		name     string
+		announce int
+		texts    []string
+	}{
+		{"exact", 2, []string{"x", "y"}},
+		{"fewer than announced", 3, []string{"x"}},
+		{"more than announced", 1, []string{"x", "y", "z"}},
+		{"none announced", 0, []string{"x", "y"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b iq.ElementBuilder
+			b.StartContent(a, nil, tc.announce)
+			want := &iq.Element{Name: a}
+			for _, s := range tc.texts {
+				b.StartContent(a, nil, 1)
+				b.Text(s)
+				b.EndElement()
+				want.Content = append(want.Content, iq.Node{Element: &iq.Element{Name: a, Content: []iq.Node{{Text: s}}}})
+			}
+			b.EndElement()
+			require.NotNil(t, b.Root())
+			assert.Equal(t, want, b.Root())
+		})
+	}
+}

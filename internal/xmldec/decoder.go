@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // ErrTooBig is returned when one top-level item (a stanza, a run of
@@ -185,6 +186,7 @@ type Decoder struct {
 	stk   []frame
 
 	anames []xml.Name
+	simple bool                  // the last name read is an ASCII NCName (see readName)
 	seen   map[xml.Name]struct{} // attribute names of a start tag with many
 	cache  [512]string
 
@@ -250,15 +252,17 @@ type span struct{ a, b int }
 // rawTag is a tag's name as split by encoding/xml's nsname: space is empty
 // when the name has no colon, or one at either end.
 type rawTag struct {
-	q     span // the whole qualified name
-	space span
-	local span
-	empty bool // self-closing
+	q      span // the whole qualified name
+	space  span
+	local  span
+	empty  bool // self-closing
+	simple bool // an ASCII NCName without a colon: valid, and its own local name
 }
 
 type rawAttr struct {
 	space, local span
 	raw          bool // value is buf[val] rather than vals[val]
+	simple       bool // the name is an ASCII NCName (see rawTag)
 	val          span
 }
 
@@ -960,11 +964,14 @@ func (d *Decoder) replay(h Handler) {
 // so that a tag breaking both rules fails as encoding/xml and checkNames
 // make it fail.
 func (d *Decoder) checkStart() error {
-	if local := d.bytes(d.tag.local); !IsNCName(string(local)) {
+	if local := d.bytes(d.tag.local); !d.tag.simple && !IsNCName(string(local)) {
 		return d.syntaxError(fmt.Sprintf("element name %q is not namespace-well-formed", local))
 	}
 	for i := range d.attrs {
 		a := &d.attrs[i]
+		if a.simple {
+			continue // an NCName, or xmlns
+		}
 		sp, local := d.bytes(a.space), d.bytes(a.local)
 		if string(sp) == "xmlns" || (len(sp) == 0 && string(local) == "xmlns") {
 			continue
@@ -1130,9 +1137,27 @@ func (d *Decoder) addText(raw bool, s span, tstart int) int {
 	return tstart
 }
 
+// nameFlag classes bytes for readName: 1 for the bytes a name is read
+// from, plus 2 for those among them that keep it from being a simple name
+// (a colon, a non-ASCII byte).
+var nameFlag = func() (t [256]uint8) {
+	for c := range t {
+		if nameByte[c] {
+			t[c] = 1
+			if c == ':' || c >= utf8.RuneSelf {
+				t[c] |= 2
+			}
+		}
+	}
+	return t
+}()
+
 // readName reads the bytes encoding/xml's readName reads: ASCII name
 // bytes and any non-ASCII byte. It returns an empty span, without error,
-// when the first byte is not one of them.
+// when the first byte is not one of them. In the same pass it sets
+// d.simple when the name is an ASCII NCName without a colon, which is a
+// valid name and its own local name: most names are, and need no more
+// checks.
 func (d *Decoder) readName() (span, error) {
 	a := d.pos
 	c, ok := d.getc()
@@ -1143,11 +1168,15 @@ func (d *Decoder) readName() (span, error) {
 		d.pos--
 		return span{a, a}, nil
 	}
+	spec := nameFlag[c] | ^nameClass[c]&classStart<<1 // a byte that cannot start an NCName counts as special
 	for {
 		for d.pos < d.end {
-			if !nameByte[d.buf[d.pos]] {
+			f := nameFlag[d.buf[d.pos]]
+			if f == 0 {
+				d.simple = spec&2 == 0
 				return span{a, d.pos}, nil
 			}
+			spec |= f
 			d.pos++
 		}
 		if !d.more() {
@@ -1166,7 +1195,7 @@ func (d *Decoder) name() (span, bool, error) {
 	if s.a == s.b {
 		return s, false, nil
 	}
-	if !isName(d.bytes(s)) {
+	if !d.simple && !isName(d.bytes(s)) {
 		return s, false, d.syntaxError("invalid XML name: " + string(d.bytes(s)))
 	}
 	return s, true, nil
@@ -1178,9 +1207,13 @@ func (d *Decoder) nsname(t *rawTag) (bool, error) {
 	if !ok {
 		return false, err
 	}
+	t.q, t.simple = s, d.simple
+	if d.simple {
+		t.space, t.local = span{s.a, s.a}, s
+		return true, nil
+	}
 	b := d.bytes(s)
 	i := bytes.IndexByte(b, ':')
-	t.q = s
 	switch {
 	case i < 0:
 		t.space, t.local = span{s.a, s.a}, s
@@ -1277,7 +1310,7 @@ func (d *Decoder) startTag() error {
 			d.vals = appendBytes(d.vals, d.tmp[s.a:s.b])
 			s = span{a, len(d.vals)}
 		}
-		d.attrs = appendOne(d.attrs, rawAttr{space: n.space, local: n.local, raw: raw, val: s})
+		d.attrs = appendOne(d.attrs, rawAttr{space: n.space, local: n.local, raw: raw, simple: n.simple, val: s})
 	}
 }
 
