@@ -272,7 +272,8 @@ func (b *ElementBuilder) EndElement() {
 // ParseElement decodes the first element of data, as xml.Unmarshal into
 // an Element would, with the package's own decoder (several times faster,
 // and checked against encoding/xml by differential fuzzing). Syntax errors
-// are *xml.SyntaxError.
+// are *xml.SyntaxError. An element longer than the decoder's ceiling on
+// one item, 1 GiB, fails ("item larger than the maximum size").
 func ParseElement(data []byte) (*Element, error) {
 	b := builders.Get().(*ElementBuilder)
 	b.Reset()
