@@ -199,6 +199,7 @@ type Decoder struct {
 	nslot  [256]uint32 // 1 + index in names of a recent name, by hash
 	rattrs []recAttr   // its attributes, in order
 	nelem  int         // how many start tags in evs
+	depth  int         // how deep it nests
 	rem    []uint32    // replay's stack: content nodes left in each open element
 }
 
@@ -876,8 +877,23 @@ func (d *Decoder) presize(n int) {
 // of it (always, if all is set), so that one big element does not keep its
 // memory for the rest of a stream, while a stream of big elements reuses
 // it.
+//
+// The stacks and per-tag scratch go the same way, judged by the depth and
+// the attributes of the element just read.
 func (d *Decoder) trimRecord(n int, all bool) {
 	big := func(l, c, n int) bool { return c > n && (all || l < c/4) }
+	if big(d.depth, cap(d.stk), n) {
+		d.stk = nil
+	}
+	if big(d.depth, cap(d.rem), n) {
+		d.rem = nil
+	}
+	if big(len(d.rattrs), cap(d.attrs), n) {
+		d.attrs, d.anames = nil, nil
+	}
+	if big(len(d.sb), cap(d.vals), 32*n) {
+		d.vals = nil
+	}
 	if big(len(d.evs), cap(d.evs), 4*n) {
 		d.evs = nil
 	}
@@ -886,9 +902,6 @@ func (d *Decoder) trimRecord(n int, all bool) {
 	}
 	if big(len(d.rattrs), cap(d.rattrs), n) {
 		d.rattrs = nil
-	}
-	if cap(d.rem) > n {
-		d.rem = nil
 	}
 	if big(len(d.sb), cap(d.sb), 32*n) {
 		d.sb = nil
@@ -899,7 +912,7 @@ func (d *Decoder) trimRecord(n int, all bool) {
 		clear(d.names)
 	}
 	d.sb, d.evs, d.names, d.rattrs = d.sb[:0], d.evs[:0], d.names[:0], d.rattrs[:0]
-	d.nelem = 0
+	d.nelem, d.depth = 0, 0
 }
 
 // replay hands the recorded element to h: its character data and
@@ -993,7 +1006,7 @@ func isNSDecl(n xml.Name) bool {
 func (d *Decoder) element(h Handler) (xml.Name, error) {
 	rec := h != nil
 	d.sb, d.evs, d.names, d.rattrs = d.sb[:0], d.evs[:0], d.names[:0], d.rattrs[:0]
-	d.nelem = 0
+	d.nelem, d.depth = 0, 0
 	stk := d.stk[:0]
 	var rootName xml.Name
 	tstart := -1 // where the open run of character data starts in sb
@@ -1034,6 +1047,7 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 			}
 		} else {
 			stk = appendOne(stk, frame{d.tag.q.a, uint32(d.tag.q.b - d.tag.q.a), uint32(mark), uint32(len(d.evs) - 1), 0})
+			d.depth = max(d.depth, len(stk))
 		}
 
 		// Read content up to the next start tag.
