@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/xmpp-iq/iq/internal/xmldec"
@@ -30,7 +31,7 @@ import (
 type ElementBuilder struct {
 	root  *Element
 	stack []*Element
-	marks []int     // where each open element's content starts in nodes
+	marks []int     // where each open element's content starts in nodes; ^i: it fills its Content directly, next at i
 	nodes []Node    // content of the open elements
 	slab  []Element // slab[si:] and nslab[ni:] are free: indices, which
 	nslab []Node    // unlike reslicing write no pointer, so no barrier
@@ -151,12 +152,75 @@ func (b *ElementBuilder) StartElement(name xml.Name, attr []xml.Attr) {
 	e := b.newElement()
 	e.Name, e.Attr = name, attr
 	if len(b.stack) > 0 {
-		b.nodes = append(b.nodes, Node{Element: e})
+		b.add(Node{Element: e})
 	} else {
 		b.root = e
 	}
+	b.push(e, len(b.nodes))
+}
+
+// StartContent opens an element named name with attributes attr, which
+// the builder keeps, and which holds content content nodes (child elements
+// and runs of character data, the decoder having merged adjacent runs):
+// they are placed in its Content as they arrive, without being stacked
+// and copied. The decoder calls it rather than StartElement once it has
+// read the whole element.
+func (b *ElementBuilder) StartContent(name xml.Name, attr []xml.Attr, content int) {
+	e := b.newElement()
+	e.Name, e.Attr = name, attr
+	if len(b.stack) > 0 {
+		b.add(Node{Element: e})
+	} else {
+		b.root = e
+	}
+	if content > 0 {
+		e.Content = b.newNodes(content)
+	}
+	b.push(e, ^0)
+}
+
+// push opens e, whose content is marked by mark. The stacks double when
+// full, so that deep nesting copies them a few times rather than many.
+func (b *ElementBuilder) push(e *Element, mark int) {
+	if len(b.stack) == cap(b.stack) {
+		b.stack = slices.Grow(b.stack, max(len(b.stack), 16))
+	}
+	if len(b.marks) == cap(b.marks) {
+		b.marks = slices.Grow(b.marks, max(len(b.marks), 16))
+	}
 	b.stack = append(b.stack, e)
-	b.marks = append(b.marks, len(b.nodes))
+	b.marks = append(b.marks, mark)
+}
+
+// add adds n to the content of the open element.
+func (b *ElementBuilder) add(n Node) {
+	top := len(b.marks) - 1
+	if m := b.marks[top]; m < 0 {
+		e := b.stack[top]
+		if i := ^m; i < len(e.Content) {
+			e.Content[i] = n
+			b.marks[top] = ^(i + 1)
+			return
+		}
+		// More content than announced: stack the rest.
+		b.nodes = append(b.nodes, e.Content...)
+		e.Content = nil
+		b.marks[top] = len(b.nodes) - ^m
+	}
+	b.nodes = append(b.nodes, n)
+}
+
+// newNodes returns n content nodes carved from the current chunk.
+func (b *ElementBuilder) newNodes(n int) []Node {
+	if len(b.nslab)-b.ni < n {
+		b.nchunk = min(max(2*b.nchunk, 8), 128)
+		b.nslab, b.ni = make([]Node, max(n, b.nchunk)), 0
+	}
+	c := b.nslab[b.ni : b.ni+n : b.ni+n]
+	if b.ni += n; b.ni == len(b.nslab) {
+		b.nslab, b.ni = nil, 0 // keep no finished tree alive
+	}
+	return c
 }
 
 // Text adds character data to the open element.
@@ -164,11 +228,19 @@ func (b *ElementBuilder) Text(s string) {
 	if len(b.stack) == 0 || s == "" {
 		return
 	}
-	if n := len(b.nodes); n > b.marks[len(b.marks)-1] && b.nodes[n-1].Element == nil {
+	top := len(b.marks) - 1
+	if m := b.marks[top]; m < 0 {
+		if i := ^m; i > 0 {
+			if c := b.stack[top].Content; c[i-1].Element == nil {
+				c[i-1].Text += s
+				return
+			}
+		}
+	} else if n := len(b.nodes); n > m && b.nodes[n-1].Element == nil {
 		b.nodes[n-1].Text += s
 		return
 	}
-	b.nodes = append(b.nodes, Node{Text: s})
+	b.add(Node{Text: s})
 }
 
 // EndElement closes the open element.
@@ -181,15 +253,16 @@ func (b *ElementBuilder) EndElement() {
 	b.stack[len(b.stack)-1] = nil
 	b.stack = b.stack[:len(b.stack)-1]
 	b.marks = b.marks[:len(b.marks)-1]
+	if m < 0 {
+		// Filled in place; fewer nodes than announced leave no gap.
+		e.Content = e.Content[:^m]
+		if len(e.Content) == 0 {
+			e.Content = nil
+		}
+		return
+	}
 	if n := len(b.nodes) - m; n > 0 {
-		if len(b.nslab)-b.ni < n {
-			b.nchunk = min(max(2*b.nchunk, 8), 128)
-			b.nslab, b.ni = make([]Node, max(n, b.nchunk)), 0
-		}
-		e.Content = b.nslab[b.ni : b.ni+n : b.ni+n]
-		if b.ni += n; b.ni == len(b.nslab) {
-			b.nslab, b.ni = nil, 0
-		}
+		e.Content = b.newNodes(n)
 		copy(e.Content, b.nodes[m:])
 		clear(b.nodes[m:])
 		b.nodes = b.nodes[:m]
@@ -199,7 +272,8 @@ func (b *ElementBuilder) EndElement() {
 // ParseElement decodes the first element of data, as xml.Unmarshal into
 // an Element would, with the package's own decoder (several times faster,
 // and checked against encoding/xml by differential fuzzing). Syntax errors
-// are *xml.SyntaxError.
+// are *xml.SyntaxError. An element longer than the decoder's ceiling on
+// one item, 1 GiB, fails ("item larger than the maximum size").
 func ParseElement(data []byte) (*Element, error) {
 	b := builders.Get().(*ElementBuilder)
 	b.Reset()

@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // ErrTooBig is returned when one top-level item (a stanza, a run of
@@ -83,16 +84,22 @@ type Handler interface {
 }
 
 // A Sizer is a Handler that can make room for an element tree before its
-// parts arrive. The Decoder calls Grow once before the first StartElement
-// of a tree, with how many elements (the top one included), content nodes
+// parts arrive. The Decoder calls Grow once before the first start of a
+// tree, with how many elements (the top one included), content nodes
 // (child elements and runs of character data, over all its elements) and
 // attributes (without namespace declarations) the tree holds. Grow returns
 // room for the attributes, at least attrs long, which the Decoder fills
-// and carves the attributes of each StartElement from, or nil to let the
-// Decoder allocate it: so that a small tree can be one allocation.
+// and carves the attributes of each start from, or nil to let the Decoder
+// allocate it: so that a small tree can be one allocation.
+//
+// The Decoder starts each element of a Sizer's tree with StartContent
+// rather than StartElement, telling it how many content nodes (child
+// elements and runs of character data) the element holds, so that it can
+// place them without a stack of its own.
 type Sizer interface {
 	Handler
 	Grow(elements, nodes, attrs int) []xml.Attr
+	StartContent(name xml.Name, attr []xml.Attr, content int)
 }
 
 // Kind is the kind of a top-level Item.
@@ -179,35 +186,47 @@ type Decoder struct {
 	stk   []frame
 
 	anames []xml.Name
+	simple bool                  // the last name read is an ASCII NCName (see readName)
 	seen   map[xml.Name]struct{} // attribute names of a start tag with many
 	cache  [512]string
 
-	// the element being read, recorded until it is complete
-	sb     []byte     // its character data and attribute values
-	evs    []event    // its parts, in document order
-	enames []xml.Name // the names of its start tags, in order
-	rattrs []recAttr  // its attributes, in order
-	ntext  int        // how many evText in evs
+	// The element being read, recorded until it is complete. The record
+	// holds no pointers but names (so that the collector does not scan
+	// it) and 32-bit counts: an item is at most MaxItemSize bytes.
+	sb     []byte      // its character data and attribute values, in order
+	evs    []event     // its start tags and runs of character data, in order
+	names  []xml.Name  // the distinct names of its elements and attributes
+	nslot  [256]uint32 // 1 + index in names of a recent name, by hash
+	rattrs []recAttr   // its attributes, in order
+	nelem  int         // how many start tags in evs
+	depth  int         // how deep it nests
+	rem    []uint32    // replay's stack: content nodes left in each open element
 }
 
-// Kinds of event.
-const (
-	evStart = iota // a start tag: the next of enames, rattrs[a:b]
-	evText         // character data: sb[a:b]
-	evEnd
-)
+// noName marks an event that is a run of character data.
+const noName = math.MaxUint32
 
-// event is one recorded part of an element.
+// event is one recorded part of an element: a start tag, whose end is
+// implied by its count of content nodes, or a run of character data. The
+// values of its attributes and its character data follow each other in sb,
+// in document order, so that lengths locate them.
 type event struct {
-	kind uint8
-	a, b int
+	name  uint32 // the start tag's index in names; noName for character data
+	n     uint32 // a start tag's content nodes; the length of character data
+	attrs uint32 // a start tag's attributes: the next ones of rattrs
 }
 
-// recAttr is a recorded attribute: its resolved name, its value sb[a:b].
+// recAttr is a recorded attribute: its name's index in names, the length
+// of its value, the next one in sb.
 type recAttr struct {
-	name xml.Name
-	a, b int
+	name, n uint32
 }
+
+// MaxItemSize is the ceiling on one top-level item (a stanza, a run of
+// character data, a header...) whatever the maximum size a Decoder is
+// given, and on the input of Decode: 1 GiB, so that the record of an
+// element counts its parts in 32 bits. A bigger item fails with ErrTooBig.
+const MaxItemSize = 1 << 30
 
 type top struct {
 	raw  string // qualified name as written
@@ -216,8 +235,11 @@ type top struct {
 }
 
 type frame struct {
-	a, b int // qualified name in buf
-	mark int
+	a    int    // qualified name in buf: buf[a:a+qlen]
+	qlen uint32 // (an item is at most MaxItemSize bytes)
+	mark uint32 // len(undo) before its declarations
+	ev   uint32 // index in evs of its start tag
+	n    uint32 // content nodes so far
 }
 
 type undoRec struct {
@@ -231,15 +253,17 @@ type span struct{ a, b int }
 // rawTag is a tag's name as split by encoding/xml's nsname: space is empty
 // when the name has no colon, or one at either end.
 type rawTag struct {
-	q     span // the whole qualified name
-	space span
-	local span
-	empty bool // self-closing
+	q      span // the whole qualified name
+	space  span
+	local  span
+	empty  bool // self-closing
+	simple bool // an ASCII NCName without a colon: valid, and its own local name
 }
 
 type rawAttr struct {
 	space, local span
 	raw          bool // value is buf[val] rather than vals[val]
+	simple       bool // the name is an ASCII NCName (see rawTag)
 	val          span
 }
 
@@ -338,7 +362,8 @@ func (d *Decoder) begin() {
 		d.buf = d.buf[:n]
 		d.pos = 0
 	}
-	if d.max > 0 {
+	d.lim = d.pos + MaxItemSize
+	if d.max > 0 && d.max < MaxItemSize {
 		d.lim = d.pos + d.max
 	}
 	d.end = min(len(d.buf), d.lim)
@@ -572,10 +597,10 @@ func (d *Decoder) declare() {
 				d.prefixes = make(map[string]string)
 			}
 			old, had := d.prefixes[p]
-			d.undo = append(d.undo, undoRec{p, old, had})
+			d.undo = appendOne(d.undo, undoRec{p, old, had})
 			d.prefixes[p] = v
 		} else if len(sp) == 0 && string(d.bytes(a.local)) == "xmlns" {
-			d.undo = append(d.undo, undoRec{"", d.defNS, true})
+			d.undo = appendOne(d.undo, undoRec{"", d.defNS, true})
 			d.defNS = d.internValue(a)
 		}
 	}
@@ -712,7 +737,7 @@ func (d *Decoder) resolveAttrs() error {
 			}
 			return d.syntaxError(DuplicateAttrMsg(q))
 		}
-		d.anames = append(d.anames, an)
+		d.anames = appendOne(d.anames, an)
 	}
 	return nil
 }
@@ -777,17 +802,38 @@ func (d *Decoder) stanzaAttrs(name xml.Name, rec bool) error {
 			continue
 		}
 		ra := &d.attrs[i]
-		off := len(d.sb)
+		var v []byte
 		if ra.raw {
-			d.sb = appendBytes(d.sb, d.buf[ra.val.a:ra.val.b])
+			v = d.buf[ra.val.a:ra.val.b]
 		} else {
-			d.sb = appendBytes(d.sb, d.vals[ra.val.a:ra.val.b])
+			v = d.vals[ra.val.a:ra.val.b]
 		}
-		d.rattrs = appendOne(d.rattrs, recAttr{an, off, len(d.sb)})
+		d.sb = appendBytes(d.sb, v)
+		d.rattrs = appendOne(d.rattrs, recAttr{d.nameIndex(an), uint32(len(v))})
 	}
-	d.enames = appendOne(d.enames, name)
-	d.evs = appendOne(d.evs, event{evStart, a, len(d.rattrs)})
+	d.evs = appendOne(d.evs, event{name: d.nameIndex(name), attrs: uint32(len(d.rattrs) - a)})
+	d.nelem++
 	return nil
+}
+
+// nameIndex returns n's index in d.names, adding it unless a recent equal
+// name is found: a stanza repeats few names, and one that repeats many
+// costs an entry per name at worst.
+func (d *Decoder) nameIndex(n xml.Name) uint32 {
+	h := uint(len(n.Local))*0x9e37 + uint(len(n.Space))*0x85eb
+	if len(n.Local) > 0 {
+		h += uint(n.Local[0])*31 + uint(n.Local[len(n.Local)-1])*0x3b
+	}
+	if len(n.Space) > 0 {
+		h += uint(n.Space[len(n.Space)-1]) * 0xc2b
+	}
+	slot := &d.nslot[(h^h>>8)%uint(len(d.nslot))]
+	if i := int(*slot) - 1; i >= 0 && i < len(d.names) && d.names[i] == n {
+		return uint32(i)
+	}
+	d.names = appendOne(d.names, n)
+	*slot = uint32(len(d.names))
+	return uint32(len(d.names) - 1)
 }
 
 // appendOne appends v to s, doubling s's capacity when it is full: the
@@ -818,9 +864,6 @@ func (d *Decoder) presize(n int) {
 	if c := n / 32; cap(d.evs) < c {
 		d.evs = make([]event, 0, c)
 	}
-	if c := n / 64; cap(d.enames) < c {
-		d.enames = make([]xml.Name, 0, c)
-	}
 	if c := n / 64; cap(d.rattrs) < c {
 		d.rattrs = make([]recAttr, 0, c)
 	}
@@ -834,13 +877,28 @@ func (d *Decoder) presize(n int) {
 // of it (always, if all is set), so that one big element does not keep its
 // memory for the rest of a stream, while a stream of big elements reuses
 // it.
+//
+// The stacks and per-tag scratch go the same way, judged by the depth and
+// the attributes of the element just read.
 func (d *Decoder) trimRecord(n int, all bool) {
 	big := func(l, c, n int) bool { return c > n && (all || l < c/4) }
+	if big(d.depth, cap(d.stk), n) {
+		d.stk = nil
+	}
+	if big(d.depth, cap(d.rem), n) {
+		d.rem = nil
+	}
+	if big(len(d.rattrs), cap(d.attrs), n) {
+		d.attrs, d.anames = nil, nil
+	}
+	if big(len(d.sb), cap(d.vals), 32*n) {
+		d.vals = nil
+	}
 	if big(len(d.evs), cap(d.evs), 4*n) {
 		d.evs = nil
 	}
-	if big(len(d.enames), cap(d.enames), n) {
-		d.enames = nil
+	if big(len(d.names), cap(d.names), n) {
+		d.names = nil
 	}
 	if big(len(d.rattrs), cap(d.rattrs), n) {
 		d.rattrs = nil
@@ -851,46 +909,66 @@ func (d *Decoder) trimRecord(n int, all bool) {
 	if all {
 		// Out of use, in a pool: keep no strings alive. (In use, what
 		// is kept is the names of the last element, bounded by its size.)
-		clear(d.enames)
-		clear(d.rattrs)
+		clear(d.names)
 	}
-	d.sb, d.evs, d.enames, d.rattrs = d.sb[:0], d.evs[:0], d.enames[:0], d.rattrs[:0]
-	d.ntext = 0
+	d.sb, d.evs, d.names, d.rattrs = d.sb[:0], d.evs[:0], d.names[:0], d.rattrs[:0]
+	d.nelem, d.depth = 0, 0
 }
 
 // replay hands the recorded element to h: its character data and
 // attribute values as substrings of one string, its attributes carved
-// from one array.
+// from one array. A Sizer learns each element's count of content nodes
+// from StartContent; the ends of elements are implied by those counts.
 func (d *Decoder) replay(h Handler) {
 	all := string(d.sb)
 	var attrs []xml.Attr
-	if s, ok := h.(Sizer); ok {
-		attrs = s.Grow(len(d.enames), len(d.enames)-1+d.ntext, len(d.rattrs))
+	s, sizer := h.(Sizer)
+	if sizer {
+		attrs = s.Grow(d.nelem, len(d.evs)-1, len(d.rattrs))
 	}
-	if len(d.rattrs) > 0 {
-		if len(attrs) < len(d.rattrs) {
-			attrs = make([]xml.Attr, len(d.rattrs))
-		}
-		for i, ra := range d.rattrs {
-			attrs[i] = xml.Attr{Name: ra.name, Value: all[ra.a:ra.b]}
-		}
+	if len(attrs) < len(d.rattrs) {
+		attrs = make([]xml.Attr, len(d.rattrs))
 	}
-	names := d.enames
+	names, rattrs := d.names, d.rattrs
+	off, ai := 0, 0
+	rem := d.rem[:0]
 	for _, e := range d.evs {
-		switch e.kind {
-		case evStart:
+		if e.name == noName {
+			h.Text(all[off : off+int(e.n)])
+			off += int(e.n)
+		} else {
 			var at []xml.Attr
-			if e.a < e.b {
-				at = attrs[e.a:e.b:e.b]
+			if e.attrs > 0 {
+				end := ai + int(e.attrs)
+				at = attrs[ai:end:end]
+				for i, ra := range rattrs[ai:end] {
+					at[i] = xml.Attr{Name: names[ra.name], Value: all[off : off+int(ra.n)]}
+					off += int(ra.n)
+				}
+				ai = end
 			}
-			h.StartElement(names[0], at)
-			names = names[1:]
-		case evText:
-			h.Text(all[e.a:e.b])
-		default:
+			if sizer {
+				s.StartContent(names[e.name], at, int(e.n))
+			} else {
+				h.StartElement(names[e.name], at)
+			}
+			if e.n > 0 {
+				rem = appendOne(rem, e.n)
+				continue
+			}
+			h.EndElement()
+		}
+		// A content node is complete: close the elements it completes.
+		for len(rem) > 0 {
+			top := len(rem) - 1
+			if rem[top]--; rem[top] > 0 {
+				break
+			}
+			rem = rem[:top]
 			h.EndElement()
 		}
 	}
+	d.rem = rem
 }
 
 // checkStart checks the local names of the start tag in d.tag and d.attrs
@@ -899,11 +977,14 @@ func (d *Decoder) replay(h Handler) {
 // so that a tag breaking both rules fails as encoding/xml and checkNames
 // make it fail.
 func (d *Decoder) checkStart() error {
-	if local := d.bytes(d.tag.local); !IsNCName(string(local)) {
+	if local := d.bytes(d.tag.local); !d.tag.simple && !IsNCName(string(local)) {
 		return d.syntaxError(fmt.Sprintf("element name %q is not namespace-well-formed", local))
 	}
 	for i := range d.attrs {
 		a := &d.attrs[i]
+		if a.simple {
+			continue // an NCName, or xmlns
+		}
 		sp, local := d.bytes(a.space), d.bytes(a.local)
 		if string(sp) == "xmlns" || (len(sp) == 0 && string(local) == "xmlns") {
 			continue
@@ -924,15 +1005,15 @@ func isNSDecl(n xml.Name) bool {
 // check and discard it). It returns the element's name.
 func (d *Decoder) element(h Handler) (xml.Name, error) {
 	rec := h != nil
-	d.sb, d.evs, d.enames, d.rattrs = d.sb[:0], d.evs[:0], d.enames[:0], d.rattrs[:0]
-	d.ntext = 0
+	d.sb, d.evs, d.names, d.rattrs = d.sb[:0], d.evs[:0], d.names[:0], d.rattrs[:0]
+	d.nelem, d.depth = 0, 0
 	stk := d.stk[:0]
 	var rootName xml.Name
 	tstart := -1 // where the open run of character data starts in sb
 	flush := func() {
 		if tstart >= 0 && tstart < len(d.sb) {
-			d.evs = appendOne(d.evs, event{evText, tstart, len(d.sb)})
-			d.ntext++
+			d.evs = appendOne(d.evs, event{name: noName, n: uint32(len(d.sb) - tstart)})
+			stk[len(stk)-1].n++
 		}
 		tstart = -1
 	}
@@ -955,18 +1036,18 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 		}
 		if len(stk) == 0 {
 			rootName = name
+		} else if rec {
+			stk[len(stk)-1].n++
 		}
 		if d.tag.empty {
 			d.restore(mark)
-			if rec {
-				d.evs = appendOne(d.evs, event{kind: evEnd})
-			}
 			if len(stk) == 0 {
 				d.stk = stk
 				return rootName, d.done(h)
 			}
 		} else {
-			stk = append(stk, frame{d.tag.q.a, d.tag.q.b, mark})
+			stk = appendOne(stk, frame{d.tag.q.a, uint32(d.tag.q.b - d.tag.q.a), uint32(mark), uint32(len(d.evs) - 1), 0})
+			d.depth = max(d.depth, len(stk))
 		}
 
 		// Read content up to the next start tag.
@@ -999,15 +1080,15 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 					break
 				}
 				f := stk[len(stk)-1]
-				if err = d.matchEnd(string(d.buf[f.a:f.b]), d.tag.q); err != nil {
+				if err = d.matchEnd(string(d.buf[f.a:f.a+int(f.qlen)]), d.tag.q); err != nil {
 					break
 				}
-				stk = stk[:len(stk)-1]
-				d.restore(f.mark)
 				if rec {
 					flush()
-					d.evs = appendOne(d.evs, event{kind: evEnd})
+					d.evs[f.ev].n = stk[len(stk)-1].n
 				}
+				stk = stk[:len(stk)-1]
+				d.restore(int(f.mark))
 				if len(stk) == 0 {
 					d.stk = stk
 					return rootName, d.done(h)
@@ -1070,9 +1151,27 @@ func (d *Decoder) addText(raw bool, s span, tstart int) int {
 	return tstart
 }
 
+// nameFlag classes bytes for readName: 1 for the bytes a name is read
+// from, plus 2 for those among them that keep it from being a simple name
+// (a colon, a non-ASCII byte).
+var nameFlag = func() (t [256]uint8) {
+	for c := range t {
+		if nameByte[c] {
+			t[c] = 1
+			if c == ':' || c >= utf8.RuneSelf {
+				t[c] |= 2
+			}
+		}
+	}
+	return t
+}()
+
 // readName reads the bytes encoding/xml's readName reads: ASCII name
 // bytes and any non-ASCII byte. It returns an empty span, without error,
-// when the first byte is not one of them.
+// when the first byte is not one of them. In the same pass it sets
+// d.simple when the name is an ASCII NCName without a colon, which is a
+// valid name and its own local name: most names are, and need no more
+// checks.
 func (d *Decoder) readName() (span, error) {
 	a := d.pos
 	c, ok := d.getc()
@@ -1083,11 +1182,15 @@ func (d *Decoder) readName() (span, error) {
 		d.pos--
 		return span{a, a}, nil
 	}
+	spec := nameFlag[c] | ^nameClass[c]&classStart<<1 // a byte that cannot start an NCName counts as special
 	for {
 		for d.pos < d.end {
-			if !nameByte[d.buf[d.pos]] {
+			f := nameFlag[d.buf[d.pos]]
+			if f == 0 {
+				d.simple = spec&2 == 0
 				return span{a, d.pos}, nil
 			}
+			spec |= f
 			d.pos++
 		}
 		if !d.more() {
@@ -1106,7 +1209,7 @@ func (d *Decoder) name() (span, bool, error) {
 	if s.a == s.b {
 		return s, false, nil
 	}
-	if !isName(d.bytes(s)) {
+	if !d.simple && !isName(d.bytes(s)) {
 		return s, false, d.syntaxError("invalid XML name: " + string(d.bytes(s)))
 	}
 	return s, true, nil
@@ -1118,9 +1221,13 @@ func (d *Decoder) nsname(t *rawTag) (bool, error) {
 	if !ok {
 		return false, err
 	}
+	t.q, t.simple = s, d.simple
+	if d.simple {
+		t.space, t.local = span{s.a, s.a}, s
+		return true, nil
+	}
 	b := d.bytes(s)
 	i := bytes.IndexByte(b, ':')
-	t.q = s
 	switch {
 	case i < 0:
 		t.space, t.local = span{s.a, s.a}, s
@@ -1214,10 +1321,10 @@ func (d *Decoder) startTag() error {
 		}
 		if !raw {
 			a := len(d.vals)
-			d.vals = append(d.vals, d.tmp[s.a:s.b]...)
+			d.vals = appendBytes(d.vals, d.tmp[s.a:s.b])
 			s = span{a, len(d.vals)}
 		}
-		d.attrs = append(d.attrs, rawAttr{space: n.space, local: n.local, raw: raw, val: s})
+		d.attrs = appendOne(d.attrs, rawAttr{space: n.space, local: n.local, raw: raw, simple: n.simple, val: s})
 	}
 }
 

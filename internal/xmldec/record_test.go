@@ -1,6 +1,7 @@
 package xmldec
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -26,13 +27,13 @@ func TestRecordShrinksAfterBigElement(t *testing.T) {
 			d := NewDecoder(strings.NewReader(streamHeader+strings.Join(tc.stream, "")), 1<<20)
 			_, err := d.Next(nil)
 			require.NoError(t, err)
-			var caps [][4]int
+			var caps [][3]int
 			for range tc.stream {
 				var tr Tree
 				it, err := d.Next(&tr)
 				require.NoError(t, err)
 				require.Equal(t, KindElement, it.Kind)
-				caps = append(caps, [4]int{cap(d.evs), cap(d.enames), cap(d.rattrs), cap(d.sb)})
+				caps = append(caps, [3]int{cap(d.evs), cap(d.rattrs), cap(d.sb)})
 			}
 			first, last := caps[0], caps[len(caps)-1]
 			for i := range first {
@@ -41,6 +42,58 @@ func TestRecordShrinksAfterBigElement(t *testing.T) {
 					assert.Less(t, last[i], 4096, "buffer %d after a small element", i)
 				} else {
 					assert.Equal(t, first[i], last[i], "buffer %d after another big element", i)
+				}
+			}
+		})
+	}
+}
+
+// The stacks and per-tag scratch of a deep or wide element are dropped
+// once a smaller one follows, and kept for another like it.
+func TestScratchShrinksAfterDeepOrWideElement(t *testing.T) {
+	deep := `<iq>` + strings.Repeat(`<a>`, 1<<13) + strings.Repeat(`</a>`, 1<<13) + `</iq>`
+	var wide strings.Builder
+	wide.WriteString(`<iq`)
+	for i := range 1 << 13 {
+		fmt.Fprintf(&wide, ` a%d='&amp;&amp;&amp;&amp;'`, i)
+	}
+	wide.WriteString(`/>`)
+	small := `<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>`
+	caps := func(d *Decoder) map[string]int {
+		return map[string]int{"stk": cap(d.stk), "rem": cap(d.rem), "attrs": cap(d.attrs), "anames": cap(d.anames), "vals": cap(d.vals)}
+	}
+	for _, tc := range []struct {
+		name   string
+		big    string
+		bufs   []string // those the big element grows
+		shrunk bool
+	}{
+		{"deep then small", deep, []string{"stk", "rem"}, true},
+		{"deep then deep", deep, []string{"stk", "rem"}, false},
+		{"wide then small", wide.String(), []string{"attrs", "anames", "vals"}, true},
+		{"wide then wide", wide.String(), []string{"attrs", "anames", "vals"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			second := tc.big
+			if tc.shrunk {
+				second = small
+			}
+			d := NewDecoder(strings.NewReader(streamHeader+tc.big+second), 1<<20)
+			_, err := d.Next(nil)
+			require.NoError(t, err)
+			var tr Tree
+			_, err = d.Next(&tr)
+			require.NoError(t, err)
+			first := caps(d)
+			_, err = d.Next(&tr)
+			require.NoError(t, err)
+			last := caps(d)
+			for _, b := range tc.bufs {
+				require.Greater(t, first[b], 4096, "%s after the big element", b)
+				if tc.shrunk {
+					assert.Less(t, last[b], 4096, "%s after a small element", b)
+				} else {
+					assert.Equal(t, first[b], last[b], "%s after another big element", b)
 				}
 			}
 		})
