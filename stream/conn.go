@@ -63,13 +63,23 @@ type localAddr struct {
 	domain string // the domainpart every from must have
 }
 
+// MaxStanzaSizeLimit is the largest size WithMaxStanzaSize takes: 1 GiB.
+// The decoder counts the parts of the stanza it is reading in 32 bits,
+// and a stanza anywhere near this size costs tens of times its size in
+// memory while it is read and built.
+const MaxStanzaSizeLimit = xmldec.MaxItemSize
+
 // WithMaxStanzaSize sets the largest stanza the Conn reads, in bytes
 // (DefaultMaxStanzaSize by default). A larger one ends the stream with a
 // policy-violation stream error. Zero keeps the default;
-// WithMaxStanzaSize panics if n is negative, a programming error.
+// WithMaxStanzaSize panics if n is negative or over MaxStanzaSizeLimit,
+// a programming error.
 func WithMaxStanzaSize(n int) Option {
 	if n < 0 {
 		panic(fmt.Sprintf("stream: WithMaxStanzaSize: negative size %d", n))
+	}
+	if n > MaxStanzaSizeLimit {
+		panic(fmt.Sprintf("stream: WithMaxStanzaSize: %d is over MaxStanzaSizeLimit (%d)", n, MaxStanzaSizeLimit))
 	}
 	return func(c *config) {
 		if n > 0 {

@@ -21,6 +21,9 @@ func TestBugStreamBadOptionValuesSilentlyAccepted(t *testing.T) {
 	}{
 		{"MaxStanzaSize/negative", func() { stream.WithMaxStanzaSize(-1) }, "stream: WithMaxStanzaSize: negative size -1"},
 		{"MaxStanzaSize/zero", func() { stream.WithMaxStanzaSize(0) }, ""},
+		{"MaxStanzaSize/limit", func() { stream.WithMaxStanzaSize(stream.MaxStanzaSizeLimit) }, ""},
+		{"MaxStanzaSize/over the limit", func() { stream.WithMaxStanzaSize(stream.MaxStanzaSizeLimit + 1) },
+			"stream: WithMaxStanzaSize: 1073741825 is over MaxStanzaSizeLimit (1073741824)"},
 		{"Namespace/bogus", func() { stream.WithNamespace("urn:bogus") }, `stream: WithNamespace: "urn:bogus" is not a stanza namespace`},
 		{"Namespace/streams", func() { stream.WithNamespace(stream.NSStream) }, `stream: WithNamespace: "` + stream.NSStream + `" is not a stanza namespace`},
 		{"Namespace/empty", func() { stream.WithNamespace("") }, ""},
