@@ -180,6 +180,12 @@ func (c *Conn) closeWrite(ctx context.Context) bool {
 		defer t.Stop()
 		select {
 		case c.wsem <- struct{}{}:
+		case <-c.broken:
+			// The writer holding the lock found the transport broken and
+			// waits, in endStream, for this end to finish: nothing more
+			// can be written.
+			c.hardClose()
+			return
 		case <-t.C:
 			c.hardClose()
 			return

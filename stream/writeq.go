@@ -297,6 +297,17 @@ func (c *Conn) lead(self *wreq) error {
 	self.state, self.gen, self.end = wWriting, gen, len(buf)
 	for c.qhead < len(c.q) {
 		r := c.q[c.qhead]
+		if r.state == wQueued && ctxEnded(r.ctx) {
+			// Its context ended while it queued, and its sender has yet
+			// to see it: nothing of it is written (its sender could no
+			// longer learn that it was).
+			c.qn--
+			r.state, r.err = wDone, queuedCtxErr(r.ctx)
+			r.sig <- false
+			c.q[c.qhead] = nil
+			c.qhead++
+			continue
+		}
 		if r.state == wQueued {
 			if len(buf)+len(r.b) > maxBatch {
 				break
@@ -453,6 +464,16 @@ func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (
 	c.handoffLocked()
 	c.qmu.Unlock()
 	return selfErr, wait
+}
+
+// queuedCtxErr is the error of a stanza whose context ended before its
+// write began: the context's, or DeadlineExceeded when only its deadline
+// has passed so far.
+func queuedCtxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return context.DeadlineExceeded
 }
 
 // ctxEnded reports whether ctx has ended, or its deadline has passed (the
