@@ -308,7 +308,11 @@ func (c *Caller) start(ctx context.Context, call *Call, watchCtx bool) (uint64, 
 	} else {
 		call.deadline = int64(satAdd(time.Since(callEpoch), c.timeout))
 	}
+	// Under the send context's lock: a goroutine of the context package
+	// may still read it for the Call's previous use (sendCtx.link).
+	call.sctx.mu.Lock()
 	call.sctx.c, call.sctx.parent = c, ctx
+	call.sctx.mu.Unlock()
 	// Before the lock: the hook may replace the request, which Receive
 	// reads under it.
 	c.observeStart(ctx, call)

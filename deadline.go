@@ -333,12 +333,12 @@ func (s *sendCtx) Done() <-chan struct{} {
 // out, Canceled once the Caller closed, or the error of its own context.
 func (s *sendCtx) Err() error {
 	s.mu.Lock()
-	err := s.err
+	err, parent := s.err, s.parent
 	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	return s.parent.Err()
+	return parent.Err()
 }
 
 // Value implements context.Context; it knows sendCtxKey (see SendVia).
@@ -346,7 +346,10 @@ func (s *sendCtx) Value(key any) any {
 	if _, ok := key.(sendCtxKey); ok {
 		return s
 	}
-	return s.parent.Value(key)
+	s.mu.Lock()
+	parent := s.parent
+	s.mu.Unlock()
+	return parent.Value(key)
 }
 
 // AfterFunc runs f on the goroutine that ends the request (its timer,
@@ -361,14 +364,27 @@ func (s *sendCtx) AfterFunc(f func()) func() bool {
 // this one, when someone is watching: Request, which otherwise looks at
 // its context only after the Sender returns, arms nothing for a Sender
 // that never asks.
+//
+// The fields it reads are read under s.mu: a Call is recycled once its
+// Request returns, and a goroutine the context package started for a
+// Sender that wrapped this context (context.AfterFunc or WithCancel over
+// a WithValue, say) may ask for Done after that, so that s may already
+// serve the Call's next use. Linking that use is harmless (it links to
+// its own context); reading its fields unsynchronised would not be.
 func (s *sendCtx) link() {
+	call := s.call()
+	s.mu.Lock()
 	parent := s.parent
+	s.mu.Unlock()
 	if parent.Done() == nil {
 		return
 	}
-	call := s.call()
 	s.mu.Lock()
-	linked := call.linked
+	if s.parent != parent { // another use began meanwhile: not ours to link
+		s.mu.Unlock()
+		return
+	}
+	linked, c := call.linked, s.c
 	call.linked = true
 	s.mu.Unlock()
 	if linked {
@@ -376,7 +392,6 @@ func (s *sendCtx) link() {
 	}
 	// While the Sender runs, the call cannot have been reused: pending
 	// means pending in this use.
-	c := s.c
 	c.mu.Lock()
 	if call.pending && call.stopCtx == nil {
 		gen := call.gen
