@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,7 +67,23 @@ func TestBugShutdownLosesRequestsInFlight(t *testing.T) {
 	const n = 200
 	ours, peer := tcpPair(t)
 	events := readPeer(peer)
-	s := serveOn(t, ours, slowHandler(300*time.Millisecond, nil))
+	// The handlers wait for release, not for a time: under load a
+	// 300 ms sleep could end before all 200 had started, and InFlight
+	// never reached 200.
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	let := func() { releaseOnce.Do(func() { close(release) }) }
+	defer let() // a failure before the late get must not leave them waiting
+	s := serveOn(t, ours, func(ep *iq.Endpoint) {
+		ep.Callee.Get(hNS, "slow", func(ctx context.Context, req *iq.IQ) (*iq.Element, error) {
+			select {
+			case <-release:
+				return iq.NewElement(hNS, "done"), nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		})
+	})
 
 	var gets strings.Builder
 	for i := range n {
@@ -108,6 +125,8 @@ func TestBugShutdownLosesRequestsInFlight(t *testing.T) {
 		switch {
 		case ev.iq.ID == "late":
 			late = ev.iq
+			// Answered while all 200 still run: let them finish now.
+			let()
 		case ev.iq.Type == iq.TypeResult:
 			assert.False(t, results[ev.iq.ID], "two replies to %s", ev.iq.ID)
 			results[ev.iq.ID] = true
