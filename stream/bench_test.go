@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"runtime"
 	"sync"
@@ -67,52 +68,16 @@ func cpuTime() int64 {
 // per round trip (the peer's goroutines included).
 func BenchmarkEcho(b *testing.B) {
 	pl := iq.NewElement(echoNS, "query").Append(iq.NewElement(echoNS, "v").AppendText("hello"))
-	for _, tr := range []struct {
-		name string
-		pair func(testing.TB) (net.Conn, net.Conn)
-	}{
-		{"pipe", func(testing.TB) (net.Conn, net.Conn) { return net.Pipe() }},
-		{"tcp", tcpPair},
-	} {
-		for _, par := range []int{1, 64} {
-			name := tr.name + "/seq"
-			if par > 1 {
-				name = tr.name + "/inflight64"
+	benchTransports(b, "inflight64", func(b *testing.B, c1, c2 net.Conn, writes *atomic.Int64) func() error {
+		p := newEchoPair(b, countConn{c1, writes}, countConn{c2, writes})
+		return func() error {
+			res, err := p.client.Caller.Get(context.Background(), "", pl)
+			if err == nil && res == nil {
+				err = errors.New("no response")
 			}
-			b.Run(name, func(b *testing.B) {
-				c1, c2 := tr.pair(b)
-				var writes atomic.Int64
-				p := newEchoPair(b, countConn{c1, &writes}, countConn{c2, &writes})
-				ctx := context.Background()
-				rt := func() {
-					res, err := p.client.Caller.Get(ctx, "", pl)
-					if err != nil || res == nil {
-						b.Errorf("round trip: %v", err)
-					}
-				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				writes.Store(0)
-				cpu0 := cpuTime()
-				defer func() {
-					b.ReportMetric(float64(writes.Load())/float64(b.N), "writes/op")
-					b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
-				}()
-				if par == 1 {
-					for i := 0; i < b.N; i++ {
-						rt()
-					}
-					return
-				}
-				b.SetParallelism(par / runtime.GOMAXPROCS(0))
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						rt()
-					}
-				})
-			})
+			return err
 		}
-	}
+	})
 }
 
 // BenchmarkSend is the write path alone: SendIQ of a small result to a
@@ -121,6 +86,28 @@ func BenchmarkEcho(b *testing.B) {
 func BenchmarkSend(b *testing.B) {
 	res := &iq.IQ{ID: "abcdefghijklmnop", Type: iq.TypeResult, To: "user@example.com/res",
 		Payload: iq.NewElement(echoNS, "query").Append(iq.NewElement(echoNS, "v").AppendText("hello"))}
+	benchTransports(b, "par64", func(b *testing.B, c1, c2 net.Conn, writes *atomic.Int64) func() error {
+		c := stream.New(countConn{c1, writes})
+		drained := make(chan struct{})
+		go func() {
+			defer close(drained)
+			buf := make([]byte, 64<<10)
+			for {
+				if _, err := c2.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		b.Cleanup(func() { _ = c.Close(); _ = c2.Close(); <-drained })
+		return func() error { return c.SendIQ(context.Background(), res) }
+	})
+}
+
+// benchTransports runs op, made by setup for a fresh pair of connections
+// (writes counts the Writes of those setup wraps with countConn), over
+// net.Pipe and loopback TCP, one at a time ("seq") and from 64 goroutines
+// (parName), reporting writes/op and cpu-ns/op beside the usual figures.
+func benchTransports(b *testing.B, parName string, setup func(b *testing.B, c1, c2 net.Conn, writes *atomic.Int64) func() error) {
 	for _, tr := range []struct {
 		name string
 		pair func(testing.TB) (net.Conn, net.Conn)
@@ -131,24 +118,12 @@ func BenchmarkSend(b *testing.B) {
 		for _, par := range []int{1, 64} {
 			name := tr.name + "/seq"
 			if par > 1 {
-				name = tr.name + "/par64"
+				name = tr.name + "/" + parName
 			}
 			b.Run(name, func(b *testing.B) {
 				c1, c2 := tr.pair(b)
 				var writes atomic.Int64
-				c := stream.New(countConn{c1, &writes})
-				drained := make(chan struct{})
-				go func() {
-					defer close(drained)
-					buf := make([]byte, 64<<10)
-					for {
-						if _, err := c2.Read(buf); err != nil {
-							return
-						}
-					}
-				}()
-				b.Cleanup(func() { _ = c.Close(); _ = c2.Close(); <-drained })
-				ctx := context.Background()
+				op := setup(b, c1, c2, &writes)
 				b.ReportAllocs()
 				b.ResetTimer()
 				writes.Store(0)
@@ -159,7 +134,7 @@ func BenchmarkSend(b *testing.B) {
 				}()
 				if par == 1 {
 					for i := 0; i < b.N; i++ {
-						if err := c.SendIQ(ctx, res); err != nil {
+						if err := op(); err != nil {
 							b.Fatal(err)
 						}
 					}
@@ -168,7 +143,7 @@ func BenchmarkSend(b *testing.B) {
 				b.SetParallelism(par / runtime.GOMAXPROCS(0))
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
-						if err := c.SendIQ(ctx, res); err != nil {
+						if err := op(); err != nil {
 							b.Error(err)
 							return
 						}
