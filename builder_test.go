@@ -120,8 +120,78 @@ func TestStreamDecodeAllocations(t *testing.T) {
 				next()
 			}
 			assert.LessOrEqual(t, testing.AllocsPerRun(20, next), tc.max)
+			// Read as an IQ, as a stream does, the small stanza's IQ
+			// shares its tree's block.
+			asIQ := func() {
+				next()
+				if in, err := b.RootIQ(); err != nil || in.ID != "b7" {
+					t.Fatalf("RootIQ: %v, %v", in, err)
+				}
+			}
+			asIQ()
+			want := tc.max
+			if tc.size > 100 {
+				want++ // a big tree's IQ is allocated apart
+			}
+			assert.LessOrEqual(t, testing.AllocsPerRun(20, asIQ), want)
 		})
 	}
+}
+
+// TestElementBuilderRootIQ: RootIQ reads what IQFromElement reads, from
+// trees of every size class (the small ones carry their IQ in their
+// block), and fails as it does.
+func TestElementBuilderRootIQ(t *testing.T) {
+	const header = `<s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams'>`
+	tests := []struct {
+		name, stanza, err string
+	}{
+		{"get", `<iq type='get' id='a1' to='x@y' from='y@x/r' xml:lang='en'><q xmlns='urn:x'/></iq>`, ""},
+		{"result with text", `<iq type='result' id='a2'><q xmlns='urn:x'><v>hello</v></q></iq>`, ""},
+		{"error", `<iq type='error' id='a3'><q xmlns='urn:x'/><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`, ""},
+		{"eight elements", `<iq type='set' id='a4'><q xmlns='urn:x'><a/><b/><c/><d/><e/><f/></q></iq>`, ""},
+		{"big", string(sizedStanza(4 << 10)), ""},
+		{"two children", `<iq type='set' id='a5'><q xmlns='urn:x'/><r xmlns='urn:x'/></iq>`, ""},
+		{"not an iq", `<message id='m'><body>hi</body></message>`, "cannot read <message"},
+	}
+	var b iq.ElementBuilder
+	d := xmldec.NewDecoder(strings.NewReader(header+strings.Repeat(func() string {
+		var all strings.Builder
+		for _, tt := range tests {
+			all.WriteString(tt.stanza)
+		}
+		return all.String()
+	}(), 2)), 1<<20)
+	_, err := d.Next(nil)
+	require.NoError(t, err)
+	for round := range 2 { // the second time, RootIQ has been called before
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s/%d", tt.name, round), func(t *testing.T) {
+				b.Reset()
+				_, err := d.Next(&b)
+				require.NoError(t, err)
+				got, err := b.RootIQ()
+				if tt.err != "" {
+					assert.ErrorContains(t, err, tt.err)
+					assert.Nil(t, got)
+					return
+				}
+				require.NoError(t, err)
+				want, err := iq.IQFromElement(b.Root())
+				require.NoError(t, err)
+				assert.Equal(t, want, got)
+				var first *iq.Element
+				for c := range b.Root().Children() {
+					first = c
+					break
+				}
+				assert.Same(t, first, got.Payload, "the IQ shares the tree's children")
+			})
+		}
+	}
+	b.Reset()
+	_, err = b.RootIQ()
+	assert.ErrorContains(t, err, "nil element", "no tree built")
 }
 
 // bytesAllocated returns the bytes f allocates (runtime.MemStats.TotalAlloc

@@ -493,7 +493,7 @@ func (c *Conn) serve(ctx context.Context, ep *iq.Endpoint, fallback func(context
 		case xmldec.KindElement:
 			el := c.build.Root()
 			if t.Name.Local == "iq" && isStanzaNS(t.Name.Space) {
-				in, err := iq.IQFromElement(el)
+				in, err := c.build.RootIQ()
 				if err != nil { // cannot happen: the name was just checked
 					return c.failRead(err)
 				}
