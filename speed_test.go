@@ -182,8 +182,7 @@ func TestSpeedIdleWorkersEnd(t *testing.T) {
 	for i := range 200 {
 		c.Receive(context.Background(), &iq.IQ{Type: iq.TypeGet, ID: "s" + strconv.Itoa(i), Payload: iq.NewElement("urn:example:w", "q")})
 	}
-	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= before }, 10*time.Second, 5*time.Millisecond,
-		"idle workers did not end")
+	waitGoroutines(t, before, 10*time.Second, "idle workers did not end")
 	assert.Equal(t, n+200, rec.Len())
 }
 
@@ -240,4 +239,39 @@ func TestSpeedReceiveRaces(t *testing.T) {
 			assert.Zero(t, c.Pending())
 		})
 	}
+}
+
+// TestSpeedIdleWorkersEndAfterBursts: bursts of requests separated by
+// pauses around the reaper's period, so that workers go idle while the
+// reaper disarms itself; whatever the interleaving, every idle worker
+// ends in the end (none is left waiting with the reaper off).
+func TestSpeedIdleWorkersEndAfterBursts(t *testing.T) {
+	before := runtime.NumGoroutine()
+	rec := iqtest.NewRecorder()
+	c := iq.NewCallee(rec)
+	c.Get("urn:example:w", "q", func(context.Context, *iq.IQ) (*iq.Element, error) { return nil, nil })
+	sent := 0
+	for round := range 30 {
+		for range 1 + round%8 {
+			c.Receive(context.Background(), &iq.IQ{Type: iq.TypeGet, ID: strconv.Itoa(sent), Payload: iq.NewElement("urn:example:w", "q")})
+			sent++
+		}
+		time.Sleep(time.Duration(round%4) * 9 * time.Millisecond)
+	}
+	require.Eventually(t, func() bool { return rec.Len() == sent }, 5*time.Second, time.Millisecond)
+	waitGoroutines(t, before, 10*time.Second, "idle workers did not end")
+}
+
+// waitGoroutines waits until at most n goroutines run, and fails the test
+// if that takes longer than d. It polls on the test's own goroutine:
+// require.Eventually runs its condition on a goroutine of its own, which
+// NumGoroutine counts, so that run alone (no goroutine of an earlier test
+// to end meanwhile) the condition could never hold.
+func waitGoroutines(t *testing.T, n int, d time.Duration, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for runtime.NumGoroutine() > n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.LessOrEqual(t, runtime.NumGoroutine(), n, msg)
 }
