@@ -217,8 +217,14 @@ type Conn struct {
 	interruptFn func()
 	// noCut: a Write cut short by a deadline would break the transport
 	// (cutIsFatal), so none is: a sender whose context ends mid-write
-	// returns while its write goes on in a goroutine of its own.
-	noCut bool
+	// returns while its write goes on in a goroutine of its own, which
+	// runs writeDetachedFn (made once in newConn, so that starting it
+	// allocates nothing) on the batch and bytes left in detached and
+	// detachedBuf by the lock holder that starts it.
+	noCut           bool
+	writeDetachedFn func()
+	detached        []*wreq
+	detachedBuf     []byte
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed when ending starts: no new writes
@@ -299,6 +305,7 @@ func newConn(rwc io.ReadWriteCloser, r io.Reader, cfg config) *Conn {
 	c.dec = xmldec.NewDecoder(r, int(cfg.maxSize))
 	c.interruptFn = c.interrupt
 	c.noCut = cutIsFatal(rwc)
+	c.writeDetachedFn = c.writeDetached
 	return c
 }
 

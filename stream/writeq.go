@@ -217,17 +217,25 @@ func (c *Conn) writeAloneUncut(ctx context.Context, b []byte) error {
 	buf := append(c.wbuf[:0], b...)
 	r := wreqPool.Get().(*wreq)
 	r.ctx, r.state, r.gen, r.end, r.err = ctx, wWriting, 0, len(buf), nil
-	batch := append(c.batch[:0], r)
-	go c.writeBatch(batch, buf)
+	c.detach(append(c.batch[:0], r), buf)
 	return c.await(r)
 }
 
-// writeBatch writes buf, a batch's bytes, holding the lock, with no
-// deadline, then gives every stanza of batch its verdict and hands the
-// lock on (see settle). It runs in a goroutine of its own on a transport
-// that a write cut short would break, so that no sender waits on it
-// past its context.
-func (c *Conn) writeBatch(batch []*wreq, buf []byte) {
+// detach hands the lock, and the Write of buf (the bytes of batch), to a
+// goroutine of its own: see writeDetached.
+func (c *Conn) detach(batch []*wreq, buf []byte) {
+	c.detached, c.detachedBuf = batch, buf
+	go c.writeDetachedFn()
+}
+
+// writeDetached writes the batch detach left, holding the lock, with no
+// deadline, then gives every stanza of it its verdict and hands the lock
+// on (see settle). It runs in a goroutine of its own on a transport that
+// a write cut short would break, so that no sender waits on it past its
+// context.
+func (c *Conn) writeDetached() {
+	batch, buf := c.detached, c.detachedBuf
+	c.detached, c.detachedBuf = nil, nil
 	n, err := c.rwc.Write(buf)
 	c.lastWrite.Store(c.clock())
 	c.settle(nil, batch, buf, n, err)
@@ -374,7 +382,7 @@ func (c *Conn) lead(self *wreq) error {
 		// The Write cannot be cut short when self's context ends (see
 		// writeAloneUncut): it goes on without self's sender, who then
 		// waits as any other stanza of the batch does.
-		go c.writeBatch(batch, buf)
+		c.detach(batch, buf)
 		return c.await(self)
 	}
 	n, err := c.watchedWrite(ctx, buf, gen)
@@ -399,7 +407,7 @@ const (
 // that finishes a stanza cut short, or to the head of the queue. It
 // returns self's verdict, or wait when self has yet to learn it (cut
 // short, or back in the queue); self is nil when the Write was made for
-// the batch by writeBatch, and every stanza's sender waits in await.
+// the batch by writeDetached, and every stanza's sender waits in await.
 func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (selfErr error, wait bool) {
 	// On a transport that a write cut short breaks (cutIsFatal), a
 	// timeout, which only its owner's deadline can cause, breaks it too.
