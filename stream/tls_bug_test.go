@@ -301,3 +301,74 @@ func TestBugTLSWriteTimeoutLeftTheStreamOpenButUnwritable(t *testing.T) {
 	require.ErrorIs(t, c.SendIQ(context.Background(), result("C")), stream.ErrClosed)
 	w.waitEOF(t)
 }
+
+// TestBugTLSCloseWaitedOutACutWrite: a write on a *tls.Conn, never cut
+// short now, must not outlive the stream: on a peer that never reads
+// again, the senders return at their deadlines, and Close ends the write
+// still under way (closing the transport under it: crypto/tls's Close does
+// so when a Write is in flight) and everything else, leaving no goroutine
+// behind. Before, the write was cut short, and Close then wrote TLS's
+// close_notify on the stalled transport, which took crypto/tls's own 5 s
+// deadline.
+func TestBugTLSCloseWaitedOutACutWrite(t *testing.T) {
+	leakCheck(t)
+	client, under, _ := tlsPair(t, false)
+	c := stream.New(client)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	aDone := sendIQ(c, ctx, result("A"))
+	waitWrite(t, under)
+	bDone := sendIQ(c, ctx, result("B"))
+	require.ErrorIs(t, recvErr(t, aDone, waitLong), context.DeadlineExceeded)
+	require.ErrorIs(t, recvErr(t, bDone, waitLong), context.DeadlineExceeded)
+
+	start := time.Now()
+	require.NoError(t, c.Close())
+	select {
+	case <-c.Done():
+	case <-time.After(waitLong):
+		t.Fatal("the stream did not end")
+	}
+	assert.Less(t, time.Since(start), waitLong)
+	require.ErrorIs(t, c.SendIQ(context.Background(), result("C")), stream.ErrClosed)
+}
+
+// TestBugTLSRequestTimeoutFailedTheNextRequests: a Caller's requests over
+// TLS to a peer that stopped reading must fail at their deadlines with
+// ErrTimeout, as over any net.Conn (their contexts are the Caller's own,
+// watched without a timer of the stream's); the stream stays open, and
+// once the peer reads again the request whose write had begun arrives
+// whole and the stream is usable. Before, the first request's write was
+// cut short at its deadline, which broke the TLS state: every later
+// request failed at once with "not sent: i/o timeout".
+func TestBugTLSRequestTimeoutFailedTheNextRequests(t *testing.T) {
+	leakCheck(t)
+	const wait = 150 * time.Millisecond
+	client, _, server := tlsPair(t, false)
+	conn := stream.New(client)
+	ep := iq.NewEndpoint(conn, iq.WithTimeout(wait))
+	served := make(chan error, 1)
+	go func() { served <- conn.Serve(context.Background(), ep, nil) }()
+	t.Cleanup(func() {
+		_ = conn.Close()
+		<-served
+	})
+
+	for i := range 3 {
+		start := time.Now()
+		_, err := ep.Caller.Get(context.Background(), "peer.example", iq.NewElement(hNS, "q"))
+		assert.ErrorIs(t, err, iq.ErrTimeout, "request %d", i)
+		assert.NotErrorIs(t, err, iq.ErrClosed, "request %d", i)
+		assert.Less(t, time.Since(start), wait+time.Second, "request %d", i)
+	}
+	require.Nil(t, conn.Err(), "the stream goes on")
+
+	w := newWire(server, iq.NSClient)
+	first := w.next(t)
+	assert.Equal(t, "iq", first.Name.Local, "the request whose write began arrives whole")
+	require.NoError(t, conn.SendIQ(context.Background(), result("D")))
+	for w.nextIQ(t).ID != "D" {
+		// a request written whole before D
+	}
+	require.Nil(t, conn.Err())
+}
