@@ -468,6 +468,14 @@ func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (
 		start = r.end
 	}
 
+	// What finishing the stanza cut short needs is taken now: a sender
+	// told its verdict below puts its request back in the pool, shared by
+	// every Conn, where another sender may take it and set its fields.
+	var rest []byte
+	if tail != nil {
+		rest = buf[n:tail.end]
+	}
+	var tailReq *wreq
 	var requeue []*wreq
 	for i, r := range batch {
 		if r != self && r.state == wAbandoned {
@@ -483,6 +491,7 @@ func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (
 			}
 		case actFinish:
 			r.state = wFinishing
+			tailReq = r // the tail: finishTail tells it
 			if r == self {
 				wait = true
 			}
@@ -495,14 +504,6 @@ func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (
 	}
 	if len(requeue) > 0 {
 		c.requeueLocked(requeue)
-	}
-	var rest []byte
-	var tailReq *wreq
-	if tail != nil {
-		rest = buf[n:tail.end]
-		if tail.state == wFinishing {
-			tailReq = tail
-		}
 	}
 	// The batch's buffers are the lock holder's: kept for the next batch
 	// before the lock is handed on. (rest stays valid: the lock, and so
