@@ -15,11 +15,13 @@ package stream
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -213,6 +215,16 @@ type Conn struct {
 	curGen      uint64          // the batch under way, 0 for a stanza alone
 	interrupted bool            // interrupt set a past write deadline
 	interruptFn func()
+	// noCut: a Write cut short by a deadline would break the transport
+	// (cutIsFatal), so none is: a sender whose context ends mid-write
+	// returns while its write goes on in a goroutine of its own, which
+	// runs writeDetachedFn (made once in newConn, so that starting it
+	// allocates nothing) on the batch and bytes left in detached and
+	// detachedBuf by the lock holder that starts it.
+	noCut           bool
+	writeDetachedFn func()
+	detached        []*wreq
+	detachedBuf     []byte
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed when ending starts: no new writes
@@ -292,7 +304,32 @@ func newConn(rwc io.ReadWriteCloser, r io.Reader, cfg config) *Conn {
 	}
 	c.dec = xmldec.NewDecoder(r, int(cfg.maxSize))
 	c.interruptFn = c.interrupt
+	c.noCut = cutIsFatal(rwc)
+	c.writeDetachedFn = c.writeDetached
 	return c
+}
+
+// cutIsFatal reports whether a Write on rwc that a past write deadline
+// cuts short leaves rwc unable to write again, so that the Conn must never
+// cut one short: a *tls.Conn (crypto/tls: "After a Write has timed out,
+// the TLS state is corrupt and all future writes will return the same
+// error"), and any transport that says it is a layer over another
+// connection with a NetConn method, as crypto/tls and its forks do, and
+// anything that embeds them: such a layer frames what it writes, and a
+// frame cut short cannot be resumed. A net.Conn of another kind is taken
+// at its interface's word: a Write that times out reports the bytes it
+// wrote, and a connection whose deadline passed is refreshed by setting
+// a later one, so the rest of a stanza can follow. A transport without
+// write deadlines is never cut short anyway.
+func cutIsFatal(rwc io.ReadWriteCloser) bool {
+	if _, ok := rwc.(interface{ SetWriteDeadline(time.Time) error }); !ok {
+		return false
+	}
+	switch rwc.(type) {
+	case *tls.Conn, interface{ NetConn() net.Conn }:
+		return true
+	}
+	return false
 }
 
 // Open starts a stream on rwc as its initiating entity: it writes our
@@ -727,7 +764,13 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 // wrapping ErrClosed. ctx bounds
 // the write on a transport with write deadlines (a net.Conn): a Caller's
 // request deadline and a Callee's reply timeout end a write to a peer that
-// stopped reading. An IQ that does not encode fails with an error wrapping
+// stopped reading. On a *tls.Conn (or another transport layered over a
+// connection, which says so with a NetConn method), a Write cut short by
+// a deadline would corrupt the TLS state and so end the stream for every
+// request: there ctx bounds SendIQ's wait but never cuts the write, which
+// goes on in the background, and a stanza whose write began while ctx was
+// alive is written whole once the peer reads (one whose ctx ended before
+// its write began is still never written). An IQ that does not encode fails with an error wrapping
 // iq.ErrEncode, and nothing is written. On a stream with an address of its
 // own (WithLocalAddress), an IQ without from is written with that address,
 // and one from outside its domain is refused.
@@ -833,11 +876,12 @@ type afterFuncer interface {
 }
 
 // watchedWrite writes b with ctx's end interrupting the write, when the
-// transport has write deadlines. gen, when not 0, names the batch being
-// written, which interruptGen may cut short for another of its stanzas.
+// transport has write deadlines and survives a write cut short (see
+// cutIsFatal). gen, when not 0, names the batch being written, which
+// interruptGen may cut short for another of its stanzas.
 func (c *Conn) watchedWrite(ctx context.Context, b []byte, gen uint64) (int, error) {
 	nc, ok := c.rwc.(interface{ SetWriteDeadline(time.Time) error })
-	if !ok {
+	if !ok || c.noCut {
 		return c.rwc.Write(b)
 	}
 	af, cheap := ctx.(afterFuncer)

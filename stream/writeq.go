@@ -28,11 +28,16 @@ import (
 //   - its context ended while it waited in the queue: ctx's error, and
 //     nothing of it is written;
 //   - its context ended while its batch was being written: the write is
-//     interrupted (on a transport with write deadlines) and the sender
-//     returns ctx's error at once. A stanza cut short is still finished
-//     in the background, as the stream needs; stanzas of that batch not
-//     yet begun whose contexts are alive go back to the head of the
-//     queue; those written whole are reported written;
+//     interrupted (on a transport with write deadlines that survives a
+//     write cut short) and the sender returns ctx's error at once. A
+//     stanza cut short is still finished in the background, as the stream
+//     needs; stanzas of that batch not yet begun whose contexts are alive
+//     go back to the head of the queue; those written whole are reported
+//     written. On a transport that a write cut short would break (a
+//     *tls.Conn: see cutIsFatal) the write is never interrupted, for that
+//     would end the stream for every other sender: the sender still
+//     returns ctx's error at once, and the Write, made by a goroutine of
+//     its own, goes on, its stanzas all written whole once the peer reads;
 //   - the transport failed: the stream ends; stanzas written whole are
 //     reported written, the others fail with an error wrapping ErrClosed;
 //   - the stream was closed before its stanza's write began: an error
@@ -167,9 +172,12 @@ func (c *Conn) writeAlone(ctx context.Context, b []byte) error {
 		c.handoff()
 		return err
 	}
+	if c.noCut && ctx.Done() != nil {
+		return c.writeAloneUncut(ctx, b)
+	}
 	n, err := c.watchedWrite(ctx, b, 0)
 	c.lastWrite.Store(c.clock())
-	if err != nil && isTimeout(err) && n > 0 && n < len(b) {
+	if err != nil && isTimeout(err) && !c.noCut && n > 0 && n < len(b) {
 		// ctx ended with part of the stanza on the wire. Cutting it short
 		// would break the stream for every other request, so the rest goes
 		// out in the background, still under the lock, and the caller
@@ -180,8 +188,10 @@ func (c *Conn) writeAlone(ctx context.Context, b []byte) error {
 	}
 	if err != nil {
 		err = ctxErr(ctx, err)
-		if !isTimeout(err) {
+		if !isTimeout(err) || c.noCut {
 			// A partial stanza cannot be taken back: the stream is broken.
+			// So is a transport that a timeout breaks (cutIsFatal); the
+			// Conn set no deadline on it, its owner did.
 			err = fmt.Errorf("stream: transport: %w", err)
 			c.breakStream(err)
 			c.handoff()
@@ -192,6 +202,43 @@ func (c *Conn) writeAlone(ctx context.Context, b []byte) error {
 	}
 	c.handoff()
 	return nil
+}
+
+// writeAloneUncut writes b, holding the lock, on a transport that a
+// write cut short would break (see cutIsFatal): the Write is made by a
+// goroutine of its own, which settles it and hands the lock on, while the
+// sender waits for its verdict or for ctx to end. Its sender so learns at
+// once that ctx ended, as on any transport with write deadlines, and the
+// Write, never cut short, goes on in the background: the stanza may still
+// be written whole, as one cut short elsewhere is finished.
+func (c *Conn) writeAloneUncut(ctx context.Context, b []byte) error {
+	// Copied into the lock holder's buffer: the sender may return, and
+	// its buffer go back to its owner, before the Write is over.
+	buf := append(c.wbuf[:0], b...)
+	r := wreqPool.Get().(*wreq)
+	r.ctx, r.state, r.gen, r.end, r.err = ctx, wWriting, 0, len(buf), nil
+	c.detach(append(c.batch[:0], r), buf)
+	return c.await(r)
+}
+
+// detach hands the lock, and the Write of buf (the bytes of batch), to a
+// goroutine of its own: see writeDetached.
+func (c *Conn) detach(batch []*wreq, buf []byte) {
+	c.detached, c.detachedBuf = batch, buf
+	go c.writeDetachedFn()
+}
+
+// writeDetached writes the batch detach left, holding the lock, with no
+// deadline, then gives every stanza of it its verdict and hands the lock
+// on (see settle). It runs in a goroutine of its own on a transport that
+// a write cut short would break, so that no sender waits on it past its
+// context.
+func (c *Conn) writeDetached() {
+	batch, buf := c.detached, c.detachedBuf
+	c.detached, c.detachedBuf = nil, nil
+	n, err := c.rwc.Write(buf)
+	c.lastWrite.Store(c.clock())
+	c.settle(nil, batch, buf, n, err)
 }
 
 // finishTail writes the rest of a stanza cut short, holding the lock and
@@ -231,8 +278,9 @@ func (c *Conn) await(r *wreq) error {
 		return r.ctx.Err()
 	case wWriting:
 		// Its batch is on its way: cut the write short where the
-		// transport allows, for the peer may not be reading. The stanza
-		// may yet be written whole; the sender cannot wait to know.
+		// transport allows (not where that would break it: see
+		// cutIsFatal), for the peer may not be reading. The stanza may yet
+		// be written whole; the sender cannot wait to know.
 		gen := r.gen
 		r.state = wAbandoned
 		c.qmu.Unlock()
@@ -330,6 +378,13 @@ func (c *Conn) lead(self *wreq) error {
 	c.busy.Store(busyYields)
 	c.qmu.Unlock()
 
+	if c.noCut && ctx.Done() != nil {
+		// The Write cannot be cut short when self's context ends (see
+		// writeAloneUncut): it goes on without self's sender, who then
+		// waits as any other stanza of the batch does.
+		c.detach(batch, buf)
+		return c.await(self)
+	}
 	n, err := c.watchedWrite(ctx, buf, gen)
 	c.lastWrite.Store(c.clock())
 	selfErr, wait := c.settle(self, batch, buf, n, err)
@@ -351,9 +406,12 @@ const (
 // (n bytes of buf written, err), and hands the lock on: to a goroutine
 // that finishes a stanza cut short, or to the head of the queue. It
 // returns self's verdict, or wait when self has yet to learn it (cut
-// short, or back in the queue).
+// short, or back in the queue); self is nil when the Write was made for
+// the batch by writeDetached, and every stanza's sender waits in await.
 func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (selfErr error, wait bool) {
-	timeout := err != nil && isTimeout(err)
+	// On a transport that a write cut short breaks (cutIsFatal), a
+	// timeout, which only its owner's deadline can cause, breaks it too.
+	timeout := err != nil && isTimeout(err) && !c.noCut
 	var broken error
 	if err != nil && !timeout {
 		// A partial stanza cannot be taken back: the stream is broken.
@@ -410,6 +468,14 @@ func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (
 		start = r.end
 	}
 
+	// What finishing the stanza cut short needs is taken now: a sender
+	// told its verdict below puts its request back in the pool, shared by
+	// every Conn, where another sender may take it and set its fields.
+	var rest []byte
+	if tail != nil {
+		rest = buf[n:tail.end]
+	}
+	var tailReq *wreq
 	var requeue []*wreq
 	for i, r := range batch {
 		if r != self && r.state == wAbandoned {
@@ -425,6 +491,7 @@ func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (
 			}
 		case actFinish:
 			r.state = wFinishing
+			tailReq = r // the tail: finishTail tells it
 			if r == self {
 				wait = true
 			}
@@ -437,14 +504,6 @@ func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (
 	}
 	if len(requeue) > 0 {
 		c.requeueLocked(requeue)
-	}
-	var rest []byte
-	var tailReq *wreq
-	if tail != nil {
-		rest = buf[n:tail.end]
-		if tail.state == wFinishing {
-			tailReq = tail
-		}
 	}
 	// The batch's buffers are the lock holder's: kept for the next batch
 	// before the lock is handed on. (rest stays valid: the lock, and so
@@ -583,8 +642,12 @@ func (c *Conn) roomLocked() {
 }
 
 // interruptGen ends the write under way, by a past write deadline, if it
-// is write gen (a batch whose sender's context ended).
+// is write gen (a batch whose sender's context ended), on a transport
+// that survives it.
 func (c *Conn) interruptGen(gen uint64) {
+	if c.noCut {
+		return
+	}
 	c.dmu.Lock()
 	defer c.dmu.Unlock()
 	if gen == 0 || c.curGen != gen {
