@@ -77,6 +77,10 @@ type encodePlan struct {
 	fallback string      // non-empty: why encoding/xml encodes them
 	sp       *structPlan // else, when not nil, the compiled plan of the struct (pointed to)
 	hint     encHint     // for the tree encoder
+	// For GetAs: the type with its pointers taken off, and whether it is
+	// a struct with an XMLName field of type xml.Name.
+	base  reflect.Type
+	named bool
 }
 
 // encodePlanFor returns t's encodePlan.
@@ -84,7 +88,11 @@ func encodePlanFor(t reflect.Type) *encodePlan {
 	if r, ok := encPlans.Load(t); ok {
 		return r.(*encodePlan)
 	}
-	ep := &encodePlan{fallback: checkEncode(t, map[reflect.Type]bool{})}
+	ep := &encodePlan{fallback: checkEncode(t, map[reflect.Type]bool{}), base: t}
+	for ep.base.Kind() == reflect.Pointer {
+		ep.base = ep.base.Elem()
+	}
+	_, ep.named = xmlNameField(ep.base)
 	if ep.fallback == "" {
 		st := t
 		if st.Kind() == reflect.Pointer {

@@ -153,14 +153,13 @@ func encodeRequest(req any) (*Element, error) {
 		}
 		return r, nil
 	}
-	t := reflect.TypeOf(req)
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if _, ok := xmlNameField(t); !ok {
+	rt := reflect.TypeOf(req)
+	ep := encodePlanFor(rt)
+	t := ep.base
+	if !ep.named {
 		return nil, fmt.Errorf("%w: %v", ErrNoXMLName, t)
 	}
-	if v := reflect.ValueOf(req); v.Kind() == reflect.Pointer && v.IsNil() {
+	if rt.Kind() == reflect.Pointer && reflect.ValueOf(req).IsNil() {
 		return nil, fmt.Errorf("%w: nil %T", ErrNoXMLName, req)
 	}
 	e, err := encodeStruct(req)
