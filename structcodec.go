@@ -436,9 +436,14 @@ func decodeWith(e *Element, v any, plans bool) error {
 		err = d.unmarshal(val.Elem(), e)
 	}
 	if err != nil {
-		return wrapErr(fmt.Sprintf("iq: decode <%s xmlns=%q>", e.Name.Local, e.Name.Space), err)
+		return decodeError(e, err)
 	}
 	return nil
+}
+
+// decodeError is the error of a payload e that does not decode.
+func decodeError(e *Element, err error) error {
+	return wrapErr(fmt.Sprintf("iq: decode <%s xmlns=%q>", e.Name.Local, e.Name.Space), err)
 }
 
 // treeDecoder is encoding/xml's unmarshal, reading an Element tree rather

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"unsafe"
 
 	"github.com/xmpp-iq/iq/internal/errs"
 )
@@ -112,17 +113,33 @@ func requestAs[Resp any](ctx context.Context, c *Caller, t Type, fn, to string, 
 	if err != nil || res == nil {
 		return out, err
 	}
-	if p, ok := any(&out).(*Element); ok {
-		*p = *res
+	if reflect.TypeFor[Resp]() == reflect.TypeFor[Element]() {
+		// Not any(&out).(*Element), which would move out to the heap.
+		*(*Element)(unsafe.Pointer(&out)) = *res
 		return out, nil
 	}
-	if err := decodeStruct(res, &out); err != nil {
-		var zero Resp
-		// Decode's own "iq: decode" would repeat what ErrDecode says.
-		why := strings.TrimPrefix(errs.Trim(err, "iq: "), "decode ")
-		return zero, errs.New(fmt.Sprintf("%v into %v: %s", ErrDecode, reflect.TypeFor[Resp](), why), ErrDecode, err)
+	if dp := decodePlanFor(reflect.TypeFor[*Resp]()); dp.sp != nil {
+		// Decoded in place: out, passed to nothing else, stays on the
+		// stack.
+		if err := dp.sp.decode(unsafe.Pointer(&out), res, 1); err != nil {
+			var zero Resp
+			return zero, responseDecodeError[Resp](decodeError(res, err))
+		}
+		return out, nil
 	}
-	return out, nil
+	p := new(Resp)
+	if err := decodeStruct(res, p); err != nil {
+		return out, responseDecodeError[Resp](err)
+	}
+	return *p, nil
+}
+
+// responseDecodeError is GetAs's error for a result whose payload does
+// not decode into a Resp.
+func responseDecodeError[Resp any](err error) error {
+	// Decode's own "iq: decode" would repeat what ErrDecode says.
+	why := strings.TrimPrefix(errs.Trim(err, "iq: "), "decode ")
+	return errs.New(fmt.Sprintf("%v into %v: %s", ErrDecode, reflect.TypeFor[Resp](), why), ErrDecode, err)
 }
 
 // checkResponseType refuses, before the request is sent, a Resp that no
