@@ -666,7 +666,13 @@ func isEmptyValue(v reflect.Value) bool {
 // each byte of invalid UTF-8 and each character XML cannot hold becomes
 // U+FFFD.
 func safeText(s string) string {
-	for i := 0; i < len(s); {
+	i := 0
+	for ; i < len(s); i++ { // ASCII that XML allows, the usual case, byte by byte
+		if c := s[i]; (c < 0x20 || c >= utf8.RuneSelf) && c != '\t' && c != '\n' && c != '\r' {
+			break
+		}
+	}
+	for i < len(s) {
 		r, w := utf8.DecodeRuneInString(s[i:])
 		if !xmlChar(r) || (r == utf8.RuneError && w == 1) {
 			return replaceBad(s)

@@ -264,3 +264,17 @@ func TestStructPlanAllocs(t *testing.T) {
 	}), 0.0, "allocations per decode into a list with room")
 	assert.Equal(t, *v, benchForecast{City: out.City, Days: out.Days, Sky: out.Sky, Temps: out.Temps})
 }
+
+func TestSafeText(t *testing.T) {
+	for _, s := range []string{"", "plain", "tab\tnl\ncr\r", "del\x7f", "nul\x00", "esc\x1b", "é", "bad\xff", "\xed\xa0\x80", "\uFFFE", "\U0001F600", "a\x01é\x02"} {
+		// Ranging over s turns each byte of invalid UTF-8 into U+FFFD.
+		var want strings.Builder
+		for _, r := range s {
+			if !xmlChar(r) {
+				r = '\uFFFD'
+			}
+			want.WriteRune(r)
+		}
+		assert.Equal(t, want.String(), safeText(s), "%q", s)
+	}
+}

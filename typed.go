@@ -267,19 +267,26 @@ func handleTyped[Req, Resp any](c *Callee, t Type, fn string, h func(context.Con
 	if _, ok := xmlNameField(respT); !ok && !reflect.PointerTo(respT).Implements(reflect.TypeFor[xml.Marshaler]()) {
 		panic(fmt.Sprintf("iq: %s: response type %v must be a struct with an XMLName field, or implement xml.Marshaler", fn, respT))
 	}
-	c.register(fn, t, name.Space, name.Local, typedHandler[Req, Resp]{h: h, name: name}, mw)
+	c.register(fn, t, name.Space, name.Local, typedHandler[Req, Resp]{h: h, name: name, req: decodePlanFor(reflect.TypeFor[*Req]())}, mw)
 }
 
 type typedHandler[Req, Resp any] struct {
 	h    func(context.Context, *Req) (*Resp, error)
 	name xml.Name
+	req  *decodePlan // Req's, looked up once
 }
 
 // HandleIQ decodes the payload into a Req, answering bad-request when it
 // does not decode, and encodes what the typed handler returns.
 func (th typedHandler[Req, Resp]) HandleIQ(ctx context.Context, req *IQ) (*Element, error) {
 	r := new(Req)
-	if err := decodeStruct(req.Payload, r); err != nil {
+	var err error
+	if th.req.sp != nil && req.Payload != nil {
+		err = th.req.sp.decode(unsafe.Pointer(r), req.Payload, 1)
+	} else {
+		err = decodeStruct(req.Payload, r)
+	}
+	if err != nil {
 		return nil, NewError(Modify, BadRequest, fmt.Sprintf("malformed <%s xmlns='%s'/>", th.name.Local, th.name.Space))
 	}
 	resp, err := th.h(context.WithValue(ctx, requestKey{}, req), r)
