@@ -60,6 +60,16 @@ var (
 // []byte, xml.Name, xml.Attr, encoding.TextMarshaler and TextUnmarshaler,
 // xml.MarshalerAttr and UnmarshalerAttr.
 //
+// The most common shape, a struct whose fields are all attributes,
+// character data or child elements of the basic kinds (strings, numbers,
+// bools, []byte, named types of these without methods), lists of them,
+// and nested structs of the same shape by value, pointer or slice, with
+// no a>b paths, is compiled once per type into a plan of field offsets:
+// decoding it then allocates only what the value itself holds (list
+// backing arrays, pointed-to structs, []byte copies), and encoding it
+// takes one allocation for the whole tree. Other supported types are
+// decoded and encoded by reflection, with the same results.
+//
 // A type that uses anything else goes, as a whole (decided once per type),
 // through encoding/xml as before, at its cost (the payload serialized
 // and parsed again: 101 allocations rather than 5 to decode a small
