@@ -753,8 +753,14 @@ func (sp *structPlan) encodeTop(p unsafe.Pointer) *Element {
 	if b := sp.blockFor(c); b != nil {
 		base := reflect.New(b.typ).UnsafePointer()
 		pe.els = unsafe.Slice((*Element)(base), b.size[0])
-		pe.nodes = unsafe.Slice((*Node)(unsafe.Add(base, b.off[1])), b.size[1])
-		pe.attrs = unsafe.Slice((*xml.Attr)(unsafe.Add(base, b.off[2])), b.size[2])
+		// An empty array may sit at the very end of the block: no pointer
+		// is made to it, as it would point past the allocation.
+		if b.size[1] > 0 {
+			pe.nodes = unsafe.Slice((*Node)(unsafe.Add(base, b.off[1])), b.size[1])
+		}
+		if b.size[2] > 0 {
+			pe.attrs = unsafe.Slice((*xml.Attr)(unsafe.Add(base, b.off[2])), b.size[2])
+		}
 	} else {
 		pe.els = make([]Element, c[0])
 		pe.nodes = make([]Node, c[1])

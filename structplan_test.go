@@ -278,3 +278,21 @@ func TestSafeText(t *testing.T) {
 		assert.Equal(t, want.String(), safeText(s), "%q", s)
 	}
 }
+
+// TestBugPlanBlockPointsPastItsEnd encodes structs with no attributes,
+// and one with no content either: the block's empty arrays then sit at
+// its very end, and a slice made there pointed past the allocation
+// (checkptr, under -race, reported it as straddling allocations).
+func TestBugPlanBlockPointsPastItsEnd(t *testing.T) {
+	type bare struct {
+		XMLName xml.Name `xml:"urn:x bare"`
+	}
+	type noAttrs struct {
+		XMLName xml.Name `xml:"urn:x noattrs"`
+		S       string   `xml:"s"`
+	}
+	for _, v := range []any{&bare{}, &noAttrs{S: "s"}, &noAttrs{}} {
+		require.NotNil(t, planFor(reflect.TypeOf(v).Elem()), "%T has a plan", v)
+		assert.True(t, encodeDifferential(t, v), "%T built from the struct", v)
+	}
+}
