@@ -891,9 +891,21 @@ func (sp *structPlan) contentLen(p unsafe.Pointer) int {
 	n := 0
 	for i := range sp.content {
 		f := &sp.content[i]
+		fp := unsafe.Add(p, f.off)
 		switch f.kind {
-		case pkLeafSlice, pkStructSlice, pkPtrStructSlice:
-			n += (*sliceHeader)(unsafe.Add(p, f.off)).len
+		case pkLeafSlice, pkStructSlice:
+			n += (*sliceHeader)(fp).len
+		case pkPtrStructSlice:
+			h := (*sliceHeader)(fp)
+			for j := 0; j < h.len; j++ {
+				if *(*unsafe.Pointer)(unsafe.Add(h.data, uintptr(j)*f.size)) != nil {
+					n++
+				}
+			}
+		case pkPtrStruct:
+			if *(*unsafe.Pointer)(fp) != nil {
+				n++
+			}
 		default:
 			n++
 		}

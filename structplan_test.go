@@ -296,3 +296,39 @@ func TestBugPlanBlockPointsPastItsEnd(t *testing.T) {
 		assert.True(t, encodeDifferential(t, v), "%T built from the struct", v)
 	}
 }
+
+// TestStructPlanConcurrent compiles, decodes and encodes a fresh planned
+// type from several goroutines at once, for the race detector to watch
+// the plan cache and the blocks.
+func TestStructPlanConcurrent(t *testing.T) {
+	type kid struct {
+		V string `xml:"v,attr"`
+	}
+	type fresh struct {
+		XMLName xml.Name `xml:"urn:fresh f"`
+		N       []int    `xml:"n"`
+		Kids    []*kid   `xml:"kid"`
+	}
+	e, err := ParseElement([]byte(`<f xmlns="urn:fresh"><n>1</n><kid v="a"/><n>2</n><kid/></f>`))
+	require.NoError(t, err)
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			var v fresh
+			if err := decodeStruct(e, &v); err != nil {
+				errs <- err
+				return
+			}
+			v.N = append(v.N, i) // a different count each time, for the blocks
+			out, err := encodeStruct(&v)
+			if err == nil && len(out.Content) != 5 {
+				err = fmt.Errorf("encoded as %s", out)
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		assert.NoError(t, <-errs)
+	}
+	assert.NotNil(t, planFor(reflect.TypeFor[fresh]()))
+}
