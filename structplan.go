@@ -94,7 +94,7 @@ type structPlan struct {
 // attributes, so that a payload's tree takes one allocation rather than
 // three. Sizes are exact up to 8 and powers of two above, up to
 // blockMax, so that few such types are ever made (reflect keeps them for
-// good, at most 11×12×11 of them): a payload larger than that takes
+// good, at most 11×13×12 of them): a payload larger than that takes
 // separate chunks.
 type encBlock struct {
 	size [3]int
