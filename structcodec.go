@@ -57,8 +57,8 @@ type xtype struct {
 
 var (
 	xtypes   sync.Map // reflect.Type → *xtype
-	decPlans sync.Map // reflect.Type → string (fallback reason, "" when supported)
-	encPlans sync.Map // reflect.Type → string
+	decPlans sync.Map // reflect.Type → *decodePlan
+	encPlans sync.Map // reflect.Type → *encodePlan
 
 	nameType             = reflect.TypeFor[xml.Name]()
 	attrType             = reflect.TypeFor[xml.Attr]()
@@ -305,20 +305,35 @@ func implements(t, iface reflect.Type) bool {
 	return t.Implements(iface) || (t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(iface))
 }
 
-// decodeFallback returns why v's type (a pointer) must be decoded with
-// encoding/xml, or "" when this codec decodes it; decided once per type.
-func decodeFallback(t reflect.Type) string {
+// decodePlan is how values of a pointer type are decoded, decided once
+// per type.
+type decodePlan struct {
+	fallback string      // non-empty: why encoding/xml decodes them
+	sp       *structPlan // else, when not nil, the compiled plan of the struct pointed to
+}
+
+// decodePlanFor returns t's decodePlan.
+func decodePlanFor(t reflect.Type) *decodePlan {
 	if r, ok := decPlans.Load(t); ok {
-		return r.(string)
+		return r.(*decodePlan)
 	}
-	var r string
+	dp := &decodePlan{}
 	if t.Kind() != reflect.Pointer {
-		r = "not a pointer"
+		dp.fallback = "not a pointer"
 	} else {
-		r = checkDecode(t.Elem(), map[reflect.Type]bool{})
+		dp.fallback = checkDecode(t.Elem(), map[reflect.Type]bool{})
 	}
-	decPlans.Store(t, r)
-	return r
+	if dp.fallback == "" && t.Elem().Kind() == reflect.Struct {
+		dp.sp = planFor(t.Elem())
+	}
+	r, _ := decPlans.LoadOrStore(t, dp)
+	return r.(*decodePlan)
+}
+
+// decodeFallback returns why v's type (a pointer) must be decoded with
+// encoding/xml, or "" when this codec decodes it.
+func decodeFallback(t reflect.Type) string {
+	return decodePlanFor(t).fallback
 }
 
 // checkDecode walks the types that unmarshal can reach from an element
@@ -393,23 +408,42 @@ func checkLeaf(t reflect.Type) string {
 
 // decodeStruct decodes e into v (a non-nil pointer) as xml.Unmarshal
 // would decode e's serialization, from the tree when v's type allows it
-// and through encoding/xml otherwise.
+// (through its compiled plan when it has one) and through encoding/xml
+// otherwise.
 func decodeStruct(e *Element, v any) error {
+	return decodeWith(e, v, true)
+}
+
+// decodeWith is decodeStruct; plans false keeps the tree codec even for
+// a type with a plan, for the tests that hold one to the other.
+func decodeWith(e *Element, v any, plans bool) error {
 	if e == nil {
 		return e.Decode(v) // its error for a nil element
 	}
-	if decodeFallback(reflect.TypeOf(v)) != "" {
+	dp := decodePlanFor(reflect.TypeOf(v))
+	if dp.fallback != "" {
 		return e.decodeXML(v)
 	}
 	val := reflect.ValueOf(v)
 	if val.IsNil() {
 		return e.decodeXML(v)
 	}
-	var d treeDecoder
-	if err := d.unmarshal(val.Elem(), e); err != nil {
-		return wrapErr(fmt.Sprintf("iq: decode <%s xmlns=%q>", e.Name.Local, e.Name.Space), err)
+	var err error
+	if dp.sp != nil && plans {
+		err = dp.sp.decode(val.UnsafePointer(), e, 1)
+	} else {
+		var d treeDecoder
+		err = d.unmarshal(val.Elem(), e)
+	}
+	if err != nil {
+		return decodeError(e, err)
 	}
 	return nil
+}
+
+// decodeError is the error of a payload e that does not decode.
+func decodeError(e *Element, err error) error {
+	return wrapErr(fmt.Sprintf("iq: decode <%s xmlns=%q>", e.Name.Local, e.Name.Space), err)
 }
 
 // treeDecoder is encoding/xml's unmarshal, reading an Element tree rather

@@ -366,6 +366,7 @@ func FuzzDecodeStruct(f *testing.F) {
 		}
 		for _, mk := range scSupported {
 			differential(t, mk, e)
+			planDifferential(t, mk, e)
 			v := mk()
 			if xml.Unmarshal([]byte(e.String()), v) == nil {
 				encodeDifferential(t, v)

@@ -7,9 +7,9 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // errEncodeFallback makes encodeStruct hand a value to MarshalElement:
@@ -29,17 +29,30 @@ func encodeStruct(v any) (*Element, error) {
 	return marshalElementXML(v)
 }
 
-// encodeFast returns v as an Element built straight from v, or nil when
-// v is left to encoding/xml.
+// encodeFast returns v as an Element built straight from v (through its
+// type's compiled plan when it has one), or nil when v is left to
+// encoding/xml.
 func encodeFast(v any) *Element {
+	return encodeFastWith(v, true)
+}
+
+// encodeFastWith is encodeFast; plans false keeps the tree encoder even
+// for a type with a plan, for the tests that hold one to the other.
+func encodeFastWith(v any, plans bool) *Element {
 	if v == nil {
 		return nil
 	}
 	t := reflect.TypeOf(v)
-	if encodeFallback(t) != "" {
+	ep := encodePlanFor(t)
+	if ep.fallback != "" {
 		return nil
 	}
-	h := encHintFor(t)
+	if ep.sp != nil && plans {
+		if p := valuePointer(v); p != nil {
+			return ep.sp.encodeTop(p)
+		}
+	}
+	h := &ep.hint
 	enc := treeEncoder{hint: [3]int{int(h[0].Load()), int(h[1].Load()), int(h[2].Load())}}
 	top := enc.newElement() // a holder, never handed out
 	top.Content = enc.nodeSlice(1)
@@ -59,26 +72,54 @@ func encodeFast(v any) *Element {
 // last value took, so that the next one's first chunks fit.
 type encHint [3]atomic.Int32
 
-var encHints sync.Map // reflect.Type → *encHint
+// encodePlan is how values of a type are encoded, decided once per type.
+type encodePlan struct {
+	fallback string      // non-empty: why encoding/xml encodes them
+	sp       *structPlan // else, when not nil, the compiled plan of the struct (pointed to)
+	hint     encHint     // for the tree encoder
+	// For GetAs: the type with its pointers taken off, and whether it is
+	// a struct with an XMLName field of type xml.Name.
+	base  reflect.Type
+	named bool
+}
 
-func encHintFor(t reflect.Type) *encHint {
-	if h, ok := encHints.Load(t); ok {
-		return h.(*encHint)
+// encodePlanFor returns t's encodePlan.
+func encodePlanFor(t reflect.Type) *encodePlan {
+	if r, ok := encPlans.Load(t); ok {
+		return r.(*encodePlan)
 	}
-	h, _ := encHints.LoadOrStore(t, new(encHint))
-	return h.(*encHint)
+	ep := &encodePlan{fallback: checkEncode(t, map[reflect.Type]bool{}), base: t}
+	for ep.base.Kind() == reflect.Pointer {
+		ep.base = ep.base.Elem()
+	}
+	_, ep.named = xmlNameField(ep.base)
+	if ep.fallback == "" {
+		st := t
+		if st.Kind() == reflect.Pointer {
+			st = st.Elem()
+		}
+		// A struct held in an interface by value is reached through the
+		// interface's data word only when it is stored indirectly, which
+		// a struct larger than a pointer always is.
+		if st.Kind() == reflect.Struct && (t.Kind() == reflect.Pointer || st.Size() > unsafe.Sizeof(uintptr(0))) {
+			ep.sp = planFor(st)
+		}
+	}
+	r, _ := encPlans.LoadOrStore(t, ep)
+	return r.(*encodePlan)
+}
+
+// valuePointer returns the address of the struct v points to or holds
+// (indirectly, as encodePlanFor checks), nil for a nil pointer: in both
+// cases the interface's data word.
+func valuePointer(v any) unsafe.Pointer {
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[1]
 }
 
 // encodeFallback returns why values of type t must be encoded with
-// encoding/xml, or "" when this codec encodes them; decided once per
-// type.
+// encoding/xml, or "" when this codec encodes them.
 func encodeFallback(t reflect.Type) string {
-	if r, ok := encPlans.Load(t); ok {
-		return r.(string)
-	}
-	r := checkEncode(t, map[reflect.Type]bool{})
-	encPlans.Store(t, r)
-	return r
+	return encodePlanFor(t).fallback
 }
 
 func checkEncode(t reflect.Type, seen map[reflect.Type]bool) string {
@@ -625,7 +666,13 @@ func isEmptyValue(v reflect.Value) bool {
 // each byte of invalid UTF-8 and each character XML cannot hold becomes
 // U+FFFD.
 func safeText(s string) string {
-	for i := 0; i < len(s); {
+	i := 0
+	for ; i < len(s); i++ { // ASCII that XML allows, the usual case, byte by byte
+		if c := s[i]; (c < 0x20 || c >= utf8.RuneSelf) && c != '\t' && c != '\n' && c != '\r' {
+			break
+		}
+	}
+	for i < len(s) {
 		r, w := utf8.DecodeRuneInString(s[i:])
 		if !xmlChar(r) || (r == utf8.RuneError && w == 1) {
 			return replaceBad(s)

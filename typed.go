@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"unsafe"
 
 	"github.com/xmpp-iq/iq/internal/errs"
 )
@@ -58,6 +59,16 @@ var (
 // omitempty, "-", embedded structs, pointers, slices, the basic kinds,
 // []byte, xml.Name, xml.Attr, encoding.TextMarshaler and TextUnmarshaler,
 // xml.MarshalerAttr and UnmarshalerAttr.
+//
+// The most common shape, a struct whose fields are all attributes,
+// character data or child elements of the basic kinds (strings, numbers,
+// bools, []byte, named types of these without methods), lists of them,
+// and nested structs of the same shape by value, pointer or slice, with
+// no a>b paths, is compiled once per type into a plan of field offsets:
+// decoding it then allocates only what the value itself holds (list
+// backing arrays, pointed-to structs, []byte copies), and encoding it
+// takes one allocation for the whole tree. Other supported types are
+// decoded and encoded by reflection, with the same results.
 //
 // A type that uses anything else goes, as a whole (decided once per type),
 // through encoding/xml as before, at its cost (the payload serialized
@@ -112,17 +123,33 @@ func requestAs[Resp any](ctx context.Context, c *Caller, t Type, fn, to string, 
 	if err != nil || res == nil {
 		return out, err
 	}
-	if p, ok := any(&out).(*Element); ok {
-		*p = *res
+	if reflect.TypeFor[Resp]() == reflect.TypeFor[Element]() {
+		// Not any(&out).(*Element), which would move out to the heap.
+		*(*Element)(unsafe.Pointer(&out)) = *res
 		return out, nil
 	}
-	if err := decodeStruct(res, &out); err != nil {
-		var zero Resp
-		// Decode's own "iq: decode" would repeat what ErrDecode says.
-		why := strings.TrimPrefix(errs.Trim(err, "iq: "), "decode ")
-		return zero, errs.New(fmt.Sprintf("%v into %v: %s", ErrDecode, reflect.TypeFor[Resp](), why), ErrDecode, err)
+	if dp := decodePlanFor(reflect.TypeFor[*Resp]()); dp.sp != nil {
+		// Decoded in place: out, passed to nothing else, stays on the
+		// stack.
+		if err := dp.sp.decode(unsafe.Pointer(&out), res, 1); err != nil {
+			var zero Resp
+			return zero, responseDecodeError[Resp](decodeError(res, err))
+		}
+		return out, nil
 	}
-	return out, nil
+	p := new(Resp)
+	if err := decodeStruct(res, p); err != nil {
+		return out, responseDecodeError[Resp](err)
+	}
+	return *p, nil
+}
+
+// responseDecodeError is GetAs's error for a result whose payload does
+// not decode into a Resp.
+func responseDecodeError[Resp any](err error) error {
+	// Decode's own "iq: decode" would repeat what ErrDecode says.
+	why := strings.TrimPrefix(errs.Trim(err, "iq: "), "decode ")
+	return errs.New(fmt.Sprintf("%v into %v: %s", ErrDecode, reflect.TypeFor[Resp](), why), ErrDecode, err)
 }
 
 // checkResponseType refuses, before the request is sent, a Resp that no
@@ -153,14 +180,13 @@ func encodeRequest(req any) (*Element, error) {
 		}
 		return r, nil
 	}
-	t := reflect.TypeOf(req)
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if _, ok := xmlNameField(t); !ok {
+	rt := reflect.TypeOf(req)
+	ep := encodePlanFor(rt)
+	t := ep.base
+	if !ep.named {
 		return nil, fmt.Errorf("%w: %v", ErrNoXMLName, t)
 	}
-	if v := reflect.ValueOf(req); v.Kind() == reflect.Pointer && v.IsNil() {
+	if rt.Kind() == reflect.Pointer && reflect.ValueOf(req).IsNil() {
 		return nil, fmt.Errorf("%w: nil %T", ErrNoXMLName, req)
 	}
 	e, err := encodeStruct(req)
@@ -251,19 +277,26 @@ func handleTyped[Req, Resp any](c *Callee, t Type, fn string, h func(context.Con
 	if _, ok := xmlNameField(respT); !ok && !reflect.PointerTo(respT).Implements(reflect.TypeFor[xml.Marshaler]()) {
 		panic(fmt.Sprintf("iq: %s: response type %v must be a struct with an XMLName field, or implement xml.Marshaler", fn, respT))
 	}
-	c.register(fn, t, name.Space, name.Local, typedHandler[Req, Resp]{h: h, name: name}, mw)
+	c.register(fn, t, name.Space, name.Local, typedHandler[Req, Resp]{h: h, name: name, req: decodePlanFor(reflect.TypeFor[*Req]())}, mw)
 }
 
 type typedHandler[Req, Resp any] struct {
 	h    func(context.Context, *Req) (*Resp, error)
 	name xml.Name
+	req  *decodePlan // Req's, looked up once
 }
 
 // HandleIQ decodes the payload into a Req, answering bad-request when it
 // does not decode, and encodes what the typed handler returns.
 func (th typedHandler[Req, Resp]) HandleIQ(ctx context.Context, req *IQ) (*Element, error) {
 	r := new(Req)
-	if err := decodeStruct(req.Payload, r); err != nil {
+	var err error
+	if th.req.sp != nil && req.Payload != nil {
+		err = th.req.sp.decode(unsafe.Pointer(r), req.Payload, 1)
+	} else {
+		err = decodeStruct(req.Payload, r)
+	}
+	if err != nil {
 		return nil, NewError(Modify, BadRequest, fmt.Sprintf("malformed <%s xmlns='%s'/>", th.name.Local, th.name.Space))
 	}
 	resp, err := th.h(context.WithValue(ctx, requestKey{}, req), r)
