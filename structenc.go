@@ -93,27 +93,21 @@ func encodePlanFor(t reflect.Type) *encodePlan {
 		ep.base = ep.base.Elem()
 	}
 	_, ep.named = xmlNameField(ep.base)
-	if ep.fallback == "" {
-		st := t
-		if st.Kind() == reflect.Pointer {
-			st = st.Elem()
-		}
-		// A struct held in an interface by value is reached through the
-		// interface's data word only when it is stored indirectly, which
-		// a struct larger than a pointer always is.
-		if st.Kind() == reflect.Struct && (t.Kind() == reflect.Pointer || st.Size() > unsafe.Sizeof(uintptr(0))) {
-			ep.sp = planFor(st)
-		}
+	// Only a pointer to a struct gets a plan: its address is the pointer
+	// itself (reflect's UnsafePointer), where a struct held by value in an
+	// interface could only be reached through the interface's layout.
+	// Typed calls and handlers pass pointers; a value is encoded as a tree.
+	if ep.fallback == "" && t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct {
+		ep.sp = planFor(t.Elem())
 	}
 	r, _ := encPlans.LoadOrStore(t, ep)
 	return r.(*encodePlan)
 }
 
-// valuePointer returns the address of the struct v points to or holds
-// (indirectly, as encodePlanFor checks), nil for a nil pointer: in both
-// cases the interface's data word.
+// valuePointer returns the address of the struct v, a pointer to a struct
+// (as encodePlanFor checks), points to: nil for a nil pointer.
 func valuePointer(v any) unsafe.Pointer {
-	return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[1]
+	return reflect.ValueOf(v).UnsafePointer()
 }
 
 // encodeFallback returns why values of type t must be encoded with
