@@ -185,7 +185,7 @@ type Decoder struct {
 	tmp   []byte // decoded character data of the last text call
 	stk   []frame
 
-	anames []xml.Name
+	anames []uint32              // indices in names of the resolved names of attrs
 	simple bool                  // the last name read is an ASCII NCName (see readName)
 	seen   map[xml.Name]struct{} // attribute names of a start tag with many
 	cache  [512]string
@@ -197,6 +197,7 @@ type Decoder struct {
 	evs    []event     // its start tags and runs of character data, in order
 	names  []xml.Name  // the distinct names of its elements and attributes
 	nslot  [256]uint32 // 1 + index in names of a recent name, by hash
+	rslot  [256]uint32 // 1 + index in names of a recent simple name, by hash of its bytes
 	rattrs []recAttr   // its attributes, in order
 	nelem  int         // how many start tags in evs
 	depth  int         // how deep it nests
@@ -258,6 +259,7 @@ type rawTag struct {
 	local  span
 	empty  bool // self-closing
 	simple bool // an ASCII NCName without a colon: valid, and its own local name
+	plain  bool // a start tag whose name and attribute names are simple and not xmlns
 }
 
 type rawAttr struct {
@@ -370,6 +372,9 @@ func (d *Decoder) begin() {
 }
 
 var nl = []byte{'\n'}
+
+// isSpace marks XML's white space.
+var isSpace = [256]bool{' ': true, '\r': true, '\n': true, '\t': true}
 
 // more makes at least one more byte visible, or records in d.why why it
 // cannot: io.EOF, ErrTooBig or the reader's error.
@@ -534,19 +539,21 @@ func (d *Decoder) bytes(s span) []byte { return d.buf[s.a:s.b] }
 // openTop opens a depth-0 element from d.tag and d.attrs.
 func (d *Decoder) openTop() (Item, error) {
 	mark := len(d.undo)
+	d.names = d.names[:0]
 	d.declare()
-	name, err := d.elemName()
+	ni, err := d.elemName()
 	if err != nil {
 		d.restore(mark)
 		return Item{}, err
 	}
+	name := d.names[ni]
 	if err := d.resolveAttrs(); err != nil {
 		d.restore(mark)
 		return Item{}, err
 	}
 	attr := make([]xml.Attr, len(d.attrs))
 	for i := range d.attrs {
-		attr[i] = xml.Attr{Name: d.anames[i], Value: d.attrValue(&d.attrs[i])}
+		attr[i] = xml.Attr{Name: d.names[d.anames[i]], Value: d.attrValue(&d.attrs[i])}
 	}
 	d.open = append(d.open, top{raw: string(d.bytes(d.tag.q)), name: name, mark: mark})
 	d.needClose = d.tag.empty
@@ -622,20 +629,63 @@ func (d *Decoder) restore(mark int) {
 }
 
 // elemName resolves d.tag's name as Token's translate does, except that a
-// prefix nothing binds is an error (see resolve). The reserved prefix
-// xmlns is never bound to an element name (Namespaces in XML 1.0 §3,
-// "Reserved Prefixes and Namespace Names"), so it is refused the same way.
-func (d *Decoder) elemName() (xml.Name, error) {
+// prefix nothing binds is an error (see resolve), and returns its index in
+// d.names. The reserved prefix xmlns is never bound to an element name
+// (Namespaces in XML 1.0 §3, "Reserved Prefixes and Namespace Names"), so
+// it is refused the same way.
+func (d *Decoder) elemName() (uint32, error) {
+	if d.tag.simple {
+		local := d.bytes(d.tag.local)
+		if string(local) == "xmlns" {
+			return d.simpleIndex(local, "", 0), nil
+		}
+		return d.simpleIndex(local, d.defNS, 1), nil
+	}
 	local := d.intern(d.bytes(d.tag.local))
 	sp := d.bytes(d.tag.space)
 	if len(sp) == 0 {
 		if local == "xmlns" {
-			return xml.Name{Local: local}, nil
+			return d.nameIndex(xml.Name{Local: local}), nil
 		}
-		return xml.Name{Space: d.defNS, Local: local}, nil
+		return d.nameIndex(xml.Name{Space: d.defNS, Local: local}), nil
 	}
 	space, err := d.resolve(sp)
-	return xml.Name{Space: space, Local: local}, err
+	if err != nil {
+		return 0, err
+	}
+	return d.nameIndex(xml.Name{Space: space, Local: local}), nil
+}
+
+// attrIndex resolves an attribute's name as attrName does and returns its
+// index in d.names.
+func (d *Decoder) attrIndex(a *rawAttr) (uint32, error) {
+	if a.simple {
+		return d.simpleIndex(d.bytes(a.local), "", 0), nil
+	}
+	n, err := d.attrName(a)
+	if err != nil {
+		return 0, err
+	}
+	return d.nameIndex(n), nil
+}
+
+// simpleIndex returns the index in d.names of the name {space, b}, b being
+// a simple name (see readName) as read. It looks for it by b's bytes
+// first, among recent simple names of its kind (1: an element's, 0: an
+// attribute's), so that most names are found without being hashed whole,
+// interned or copied; an entry left from an earlier element is only ever
+// taken for an equal name.
+func (d *Decoder) simpleIndex(b []byte, space string, kind uint) uint32 {
+	h := uint(len(b))*0x9e37 + uint(b[0])*31 + uint(b[len(b)-1])*0x3b + kind*0x2f1
+	slot := &d.rslot[(h^h>>8)%uint(len(d.rslot))]
+	if i := int(*slot) - 1; i >= 0 && i < len(d.names) {
+		if n := &d.names[i]; n.Local == string(b) && n.Space == space {
+			return uint32(i)
+		}
+	}
+	i := d.nameIndex(xml.Name{Space: space, Local: d.intern(b)})
+	*slot = i + 1
+	return i
 }
 
 // attrName resolves an attribute's name as Token's translate does, except
@@ -714,17 +764,18 @@ func (d *Decoder) resolveAttrs() error {
 	}
 	for i := range d.attrs {
 		a := &d.attrs[i]
-		an, err := d.attrName(a)
+		ai, err := d.attrIndex(a)
 		if err != nil {
 			return err
 		}
+		an := d.names[ai]
 		dup := false
 		if big {
 			_, dup = d.seen[an]
 			d.seen[an] = struct{}{}
 		} else {
 			for _, o := range d.anames {
-				if o == an {
+				if o == ai || d.names[o] == an {
 					dup = true
 					break
 				}
@@ -737,7 +788,7 @@ func (d *Decoder) resolveAttrs() error {
 			}
 			return d.syntaxError(DuplicateAttrMsg(q))
 		}
-		d.anames = appendOne(d.anames, an)
+		d.anames = appendOne(d.anames, ai)
 	}
 	return nil
 }
@@ -788,7 +839,10 @@ func (d *Decoder) intern(b []byte) string {
 // stanzaAttrs resolves the attributes of a start tag below the stream,
 // drops namespace declarations, checks the names as iq's checkNames does
 // (see checkStart), and, when rec is set, records them and the start tag.
-func (d *Decoder) stanzaAttrs(name xml.Name, rec bool) error {
+func (d *Decoder) stanzaAttrs(name uint32, rec bool) error {
+	if d.tag.plain && len(d.attrs) <= smallAttrs {
+		return d.plainAttrs(name, rec)
+	}
 	if err := d.resolveAttrs(); err != nil {
 		return err
 	}
@@ -798,7 +852,7 @@ func (d *Decoder) stanzaAttrs(name xml.Name, rec bool) error {
 	a := len(d.rattrs)
 	for i := range d.attrs {
 		an := d.anames[i]
-		if isNSDecl(an) {
+		if isNSDecl(d.names[an]) {
 			continue
 		}
 		ra := &d.attrs[i]
@@ -809,9 +863,46 @@ func (d *Decoder) stanzaAttrs(name xml.Name, rec bool) error {
 			v = d.vals[ra.val.a:ra.val.b]
 		}
 		d.sb = appendBytes(d.sb, v)
-		d.rattrs = appendOne(d.rattrs, recAttr{d.nameIndex(an), uint32(len(v))})
+		d.rattrs = appendOne(d.rattrs, recAttr{an, uint32(len(v))})
 	}
-	d.evs = appendOne(d.evs, event{name: d.nameIndex(name), attrs: uint32(len(d.rattrs) - a)})
+	d.evs = appendOne(d.evs, event{name: name, attrs: uint32(len(d.rattrs) - a)})
+	d.nelem++
+	return nil
+}
+
+// plainAttrs is stanzaAttrs for a plain start tag (see rawTag) of at most
+// smallAttrs attributes: their names are in no namespace, none is a
+// declaration, and two are the same name when their bytes are equal.
+func (d *Decoder) plainAttrs(name uint32, rec bool) error {
+	an := d.anames[:0]
+	for i := range d.attrs {
+		local := d.bytes(d.attrs[i].local)
+		ai := d.simpleIndex(local, "", 0)
+		for _, o := range an {
+			if o == ai || d.names[o].Local == string(local) {
+				return d.syntaxError(DuplicateAttrMsg(string(local)))
+			}
+		}
+		an = appendOne(an, ai)
+	}
+	d.anames = an
+	if !rec {
+		return nil
+	}
+	sb, rattrs := d.sb, d.rattrs
+	for i := range d.attrs {
+		ra := &d.attrs[i]
+		var v []byte
+		if ra.raw {
+			v = d.buf[ra.val.a:ra.val.b]
+		} else {
+			v = d.vals[ra.val.a:ra.val.b]
+		}
+		sb = appendBytes(sb, v)
+		rattrs = appendOne(rattrs, recAttr{an[i], uint32(len(v))})
+	}
+	d.sb, d.rattrs = sb, rattrs
+	d.evs = appendOne(d.evs, event{name: name, attrs: uint32(len(d.attrs))})
 	d.nelem++
 	return nil
 }
@@ -1020,10 +1111,12 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 	for {
 		// d.tag and d.attrs hold a start tag.
 		mark := len(d.undo)
-		d.declare()
-		if err := d.checkStart(); err != nil {
-			d.restore(mark)
-			return xml.Name{}, err
+		if !d.tag.plain {
+			d.declare()
+			if err := d.checkStart(); err != nil {
+				d.restore(mark)
+				return xml.Name{}, err
+			}
 		}
 		name, err := d.elemName()
 		if err != nil {
@@ -1035,7 +1128,7 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 			return xml.Name{}, err
 		}
 		if len(stk) == 0 {
-			rootName = name
+			rootName = d.names[name]
 		} else if rec {
 			stk[len(stk)-1].n++
 		}
@@ -1052,26 +1145,47 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 
 		// Read content up to the next start tag.
 		for {
-			c, ok := d.getc()
-			if !ok {
-				d.stk = stk
-				return xml.Name{}, d.eofErr()
-			}
-			if c != '<' {
-				d.pos--
-				raw, s, err := d.text(-1, false)
-				if err != nil {
+			var c byte
+			if p := d.pos; p+1 < d.end && d.buf[p] == '<' {
+				c = d.buf[p+1]
+				d.pos = p + 2
+			} else {
+				if p < d.end && d.buf[p] != '<' {
+					// Fast path: character data of plain bytes up to a
+					// '<' in the buffer, which text would return raw.
+					i, buf := p, d.buf[:d.end]
+					for i < len(buf) && dataClass[buf[i]] == cPlain {
+						i++
+					}
+					if i < len(buf) && buf[i] == '<' {
+						d.pos = i
+						if rec {
+							tstart = d.addText(true, span{p, i}, tstart)
+						}
+						continue
+					}
+				}
+				var ok bool
+				if c, ok = d.getc(); !ok {
 					d.stk = stk
-					return xml.Name{}, err
+					return xml.Name{}, d.eofErr()
 				}
-				if rec {
-					tstart = d.addText(raw, s, tstart)
+				if c != '<' {
+					d.pos--
+					raw, s, err := d.text(-1, false)
+					if err != nil {
+						d.stk = stk
+						return xml.Name{}, err
+					}
+					if rec {
+						tstart = d.addText(raw, s, tstart)
+					}
+					continue
 				}
-				continue
-			}
-			if c, ok = d.getc(); !ok {
-				d.stk = stk
-				return xml.Name{}, d.eofErr()
+				if c, ok = d.getc(); !ok {
+					d.stk = stk
+					return xml.Name{}, d.eofErr()
+				}
 			}
 			var err error
 			switch c {
@@ -1080,8 +1194,10 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 					break
 				}
 				f := stk[len(stk)-1]
-				if err = d.matchEnd(string(d.buf[f.a:f.a+int(f.qlen)]), d.tag.q); err != nil {
-					break
+				if q := d.tag.q; !bytes.Equal(d.buf[f.a:f.a+int(f.qlen)], d.buf[q.a:q.b]) {
+					if err = d.matchEnd(string(d.buf[f.a:f.a+int(f.qlen)]), q); err != nil {
+						break
+					}
 				}
 				if rec {
 					flush()
@@ -1174,14 +1290,14 @@ var nameFlag = func() (t [256]uint8) {
 // checks.
 func (d *Decoder) readName() (span, error) {
 	a := d.pos
-	c, ok := d.getc()
-	if !ok {
+	if a >= d.end && !d.more() {
 		return span{}, d.eofErr()
 	}
+	c := d.buf[a]
 	if !nameByte[c] {
-		d.pos--
 		return span{a, a}, nil
 	}
+	d.pos = a + 1
 	spec := nameFlag[c] | ^nameClass[c]&classStart<<1 // a byte that cannot start an NCName counts as special
 	for {
 		for d.pos < d.end {
@@ -1250,6 +1366,10 @@ func (d *Decoder) endTag() error {
 		}
 		return err
 	}
+	if d.pos < d.end && d.buf[d.pos] == '>' {
+		d.pos++
+		return nil
+	}
 	d.space()
 	c, ok := d.getc()
 	if !ok {
@@ -1273,7 +1393,32 @@ func (d *Decoder) startTag() error {
 		}
 		return err
 	}
+	// plain: the tag's name and its attributes' are simple names, none of
+	// which is xmlns, so that there is no declaration to apply and no name
+	// to check.
+	plain := d.tag.simple
 	for {
+		// Fast path: the end of the tag, when it is in the buffer.
+		p := d.pos
+		for p < d.end && isSpace[d.buf[p]] {
+			p++
+		}
+		d.pos = p
+		if p+1 < d.end {
+			switch d.buf[p] {
+			case '>':
+				d.pos = p + 1
+				d.tag.plain = plain
+				return nil
+			case '/':
+				if d.buf[p+1] == '>' {
+					d.pos = p + 2
+					d.tag.empty = true
+					d.tag.plain = plain
+					return nil
+				}
+			}
+		}
 		d.space()
 		c, ok := d.getc()
 		if !ok {
@@ -1287,9 +1432,11 @@ func (d *Decoder) startTag() error {
 				return d.syntaxError("expected /> in element")
 			}
 			d.tag.empty = true
+			d.tag.plain = plain
 			return nil
 		}
 		if c == '>' {
+			d.tag.plain = plain
 			return nil
 		}
 		d.pos--
@@ -1301,22 +1448,40 @@ func (d *Decoder) startTag() error {
 			}
 			return err
 		}
-		d.space()
-		if c, ok = d.getc(); !ok {
-			return d.eofErr()
+		if !n.simple || string(d.bytes(n.local)) == "xmlns" {
+			plain = false
 		}
-		if c != '=' {
-			return d.syntaxError("attribute name without = in element")
+		// Fast path: =' or =" right after the name.
+		if p := d.pos; p+1 < d.end && d.buf[p] == '=' && (d.buf[p+1] == '\'' || d.buf[p+1] == '"') {
+			c = d.buf[p+1]
+			d.pos = p + 2
+		} else {
+			d.space()
+			if c, ok = d.getc(); !ok {
+				return d.eofErr()
+			}
+			if c != '=' {
+				return d.syntaxError("attribute name without = in element")
+			}
+			d.space()
+			if c, ok = d.getc(); !ok {
+				return d.eofErr()
+			}
+			if c != '"' && c != '\'' {
+				return d.syntaxError("unquoted or missing attribute value in element")
+			}
 		}
-		d.space()
-		if c, ok = d.getc(); !ok {
-			return d.eofErr()
+		// Fast path: a value of plain bytes, closed in the buffer.
+		var raw bool
+		var s span
+		i, buf := d.pos, d.buf[:d.end]
+		for i < len(buf) && valueClass[buf[i]] == cPlain {
+			i++
 		}
-		if c != '"' && c != '\'' {
-			return d.syntaxError("unquoted or missing attribute value in element")
-		}
-		raw, s, err := d.text(int(c), false)
-		if err != nil {
+		if i < len(buf) && buf[i] == c {
+			raw, s = true, span{d.pos, i}
+			d.pos = i + 1
+		} else if raw, s, err = d.text(int(c), false); err != nil {
 			return err
 		}
 		if !raw {

@@ -28,6 +28,16 @@ var textClass = func() (t [256]uint8) {
 	return t
 }()
 
+// dataClass and valueClass are textClass for the fast paths that take
+// character data and attribute values whole when they hold no byte text
+// would change or check: quotes are plain in character data, and '>' in
+// attribute values.
+var dataClass, valueClass = func() (data, value [256]uint8) {
+	data, value = textClass, textClass
+	data['\''], data['"'], value['>'] = cPlain, cPlain, cPlain
+	return data, value
+}()
+
 // text reads character data (quote < 0, cdata false), an attribute value
 // after its opening quote (quote is the quote byte), or a CDATA section
 // after <![CDATA[, exactly as encoding/xml's text does: entities and
@@ -173,6 +183,27 @@ Scan:
 // them; a reference to a character outside XML's range is returned for
 // the caller to report once the text is complete.
 func (d *Decoder) entity(amp int) (rune, error) {
+	// Fast path: the five predefined entities, in the buffer.
+	if p := d.pos; p+4 < d.end {
+		b := d.buf[p : p+5]
+		switch {
+		case b[1] == 't' && b[2] == ';' && (b[0] == 'l' || b[0] == 'g'):
+			d.pos = p + 3
+			if b[0] == 'l' {
+				return '<', nil
+			}
+			return '>', nil
+		case b[0] == 'a' && b[1] == 'm' && b[2] == 'p' && b[3] == ';':
+			d.pos = p + 4
+			return '&', nil
+		case string(b) == "apos;":
+			d.pos = p + 5
+			return '\'', nil
+		case string(b) == "quot;":
+			d.pos = p + 5
+			return '"', nil
+		}
+	}
 	c, ok := d.getc()
 	if !ok {
 		return 0, d.eofErr()
