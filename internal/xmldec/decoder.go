@@ -788,7 +788,7 @@ func (d *Decoder) resolveAttrs() error {
 			}
 			return d.syntaxError(DuplicateAttrMsg(q))
 		}
-		d.anames = appendOne(d.anames, ai)
+		push(&d.anames, ai)
 	}
 	return nil
 }
@@ -862,10 +862,10 @@ func (d *Decoder) stanzaAttrs(name uint32, rec bool) error {
 		} else {
 			v = d.vals[ra.val.a:ra.val.b]
 		}
-		d.sb = appendBytes(d.sb, v)
-		d.rattrs = appendOne(d.rattrs, recAttr{an, uint32(len(v))})
+		pushBytes(&d.sb, v)
+		push(&d.rattrs, recAttr{an, uint32(len(v))})
 	}
-	d.evs = appendOne(d.evs, event{name: name, attrs: uint32(len(d.rattrs) - a)})
+	push(&d.evs, event{name: name, attrs: uint32(len(d.rattrs) - a)})
 	d.nelem++
 	return nil
 }
@@ -874,7 +874,8 @@ func (d *Decoder) stanzaAttrs(name uint32, rec bool) error {
 // smallAttrs attributes: their names are in no namespace, none is a
 // declaration, and two are the same name when their bytes are equal.
 func (d *Decoder) plainAttrs(name uint32, rec bool) error {
-	an := d.anames[:0]
+	d.anames = d.anames[:0]
+	an := d.anames
 	for i := range d.attrs {
 		local := d.bytes(d.attrs[i].local)
 		ai := d.simpleIndex(local, "", 0)
@@ -883,13 +884,12 @@ func (d *Decoder) plainAttrs(name uint32, rec bool) error {
 				return d.syntaxError(DuplicateAttrMsg(string(local)))
 			}
 		}
-		an = appendOne(an, ai)
+		push(&d.anames, ai)
+		an = d.anames
 	}
-	d.anames = an
 	if !rec {
 		return nil
 	}
-	sb, rattrs := d.sb, d.rattrs
 	for i := range d.attrs {
 		ra := &d.attrs[i]
 		var v []byte
@@ -898,11 +898,10 @@ func (d *Decoder) plainAttrs(name uint32, rec bool) error {
 		} else {
 			v = d.vals[ra.val.a:ra.val.b]
 		}
-		sb = appendBytes(sb, v)
-		rattrs = appendOne(rattrs, recAttr{an[i], uint32(len(v))})
+		pushBytes(&d.sb, v)
+		push(&d.rattrs, recAttr{an[i], uint32(len(v))})
 	}
-	d.sb, d.rattrs = sb, rattrs
-	d.evs = appendOne(d.evs, event{name: name, attrs: uint32(len(d.attrs))})
+	push(&d.evs, event{name: name, attrs: uint32(len(d.attrs))})
 	d.nelem++
 	return nil
 }
@@ -935,6 +934,28 @@ func appendOne[T any](s []T, v T) []T {
 		s = slices.Grow(s, max(len(s), 16))
 	}
 	return append(s, v)
+}
+
+// push appends v to *s, in place when there is room: a slice resliced
+// over itself stores no pointer, so that the fields of a Decoder that grow
+// with every tag cost no write barrier while the collector runs.
+func push[T any](s *[]T, v T) {
+	if n := len(*s); n < cap(*s) {
+		*s = (*s)[:n+1]
+		(*s)[n] = v
+		return
+	}
+	*s = appendOne(*s, v)
+}
+
+// pushBytes appends b to *s as push does.
+func pushBytes(s *[]byte, b []byte) {
+	if n := len(*s); cap(*s)-n >= len(b) {
+		*s = (*s)[:n+len(b)]
+		copy((*s)[n:], b)
+		return
+	}
+	*s = appendBytes(*s, b)
 }
 
 // appendBytes appends b to s, at least doubling s's capacity when it is
@@ -1103,7 +1124,7 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 	tstart := -1 // where the open run of character data starts in sb
 	flush := func() {
 		if tstart >= 0 && tstart < len(d.sb) {
-			d.evs = appendOne(d.evs, event{name: noName, n: uint32(len(d.sb) - tstart)})
+			push(&d.evs, event{name: noName, n: uint32(len(d.sb) - tstart)})
 			stk[len(stk)-1].n++
 		}
 		tstart = -1
@@ -1260,9 +1281,9 @@ func (d *Decoder) addText(raw bool, s span, tstart int) int {
 		tstart = len(d.sb)
 	}
 	if raw {
-		d.sb = appendBytes(d.sb, d.buf[s.a:s.b])
+		pushBytes(&d.sb, d.buf[s.a:s.b])
 	} else {
-		d.sb = appendBytes(d.sb, d.tmp[s.a:s.b])
+		pushBytes(&d.sb, d.tmp[s.a:s.b])
 	}
 	return tstart
 }
@@ -1486,10 +1507,10 @@ func (d *Decoder) startTag() error {
 		}
 		if !raw {
 			a := len(d.vals)
-			d.vals = appendBytes(d.vals, d.tmp[s.a:s.b])
+			pushBytes(&d.vals, d.tmp[s.a:s.b])
 			s = span{a, len(d.vals)}
 		}
-		d.attrs = appendOne(d.attrs, rawAttr{space: n.space, local: n.local, raw: raw, simple: n.simple, val: s})
+		push(&d.attrs, rawAttr{space: n.space, local: n.local, raw: raw, simple: n.simple, val: s})
 	}
 }
 
