@@ -1336,6 +1336,24 @@ func (d *Decoder) readName() (span, error) {
 	}
 }
 
+// simpleName returns the end of the simple name (see readName) at d.pos,
+// when it ends in the buffer, else -1: the fast path of nsname, which
+// leaves any other name to readName.
+func (d *Decoder) simpleName() int {
+	buf, p := d.buf[:d.end], d.pos
+	if p >= len(buf) || nameClass[buf[p]]&classStart == 0 {
+		return -1
+	}
+	q := p + 1
+	for q < len(buf) && nameFlag[buf[q]] == 1 {
+		q++
+	}
+	if q >= len(buf) || nameFlag[buf[q]] != 0 {
+		return -1
+	}
+	return q
+}
+
 // name reads a name and checks it as encoding/xml's name does. ok is false
 // without error when there is no name.
 func (d *Decoder) name() (span, bool, error) {
@@ -1354,6 +1372,12 @@ func (d *Decoder) name() (span, bool, error) {
 
 // nsname reads a qualified name into t as encoding/xml's nsname does.
 func (d *Decoder) nsname(t *rawTag) (bool, error) {
+	if q := d.simpleName(); q >= 0 {
+		s := span{d.pos, q}
+		d.pos = q
+		t.q, t.simple, t.space, t.local = s, true, span{s.a, s.a}, s
+		return true, nil
+	}
 	s, ok, err := d.name()
 	if !ok {
 		return false, err
@@ -1462,8 +1486,7 @@ func (d *Decoder) startTag() error {
 		}
 		d.pos--
 		var n rawTag
-		ok, err := d.nsname(&n)
-		if !ok {
+		if ok, err := d.nsname(&n); !ok {
 			if err == nil {
 				err = d.syntaxError("expected attribute name in element")
 			}
