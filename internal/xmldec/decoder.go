@@ -193,15 +193,16 @@ type Decoder struct {
 	// The element being read, recorded until it is complete. The record
 	// holds no pointers but names (so that the collector does not scan
 	// it) and 32-bit counts: an item is at most MaxItemSize bytes.
-	sb     []byte      // its character data and attribute values, in order
-	evs    []event     // its start tags and runs of character data, in order
-	names  []xml.Name  // the distinct names of its elements and attributes
-	nslot  [256]uint32 // 1 + index in names of a recent name, by hash
-	rslot  [256]uint32 // 1 + index in names of a recent simple name, by hash of its bytes
-	rattrs []recAttr   // its attributes, in order
-	nelem  int         // how many start tags in evs
-	depth  int         // how deep it nests
-	rem    []uint32    // replay's stack: content nodes left in each open element
+	sb       []byte      // its character data and attribute values, in order
+	evs      []event     // its start tags and runs of character data, in order
+	names    []xml.Name  // the distinct names of its elements and attributes, after those of earlier ones (see keepNames)
+	longName bool        // names holds one longer than intern keeps
+	nslot    [256]uint32 // 1 + index in names of a recent name, by hash
+	rslot    [256]uint32 // 1 + index in names of a recent simple name, by hash of its bytes
+	rattrs   []recAttr   // its attributes, in order
+	nelem    int         // how many start tags in evs
+	depth    int         // how deep it nests
+	rem      []uint32    // replay's stack: content nodes left in each open element
 }
 
 // noName marks an event that is a run of character data.
@@ -539,7 +540,7 @@ func (d *Decoder) bytes(s span) []byte { return d.buf[s.a:s.b] }
 // openTop opens a depth-0 element from d.tag and d.attrs.
 func (d *Decoder) openTop() (Item, error) {
 	mark := len(d.undo)
-	d.names = d.names[:0]
+	d.trimNames()
 	d.declare()
 	ni, err := d.elemName()
 	if err != nil {
@@ -921,6 +922,9 @@ func (d *Decoder) nameIndex(n xml.Name) uint32 {
 	if i := int(*slot) - 1; i >= 0 && i < len(d.names) && d.names[i] == n {
 		return uint32(i)
 	}
+	if len(n.Local)+len(n.Space) > 2*96 {
+		d.longName = true
+	}
 	d.names = appendOne(d.names, n)
 	*slot = uint32(len(d.names))
 	return uint32(len(d.names) - 1)
@@ -1009,22 +1013,34 @@ func (d *Decoder) trimRecord(n int, all bool) {
 	if big(len(d.evs), cap(d.evs), 4*n) {
 		d.evs = nil
 	}
-	if big(len(d.names), cap(d.names), n) {
-		d.names = nil
-	}
 	if big(len(d.rattrs), cap(d.rattrs), n) {
 		d.rattrs = nil
 	}
 	if big(len(d.sb), cap(d.sb), 32*n) {
 		d.sb = nil
 	}
-	if all {
-		// Out of use, in a pool: keep no strings alive. (In use, what
-		// is kept is the names of the last element, bounded by its size.)
-		clear(d.names)
-	}
-	d.sb, d.evs, d.names, d.rattrs = d.sb[:0], d.evs[:0], d.names[:0], d.rattrs[:0]
+	d.trimNames()
+	d.sb, d.evs, d.rattrs = d.sb[:0], d.evs[:0], d.rattrs[:0]
 	d.nelem, d.depth = 0, 0
+}
+
+// keepNames is how many names d.names keeps from one element to the next
+// (and in the pool), so that the names a stream repeats are found by their
+// bytes (simpleIndex) without being interned again: at most 256 names of
+// at most 96 bytes each (intern's limit), as many as its cache keeps alive.
+const keepNames = 256
+
+// trimNames forgets the names of the elements read so far once they are
+// more than keepNames, or one of them is long.
+func (d *Decoder) trimNames() {
+	if len(d.names) > keepNames || d.longName {
+		clear(d.names)
+		d.names = d.names[:0]
+		if cap(d.names) > 4*keepNames {
+			d.names = nil
+		}
+		d.longName = false
+	}
 }
 
 // replay hands the recorded element to h: its character data and
@@ -1054,7 +1070,13 @@ func (d *Decoder) replay(h Handler) {
 				end := ai + int(e.attrs)
 				at = attrs[ai:end:end]
 				for i, ra := range rattrs[ai:end] {
-					at[i] = xml.Attr{Name: names[ra.name], Value: all[off : off+int(ra.n)]}
+					// Field by field: a pointer at a time, where copying
+					// a whole xml.Attr costs a bulk write barrier while
+					// the collector runs.
+					a, n := &at[i], &names[ra.name]
+					a.Name.Space = n.Space
+					a.Name.Local = n.Local
+					a.Value = all[off : off+int(ra.n)]
 					off += int(ra.n)
 				}
 				ai = end
@@ -1117,7 +1139,7 @@ func isNSDecl(n xml.Name) bool {
 // check and discard it). It returns the element's name.
 func (d *Decoder) element(h Handler) (xml.Name, error) {
 	rec := h != nil
-	d.sb, d.evs, d.names, d.rattrs = d.sb[:0], d.evs[:0], d.names[:0], d.rattrs[:0]
+	d.sb, d.evs, d.rattrs = d.sb[:0], d.evs[:0], d.rattrs[:0]
 	d.nelem, d.depth = 0, 0
 	stk := d.stk[:0]
 	var rootName xml.Name
