@@ -293,7 +293,7 @@ func Decode(data []byte, h Handler) error {
 	d.reset(nil, data)
 	d.root = true
 	if h != nil && len(data) > 64<<10 {
-		d.presize(len(data))
+		d.presize(data)
 	}
 	var err error
 	for {
@@ -372,7 +372,7 @@ func (d *Decoder) begin() {
 	d.end = min(len(d.buf), d.lim)
 }
 
-var nl = []byte{'\n'}
+var nl, lt, eq = []byte{'\n'}, []byte{'<'}, []byte{'='}
 
 // isSpace marks XML's white space.
 var isSpace = [256]bool{' ': true, '\r': true, '\n': true, '\t': true}
@@ -971,16 +971,19 @@ func appendBytes(s, b []byte) []byte {
 	return append(s, b...)
 }
 
-// presize makes room in the record for an element of about n bytes of
-// typical stanza content (an event per 32 bytes, a start tag per 64, half
-// of it character data and attribute values), so that a big element read
-// at once grows its record in a step or two rather than from nothing. It
-// costs at most a few times n bytes, whatever the input holds.
-func (d *Decoder) presize(n int) {
-	if c := n / 32; cap(d.evs) < c {
+// presize makes room in the record for the element in data, so that a big
+// element read at once grows its record rarely rather than from nothing:
+// an event per '<' (a start tag, or the run of character data before a
+// tag), an attribute per '=', and half of data in character data and
+// attribute values. Counting takes a fast pass over data; the room is
+// capped at an event per 8 bytes and an attribute per 16, so that it costs
+// at most about 2.5 times len(data) bytes, whatever data holds.
+func (d *Decoder) presize(data []byte) {
+	n := len(data)
+	if c := min(bytes.Count(data, lt)+1, n/8); cap(d.evs) < c {
 		d.evs = make([]event, 0, c)
 	}
-	if c := n / 64; cap(d.rattrs) < c {
+	if c := min(bytes.Count(data, eq)+1, n/16); cap(d.rattrs) < c {
 		d.rattrs = make([]recAttr, 0, c)
 	}
 	if c := n / 2; cap(d.sb) < c {
