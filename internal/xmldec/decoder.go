@@ -949,8 +949,13 @@ func push[T any](s *[]T, v T) {
 		(*s)[n] = v
 		return
 	}
-	*s = appendOne(*s, v)
+	grow(s, v)
 }
+
+// grow is push's slow path, apart so that push is inlined and small.
+//
+//go:noinline
+func grow[T any](s *[]T, v T) { *s = appendOne(*s, v) }
 
 // pushBytes appends b to *s as push does.
 func pushBytes(s *[]byte, b []byte) {
@@ -959,8 +964,13 @@ func pushBytes(s *[]byte, b []byte) {
 		copy((*s)[n:], b)
 		return
 	}
-	*s = appendBytes(*s, b)
+	growBytes(s, b)
 }
+
+// growBytes is pushBytes's slow path, as grow is push's.
+//
+//go:noinline
+func growBytes(s *[]byte, b []byte) { *s = appendBytes(*s, b) }
 
 // appendBytes appends b to s, at least doubling s's capacity when it is
 // too small.
