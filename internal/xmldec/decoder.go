@@ -196,7 +196,7 @@ type Decoder struct {
 	sb       []byte      // its character data and attribute values, in order
 	evs      []event     // its start tags and runs of character data, in order
 	names    []xml.Name  // the distinct names of its elements and attributes, after those of earlier ones (see keepNames)
-	longName bool        // names holds one longer than intern keeps
+	longName bool        // names holds one with a part longer than intern keeps
 	nslot    [256]uint32 // 1 + index in names of a recent name, by hash
 	rslot    [256]uint32 // 1 + index in names of a recent simple name, by hash of its bytes
 	rattrs   []recAttr   // its attributes, in order
@@ -922,7 +922,7 @@ func (d *Decoder) nameIndex(n xml.Name) uint32 {
 	if i := int(*slot) - 1; i >= 0 && i < len(d.names) && d.names[i] == n {
 		return uint32(i)
 	}
-	if len(n.Local)+len(n.Space) > 2*96 {
+	if len(n.Local) > 96 || len(n.Space) > 96 {
 		d.longName = true
 	}
 	d.names = appendOne(d.names, n)
