@@ -149,6 +149,13 @@ Scan:
 			}
 			tmp = append(tmp, d.buf[seg:i]...)
 			raw = false
+			if n, ch := predefined(buf[i+1:]); n > 0 {
+				// Fast path: one of the five, in the buffer.
+				tmp = append(tmp, ch)
+				i += 1 + n
+				seg, entEnd = i, i
+				continue
+			}
 			d.pos = i + 1
 			r, err := d.entity(i)
 			if err != nil {
@@ -183,26 +190,9 @@ Scan:
 // them; a reference to a character outside XML's range is returned for
 // the caller to report once the text is complete.
 func (d *Decoder) entity(amp int) (rune, error) {
-	// Fast path: the five predefined entities, in the buffer.
-	if p := d.pos; p+4 < d.end {
-		b := d.buf[p : p+5]
-		switch {
-		case b[1] == 't' && b[2] == ';' && (b[0] == 'l' || b[0] == 'g'):
-			d.pos = p + 3
-			if b[0] == 'l' {
-				return '<', nil
-			}
-			return '>', nil
-		case b[0] == 'a' && b[1] == 'm' && b[2] == 'p' && b[3] == ';':
-			d.pos = p + 4
-			return '&', nil
-		case string(b) == "apos;":
-			d.pos = p + 5
-			return '\'', nil
-		case string(b) == "quot;":
-			d.pos = p + 5
-			return '"', nil
-		}
+	if n, ch := predefined(d.buf[d.pos:d.end]); n > 0 {
+		d.pos += n
+		return rune(ch), nil
 	}
 	c, ok := d.getc()
 	if !ok {
@@ -290,6 +280,30 @@ func (d *Decoder) entity(amp int) (rune, error) {
 		ent += " (no semicolon)"
 	}
 	return 0, d.syntaxError("invalid character entity " + ent)
+}
+
+// predefined reads one of the five predefined entities (lt, gt, amp,
+// apos, quot) and its semicolon at the start of b, which follows an &, as
+// entity would: it returns the bytes it takes and the character, or 0 when
+// b does not start with one, or holds too little to tell.
+func predefined(b []byte) (int, byte) {
+	if len(b) < 5 {
+		return 0, 0 // entity's slow path reads it, and more input if need be
+	}
+	switch {
+	case b[1] == 't' && b[2] == ';' && (b[0] == 'l' || b[0] == 'g'):
+		if b[0] == 'l' {
+			return 3, '<'
+		}
+		return 3, '>'
+	case b[0] == 'a' && b[1] == 'm' && b[2] == 'p' && b[3] == ';':
+		return 4, '&'
+	case string(b[:5]) == "apos;":
+		return 5, '\''
+	case string(b[:5]) == "quot;":
+		return 5, '"'
+	}
+	return 0, 0
 }
 
 func inRange(r rune) bool {
