@@ -185,7 +185,7 @@ type Decoder struct {
 	tmp   []byte // decoded character data of the last text call
 	stk   []frame
 
-	anames []xml.Name
+	anames []uint32              // indices in names of the resolved names of attrs
 	simple bool                  // the last name read is an ASCII NCName (see readName)
 	seen   map[xml.Name]struct{} // attribute names of a start tag with many
 	cache  [512]string
@@ -193,14 +193,16 @@ type Decoder struct {
 	// The element being read, recorded until it is complete. The record
 	// holds no pointers but names (so that the collector does not scan
 	// it) and 32-bit counts: an item is at most MaxItemSize bytes.
-	sb     []byte      // its character data and attribute values, in order
-	evs    []event     // its start tags and runs of character data, in order
-	names  []xml.Name  // the distinct names of its elements and attributes
-	nslot  [256]uint32 // 1 + index in names of a recent name, by hash
-	rattrs []recAttr   // its attributes, in order
-	nelem  int         // how many start tags in evs
-	depth  int         // how deep it nests
-	rem    []uint32    // replay's stack: content nodes left in each open element
+	sb       []byte      // its character data and attribute values, in order
+	evs      []event     // its start tags and runs of character data, in order
+	names    []xml.Name  // the distinct names of its elements and attributes, after those of earlier ones (see keepNames)
+	longName bool        // names holds one with a part longer than intern keeps
+	nslot    [256]uint32 // 1 + index in names of a recent name, by hash
+	rslot    [256]uint32 // 1 + index in names of a recent simple name, by hash of its bytes
+	rattrs   []recAttr   // its attributes, in order
+	nelem    int         // how many start tags in evs
+	depth    int         // how deep it nests
+	rem      []uint32    // replay's stack: content nodes left in each open element
 }
 
 // noName marks an event that is a run of character data.
@@ -258,6 +260,7 @@ type rawTag struct {
 	local  span
 	empty  bool // self-closing
 	simple bool // an ASCII NCName without a colon: valid, and its own local name
+	plain  bool // a start tag whose name and attribute names are simple and not xmlns
 }
 
 type rawAttr struct {
@@ -290,7 +293,7 @@ func Decode(data []byte, h Handler) error {
 	d.reset(nil, data)
 	d.root = true
 	if h != nil && len(data) > 64<<10 {
-		d.presize(len(data))
+		d.presize(data)
 	}
 	var err error
 	for {
@@ -369,7 +372,10 @@ func (d *Decoder) begin() {
 	d.end = min(len(d.buf), d.lim)
 }
 
-var nl = []byte{'\n'}
+var nl, lt, eq = []byte{'\n'}, []byte{'<'}, []byte{'='}
+
+// isSpace marks XML's white space.
+var isSpace = [256]bool{' ': true, '\r': true, '\n': true, '\t': true}
 
 // more makes at least one more byte visible, or records in d.why why it
 // cannot: io.EOF, ErrTooBig or the reader's error.
@@ -534,19 +540,21 @@ func (d *Decoder) bytes(s span) []byte { return d.buf[s.a:s.b] }
 // openTop opens a depth-0 element from d.tag and d.attrs.
 func (d *Decoder) openTop() (Item, error) {
 	mark := len(d.undo)
+	d.trimNames()
 	d.declare()
-	name, err := d.elemName()
+	ni, err := d.elemName()
 	if err != nil {
 		d.restore(mark)
 		return Item{}, err
 	}
+	name := d.names[ni]
 	if err := d.resolveAttrs(); err != nil {
 		d.restore(mark)
 		return Item{}, err
 	}
 	attr := make([]xml.Attr, len(d.attrs))
 	for i := range d.attrs {
-		attr[i] = xml.Attr{Name: d.anames[i], Value: d.attrValue(&d.attrs[i])}
+		attr[i] = xml.Attr{Name: d.names[d.anames[i]], Value: d.attrValue(&d.attrs[i])}
 	}
 	d.open = append(d.open, top{raw: string(d.bytes(d.tag.q)), name: name, mark: mark})
 	d.needClose = d.tag.empty
@@ -622,20 +630,63 @@ func (d *Decoder) restore(mark int) {
 }
 
 // elemName resolves d.tag's name as Token's translate does, except that a
-// prefix nothing binds is an error (see resolve). The reserved prefix
-// xmlns is never bound to an element name (Namespaces in XML 1.0 §3,
-// "Reserved Prefixes and Namespace Names"), so it is refused the same way.
-func (d *Decoder) elemName() (xml.Name, error) {
+// prefix nothing binds is an error (see resolve), and returns its index in
+// d.names. The reserved prefix xmlns is never bound to an element name
+// (Namespaces in XML 1.0 §3, "Reserved Prefixes and Namespace Names"), so
+// it is refused the same way.
+func (d *Decoder) elemName() (uint32, error) {
+	if d.tag.simple {
+		local := d.bytes(d.tag.local)
+		if string(local) == "xmlns" {
+			return d.simpleIndex(local, "", 0), nil
+		}
+		return d.simpleIndex(local, d.defNS, 1), nil
+	}
 	local := d.intern(d.bytes(d.tag.local))
 	sp := d.bytes(d.tag.space)
 	if len(sp) == 0 {
 		if local == "xmlns" {
-			return xml.Name{Local: local}, nil
+			return d.nameIndex(xml.Name{Local: local}), nil
 		}
-		return xml.Name{Space: d.defNS, Local: local}, nil
+		return d.nameIndex(xml.Name{Space: d.defNS, Local: local}), nil
 	}
 	space, err := d.resolve(sp)
-	return xml.Name{Space: space, Local: local}, err
+	if err != nil {
+		return 0, err
+	}
+	return d.nameIndex(xml.Name{Space: space, Local: local}), nil
+}
+
+// attrIndex resolves an attribute's name as attrName does and returns its
+// index in d.names.
+func (d *Decoder) attrIndex(a *rawAttr) (uint32, error) {
+	if a.simple {
+		return d.simpleIndex(d.bytes(a.local), "", 0), nil
+	}
+	n, err := d.attrName(a)
+	if err != nil {
+		return 0, err
+	}
+	return d.nameIndex(n), nil
+}
+
+// simpleIndex returns the index in d.names of the name {space, b}, b being
+// a simple name (see readName) as read. It looks for it by b's bytes
+// first, among recent simple names of its kind (1: an element's, 0: an
+// attribute's), so that most names are found without being hashed whole,
+// interned or copied; an entry left from an earlier element is only ever
+// taken for an equal name.
+func (d *Decoder) simpleIndex(b []byte, space string, kind uint) uint32 {
+	h := uint(len(b))*0x9e37 + uint(b[0])*31 + uint(b[len(b)-1])*0x3b + kind*0x2f1
+	slot := &d.rslot[(h^h>>8)%uint(len(d.rslot))]
+	if i := int(*slot) - 1; i >= 0 && i < len(d.names) {
+		if n := &d.names[i]; n.Local == string(b) && n.Space == space {
+			return uint32(i)
+		}
+	}
+	i := d.nameIndex(xml.Name{Space: space, Local: d.intern(b)})
+	*slot = i + 1
+	return i
 }
 
 // attrName resolves an attribute's name as Token's translate does, except
@@ -714,17 +765,18 @@ func (d *Decoder) resolveAttrs() error {
 	}
 	for i := range d.attrs {
 		a := &d.attrs[i]
-		an, err := d.attrName(a)
+		ai, err := d.attrIndex(a)
 		if err != nil {
 			return err
 		}
+		an := d.names[ai]
 		dup := false
 		if big {
 			_, dup = d.seen[an]
 			d.seen[an] = struct{}{}
 		} else {
 			for _, o := range d.anames {
-				if o == an {
+				if o == ai || d.names[o] == an {
 					dup = true
 					break
 				}
@@ -737,7 +789,7 @@ func (d *Decoder) resolveAttrs() error {
 			}
 			return d.syntaxError(DuplicateAttrMsg(q))
 		}
-		d.anames = appendOne(d.anames, an)
+		push(&d.anames, ai)
 	}
 	return nil
 }
@@ -788,7 +840,10 @@ func (d *Decoder) intern(b []byte) string {
 // stanzaAttrs resolves the attributes of a start tag below the stream,
 // drops namespace declarations, checks the names as iq's checkNames does
 // (see checkStart), and, when rec is set, records them and the start tag.
-func (d *Decoder) stanzaAttrs(name xml.Name, rec bool) error {
+func (d *Decoder) stanzaAttrs(name uint32, rec bool) error {
+	if d.tag.plain && len(d.attrs) <= smallAttrs {
+		return d.plainAttrs(name, rec)
+	}
 	if err := d.resolveAttrs(); err != nil {
 		return err
 	}
@@ -798,7 +853,7 @@ func (d *Decoder) stanzaAttrs(name xml.Name, rec bool) error {
 	a := len(d.rattrs)
 	for i := range d.attrs {
 		an := d.anames[i]
-		if isNSDecl(an) {
+		if isNSDecl(d.names[an]) {
 			continue
 		}
 		ra := &d.attrs[i]
@@ -808,10 +863,46 @@ func (d *Decoder) stanzaAttrs(name xml.Name, rec bool) error {
 		} else {
 			v = d.vals[ra.val.a:ra.val.b]
 		}
-		d.sb = appendBytes(d.sb, v)
-		d.rattrs = appendOne(d.rattrs, recAttr{d.nameIndex(an), uint32(len(v))})
+		pushBytes(&d.sb, v)
+		push(&d.rattrs, recAttr{an, uint32(len(v))})
 	}
-	d.evs = appendOne(d.evs, event{name: d.nameIndex(name), attrs: uint32(len(d.rattrs) - a)})
+	push(&d.evs, event{name: name, attrs: uint32(len(d.rattrs) - a)})
+	d.nelem++
+	return nil
+}
+
+// plainAttrs is stanzaAttrs for a plain start tag (see rawTag) of at most
+// smallAttrs attributes: their names are in no namespace, none is a
+// declaration, and two are the same name when their bytes are equal.
+func (d *Decoder) plainAttrs(name uint32, rec bool) error {
+	d.anames = d.anames[:0]
+	an := d.anames
+	for i := range d.attrs {
+		local := d.bytes(d.attrs[i].local)
+		ai := d.simpleIndex(local, "", 0)
+		for _, o := range an {
+			if o == ai || d.names[o].Local == string(local) {
+				return d.syntaxError(DuplicateAttrMsg(string(local)))
+			}
+		}
+		push(&d.anames, ai)
+		an = d.anames
+	}
+	if !rec {
+		return nil
+	}
+	for i := range d.attrs {
+		ra := &d.attrs[i]
+		var v []byte
+		if ra.raw {
+			v = d.buf[ra.val.a:ra.val.b]
+		} else {
+			v = d.vals[ra.val.a:ra.val.b]
+		}
+		pushBytes(&d.sb, v)
+		push(&d.rattrs, recAttr{an[i], uint32(len(v))})
+	}
+	push(&d.evs, event{name: name, attrs: uint32(len(d.attrs))})
 	d.nelem++
 	return nil
 }
@@ -831,6 +922,9 @@ func (d *Decoder) nameIndex(n xml.Name) uint32 {
 	if i := int(*slot) - 1; i >= 0 && i < len(d.names) && d.names[i] == n {
 		return uint32(i)
 	}
+	if len(n.Local) > 96 || len(n.Space) > 96 {
+		d.longName = true
+	}
 	d.names = appendOne(d.names, n)
 	*slot = uint32(len(d.names))
 	return uint32(len(d.names) - 1)
@@ -846,6 +940,38 @@ func appendOne[T any](s []T, v T) []T {
 	return append(s, v)
 }
 
+// push appends v to *s, in place when there is room: a slice resliced
+// over itself stores no pointer, so that the fields of a Decoder that grow
+// with every tag cost no write barrier while the collector runs.
+func push[T any](s *[]T, v T) {
+	if n := len(*s); n < cap(*s) {
+		*s = (*s)[:n+1]
+		(*s)[n] = v
+		return
+	}
+	grow(s, v)
+}
+
+// grow is push's slow path, apart so that push is inlined and small.
+//
+//go:noinline
+func grow[T any](s *[]T, v T) { *s = appendOne(*s, v) }
+
+// pushBytes appends b to *s as push does.
+func pushBytes(s *[]byte, b []byte) {
+	if n := len(*s); cap(*s)-n >= len(b) {
+		*s = (*s)[:n+len(b)]
+		copy((*s)[n:], b)
+		return
+	}
+	growBytes(s, b)
+}
+
+// growBytes is pushBytes's slow path, as grow is push's.
+//
+//go:noinline
+func growBytes(s *[]byte, b []byte) { *s = appendBytes(*s, b) }
+
 // appendBytes appends b to s, at least doubling s's capacity when it is
 // too small.
 func appendBytes(s, b []byte) []byte {
@@ -855,16 +981,19 @@ func appendBytes(s, b []byte) []byte {
 	return append(s, b...)
 }
 
-// presize makes room in the record for an element of about n bytes of
-// typical stanza content (an event per 32 bytes, a start tag per 64, half
-// of it character data and attribute values), so that a big element read
-// at once grows its record in a step or two rather than from nothing. It
-// costs at most a few times n bytes, whatever the input holds.
-func (d *Decoder) presize(n int) {
-	if c := n / 32; cap(d.evs) < c {
+// presize makes room in the record for the element in data, so that a big
+// element read at once grows its record rarely rather than from nothing:
+// an event per '<' (a start tag, or the run of character data before a
+// tag), an attribute per '=', and half of data in character data and
+// attribute values. Counting takes a fast pass over data; the room is
+// capped at an event per 8 bytes and an attribute per 16, so that it costs
+// at most about 2.5 times len(data) bytes, whatever data holds.
+func (d *Decoder) presize(data []byte) {
+	n := len(data)
+	if c := min(bytes.Count(data, lt)+1, n/8); cap(d.evs) < c {
 		d.evs = make([]event, 0, c)
 	}
-	if c := n / 64; cap(d.rattrs) < c {
+	if c := min(bytes.Count(data, eq)+1, n/16); cap(d.rattrs) < c {
 		d.rattrs = make([]recAttr, 0, c)
 	}
 	if c := n / 2; cap(d.sb) < c {
@@ -897,22 +1026,34 @@ func (d *Decoder) trimRecord(n int, all bool) {
 	if big(len(d.evs), cap(d.evs), 4*n) {
 		d.evs = nil
 	}
-	if big(len(d.names), cap(d.names), n) {
-		d.names = nil
-	}
 	if big(len(d.rattrs), cap(d.rattrs), n) {
 		d.rattrs = nil
 	}
 	if big(len(d.sb), cap(d.sb), 32*n) {
 		d.sb = nil
 	}
-	if all {
-		// Out of use, in a pool: keep no strings alive. (In use, what
-		// is kept is the names of the last element, bounded by its size.)
-		clear(d.names)
-	}
-	d.sb, d.evs, d.names, d.rattrs = d.sb[:0], d.evs[:0], d.names[:0], d.rattrs[:0]
+	d.trimNames()
+	d.sb, d.evs, d.rattrs = d.sb[:0], d.evs[:0], d.rattrs[:0]
 	d.nelem, d.depth = 0, 0
+}
+
+// keepNames is how many names d.names keeps from one element to the next
+// (and in the pool), so that the names a stream repeats are found by their
+// bytes (simpleIndex) without being interned again: at most 256 names of
+// at most 96 bytes each (intern's limit), as many as its cache keeps alive.
+const keepNames = 256
+
+// trimNames forgets the names of the elements read so far once they are
+// more than keepNames, or one of them is long.
+func (d *Decoder) trimNames() {
+	if len(d.names) > keepNames || d.longName {
+		clear(d.names)
+		d.names = d.names[:0]
+		if cap(d.names) > 4*keepNames {
+			d.names = nil
+		}
+		d.longName = false
+	}
 }
 
 // replay hands the recorded element to h: its character data and
@@ -942,7 +1083,13 @@ func (d *Decoder) replay(h Handler) {
 				end := ai + int(e.attrs)
 				at = attrs[ai:end:end]
 				for i, ra := range rattrs[ai:end] {
-					at[i] = xml.Attr{Name: names[ra.name], Value: all[off : off+int(ra.n)]}
+					// Field by field: a pointer at a time, where copying
+					// a whole xml.Attr costs a bulk write barrier while
+					// the collector runs.
+					a, n := &at[i], &names[ra.name]
+					a.Name.Space = n.Space
+					a.Name.Local = n.Local
+					a.Value = all[off : off+int(ra.n)]
 					off += int(ra.n)
 				}
 				ai = end
@@ -1005,14 +1152,14 @@ func isNSDecl(n xml.Name) bool {
 // check and discard it). It returns the element's name.
 func (d *Decoder) element(h Handler) (xml.Name, error) {
 	rec := h != nil
-	d.sb, d.evs, d.names, d.rattrs = d.sb[:0], d.evs[:0], d.names[:0], d.rattrs[:0]
+	d.sb, d.evs, d.rattrs = d.sb[:0], d.evs[:0], d.rattrs[:0]
 	d.nelem, d.depth = 0, 0
 	stk := d.stk[:0]
 	var rootName xml.Name
 	tstart := -1 // where the open run of character data starts in sb
 	flush := func() {
 		if tstart >= 0 && tstart < len(d.sb) {
-			d.evs = appendOne(d.evs, event{name: noName, n: uint32(len(d.sb) - tstart)})
+			push(&d.evs, event{name: noName, n: uint32(len(d.sb) - tstart)})
 			stk[len(stk)-1].n++
 		}
 		tstart = -1
@@ -1020,10 +1167,12 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 	for {
 		// d.tag and d.attrs hold a start tag.
 		mark := len(d.undo)
-		d.declare()
-		if err := d.checkStart(); err != nil {
-			d.restore(mark)
-			return xml.Name{}, err
+		if !d.tag.plain {
+			d.declare()
+			if err := d.checkStart(); err != nil {
+				d.restore(mark)
+				return xml.Name{}, err
+			}
 		}
 		name, err := d.elemName()
 		if err != nil {
@@ -1035,7 +1184,7 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 			return xml.Name{}, err
 		}
 		if len(stk) == 0 {
-			rootName = name
+			rootName = d.names[name]
 		} else if rec {
 			stk[len(stk)-1].n++
 		}
@@ -1052,26 +1201,47 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 
 		// Read content up to the next start tag.
 		for {
-			c, ok := d.getc()
-			if !ok {
-				d.stk = stk
-				return xml.Name{}, d.eofErr()
-			}
-			if c != '<' {
-				d.pos--
-				raw, s, err := d.text(-1, false)
-				if err != nil {
+			var c byte
+			if p := d.pos; p+1 < d.end && d.buf[p] == '<' {
+				c = d.buf[p+1]
+				d.pos = p + 2
+			} else {
+				if p < d.end && d.buf[p] != '<' {
+					// Fast path: character data of plain bytes up to a
+					// '<' in the buffer, which text would return raw.
+					i, buf := p, d.buf[:d.end]
+					for i < len(buf) && dataClass[buf[i]] == cPlain {
+						i++
+					}
+					if i < len(buf) && buf[i] == '<' {
+						d.pos = i
+						if rec {
+							tstart = d.addText(true, span{p, i}, tstart)
+						}
+						continue
+					}
+				}
+				var ok bool
+				if c, ok = d.getc(); !ok {
 					d.stk = stk
-					return xml.Name{}, err
+					return xml.Name{}, d.eofErr()
 				}
-				if rec {
-					tstart = d.addText(raw, s, tstart)
+				if c != '<' {
+					d.pos--
+					raw, s, err := d.text(-1, false)
+					if err != nil {
+						d.stk = stk
+						return xml.Name{}, err
+					}
+					if rec {
+						tstart = d.addText(raw, s, tstart)
+					}
+					continue
 				}
-				continue
-			}
-			if c, ok = d.getc(); !ok {
-				d.stk = stk
-				return xml.Name{}, d.eofErr()
+				if c, ok = d.getc(); !ok {
+					d.stk = stk
+					return xml.Name{}, d.eofErr()
+				}
 			}
 			var err error
 			switch c {
@@ -1080,8 +1250,10 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 					break
 				}
 				f := stk[len(stk)-1]
-				if err = d.matchEnd(string(d.buf[f.a:f.a+int(f.qlen)]), d.tag.q); err != nil {
-					break
+				if q := d.tag.q; !bytes.Equal(d.buf[f.a:f.a+int(f.qlen)], d.buf[q.a:q.b]) {
+					if err = d.matchEnd(string(d.buf[f.a:f.a+int(f.qlen)]), q); err != nil {
+						break
+					}
 				}
 				if rec {
 					flush()
@@ -1144,9 +1316,9 @@ func (d *Decoder) addText(raw bool, s span, tstart int) int {
 		tstart = len(d.sb)
 	}
 	if raw {
-		d.sb = appendBytes(d.sb, d.buf[s.a:s.b])
+		pushBytes(&d.sb, d.buf[s.a:s.b])
 	} else {
-		d.sb = appendBytes(d.sb, d.tmp[s.a:s.b])
+		pushBytes(&d.sb, d.tmp[s.a:s.b])
 	}
 	return tstart
 }
@@ -1174,14 +1346,14 @@ var nameFlag = func() (t [256]uint8) {
 // checks.
 func (d *Decoder) readName() (span, error) {
 	a := d.pos
-	c, ok := d.getc()
-	if !ok {
+	if a >= d.end && !d.more() {
 		return span{}, d.eofErr()
 	}
+	c := d.buf[a]
 	if !nameByte[c] {
-		d.pos--
 		return span{a, a}, nil
 	}
+	d.pos = a + 1
 	spec := nameFlag[c] | ^nameClass[c]&classStart<<1 // a byte that cannot start an NCName counts as special
 	for {
 		for d.pos < d.end {
@@ -1197,6 +1369,24 @@ func (d *Decoder) readName() (span, error) {
 			return span{}, d.eofErr()
 		}
 	}
+}
+
+// simpleName returns the end of the simple name (see readName) at d.pos,
+// when it ends in the buffer, else -1: the fast path of nsname, which
+// leaves any other name to readName.
+func (d *Decoder) simpleName() int {
+	buf, p := d.buf[:d.end], d.pos
+	if p >= len(buf) || nameClass[buf[p]]&classStart == 0 {
+		return -1
+	}
+	q := p + 1
+	for q < len(buf) && nameFlag[buf[q]] == 1 {
+		q++
+	}
+	if q >= len(buf) || nameFlag[buf[q]] != 0 {
+		return -1
+	}
+	return q
 }
 
 // name reads a name and checks it as encoding/xml's name does. ok is false
@@ -1217,6 +1407,12 @@ func (d *Decoder) name() (span, bool, error) {
 
 // nsname reads a qualified name into t as encoding/xml's nsname does.
 func (d *Decoder) nsname(t *rawTag) (bool, error) {
+	if q := d.simpleName(); q >= 0 {
+		s := span{d.pos, q}
+		d.pos = q
+		t.q, t.simple, t.space, t.local = s, true, span{s.a, s.a}, s
+		return true, nil
+	}
 	s, ok, err := d.name()
 	if !ok {
 		return false, err
@@ -1250,6 +1446,10 @@ func (d *Decoder) endTag() error {
 		}
 		return err
 	}
+	if d.pos < d.end && d.buf[d.pos] == '>' {
+		d.pos++
+		return nil
+	}
 	d.space()
 	c, ok := d.getc()
 	if !ok {
@@ -1273,7 +1473,32 @@ func (d *Decoder) startTag() error {
 		}
 		return err
 	}
+	// plain: the tag's name and its attributes' are simple names, none of
+	// which is xmlns, so that there is no declaration to apply and no name
+	// to check.
+	plain := d.tag.simple
 	for {
+		// Fast path: the end of the tag, when it is in the buffer.
+		p := d.pos
+		for p < d.end && isSpace[d.buf[p]] {
+			p++
+		}
+		d.pos = p
+		if p+1 < d.end {
+			switch d.buf[p] {
+			case '>':
+				d.pos = p + 1
+				d.tag.plain = plain
+				return nil
+			case '/':
+				if d.buf[p+1] == '>' {
+					d.pos = p + 2
+					d.tag.empty = true
+					d.tag.plain = plain
+					return nil
+				}
+			}
+		}
 		d.space()
 		c, ok := d.getc()
 		if !ok {
@@ -1287,44 +1512,63 @@ func (d *Decoder) startTag() error {
 				return d.syntaxError("expected /> in element")
 			}
 			d.tag.empty = true
+			d.tag.plain = plain
 			return nil
 		}
 		if c == '>' {
+			d.tag.plain = plain
 			return nil
 		}
 		d.pos--
 		var n rawTag
-		ok, err := d.nsname(&n)
-		if !ok {
+		if ok, err := d.nsname(&n); !ok {
 			if err == nil {
 				err = d.syntaxError("expected attribute name in element")
 			}
 			return err
 		}
-		d.space()
-		if c, ok = d.getc(); !ok {
-			return d.eofErr()
+		if !n.simple || string(d.bytes(n.local)) == "xmlns" {
+			plain = false
 		}
-		if c != '=' {
-			return d.syntaxError("attribute name without = in element")
+		// Fast path: =' or =" right after the name.
+		if p := d.pos; p+1 < d.end && d.buf[p] == '=' && (d.buf[p+1] == '\'' || d.buf[p+1] == '"') {
+			c = d.buf[p+1]
+			d.pos = p + 2
+		} else {
+			d.space()
+			if c, ok = d.getc(); !ok {
+				return d.eofErr()
+			}
+			if c != '=' {
+				return d.syntaxError("attribute name without = in element")
+			}
+			d.space()
+			if c, ok = d.getc(); !ok {
+				return d.eofErr()
+			}
+			if c != '"' && c != '\'' {
+				return d.syntaxError("unquoted or missing attribute value in element")
+			}
 		}
-		d.space()
-		if c, ok = d.getc(); !ok {
-			return d.eofErr()
+		// Fast path: a value of plain bytes, closed in the buffer.
+		var raw bool
+		var s span
+		i, buf := d.pos, d.buf[:d.end]
+		for i < len(buf) && valueClass[buf[i]] == cPlain {
+			i++
 		}
-		if c != '"' && c != '\'' {
-			return d.syntaxError("unquoted or missing attribute value in element")
-		}
-		raw, s, err := d.text(int(c), false)
-		if err != nil {
+		if i < len(buf) && buf[i] == c {
+			raw, s = true, span{d.pos, i}
+			d.pos = i + 1
+		} else if raw, s, err = d.text(int(c), false); err != nil {
 			return err
 		}
 		if !raw {
 			a := len(d.vals)
-			d.vals = appendBytes(d.vals, d.tmp[s.a:s.b])
+			pushBytes(&d.vals, d.tmp[s.a:s.b])
 			s = span{a, len(d.vals)}
 		}
-		d.attrs = appendOne(d.attrs, rawAttr{space: n.space, local: n.local, raw: raw, simple: n.simple, val: s})
+		push(&d.attrs, rawAttr{space: n.space, local: n.local, raw: raw, simple: n.simple, val: s})
 	}
 }
 

@@ -99,3 +99,35 @@ func TestScratchShrinksAfterDeepOrWideElement(t *testing.T) {
 		})
 	}
 }
+
+// The names kept from one element to the next (so that a stream's
+// repeated names are found without interning) are few and short: an
+// element with many distinct names, or a long one, leaves none behind.
+func TestNamesKeptAreFewAndShort(t *testing.T) {
+	var many strings.Builder
+	many.WriteString(`<iq>`)
+	for i := range 2 * keepNames {
+		fmt.Fprintf(&many, `<n%d a%d='v'/>`, i, i)
+	}
+	many.WriteString(`</iq>`)
+	long := `<iq><` + strings.Repeat("x", 200) + `/></iq>`
+	small := `<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>`
+	for _, big := range []string{many.String(), long} {
+		d := NewDecoder(strings.NewReader(streamHeader+big+small+small), 1<<20)
+		_, err := d.Next(nil)
+		require.NoError(t, err)
+		var tr Tree
+		_, err = d.Next(&tr)
+		require.NoError(t, err)
+		assert.Empty(t, d.names, "names after the big element")
+		for range 2 {
+			_, err = d.Next(&tr)
+			require.NoError(t, err)
+			assert.LessOrEqual(t, len(d.names), 8, "names after a small element")
+			for _, n := range d.names {
+				assert.LessOrEqual(t, len(n.Local), 96)
+				assert.LessOrEqual(t, len(n.Space), 96)
+			}
+		}
+	}
+}

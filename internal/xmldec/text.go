@@ -28,6 +28,16 @@ var textClass = func() (t [256]uint8) {
 	return t
 }()
 
+// dataClass and valueClass are textClass for the fast paths that take
+// character data and attribute values whole when they hold no byte text
+// would change or check: quotes are plain in character data, and '>' in
+// attribute values.
+var dataClass, valueClass = func() (data, value [256]uint8) {
+	data, value = textClass, textClass
+	data['\''], data['"'], value['>'] = cPlain, cPlain, cPlain
+	return data, value
+}()
+
 // text reads character data (quote < 0, cdata false), an attribute value
 // after its opening quote (quote is the quote byte), or a CDATA section
 // after <![CDATA[, exactly as encoding/xml's text does: entities and
@@ -139,6 +149,13 @@ Scan:
 			}
 			tmp = append(tmp, d.buf[seg:i]...)
 			raw = false
+			if n, ch := predefined(buf[i+1:]); n > 0 {
+				// Fast path: one of the five, in the buffer.
+				tmp = append(tmp, ch)
+				i += 1 + n
+				seg, entEnd = i, i
+				continue
+			}
 			d.pos = i + 1
 			r, err := d.entity(i)
 			if err != nil {
@@ -173,6 +190,10 @@ Scan:
 // them; a reference to a character outside XML's range is returned for
 // the caller to report once the text is complete.
 func (d *Decoder) entity(amp int) (rune, error) {
+	if n, ch := predefined(d.buf[d.pos:d.end]); n > 0 {
+		d.pos += n
+		return rune(ch), nil
+	}
 	c, ok := d.getc()
 	if !ok {
 		return 0, d.eofErr()
@@ -259,6 +280,30 @@ func (d *Decoder) entity(amp int) (rune, error) {
 		ent += " (no semicolon)"
 	}
 	return 0, d.syntaxError("invalid character entity " + ent)
+}
+
+// predefined reads one of the five predefined entities (lt, gt, amp,
+// apos, quot) and its semicolon at the start of b, which follows an &, as
+// entity would: it returns the bytes it takes and the character, or 0 when
+// b does not start with one, or holds too little to tell.
+func predefined(b []byte) (int, byte) {
+	if len(b) < 5 {
+		return 0, 0 // entity's slow path reads it, and more input if need be
+	}
+	switch {
+	case b[1] == 't' && b[2] == ';' && (b[0] == 'l' || b[0] == 'g'):
+		if b[0] == 'l' {
+			return 3, '<'
+		}
+		return 3, '>'
+	case b[0] == 'a' && b[1] == 'm' && b[2] == 'p' && b[3] == ';':
+		return 4, '&'
+	case string(b[:5]) == "apos;":
+		return 5, '\''
+	case string(b[:5]) == "quot;":
+		return 5, '"'
+	}
+	return 0, 0
 }
 
 func inRange(r rune) bool {
