@@ -501,17 +501,8 @@ func (d *treeDecoder) unmarshal(val reflect.Value, e *Element) error {
 		sv = val
 		ti = typeInfo(typ)
 		if xn := ti.xmlname; xn != nil {
-			if xn.name != "" && xn.name != e.Name.Local {
-				return xml.UnmarshalError("expected element type <" + xn.name + "> but have <" + e.Name.Local + ">")
-			}
-			if xn.xmlns != "" && xn.xmlns != e.Name.Space {
-				msg := "expected element <" + xn.name + "> in name space " + xn.xmlns + " but have "
-				if e.Name.Space == "" {
-					msg += "no name space"
-				} else {
-					msg += e.Name.Space
-				}
-				return xml.UnmarshalError(msg)
+			if err := checkXMLName(xn.name, xn.xmlns, e.Name); err != nil {
+				return err
 			}
 			if fv := sv.FieldByIndex(xn.idx); fv.Type() == nameType {
 				setName(fv, e.Name)
@@ -802,6 +793,25 @@ func copyValue(dst reflect.Value, src string) error {
 		dst.SetBytes([]byte(src))
 	default:
 		return errors.New("cannot unmarshal into " + dst0.Type().String())
+	}
+	return nil
+}
+
+// checkXMLName refuses an element whose name is not the one a struct's
+// XMLName tag asks for (local, and space when not empty), with
+// encoding/xml's messages.
+func checkXMLName(local, space string, got xml.Name) error {
+	if local != "" && local != got.Local {
+		return xml.UnmarshalError("expected element type <" + local + "> but have <" + got.Local + ">")
+	}
+	if space != "" && space != got.Space {
+		msg := "expected element <" + local + "> in name space " + space + " but have "
+		if got.Space == "" {
+			msg += "no name space"
+		} else {
+			msg += got.Space
+		}
+		return xml.UnmarshalError(msg)
 	}
 	return nil
 }

@@ -348,17 +348,8 @@ func (sp *structPlan) decode(p unsafe.Pointer, e *Element, depth int) error {
 		return errUnmarshalDepth
 	}
 	if sp.hasXN {
-		if sp.xnName != "" && sp.xnName != e.Name.Local {
-			return xml.UnmarshalError("expected element type <" + sp.xnName + "> but have <" + e.Name.Local + ">")
-		}
-		if sp.xnSpace != "" && sp.xnSpace != e.Name.Space {
-			msg := "expected element <" + sp.xnName + "> in name space " + sp.xnSpace + " but have "
-			if e.Name.Space == "" {
-				msg += "no name space"
-			} else {
-				msg += e.Name.Space
-			}
-			return xml.UnmarshalError(msg)
+		if err := checkXMLName(sp.xnName, sp.xnSpace, e.Name); err != nil {
+			return err
 		}
 		*(*xml.Name)(unsafe.Add(p, sp.xnOff)) = e.Name
 	}

@@ -794,19 +794,18 @@ func (d *Decoder) resolveAttrs() error {
 	return nil
 }
 
-func (d *Decoder) attrValue(a *rawAttr) string {
+// valueBytes returns the decoded value of a, where the tag's scan left
+// it: in the input when it needed no decoding, else in d.vals.
+func (d *Decoder) valueBytes(a *rawAttr) []byte {
 	if a.raw {
-		return string(d.buf[a.val.a:a.val.b])
+		return d.buf[a.val.a:a.val.b]
 	}
-	return string(d.vals[a.val.a:a.val.b])
+	return d.vals[a.val.a:a.val.b]
 }
 
-func (d *Decoder) internValue(a *rawAttr) string {
-	if a.raw {
-		return d.intern(d.buf[a.val.a:a.val.b])
-	}
-	return d.intern(d.vals[a.val.a:a.val.b])
-}
+func (d *Decoder) attrValue(a *rawAttr) string { return string(d.valueBytes(a)) }
+
+func (d *Decoder) internValue(a *rawAttr) string { return d.intern(d.valueBytes(a)) }
 
 // intern returns b as a string, shared with an earlier equal one when
 // it is still in a small cache: two-way set associative, indexed by a hash
@@ -856,13 +855,7 @@ func (d *Decoder) stanzaAttrs(name uint32, rec bool) error {
 		if isNSDecl(d.names[an]) {
 			continue
 		}
-		ra := &d.attrs[i]
-		var v []byte
-		if ra.raw {
-			v = d.buf[ra.val.a:ra.val.b]
-		} else {
-			v = d.vals[ra.val.a:ra.val.b]
-		}
+		v := d.valueBytes(&d.attrs[i])
 		pushBytes(&d.sb, v)
 		push(&d.rattrs, recAttr{an, uint32(len(v))})
 	}
@@ -892,13 +885,7 @@ func (d *Decoder) plainAttrs(name uint32, rec bool) error {
 		return nil
 	}
 	for i := range d.attrs {
-		ra := &d.attrs[i]
-		var v []byte
-		if ra.raw {
-			v = d.buf[ra.val.a:ra.val.b]
-		} else {
-			v = d.vals[ra.val.a:ra.val.b]
-		}
+		v := d.valueBytes(&d.attrs[i])
 		pushBytes(&d.sb, v)
 		push(&d.rattrs, recAttr{an[i], uint32(len(v))})
 	}
