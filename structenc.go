@@ -110,12 +110,6 @@ func valuePointer(v any) unsafe.Pointer {
 	return reflect.ValueOf(v).UnsafePointer()
 }
 
-// encodeFallback returns why values of type t must be encoded with
-// encoding/xml, or "" when this codec encodes them.
-func encodeFallback(t reflect.Type) string {
-	return encodePlanFor(t).fallback
-}
-
 func checkEncode(t reflect.Type, seen map[reflect.Type]bool) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
