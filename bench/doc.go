@@ -16,6 +16,8 @@
 //   - PendingLatency/pending=N: one round trip while N other requests wait.
 //   - Caller, Pending, Payload: the Caller's own bookkeeping, the heap a
 //     pending request holds, and payload encoding and decoding alone.
+//   - Structure/{pipe,tcp}/S: what iq's goroutine structure costs by
+//     itself, an echo of bytes with or without its hand-offs.
 //
 // The rows that take long (1,000,000 pending, 500 KB payloads, 512 in
 // flight) run only with -bench.full, which scripts/bench.sh passes; the
