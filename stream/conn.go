@@ -57,6 +57,8 @@ type config struct {
 	readTimeout time.Duration
 	pingTo      string
 	pingToSet   bool
+
+	neverCut bool // WithWritesNeverCut
 }
 
 // localAddr is the address a component's stream sends from.
@@ -88,6 +90,20 @@ func WithMaxStanzaSize(n int) Option {
 			c.maxSize = int64(n)
 		}
 	}
+}
+
+// WithWritesNeverCut tells the Conn that its transport cannot go on
+// after a Write cut short by a deadline: a layer that frames what it
+// writes (a WebSocket or TLS implementation wrapped as a net.Conn, say)
+// and does not say so with a NetConn method. The Conn then treats it as
+// it treats a *tls.Conn: it never sets a write deadline on it, a sender
+// whose context ends while its stanza is being written returns its
+// context's error at once while the write goes on in the background (the
+// stanza is written whole once the peer reads), and a stanza whose
+// context ended before its write began is still never written. The cost
+// is a goroutine per write while such a write may outlive its sender.
+func WithWritesNeverCut() Option {
+	return func(c *config) { c.neverCut = true }
 }
 
 // WithNamespace sets the stream's default namespace for New, which
@@ -216,7 +232,7 @@ type Conn struct {
 	interrupted bool            // interrupt set a past write deadline
 	interruptFn func()
 	// noCut: a Write cut short by a deadline would break the transport
-	// (cutIsFatal), so none is: a sender whose context ends mid-write
+	// (cutIsFatal, WithWritesNeverCut), so none is: a sender whose context ends mid-write
 	// returns while its write goes on in a goroutine of its own, which
 	// runs writeDetachedFn (made once in newConn, so that starting it
 	// allocates nothing) on the batch and bytes left in detached and
@@ -304,7 +320,7 @@ func newConn(rwc io.ReadWriteCloser, r io.Reader, cfg config) *Conn {
 	}
 	c.dec = xmldec.NewDecoder(r, int(cfg.maxSize))
 	c.interruptFn = c.interrupt
-	c.noCut = cutIsFatal(rwc)
+	c.noCut = cfg.neverCut || cutIsFatal(rwc)
 	c.writeDetachedFn = c.writeDetached
 	return c
 }
