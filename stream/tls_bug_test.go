@@ -50,27 +50,7 @@ func tlsPair(t testing.TB, tcp bool) (client *tls.Conn, under *signalConn, serve
 
 	var c1, c2 net.Conn
 	if tcp {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		defer ln.Close()
-		accepted := make(chan net.Conn, 1)
-		go func() {
-			c, err := ln.Accept()
-			if err != nil {
-				close(accepted)
-				return
-			}
-			accepted <- c
-		}()
-		c1, err = net.Dial("tcp", ln.Addr().String())
-		require.NoError(t, err)
-		var ok bool
-		select {
-		case c2, ok = <-accepted:
-			require.True(t, ok, "accept failed")
-		case <-time.After(waitLong):
-			t.Fatal("no connection accepted")
-		}
+		c1, c2 = tcpPair(t)
 		require.NoError(t, c1.(*net.TCPConn).SetWriteBuffer(128<<10))
 		require.NoError(t, c2.(*net.TCPConn).SetReadBuffer(128<<10))
 	} else {
