@@ -523,7 +523,6 @@ func (c *Callee) reap() {
 // handle runs one request's handler and sends its reply, exactly once,
 // even if the handler calls runtime.Goexit (which also ends the worker).
 func (c *Callee) handle(job handlerJob) {
-	defer c.release() // after the reply was handed to the Sender
 	ctx, req := job.ctx, job.req
 	hctx, cancel, id := c.handlerContext(job.hctxParent())
 	returned := false
@@ -532,6 +531,7 @@ func (c *Callee) handle(job handlerJob) {
 			c.stopHandler(cancel, id)
 			c.log.Error("iq: handler exited its goroutine", "id", req.ID, "from", req.From)
 			c.send(ctx, req.ErrorReply(NewError(Cancel, InternalServerError, "")))
+			c.release()
 			if job.q != nil {
 				// This goroutine ends: the rest of the queue runs on another.
 				go c.runQueue(job.q)
@@ -541,7 +541,39 @@ func (c *Callee) handle(job handlerJob) {
 	r := c.run(hctx, job.h, req)
 	returned = true
 	c.stopHandler(cancel, id)
-	c.send(ctx, r)
+	c.sendThenRelease(ctx, r)
+}
+
+// sendThenRelease sends a handler's reply as send does, and releases the
+// handler's WithMaxInFlight slot once the reply is written or refused: at
+// once, or, when an AsyncSender queues it, when the Sender tells its
+// verdict, so that the worker goes on without waiting for the write.
+func (c *Callee) sendThenRelease(ctx context.Context, reply *IQ) {
+	as, ok := c.sender.(AsyncSender)
+	if !ok {
+		c.send(ctx, reply)
+		c.release()
+		return
+	}
+	rctx := newReplyCtx(ctx, c.replyWait)
+	rctx.callee, rctx.reply = c, reply
+	queued, err := as.SendIQAsync(rctx, reply, rctx)
+	if queued {
+		return
+	}
+	rctx.callee, rctx.reply = nil, nil
+	if err != nil && errors.Is(err, ErrEncode) {
+		c.log.Error("iq: reply cannot be encoded, sending internal-server-error instead",
+			"id", reply.ID, "to", reply.To, "err", err)
+		reply = &IQ{ID: reply.ID, To: reply.To, From: reply.From, Type: TypeError,
+			Error: NewError(Cancel, InternalServerError, "")}
+		err = c.sender.SendIQ(rctx, reply)
+	}
+	rctx.release()
+	if err != nil {
+		c.log.WarnContext(countMetric(c.metrics, Metrics.DroppedReply), logReplyNotSent, "id", reply.ID, "to", reply.To, "err", err)
+	}
+	c.release()
 }
 
 // send sends a reply. The context's cancellation is not passed on: a reply

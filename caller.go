@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -184,7 +185,12 @@ func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
 	mustContext("Caller.Request", ctx)
 	call := c.calls.Get().(*Call)
 	call.Request = req
-	resp, err := c.run(ctx, call, true)
+	resp, err, keep := c.run(ctx, call, true)
+	if !keep {
+		// An AsyncSender still holds the Call's send context (see
+		// sentNote): the Call is left to the collector, not reused.
+		return resp, err
+	}
 	// Only the fields the Caller no longer looks at are cleared: pending,
 	// gen and index belong to its mutex, and are already as they must be.
 	call.Request, call.Response, call.Err = nil, nil, nil
@@ -219,54 +225,130 @@ func (c *Caller) Go(ctx context.Context, req *IQ, done chan *Call) *Call {
 		call = &Call{}
 	}
 	call.Request, call.Done, call.index = req, done, -1
-	c.run(ctx, call, false)
+	_, _, _ = c.run(ctx, call, false)
 	return call
 }
 
-// run starts call and, when wait is set, waits for its end and returns it.
-func (c *Caller) run(ctx context.Context, call *Call, wait bool) (*IQ, error) {
+// run starts call and, when wait is set, waits for its end and returns
+// it, and whether the Call may be reused (see sentNote).
+func (c *Caller) run(ctx context.Context, call *Call, wait bool) (resp *IQ, err error, reusable bool) {
 	if wait && c.inlineBlocked(ctx) {
 		err := fmt.Errorf("%w (make it from a handler registered with Handle, not HandleInline)", ErrInlineCall)
 		call.Err = err
-		return nil, err
+		return nil, err, true
 	}
 	gen, err := c.start(ctx, call, !wait)
 	if err != nil {
 		call.Err = err
 		if wait {
-			return nil, err
+			return nil, err, true
 		}
 		call.deliver()
-		return nil, err
+		return nil, err, true
 	}
-	if err := c.sender.SendIQ(&call.sctx, call.Request); err != nil {
-		// A deadline that passes during the send is the request's
-		// timeout, whichever noticed it first.
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = timedOut(call.Request.ID, err)
-		} else {
-			err = notSent(call.Request.ID, err)
+	var note *sentNote
+	if as, ok := c.sender.(AsyncSender); ok && wait {
+		// Request waits for the response anyway: it need not wait for
+		// the write as well, when the request queues behind another.
+		note = sentNotes.Get().(*sentNote)
+		note.c, note.call, note.gen = c, call, gen
+		note.state.Store(noteQueued)
+		queued, err := as.SendIQAsync(&call.sctx, call.Request, note)
+		if !queued {
+			note.c, note.call = nil, nil
+			sentNotes.Put(note)
+			note = nil
+			if err != nil {
+				c.finish(call, gen, nil, sendError(call.Request.ID, err))
+			}
 		}
-		c.finish(call, gen, nil, err)
+	} else if err := c.sender.SendIQ(&call.sctx, call.Request); err != nil {
+		c.finish(call, gen, nil, sendError(call.Request.ID, err))
 	}
 	if !wait {
 		// The Call is not reused, and its Sender has returned: what its
 		// context keeps for the Sender or for a reuse (a done channel, 96
 		// bytes, and a stop function) would stay in every pending request.
 		call.sctx.forget()
-		return nil, nil
+		return nil, nil, false
 	}
 	if ctx.Done() == nil { // context.Background and the like: nothing to watch
 		<-call.Done
-		return call.Response, call.Err
+	} else {
+		select {
+		case <-call.Done:
+		case <-ctx.Done():
+			c.finish(call, gen, nil, c.ctxError(call.Request, ctx.Err()))
+			<-call.Done
+		}
 	}
-	select {
-	case <-call.Done:
-	case <-ctx.Done():
-		c.finish(call, gen, nil, c.ctxError(call.Request, ctx.Err()))
-		<-call.Done
+	return call.Response, call.Err, note.release()
+}
+
+// sendError is the error of a request its Sender did not send. A
+// deadline that passes during the send is the request's timeout,
+// whichever noticed it first.
+func sendError(id string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return timedOut(id, err)
 	}
-	return call.Response, call.Err
+	return notSent(id, err)
+}
+
+// sentNote is told the verdict of a request an AsyncSender queued. The
+// Sender holds the request's send context, part of its Call, until then:
+// a Call whose Request returns first (its response came before the
+// write's verdict, or its deadline passed while it queued) is left to the
+// collector rather than reused, and the note, not the Call, is what the
+// late verdict finds.
+type sentNote struct {
+	c     *Caller
+	call  *Call
+	gen   uint64
+	state atomic.Uint32
+}
+
+const (
+	noteQueued = iota
+	noteTold   // Sent has run: the Call may be reused
+	noteLeft   // Request returned first: the Call is not reused
+)
+
+var sentNotes = sync.Pool{New: func() any { return new(sentNote) }}
+
+// Sent implements Notifier: a request that was not written ends with the
+// Sender's error, as when SendIQ returns it.
+func (n *sentNote) Sent(err error) {
+	c, call, gen := n.c, n.call, n.gen
+	if err != nil {
+		// Read before the Call may be reused.
+		err = sendError(call.Request.ID, err)
+	}
+	if !n.state.CompareAndSwap(noteQueued, noteTold) {
+		// Request returned and left the Call: nobody else holds n.
+		n.c, n.call = nil, nil
+		sentNotes.Put(n)
+	}
+	if err != nil {
+		// Ends nothing if the Call ended and was reused meanwhile: its
+		// gen moved on.
+		c.finish(call, gen, nil, err)
+	}
+}
+
+// release reports whether the Call n is about n may be reused (n is nil
+// when the request was not queued): it may once n was told, and n then
+// goes back to its pool; otherwise the Sender still holds the Call.
+func (n *sentNote) release() bool {
+	if n == nil {
+		return true
+	}
+	if n.state.CompareAndSwap(noteQueued, noteLeft) {
+		return false
+	}
+	n.c, n.call = nil, nil
+	sentNotes.Put(n)
+	return true
 }
 
 // start checks and registers call, and arms its deadline; watchCtx asks

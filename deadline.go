@@ -427,6 +427,23 @@ type replyCtx struct {
 	deadline time.Time
 	timer    *time.Timer // armed only when someone watches
 	armed    bool
+
+	// For a reply an AsyncSender queued: the Callee to tell (Sent), and
+	// the reply, named in the log should it not be written.
+	callee *Callee
+	reply  *IQ
+}
+
+// Sent implements Notifier for a reply an AsyncSender queued: it logs a
+// reply not written, then releases r and its handler's slot.
+func (r *replyCtx) Sent(err error) {
+	c, reply := r.callee, r.reply
+	r.callee, r.reply = nil, nil
+	if err != nil {
+		c.log.WarnContext(countMetric(c.metrics, Metrics.DroppedReply), logReplyNotSent, "id", reply.ID, "to", reply.To, "err", err)
+	}
+	r.release()
+	c.release()
 }
 
 var replyCtxPool = sync.Pool{New: func() any { return new(replyCtx) }}

@@ -45,6 +45,27 @@ type Sender interface {
 	SendIQ(ctx context.Context, iq *IQ) error
 }
 
+// An AsyncSender is a Sender that can queue an IQ behind a write under way
+// and return without waiting for it (a stream.Conn is one). A Callee sends
+// its replies so: a worker whose reply queues goes on to the next request
+// at once.
+//
+// SendIQAsync either settles the IQ before it returns, written or refused,
+// and returns queued false with the verdict SendIQ would have returned;
+// or queues it and returns queued true, and then tells n the verdict,
+// exactly once, from another goroutine. ctx and i are the Sender's to use
+// until then (ctx until n is told), i only until SendIQAsync returns.
+// n.Sent must not block.
+type AsyncSender interface {
+	Sender
+	SendIQAsync(ctx context.Context, i *IQ, n Notifier) (queued bool, err error)
+}
+
+// A Notifier is told the verdict of an IQ an AsyncSender queued.
+type Notifier interface {
+	Sent(err error)
+}
+
 // SenderFunc adapts a function to the Sender interface.
 type SenderFunc func(ctx context.Context, iq *IQ) error
 

@@ -211,6 +211,7 @@ type Conn struct {
 	qpeak  int           // the most qn has been, for tests
 	qspace chan struct{} // closed when qn drops below qmax, while senders wait
 	wgen   uint64        // the last batch's number, under qmu
+	told   *[]verdict    // verdicts of async stanzas, told once qmu is released (qunlock)
 	// busy, when above 0, says that stanzas queued up behind recent
 	// writes: a sender that finds the lock free then yields once before
 	// writing, so that the senders already runnable queue behind it and go
@@ -804,6 +805,41 @@ func (c *Conn) SendIQ(ctx context.Context, i *iq.IQ) error {
 		}
 	}
 	return c.sendIQ(ctx, i)
+}
+
+// SendIQAsync implements iq.AsyncSender: it is SendIQ for a sender that
+// does not wait behind a write under way. When the transport is idle, or
+// the IQ is refused (it does not encode, its from is not ours, ctx has
+// ended, the stream is closed), it returns SendIQ's verdict with queued
+// false. Otherwise it queues the stanza and returns queued true at once,
+// and n is told the verdict SendIQ would have returned, exactly once,
+// from the goroutine that writes it: n must not block.
+func (c *Conn) SendIQAsync(ctx context.Context, i *iq.IQ, n iq.Notifier) (queued bool, err error) {
+	if c.local.addr != "" {
+		if i.From == "" {
+			stamped := *i
+			stamped.From = c.local.addr
+			return c.sendIQAsync(ctx, &stamped, n)
+		}
+		if err := c.checkFrom(i.From); err != nil {
+			return false, err
+		}
+	}
+	return c.sendIQAsync(ctx, i, n)
+}
+
+func (c *Conn) sendIQAsync(ctx context.Context, i *iq.IQ, n iq.Notifier) (bool, error) {
+	bp := bufPool.Get().(*[]byte)
+	b, err := i.AppendXML((*bp)[:0])
+	if err != nil {
+		putBuf(bp, b)
+		return false, err
+	}
+	queued, err := c.writeAsync(ctx, b, bp, n)
+	if !queued {
+		putBuf(bp, b)
+	}
+	return queued, err
 }
 
 // checkFrom refuses a from outside the stream's domain.

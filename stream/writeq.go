@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/xmpp-iq/iq"
 )
 
 // Write coalescing. The write lock (wsem) is held by one writer at a time.
@@ -85,12 +87,17 @@ type wreq struct {
 	state wstate
 	err   error
 	sig   chan bool // one signal per wait: true hands the lock, false gives err
+	// n, when not nil, is told the verdict of a stanza queued by
+	// writeAsync, whose sender does not wait: no signal is sent on sig.
+	// bp is the encoding buffer b came from, returned once b is written.
+	n  iq.Notifier
+	bp *[]byte
 }
 
 var wreqPool = sync.Pool{New: func() any { return &wreq{sig: make(chan bool, 1)} }}
 
 func putReq(r *wreq) {
-	r.b, r.ctx, r.err = nil, nil, nil
+	r.b, r.ctx, r.err, r.n, r.bp = nil, nil, nil, nil, nil
 	wreqPool.Put(r)
 }
 
@@ -112,12 +119,12 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 	c.qmu.Lock()
 	for {
 		if c.isClosing() {
-			c.qmu.Unlock()
+			c.qunlock()
 			return c.closedErr()
 		}
 		select {
 		case c.wsem <- struct{}{}: // released meanwhile, so the queue is empty
-			c.qmu.Unlock()
+			c.qunlock()
 			return c.writeAlone(ctx, b)
 		default:
 		}
@@ -129,7 +136,7 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 			c.qspace = make(chan struct{})
 		}
 		room := c.qspace
-		c.qmu.Unlock()
+		c.qunlock()
 		select {
 		case <-room:
 		case <-ctx.Done():
@@ -142,8 +149,117 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 	r := wreqPool.Get().(*wreq)
 	r.b, r.ctx, r.state, r.err = b, ctx, wQueued, nil
 	c.pushLocked(r)
-	c.qmu.Unlock()
+	c.qunlock()
 	return c.await(r)
+}
+
+// writeAsync is write for a sender that does not wait for its stanza's
+// write when the lock is held: the stanza joins the queue and writeAsync
+// returns queued, and n is told its verdict later, exactly once, by the
+// goroutine that settles it (holding qmu: n must not block nor call into
+// the Conn). Otherwise the stanza was written, or refused, before
+// writeAsync returned, with err its verdict, and n is not told. b belongs
+// to bp, which goes back to the pool once b is no longer needed.
+func (c *Conn) writeAsync(ctx context.Context, b []byte, bp *[]byte, n iq.Notifier) (queued bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	select {
+	case c.wsem <- struct{}{}:
+		if c.busy.Load() > 0 {
+			return false, c.yieldThenLead(ctx, b)
+		}
+		return false, c.writeAlone(ctx, b)
+	default:
+	}
+	c.qmu.Lock()
+	for {
+		if c.isClosing() {
+			c.qunlock()
+			return false, c.closedErr()
+		}
+		select {
+		case c.wsem <- struct{}{}:
+			c.qunlock()
+			return false, c.writeAlone(ctx, b)
+		default:
+		}
+		if c.qn < c.qmax {
+			break
+		}
+		if c.qspace == nil {
+			c.qspace = make(chan struct{})
+		}
+		room := c.qspace
+		c.qunlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-c.closing:
+			return false, c.closedErr()
+		}
+		c.qmu.Lock()
+	}
+	r := wreqPool.Get().(*wreq)
+	r.b, r.ctx, r.state, r.err, r.n, r.bp = b, ctx, wQueued, nil, n, bp
+	c.pushLocked(r)
+	c.qunlock()
+	return true, nil
+}
+
+// leadAsync leads the write of r, a stanza queued by writeAsync that was
+// handed the lock, on a goroutine of its own (its sender does not wait),
+// then tells r's notifier.
+func (c *Conn) leadAsync(r *wreq) {
+	n, b, bp := r.n, r.b, r.bp
+	r.n, r.bp = nil, nil // from here r's sender is this goroutine
+	err := c.lead(r)
+	putBuf(bp, b)
+	n.Sent(err)
+}
+
+// tellLocked gives r its verdict, r.err: a signal to its waiting sender,
+// or, for a stanza queued by writeAsync, its notifier, once qmu is
+// released (a notifier may run a program's code: a Caller's hook, a
+// logger, which may write on this Conn); its buffer goes back to the
+// pool at once.
+func (c *Conn) tellLocked(r *wreq) {
+	if r.n == nil {
+		r.sig <- false
+		return
+	}
+	if c.told == nil {
+		c.told = toldPool.Get().(*[]verdict)
+	}
+	*c.told = append(*c.told, verdict{r.n, r.err})
+	putBuf(r.bp, r.b)
+	putReq(r)
+}
+
+// verdict is a notifier's verdict, told once qmu is released.
+type verdict struct {
+	n   iq.Notifier
+	err error
+}
+
+var toldPool = sync.Pool{New: func() any { return new([]verdict) }}
+
+// qunlock releases qmu, then tells the notifiers whose verdicts were
+// given under it.
+func (c *Conn) qunlock() {
+	told := c.told
+	c.told = nil
+	c.qmu.Unlock()
+	if told == nil {
+		return
+	}
+	for i, v := range *told {
+		v.n.Sent(v.err)
+		(*told)[i] = verdict{}
+	}
+	*told = (*told)[:0]
+	toldPool.Put(told)
 }
 
 // yieldThenLead writes b, holding the free lock it just took, on a busy
@@ -255,10 +371,10 @@ func (c *Conn) finishTail(rest []byte, r *wreq) {
 	c.qmu.Lock()
 	if r != nil && r.state == wFinishing {
 		r.state, r.err = wDone, err
-		r.sig <- false
+		c.tellLocked(r)
 	}
 	c.handoffLocked()
-	c.qmu.Unlock()
+	c.qunlock()
 }
 
 // await waits for r's verdict, or for the lock, or for r's context to end.
@@ -274,7 +390,7 @@ func (c *Conn) await(r *wreq) error {
 		r.state = wAbandoned
 		c.qn--
 		c.roomLocked()
-		c.qmu.Unlock()
+		c.qunlock()
 		return r.ctx.Err()
 	case wWriting:
 		// Its batch is on its way: cut the write short where the
@@ -283,15 +399,15 @@ func (c *Conn) await(r *wreq) error {
 		// be written whole; the sender cannot wait to know.
 		gen := r.gen
 		r.state = wAbandoned
-		c.qmu.Unlock()
+		c.qunlock()
 		c.interruptGen(gen)
 		return fmt.Errorf("stream: transport: %w", r.ctx.Err())
 	case wFinishing:
 		r.state = wAbandoned
-		c.qmu.Unlock()
+		c.qunlock()
 		return fmt.Errorf("stream: transport: %w", r.ctx.Err())
 	}
-	c.qmu.Unlock() // wLead or wDone: the signal is in r.sig
+	c.qunlock() // wLead or wDone: the signal is in r.sig
 	return c.verdict(r, <-r.sig)
 }
 
@@ -311,13 +427,13 @@ func (c *Conn) lead(self *wreq) error {
 	c.qmu.Lock()
 	if c.isClosing() {
 		c.handoffLocked() // fails the queue and releases the lock
-		c.qmu.Unlock()
+		c.qunlock()
 		putReq(self)
 		return c.closedErr()
 	}
 	if err := ctx.Err(); err != nil {
 		c.handoffLocked()
-		c.qmu.Unlock()
+		c.qunlock()
 		putReq(self)
 		return err
 	}
@@ -333,13 +449,18 @@ func (c *Conn) lead(self *wreq) error {
 		if next == nil {
 			c.busy.Add(-1)
 		}
-		c.qmu.Unlock()
+		c.qunlock()
 		b := self.b
 		putReq(self)
 		return c.writeAlone(ctx, b)
 	}
 	c.wgen++
 	gen := c.wgen
+	// An async stanza has no sender waiting to cut the write short when
+	// its context ends, as await does: the write watches the earliest
+	// deadline among them that comes before ctx's.
+	var watch context.Context
+	wd, wok := ctx.Deadline()
 	batch := append(c.batch[:0], self)
 	buf := append(c.wbuf[:0], self.b...)
 	self.state, self.gen, self.end = wWriting, gen, len(buf)
@@ -351,7 +472,7 @@ func (c *Conn) lead(self *wreq) error {
 			// longer learn that it was).
 			c.qn--
 			r.state, r.err = wDone, queuedCtxErr(r.ctx)
-			r.sig <- false
+			c.tellLocked(r)
 			c.q[c.qhead] = nil
 			c.qhead++
 			continue
@@ -367,6 +488,11 @@ func (c *Conn) lead(self *wreq) error {
 			buf = append(buf, r.b...)
 			r.end = len(buf)
 			batch = append(batch, r)
+			if r.n != nil {
+				if d, ok := r.ctx.Deadline(); ok && (!wok || d.Before(wd)) {
+					watch, wd, wok = r.ctx, d, true
+				}
+			}
 		}
 		c.q[c.qhead] = nil
 		c.qhead++
@@ -376,7 +502,7 @@ func (c *Conn) lead(self *wreq) error {
 	}
 	c.roomLocked()
 	c.busy.Store(busyYields)
-	c.qmu.Unlock()
+	c.qunlock()
 
 	if c.noCut && ctx.Done() != nil {
 		// The Write cannot be cut short when self's context ends (see
@@ -385,7 +511,14 @@ func (c *Conn) lead(self *wreq) error {
 		c.detach(batch, buf)
 		return c.await(self)
 	}
+	var stop func() bool
+	if watch != nil {
+		stop = context.AfterFunc(watch, func() { c.interruptGen(gen) })
+	}
 	n, err := c.watchedWrite(ctx, buf, gen)
+	if stop != nil {
+		stop()
+	}
 	c.lastWrite.Store(c.clock())
 	selfErr, wait := c.settle(self, batch, buf, n, err)
 	if wait {
@@ -487,7 +620,7 @@ func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (
 			if r == self {
 				selfErr = r.err
 			} else {
-				r.sig <- false
+				c.tellLocked(r)
 			}
 		case actFinish:
 			r.state = wFinishing
@@ -516,12 +649,12 @@ func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (
 		c.wbuf = nil
 	}
 	if tail != nil {
-		c.qmu.Unlock()
+		c.qunlock()
 		go c.finishTail(rest, tailReq)
 		return selfErr, wait
 	}
 	c.handoffLocked()
-	c.qmu.Unlock()
+	c.qunlock()
 	return selfErr, wait
 }
 
@@ -563,7 +696,7 @@ func (c *Conn) requeueLocked(rs []*wreq) {
 	if c.isClosing() {
 		for _, r := range rs {
 			r.state, r.err = wDone, c.closedErr()
-			r.sig <- false
+			c.tellLocked(r)
 		}
 		return
 	}
@@ -581,7 +714,7 @@ func (c *Conn) requeueLocked(rs []*wreq) {
 func (c *Conn) handoff() {
 	c.qmu.Lock()
 	c.handoffLocked()
-	c.qmu.Unlock()
+	c.qunlock()
 }
 
 func (c *Conn) handoffLocked() {
@@ -601,7 +734,11 @@ func (c *Conn) handoffLocked() {
 		}
 		c.roomLocked()
 		r.state = wLead
-		r.sig <- true
+		if r.n != nil {
+			go c.leadAsync(r)
+		} else {
+			r.sig <- true
+		}
 		if c.qn > 0 {
 			c.busy.Store(busyYields) // r's batch will carry more than r
 		}
@@ -619,7 +756,7 @@ func (c *Conn) failQueueLocked() {
 		c.q[i] = nil
 		if r.state == wQueued {
 			r.state, r.err = wDone, c.closedErr()
-			r.sig <- false
+			c.tellLocked(r)
 		}
 	}
 	c.q, c.qhead, c.qn = c.q[:0], 0, 0
@@ -630,7 +767,7 @@ func (c *Conn) failQueueLocked() {
 func (c *Conn) failQueue() {
 	c.qmu.Lock()
 	c.failQueueLocked()
-	c.qmu.Unlock()
+	c.qunlock()
 }
 
 // roomLocked wakes the senders waiting for room in the queue, if there is.
