@@ -521,7 +521,8 @@ func (c *Callee) reap() {
 }
 
 // handle runs one request's handler and sends its reply, exactly once,
-// even if the handler calls runtime.Goexit (which also ends the worker).
+// even if the handler calls runtime.Goexit (which also ends the worker),
+// and gives back the request's slot once the reply is written or refused.
 func (c *Callee) handle(job handlerJob) {
 	ctx, req := job.ctx, job.req
 	hctx, cancel, id := c.handlerContext(job.hctxParent())
@@ -530,8 +531,7 @@ func (c *Callee) handle(job handlerJob) {
 		if !returned { // the handler called runtime.Goexit (t.FailNow, say)
 			c.stopHandler(cancel, id)
 			c.log.Error("iq: handler exited its goroutine", "id", req.ID, "from", req.From)
-			c.send(ctx, req.ErrorReply(NewError(Cancel, InternalServerError, "")))
-			c.release()
+			c.sendThenRelease(ctx, req.ErrorReply(NewError(Cancel, InternalServerError, "")))
 			if job.q != nil {
 				// This goroutine ends: the rest of the queue runs on another.
 				go c.runQueue(job.q)
@@ -544,37 +544,11 @@ func (c *Callee) handle(job handlerJob) {
 	c.sendThenRelease(ctx, r)
 }
 
-// sendThenRelease sends a handler's reply as send does, and releases the
-// handler's WithMaxInFlight slot once the reply is written or refused: at
-// once, or, when an AsyncSender queues it, when the Sender tells its
-// verdict, so that the worker goes on without waiting for the write.
-func (c *Callee) sendThenRelease(ctx context.Context, reply *IQ) {
-	as, ok := c.sender.(AsyncSender)
-	if !ok {
-		c.send(ctx, reply)
-		c.release()
-		return
-	}
-	rctx := newReplyCtx(ctx, c.replyWait)
-	rctx.callee, rctx.reply = c, reply
-	queued, err := as.SendIQAsync(rctx, reply, rctx)
-	if queued {
-		return
-	}
-	rctx.callee, rctx.reply = nil, nil
-	if err != nil && errors.Is(err, ErrEncode) {
-		c.log.Error("iq: reply cannot be encoded, sending internal-server-error instead",
-			"id", reply.ID, "to", reply.To, "err", err)
-		reply = &IQ{ID: reply.ID, To: reply.To, From: reply.From, Type: TypeError,
-			Error: NewError(Cancel, InternalServerError, "")}
-		err = c.sender.SendIQ(rctx, reply)
-	}
-	rctx.release()
-	if err != nil {
-		c.log.WarnContext(countMetric(c.metrics, Metrics.DroppedReply), logReplyNotSent, "id", reply.ID, "to", reply.To, "err", err)
-	}
-	c.release()
-}
+// sendThenRelease sends a handler's reply as send does, and gives back
+// the handler's WithMaxInFlight slot once the reply is written or
+// refused: so Drain, which waits for the slots, never returns before a
+// reply it waits for has gone out.
+func (c *Callee) sendThenRelease(ctx context.Context, reply *IQ) { c.reply(ctx, reply, true) }
 
 // send sends a reply. The context's cancellation is not passed on: a reply
 // is due even when the request's context ended. The Sender's context ends
@@ -585,9 +559,29 @@ func (c *Callee) sendThenRelease(ctx context.Context, reply *IQ) {
 // handler's payload, or its StanzaError's App, with a name XML cannot
 // carry) is replaced by cancel/internal-server-error, which always can be,
 // so that the requester still gets its one reply rather than its timeout.
-func (c *Callee) send(ctx context.Context, reply *IQ) {
+func (c *Callee) send(ctx context.Context, reply *IQ) { c.reply(ctx, reply, false) }
+
+// reply is send, and with slot set sendThenRelease. A handler's reply
+// goes to an AsyncSender's queue when a write is under way, so that its
+// worker goes on to the next request at once (a wait and a wake saved
+// per request under load): its verdict then comes to the reply context
+// (replyCtx.Sent), which logs a reply not written and gives back the
+// slot. Replies without a handler (refusals, sent from Receive on the
+// read loop) wait for their write, so that a flood of requests refused
+// slows the reading of more as their replies are written.
+func (c *Callee) reply(ctx context.Context, reply *IQ, slot bool) {
 	rctx := newReplyCtx(ctx, c.replyWait)
-	err := c.sender.SendIQ(rctx, reply)
+	var err error
+	if as, ok := c.sender.(AsyncSender); ok && slot {
+		rctx.callee, rctx.reply = c, reply
+		var queued bool
+		if queued, err = as.SendIQAsync(rctx, reply, rctx); queued {
+			return
+		}
+		rctx.callee, rctx.reply = nil, nil
+	} else {
+		err = c.sender.SendIQ(rctx, reply)
+	}
 	if err != nil && errors.Is(err, ErrEncode) {
 		c.log.Error("iq: reply cannot be encoded, sending internal-server-error instead",
 			"id", reply.ID, "to", reply.To, "err", err)
@@ -597,8 +591,16 @@ func (c *Callee) send(ctx context.Context, reply *IQ) {
 	}
 	rctx.release()
 	if err != nil {
-		c.log.WarnContext(countMetric(c.metrics, Metrics.DroppedReply), logReplyNotSent, "id", reply.ID, "to", reply.To, "err", err)
+		c.logReplyNotSent(reply, err)
 	}
+	if slot {
+		c.release()
+	}
+}
+
+// logReplyNotSent logs, and counts, a reply the Sender did not write.
+func (c *Callee) logReplyNotSent(reply *IQ, err error) {
+	c.log.WarnContext(countMetric(c.metrics, Metrics.DroppedReply), logReplyNotSent, "id", reply.ID, "to", reply.To, "err", err)
 }
 
 // InFlight reports how many handlers started by Receive are running, and

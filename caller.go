@@ -282,7 +282,7 @@ func (c *Caller) run(ctx context.Context, call *Call, wait bool) (resp *IQ, err 
 			<-call.Done
 		}
 	}
-	return call.Response, call.Err, note.release()
+	return call.Response, call.Err, note.reusable()
 }
 
 // sendError is the error of a request its Sender did not send. A
@@ -336,10 +336,11 @@ func (n *sentNote) Sent(err error) {
 	}
 }
 
-// release reports whether the Call n is about n may be reused (n is nil
-// when the request was not queued): it may once n was told, and n then
-// goes back to its pool; otherwise the Sender still holds the Call.
-func (n *sentNote) release() bool {
+// reusable reports whether Request may reuse the Call n is about (n is
+// nil when the request was not queued): it may once n was told, and n
+// then goes back to its pool; otherwise the Sender still holds the
+// Call's send context, and n is Sent's to put back.
+func (n *sentNote) reusable() bool {
 	if n == nil {
 		return true
 	}

@@ -434,13 +434,14 @@ type replyCtx struct {
 	reply  *IQ
 }
 
-// Sent implements Notifier for a reply an AsyncSender queued: it logs a
-// reply not written, then releases r and its handler's slot.
+// Sent implements Notifier for a handler's reply an AsyncSender queued
+// (see Callee.reply): it logs a reply not written, then releases r and
+// gives back the handler's slot.
 func (r *replyCtx) Sent(err error) {
 	c, reply := r.callee, r.reply
 	r.callee, r.reply = nil, nil
 	if err != nil {
-		c.log.WarnContext(countMetric(c.metrics, Metrics.DroppedReply), logReplyNotSent, "id", reply.ID, "to", reply.To, "err", err)
+		c.logReplyNotSent(reply, err)
 	}
 	r.release()
 	c.release()

@@ -29,8 +29,11 @@ func (c *Callee) release() {
 }
 
 // Drain waits until no handler started by Receive is running, no request
-// waits its turn in an ordered route's queue, and every reply was handed
-// to the Sender, or ctx ends, in which case it returns ctx's error. It returns nil at once when nothing is in flight.
+// waits its turn in an ordered route's queue, and every handler's reply
+// was written, or refused, by the Sender (for a reply an AsyncSender
+// queued, its verdict counts, not SendIQAsync's return), or ctx ends, in
+// which case it returns ctx's error. It returns nil at once when nothing
+// is in flight.
 //
 // Drain neither stops new requests nor cancels running handlers: it is
 // meant for the end of a stream, once nothing more is read (as package

@@ -21,7 +21,9 @@ import (
 //     read from the stream: a slow handler, or a peer slow to read the
 //     reply, stalls every request and response on it, the Caller's
 //     included. Writing the reply is bounded by WithReplyTimeout, the
-//     handler by nothing but itself.
+//     handler by nothing but itself. (A reply that an AsyncSender, such
+//     as stream.Conn, queues behind a write under way is not waited for:
+//     the read loop goes on.)
 //   - A handler that makes a request on the same stream and waits for its
 //     response would wait for the read loop it is blocking: a deadlock.
 //     Caller.Request (and Get, Set and the typed calls) called with the

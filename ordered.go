@@ -300,6 +300,5 @@ func (c *Callee) runQueue(q *orderQueue) {
 // refuseClosed answers a request that waited for its turn until Close
 // cancel/service-unavailable, and gives back its slot.
 func (c *Callee) refuseClosed(job handlerJob) {
-	c.send(job.ctx, job.req.ErrorReply(NewError(Cancel, ServiceUnavailable, "")))
-	c.release()
+	c.sendThenRelease(job.ctx, job.req.ErrorReply(NewError(Cancel, ServiceUnavailable, "")))
 }

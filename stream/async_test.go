@@ -1,0 +1,249 @@
+package stream_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/stream"
+)
+
+// notifier records the verdicts an AsyncSender tells it.
+type notifier struct{ told chan error }
+
+func newNotifier() *notifier { return &notifier{told: make(chan error, 4)} }
+
+func (n *notifier) Sent(err error) { n.told <- err }
+
+// verdict waits for n's one verdict.
+func (n *notifier) verdict(t *testing.T) error {
+	t.Helper()
+	return recvErr(t, n.told, waitLong)
+}
+
+// untold checks that n has been told nothing (more).
+func (n *notifier) untold(t *testing.T, why string) {
+	t.Helper()
+	select {
+	case err := <-n.told:
+		t.Fatalf("told %v: %s", err, why)
+	default:
+	}
+}
+
+// sendAsync calls c.SendIQAsync for result(id), which must queue.
+func sendAsync(t *testing.T, c *stream.Conn, ctx context.Context, id string) *notifier {
+	t.Helper()
+	n := newNotifier()
+	queued, err := c.SendIQAsync(ctx, result(id), n)
+	require.NoError(t, err)
+	require.True(t, queued, "a write is under way: %s queues", id)
+	return n
+}
+
+var _ iq.AsyncSender = (*stream.Conn)(nil)
+
+// On an idle stream SendIQAsync writes at once and returns the verdict
+// itself: the notifier is never told.
+func TestSendIQAsync_IdleStreamWritesAtOnce(t *testing.T) {
+	leakCheck(t)
+	a, b := net.Pipe()
+	c := stream.New(a)
+	w := newWire(b, iq.NSClient)
+	n := newNotifier()
+	queued, err := c.SendIQAsync(context.Background(), result("x1"), n)
+	require.NoError(t, err)
+	assert.False(t, queued)
+	assert.Equal(t, "x1", w.nextIQ(t).ID)
+	closeConn(t, c, w)
+	n.untold(t, "a stanza written before SendIQAsync returned has no later verdict")
+}
+
+// Behind a write under way SendIQAsync returns at once; each notifier is
+// told nil exactly once, when its stanza has been written, and the
+// stanzas leave in the order they queued, among those of waiting senders.
+func TestSendIQAsync_QueuedStanzasAreToldOnceWritten(t *testing.T) {
+	leakCheck(t)
+	c, _, peer, aDone := stalled(t)
+	var want []string
+	var notes []*notifier
+	var syncs []chan error
+	for i := range 6 {
+		id := fmt.Sprint("q", i)
+		want = append(want, id)
+		if i%3 == 1 { // a sender that waits, among them
+			syncs = append(syncs, sendRaw(c, context.Background(), mustIQ(t, result(id))))
+		} else {
+			notes = append(notes, sendAsync(t, c, context.Background(), id))
+		}
+		waitQueue(t, c, i+1)
+	}
+	for _, n := range notes {
+		n.untold(t, "the peer has read nothing yet")
+	}
+	w := newWire(peer, iq.NSClient)
+	require.NoError(t, recvErr(t, aDone, waitLong))
+	for _, errc := range syncs {
+		require.NoError(t, recvErr(t, errc, waitLong))
+	}
+	for i, n := range notes {
+		require.NoError(t, n.verdict(t), "async stanza %d", i)
+	}
+	assert.Equal(t, "A", w.nextIQ(t).ID)
+	assert.Equal(t, want, ids(t, w, len(want)), "in the order they queued")
+	closeConn(t, c, w)
+	for _, n := range notes {
+		n.untold(t, "one verdict per stanza")
+	}
+}
+
+// What SendIQ refuses at once, SendIQAsync refuses at once too, with the
+// same error, whether or not a write is under way; nothing is written and
+// no notifier is told.
+func TestSendIQAsync_RefusalsAreReturned(t *testing.T) {
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	bad := result("bad")
+	bad.Payload = iq.NewElement(hNS, "not a name")
+	tests := []struct {
+		name    string
+		opts    []stream.Option
+		ctx     context.Context
+		iq      *iq.IQ
+		closed  bool
+		wantErr error
+	}{
+		{name: "context done", ctx: done, iq: result("x"), wantErr: context.Canceled},
+		{name: "does not encode", ctx: context.Background(), iq: bad, wantErr: iq.ErrEncode},
+		{name: "stream closed", ctx: context.Background(), iq: result("x"), closed: true, wantErr: stream.ErrClosed},
+		{
+			name: "from outside the stream's domain", opts: []stream.Option{stream.WithLocalAddress("comp.example")},
+			ctx: context.Background(), iq: &iq.IQ{ID: "x", Type: iq.TypeResult, From: "other.example"}, wantErr: iq.ErrInvalid,
+		},
+	}
+	for _, tt := range tests {
+		for _, busy := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/busy=%v", tt.name, busy), func(t *testing.T) {
+				leakCheck(t)
+				tr, peer := newSignalPipe()
+				c := stream.New(tr, tt.opts...)
+				var aDone chan error
+				if busy {
+					aDone = sendRaw(c, context.Background(), rawIQ("A"))
+					<-tr.entered
+				}
+				w := newWire(peer, iq.NSClient)
+				if tt.closed {
+					if busy {
+						require.NoError(t, recvErr(t, aDone, waitLong))
+					}
+					closeConn(t, c, w)
+				}
+				n := newNotifier()
+				queued, err := c.SendIQAsync(tt.ctx, tt.iq, n)
+				require.ErrorIs(t, err, tt.wantErr)
+				assert.False(t, queued)
+				if !tt.closed {
+					if busy {
+						require.NoError(t, recvErr(t, aDone, waitLong))
+						assert.Equal(t, "A", w.nextIQ(t).ID)
+					}
+					raw := closeConn(t, c, w)
+					assert.NotContains(t, raw, `id="x"`)
+					assert.NotContains(t, raw, `id="bad"`)
+				}
+				n.untold(t, "a refusal is returned, not told")
+			})
+		}
+	}
+}
+
+// A queued stanza whose deadline passes before its write begins is never
+// written: its notifier is told DeadlineExceeded, and the stream goes on.
+func TestSendIQAsync_DeadlinePassesWhileQueued(t *testing.T) {
+	leakCheck(t)
+	c, _, peer, aDone := stalled(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	x := sendAsync(t, c, ctx, "x")
+	bDone := sendRaw(c, context.Background(), rawIQ("B"))
+	waitQueue(t, c, 2)
+	<-ctx.Done()
+	w := newWire(peer, iq.NSClient)
+	require.NoError(t, recvErr(t, aDone, waitLong))
+	require.ErrorIs(t, x.verdict(t), context.DeadlineExceeded)
+	require.NoError(t, recvErr(t, bDone, waitLong))
+	assert.Equal(t, []string{"A", "B"}, ids(t, w, 2))
+	assert.Nil(t, c.Err(), "the stream goes on")
+	raw := closeConn(t, c, w)
+	assert.NotContains(t, raw, `id="x"`)
+}
+
+// A stanza still queued when the stream closes is told an error wrapping
+// ErrClosed, as a waiting sender is.
+func TestSendIQAsync_StreamClosesWhileQueued(t *testing.T) {
+	leakCheck(t)
+	c, _, peer, aDone := stalled(t)
+	x := sendAsync(t, c, context.Background(), "x")
+	waitQueue(t, c, 1)
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }() // the peer reads nothing yet
+	require.ErrorIs(t, x.verdict(t), stream.ErrClosed)
+	w := newWire(peer, iq.NSClient)
+	<-aDone
+	<-closed
+	<-w.eof
+	assert.NotContains(t, w.raw.String(), `id="x"`)
+	x.untold(t, "one verdict")
+}
+
+// Regression: a queued stanza has no sender waiting to cut a stuck write
+// short when its deadline passes, as a waiting sender does. A batch it
+// joined, led by a sender without a deadline, to a peer that reads
+// nothing, is cut at its deadline: it is told DeadlineExceeded on time,
+// the leader's stanza, not begun, goes out once the peer reads, and the
+// stream goes on.
+func TestBugAsyncStanzaBehindAStuckWriteOutlivedItsDeadline(t *testing.T) {
+	leakCheck(t)
+	c, _, peer, aDone := stalled(t)
+	bDone := sendRaw(c, context.Background(), rawIQ("B"))
+	waitQueue(t, c, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	x := sendAsync(t, c, ctx, "x")
+	waitQueue(t, c, 2)
+	// The peer reads A only: B then leads the batch B, x, which nobody reads.
+	var seen bytes.Buffer
+	seen.Write(readN(t, peer, len(rawIQ("A"))))
+	require.NoError(t, recvErr(t, aDone, waitLong))
+	start := time.Now()
+	require.ErrorIs(t, x.verdict(t), context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 2*time.Second, "told at its deadline, not when the peer reads")
+	select {
+	case err := <-bDone:
+		t.Fatalf("B returned (%v) while the peer reads nothing", err)
+	default:
+	}
+	w := newWire(io.MultiReader(&seen, peer), iq.NSClient)
+	require.NoError(t, recvErr(t, bDone, waitLong))
+	assert.Equal(t, []string{"A", "B"}, ids(t, w, 2))
+	assert.Nil(t, c.Err(), "the stream goes on")
+	raw := closeConn(t, c, w)
+	assert.NotContains(t, raw, `id="x"`)
+}
+
+// mustIQ is i encoded.
+func mustIQ(t *testing.T, i *iq.IQ) []byte {
+	t.Helper()
+	b, err := i.AppendXML(nil)
+	require.NoError(t, err)
+	return b
+}
