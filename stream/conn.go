@@ -8,7 +8,10 @@
 // finds the transport idle is made at once; stanzas that queue up behind a
 // write under way (at most DefaultWriteQueue of them; further senders
 // wait for room) leave together in the next Write, and each sender still
-// learns whether its own stanza was written. Every stanza is
+// learns whether its own stanza was written: on return (SendIQ), or, for
+// a sender that does not wait behind the write under way (SendIQAsync, as
+// an iq.Caller's Request and an iq.Callee's handler replies use it),
+// when the stanza has been written. Every stanza is
 // bounded by a maximum size; a larger one, or XML that is not well-formed,
 // ends the stream with the stream error RFC 6120 prescribes.
 package stream

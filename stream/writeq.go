@@ -45,6 +45,17 @@ import (
 //   - the stream was closed before its stanza's write began: an error
 //     wrapping ErrClosed, and nothing of it is written.
 //
+// A sender that does not wait (writeAsync, for SendIQAsync) writes at
+// once when it finds the lock free, as any sender does; when it finds the
+// lock held, its stanza joins the queue and the sender returns. Its
+// verdict, the same as above, goes to its notifier, told once qmu is
+// released by the goroutine that settled it. When such a stanza reaches
+// the head of the queue as the lock is handed on, a goroutine of its own
+// leads its batch (leadAsync). Its context ending does not cut a write
+// under way by itself, having no sender waiting to notice: the write of a
+// batch holding such stanzas is cut at the earliest of their deadlines
+// when that comes before its leader's.
+//
 // The invariant that makes the hand-off safe: the queue holds a stanza only
 // while the lock is held, for a sender queues only after failing to take
 // the lock, and the holder releases it only when the queue is empty, both
