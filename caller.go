@@ -712,9 +712,24 @@ type sendCtxKey struct{}
 // s must be comparable (a pointer, such as a *stream.Conn): SendVia panics
 // otherwise, as FailSentVia could never find the request.
 func SendVia(ctx context.Context, s Sender, i *IQ) error {
-	mustSender("SendVia", s)
+	recordVia("SendVia", ctx, s)
+	return s.SendIQ(ctx, i)
+}
+
+// SendViaAsync is SendVia for a forwarding Sender that is an AsyncSender
+// itself, and forwards SendIQAsync: it records that the request goes out
+// through s, then calls s.SendIQAsync(ctx, i, n).
+func SendViaAsync(ctx context.Context, s AsyncSender, i *IQ, n Notifier) (queued bool, err error) {
+	recordVia("SendViaAsync", ctx, s)
+	return s.SendIQAsync(ctx, i, n)
+}
+
+// recordVia records, when ctx is a Caller's context for sending a
+// request, that the request goes out through s (see SendVia).
+func recordVia(fn string, ctx context.Context, s Sender) {
+	mustSender(fn, s)
 	if !isComparable(s) {
-		panic(fmt.Sprintf("iq: SendVia: a %T cannot be compared, so its requests could not be found again", s))
+		panic(fmt.Sprintf("iq: %s: a %T cannot be compared, so its requests could not be found again", fn, s))
 	}
 	sc, ok := ctx.(*sendCtx)
 	if !ok {
@@ -730,7 +745,6 @@ func SendVia(ctx context.Context, s Sender, i *IQ) error {
 		}
 		c.mu.Unlock()
 	}
-	return s.SendIQ(ctx, i)
 }
 
 // FailSentVia fails, at once, every pending request that went out through

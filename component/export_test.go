@@ -15,3 +15,13 @@ func WithRand(rnd func(n int64) int64) Option { return func(cfg *supervisorConfi
 func Backoff(n int, min, max time.Duration, rnd func(int64) int64) time.Duration {
 	return backoff(n, min, max, rnd)
 }
+
+// WritesUnderWay is how many writes the Pool counts as under way, all
+// connections together.
+func WritesUnderWay(p *Pool) int {
+	n := 0
+	for k := range p.inflight {
+		n += int(p.inflight[k].Load())
+	}
+	return n
+}

@@ -51,6 +51,7 @@ type servedOnKey struct{}
 type Pool struct {
 	members  []*Supervisor
 	inflight []atomic.Int32 // writes under way, per member
+	unload   []func()       // per member: takes one from its inflight
 	next     atomic.Uint64
 	failFast bool
 
@@ -77,8 +78,12 @@ func NewPool(n int, network, addr, domain, secret string, opts ...Option) *Pool 
 	p := &Pool{
 		members:  make([]*Supervisor, n),
 		inflight: make([]atomic.Int32, n),
+		unload:   make([]func(), n),
 		change:   make(chan struct{}),
 		done:     make(chan struct{}),
+	}
+	for k := range p.unload {
+		p.unload[k] = func() { p.inflight[k].Add(-1) }
 	}
 	for i := range p.members {
 		s := NewSupervisor(network, addr, domain, secret, opts...)
@@ -133,14 +138,43 @@ func (p *Pool) index(conn *stream.Conn) int {
 // fails at once with ErrNotConnected (WithFailFast). Once Run has returned
 // it fails with an error wrapping ErrStopped and iq.ErrClosed.
 func (p *Pool) SendIQ(ctx context.Context, i *iq.IQ) error {
+	k, conn, err := p.streamFor(ctx, i)
+	if err != nil {
+		return err
+	}
+	return p.sendOn(ctx, k, conn, i)
+}
+
+// SendIQAsync implements iq.AsyncSender: it is SendIQ for a sender that
+// does not wait behind a write under way on the connection the IQ takes
+// (see stream.Conn.SendIQAsync); until its verdict, a queued IQ counts
+// as a write under way on that connection. The verdict of an IQ queued
+// on a connection that then ends wraps iq.ErrConnectionLost, as SendIQ's
+// error does.
+func (p *Pool) SendIQAsync(ctx context.Context, i *iq.IQ, n iq.Notifier) (queued bool, err error) {
+	k, conn, err := p.streamFor(ctx, i)
+	if err != nil {
+		return false, err
+	}
+	if k < 0 {
+		return sendOnAsync(ctx, conn, i, n, nil)
+	}
+	p.inflight[k].Add(1)
+	return sendOnAsync(ctx, conn, i, n, p.unload[k])
+}
+
+// streamFor returns the connection an IQ sent with ctx takes (see Pool),
+// and its index (-1 for a stream's own probe on a connection no longer
+// the pool's), waiting for one as SendIQ does.
+func (p *Pool) streamFor(ctx context.Context, i *iq.IQ) (int, *stream.Conn, error) {
 	if conn, ok := stream.ConnFromContext(ctx); ok {
 		// A stream's own probe (its read timeout's ping) goes out on it.
-		return p.sendOn(ctx, p.index(conn), conn, i)
+		return p.index(conn), conn, nil
 	}
 	if i.Type == iq.TypeResult || i.Type == iq.TypeError {
 		if conn, ok := ServedOn(ctx); ok && conn.Err() == nil {
 			if k := p.index(conn); k >= 0 {
-				return p.sendOn(ctx, k, conn, i)
+				return k, conn, nil
 			}
 		}
 	}
@@ -149,18 +183,18 @@ func (p *Pool) SendIQ(ctx context.Context, i *iq.IQ) error {
 		change, stopped := p.change, p.stopped
 		p.mu.Unlock()
 		if stopped != nil {
-			return stopped
+			return 0, nil, stopped
 		}
 		if k, conn := p.pick(); conn != nil {
-			return p.sendOn(ctx, k, conn, i)
+			return k, conn, nil
 		}
 		if p.failFast {
-			return ErrNotConnected
+			return 0, nil, ErrNotConnected
 		}
 		select {
 		case <-change:
 		case <-ctx.Done():
-			return fmt.Errorf("component: no stream up: %w", ctx.Err())
+			return 0, nil, fmt.Errorf("component: no stream up: %w", ctx.Err())
 		}
 	}
 }

@@ -370,3 +370,91 @@ func TestPoolPanics(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { assert.PanicsWithValue(t, tc.msg, tc.f) })
 	}
 }
+
+// notifier records the verdicts an AsyncSender tells it.
+type notifier chan error
+
+func (n notifier) Sent(err error) { n <- err }
+
+var (
+	_ iq.AsyncSender = (*component.Pool)(nil)
+	_ iq.AsyncSender = (*component.Supervisor)(nil)
+)
+
+// stuckPair gates both connections' writes and makes one request stuck
+// in a write on each; closing the returned channel lets them go.
+func (r *poolRig) stuckPair(t *testing.T, c0, c1 poolConn) (hold chan struct{}, stuck []chan error) {
+	t.Helper()
+	hold = make(chan struct{})
+	c0.gate.gate.Store(&hold)
+	c1.gate.gate.Store(&hold)
+	stuck = []chan error{r.get("s0"), r.get("s1")}
+	require.Eventually(t, func() bool { return c0.gate.waiting.Load() == 1 && c1.gate.waiting.Load() == 1 },
+		waitLong, time.Millisecond, "one stuck write on each connection")
+	return hold, stuck
+}
+
+// An IQ a Pool's SendIQAsync queues behind a stuck write counts as a
+// write under way on its connection until its verdict: the next request
+// goes out on the other connection.
+func TestPoolQueuedIQCountsAsAWriteUnderWay(t *testing.T) {
+	leakCheck(t)
+	r := newPoolRig(t)
+	c0, c1 := r.up(t)
+	hold, stuck := r.stuckPair(t, c0, c1)
+	n := make(notifier, 1)
+	queued, err := r.pool.SendIQAsync(context.Background(),
+		&iq.IQ{ID: "q", Type: iq.TypeSet, To: "svc2.example", Payload: iq.NewElement("urn:t", "q")}, n)
+	require.NoError(t, err)
+	require.True(t, queued, "both connections have a write under way")
+	require.Equal(t, 3, component.WritesUnderWay(r.pool), "two stuck, one queued")
+	next := r.get("next")
+	require.Eventually(t, func() bool { return component.WritesUnderWay(r.pool) == 4 },
+		waitLong, time.Millisecond, "next picked its connection and queued")
+	c0.gate.gate.Store(nil)
+	c1.gate.gate.Store(nil)
+	close(hold)
+	on := map[string]int{}
+	for range 4 {
+		k, out := arrival(t, c0.peer, c1.peer)
+		on[out.ID] = k
+	}
+	require.Len(t, on, 4)
+	assert.NotEqual(t, on["q"], on["next"], "next avoided the connection q was queued on")
+	require.NoError(t, recvErr(t, n))
+	for _, id := range []string{"s0", "s1", "next"} {
+		peer := c0.peer
+		if on[id] == 1 {
+			peer = c1.peer
+		}
+		peer.write(t, `<iq type="result" id="`+id+`" from="svc2.example"/>`)
+	}
+	for _, errc := range append(stuck, next) {
+		assert.NoError(t, recvErr(t, errc))
+	}
+}
+
+// An IQ queued on a connection that then ends is told an error wrapping
+// iq.ErrConnectionLost, as SendIQ's error on such a connection does.
+func TestPoolQueuedIQLostWithItsConnection(t *testing.T) {
+	leakCheck(t)
+	r := newPoolRig(t)
+	c0, c1 := r.up(t)
+	hold, stuck := r.stuckPair(t, c0, c1)
+	n := make(notifier, 1)
+	queued, err := r.pool.SendIQAsync(context.Background(),
+		&iq.IQ{ID: "q", Type: iq.TypeSet, To: "svc2.example", Payload: iq.NewElement("urn:t", "q")}, n)
+	require.NoError(t, err)
+	require.True(t, queued)
+	_ = c0.peer.conn.Close()
+	_ = c1.peer.conn.Close()
+	err = recvErr(t, n)
+	assert.ErrorIs(t, err, iq.ErrConnectionLost)
+	assert.ErrorIs(t, err, iq.ErrClosed)
+	c0.gate.gate.Store(nil)
+	c1.gate.gate.Store(nil)
+	close(hold)
+	for _, errc := range stuck {
+		assert.ErrorIs(t, recvErr(t, errc), iq.ErrConnectionLost)
+	}
+}

@@ -272,9 +272,33 @@ func backoff(n int, min, max time.Duration, rnd func(int64) int64) time.Duration
 // stream do. Once Run has returned it fails with an error wrapping
 // ErrStopped and iq.ErrClosed.
 func (s *Supervisor) SendIQ(ctx context.Context, i *iq.IQ) error {
+	conn, err := s.streamFor(ctx)
+	if err != nil {
+		return err
+	}
+	return sendOn(ctx, conn, i)
+}
+
+// SendIQAsync implements iq.AsyncSender: it is SendIQ for a sender that
+// does not wait behind a write under way on the stream up (see
+// stream.Conn.SendIQAsync). Until a stream is up, it waits as SendIQ
+// does. The verdict of an IQ queued on a stream that then ends wraps
+// iq.ErrConnectionLost, as SendIQ's error does.
+func (s *Supervisor) SendIQAsync(ctx context.Context, i *iq.IQ, n iq.Notifier) (queued bool, err error) {
+	conn, err := s.streamFor(ctx)
+	if err != nil {
+		return false, err
+	}
+	return sendOnAsync(ctx, conn, i, n, nil)
+}
+
+// streamFor returns the stream an IQ sent with ctx goes out on: the
+// stream whose own probe ctx is, else the stream up, waited for as long
+// as ctx allows (or not at all: WithFailFast).
+func (s *Supervisor) streamFor(ctx context.Context) (*stream.Conn, error) {
 	if conn, ok := stream.ConnFromContext(ctx); ok {
 		// A stream's own probe (its read timeout's ping) goes out on it.
-		return sendOn(ctx, conn, i)
+		return conn, nil
 	}
 	for {
 		s.mu.Lock()
@@ -282,31 +306,76 @@ func (s *Supervisor) SendIQ(ctx context.Context, i *iq.IQ) error {
 		s.mu.Unlock()
 		switch {
 		case stopped != nil:
-			return stopped
+			return nil, stopped
 		case conn != nil && conn.Err() == nil:
-			return sendOn(ctx, conn, i)
+			return conn, nil
 		case s.cfg.failFast:
-			return ErrNotConnected
+			return nil, ErrNotConnected
 		}
 		// A stream that ended before Run noticed is waited out too: Run
 		// clears it, which closes change.
 		select {
 		case <-change:
 		case <-ctx.Done():
-			return fmt.Errorf("component: no stream up: %w", ctx.Err())
+			return nil, fmt.Errorf("component: no stream up: %w", ctx.Err())
 		}
 	}
 }
 
-// sendOn sends i on conn, recording it there for ServeShared's end.
 func sendOn(ctx context.Context, conn *stream.Conn, i *iq.IQ) error {
-	err := iq.SendVia(ctx, conn, i)
+	return lostWith(conn, iq.SendVia(ctx, conn, i))
+}
+
+// lostWith is err, the error of a send on conn, wrapping
+// iq.ErrConnectionLost when the stream ended under the send: the IQ is
+// lost with it, as the requests it had sent are.
+func lostWith(conn *stream.Conn, err error) error {
 	if err != nil && (errors.Is(err, stream.ErrClosed) || conn.Err() != nil) {
-		// The stream ended under the send: the request is lost with it,
-		// as those it had sent are.
 		return errs.New("component: connection lost: "+errs.Trim(err, "component: "), iq.ErrConnectionLost, err)
 	}
 	return err
+}
+
+// sendOnAsync is sendOn for an AsyncSender: a verdict told later means
+// what sendOn's error would, and is relayed to n. after, when not nil,
+// runs once the IQ is settled, before n is told.
+func sendOnAsync(ctx context.Context, conn *stream.Conn, i *iq.IQ, n iq.Notifier, after func()) (bool, error) {
+	w := relayPool.Get().(*relay)
+	w.n, w.conn, w.after = n, conn, after
+	queued, err := iq.SendViaAsync(ctx, conn, i, w)
+	if queued {
+		return true, nil
+	}
+	w.put()
+	if after != nil {
+		after()
+	}
+	return false, lostWith(conn, err)
+}
+
+// relay passes a stream's verdict on an IQ it queued on to the notifier
+// the Supervisor's or the Pool's SendIQAsync was given.
+type relay struct {
+	n     iq.Notifier
+	conn  *stream.Conn
+	after func()
+}
+
+var relayPool = sync.Pool{New: func() any { return new(relay) }}
+
+func (w *relay) put() {
+	w.n, w.conn, w.after = nil, nil, nil
+	relayPool.Put(w)
+}
+
+// Sent implements iq.Notifier.
+func (w *relay) Sent(err error) {
+	n, conn, after := w.n, w.conn, w.after
+	w.put()
+	if after != nil {
+		after()
+	}
+	n.Sent(lostWith(conn, err))
 }
 
 // Conn returns the stream up, or nil, for what an Endpoint does not send
