@@ -180,7 +180,10 @@ func newPooledCall() any {
 // The wait ends at ctx's deadline if it has one, else after the Caller's
 // timeout (WithTimeout), with an error that matches both ErrTimeout and
 // context.DeadlineExceeded. For a result it returns the result and nil;
-// for an error reply, the error IQ and its *StanzaError.
+// for an error reply, the error IQ and its *StanzaError. A request its
+// Sender could not send fails with the Sender's error; when the Sender is
+// an AsyncSender that queued it, Request waits for the response and for
+// that verdict together, not for the write first.
 func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
 	mustContext("Caller.Request", ctx)
 	call := c.calls.Get().(*Call)
