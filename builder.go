@@ -75,8 +75,14 @@ func (b *ElementBuilder) Reset() {
 func (b *ElementBuilder) Grow(elements, nodes, attrs int) []xml.Attr {
 	b.iq = nil
 	switch {
+	case elements <= 2 && nodes <= 2 && attrs <= 3:
+		return growSmall[tree2a3](b, elements, nodes, attrs)
 	case elements <= 2 && nodes <= 2 && attrs <= 5:
 		return growSmall[tree2](b, elements, nodes, attrs)
+	case elements <= 3 && nodes <= 3 && attrs <= 2:
+		return growSmall[tree3a2](b, elements, nodes, attrs)
+	case elements <= 3 && nodes <= 3 && attrs <= 4:
+		return growSmall[tree3a4](b, elements, nodes, attrs)
 	case elements <= 3 && nodes <= 3 && attrs <= 5:
 		return growSmall[tree3](b, elements, nodes, attrs)
 	case elements <= 4 && nodes <= 4 && attrs <= 7:
@@ -98,8 +104,30 @@ func (b *ElementBuilder) Grow(elements, nodes, attrs int) []xml.Attr {
 // from, xml:lang) and a few more. Their sizes fill the allocator's size
 // classes of 448, 576, 768 and 1408 bytes; with an IQ beside them (see
 // growSmall), of 576, 704, 896 and 1536 bytes: what the tree and an IQ
-// allocated apart take, in one allocation rather than two.
+// allocated apart take, in one allocation rather than two (a block over
+// 512 bytes that holds pointers carries an 8-byte header of the
+// allocator's). Trees of two or three elements come with fewer attributes
+// too (a result carries type and id, and perhaps from and to), in blocks
+// a size class or two smaller, each with its IQ: 480 bytes for two
+// elements and three attributes, 576 and 640 for three elements and two
+// or four attributes. Every byte allocated is the collector's work, which
+// with many requests pending grows with the heap it marks.
 type (
+	tree2a3 struct {
+		e [2]Element
+		n [2]Node
+		a [3]xml.Attr
+	}
+	tree3a2 struct {
+		e [3]Element
+		n [3]Node
+		a [2]xml.Attr
+	}
+	tree3a4 struct {
+		e [3]Element
+		n [3]Node
+		a [4]xml.Attr
+	}
 	tree2 struct {
 		e [2]Element
 		n [2]Node
@@ -122,6 +150,9 @@ type (
 	}
 )
 
+func (t *tree2a3) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
+func (t *tree3a2) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
+func (t *tree3a4) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
 func (t *tree2) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
 func (t *tree3) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
 func (t *tree4) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }

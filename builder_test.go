@@ -148,6 +148,9 @@ func TestElementBuilderRootIQ(t *testing.T) {
 	}{
 		{"get", `<iq type='get' id='a1' to='x@y' from='y@x/r' xml:lang='en'><q xmlns='urn:x'/></iq>`, ""},
 		{"result with text", `<iq type='result' id='a2'><q xmlns='urn:x'><v>hello</v></q></iq>`, ""},
+		{"three attributes", `<iq type='result' id='a6' from='x@y'><q xmlns='urn:x'><v>hello</v></q></iq>`, ""},
+		{"four attributes", `<iq type='result' id='a7' from='x@y' to='y@x/r'><q xmlns='urn:x'><v k='1'/></q></iq>`, ""},
+		{"two elements, three attributes", `<iq type='get' id='a8' to='x@y'><q xmlns='urn:x'/></iq>`, ""},
 		{"error", `<iq type='error' id='a3'><q xmlns='urn:x'/><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`, ""},
 		{"eight elements", `<iq type='set' id='a4'><q xmlns='urn:x'><a/><b/><c/><d/><e/><f/></q></iq>`, ""},
 		{"big", string(sizedStanza(4 << 10)), ""},
