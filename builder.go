@@ -153,10 +153,10 @@ type (
 func (t *tree2a3) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
 func (t *tree3a2) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
 func (t *tree3a4) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
-func (t *tree2) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
-func (t *tree3) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
-func (t *tree4) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
-func (t *tree8) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
+func (t *tree2) parts() ([]Element, []Node, []xml.Attr)   { return t.e[:], t.n[:], t.a[:] }
+func (t *tree3) parts() ([]Element, []Node, []xml.Attr)   { return t.e[:], t.n[:], t.a[:] }
+func (t *tree4) parts() ([]Element, []Node, []xml.Attr)   { return t.e[:], t.n[:], t.a[:] }
+func (t *tree8) parts() ([]Element, []Node, []xml.Attr)   { return t.e[:], t.n[:], t.a[:] }
 
 // growSmall allocates a small tree of type T for Grow, with the IQ that
 // RootIQ will read from it when the builder reads stanzas (b.withIQ): an
