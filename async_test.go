@@ -218,3 +218,33 @@ func TestCallerAsyncVerdictAfterRequestReturned(t *testing.T) {
 	late.Wait()
 	assert.Equal(t, 0, c.Pending())
 }
+
+// Regression: a verdict told after Request returned (its deadline passed
+// while the request queued) read the request's IQ for its id, although
+// the IQ, given with an id of the caller's choosing, was its caller's
+// again: a data race under -race.
+func TestBugAsyncVerdictReadTheCallersIQAfterRequestReturned(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	s := newAsyncSender()
+	c := iq.NewCaller(s)
+	defer c.Close()
+	req := &iq.IQ{ID: "mine", Type: iq.TypeGet, Payload: iq.NewElement("urn:example:a", "q")}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Request(ctx, req)
+		errc <- err
+	}()
+	q := s.next(t)
+	told := make(chan struct{})
+	go func() {
+		defer close(told)
+		time.Sleep(100 * time.Millisecond)
+		q.n.Sent(context.DeadlineExceeded)
+	}()
+	require.ErrorIs(t, <-errc, iq.ErrTimeout)
+	req.ID = "reused" // the caller's IQ is its own again
+	<-told
+	assert.Equal(t, 0, c.Pending())
+}

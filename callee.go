@@ -553,7 +553,8 @@ func (c *Callee) sendThenRelease(ctx context.Context, reply *IQ) { c.reply(ctx, 
 // send sends a reply. The context's cancellation is not passed on: a reply
 // is due even when the request's context ended. The Sender's context ends
 // after the reply timeout instead (WithReplyTimeout), so that a peer that
-// stopped reading holds the goroutine for no longer.
+// stopped reading holds the goroutine (or, for a reply an AsyncSender
+// queued, the handler's slot) for no longer.
 //
 // A reply that cannot be encoded (the Sender's error wraps ErrEncode: a
 // handler's payload, or its StanzaError's App, with a name XML cannot

@@ -254,11 +254,11 @@ func (c *Caller) run(ctx context.Context, call *Call, wait bool) (resp *IQ, err 
 		// Request waits for the response anyway: it need not wait for
 		// the write as well, when the request queues behind another.
 		note = sentNotes.Get().(*sentNote)
-		note.c, note.call, note.gen = c, call, gen
+		note.c, note.call, note.gen, note.id = c, call, gen, call.Request.ID
 		note.state.Store(noteQueued)
 		queued, err := as.SendIQAsync(&call.sctx, call.Request, note)
 		if !queued {
-			note.c, note.call = nil, nil
+			note.c, note.call, note.id = nil, nil, ""
 			sentNotes.Put(note)
 			note = nil
 			if err != nil {
@@ -308,6 +308,7 @@ type sentNote struct {
 	c     *Caller
 	call  *Call
 	gen   uint64
+	id    string // the request's: its IQ is its caller's again once Request returns
 	state atomic.Uint32
 }
 
@@ -324,12 +325,11 @@ var sentNotes = sync.Pool{New: func() any { return new(sentNote) }}
 func (n *sentNote) Sent(err error) {
 	c, call, gen := n.c, n.call, n.gen
 	if err != nil {
-		// Read before the Call may be reused.
-		err = sendError(call.Request.ID, err)
+		err = sendError(n.id, err)
 	}
 	if !n.state.CompareAndSwap(noteQueued, noteTold) {
 		// Request returned and left the Call: nobody else holds n.
-		n.c, n.call = nil, nil
+		n.c, n.call, n.id = nil, nil, ""
 		sentNotes.Put(n)
 	}
 	if err != nil {
@@ -350,7 +350,7 @@ func (n *sentNote) reusable() bool {
 	if n.state.CompareAndSwap(noteQueued, noteLeft) {
 		return false
 	}
-	n.c, n.call = nil, nil
+	n.c, n.call, n.id = nil, nil, ""
 	sentNotes.Put(n)
 	return true
 }

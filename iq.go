@@ -46,16 +46,20 @@ type Sender interface {
 }
 
 // An AsyncSender is a Sender that can queue an IQ behind a write under way
-// and return without waiting for it (a stream.Conn is one). A Callee sends
-// its replies so: a worker whose reply queues goes on to the next request
-// at once.
+// and return without waiting for it (stream.Conn, component.Supervisor
+// and component.Pool are). A Callee sends its handlers' replies so (a
+// worker whose reply queues goes on to the next request at once), and
+// Caller.Request its requests (it waits for the response and the write's
+// verdict together).
 //
 // SendIQAsync either settles the IQ before it returns, written or refused,
 // and returns queued false with the verdict SendIQ would have returned;
-// or queues it and returns queued true, and then tells n the verdict,
-// exactly once, from another goroutine. ctx and i are the Sender's to use
-// until then (ctx until n is told), i only until SendIQAsync returns.
-// n.Sent must not block.
+// or queues it and returns queued true, and then tells n the verdict
+// SendIQ would have returned, exactly once, after SendIQAsync has
+// returned, from whichever goroutine settles it: by ctx's end at the
+// latest, as SendIQ returns by then. i is the Sender's only until
+// SendIQAsync returns, ctx until n is told. n.Sent should return soon,
+// as it may delay other writes; it may write on the stream, or close it.
 type AsyncSender interface {
 	Sender
 	SendIQAsync(ctx context.Context, i *IQ, n Notifier) (queued bool, err error)
@@ -207,7 +211,7 @@ func WithMaxInFlight(n int) Option {
 // WithReplyTimeout bounds how long a Callee waits for its Sender to send
 // one reply (DefaultReplyTimeout, 10 s, by default): the context it gives
 // SendIQ ends d after the reply was due, so that a peer that stopped
-// reading holds no handler's goroutine for longer. A reply not sent by
+// reading holds no handler's goroutine, nor its slot, for longer. A reply not sent by
 // then is dropped and logged ("iq: reply not sent"). The request's own
 // context does not bound its reply, which is due even once that context
 // has ended. Zero keeps the default; WithReplyTimeout panics if d is

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -246,4 +247,107 @@ func mustIQ(t *testing.T, i *iq.IQ) []byte {
 	b, err := i.AppendXML(nil)
 	require.NoError(t, err)
 	return b
+}
+
+// Regression: a queued stanza was told nothing at its deadline while the
+// write ahead of it could not be cut short (a transport that a cut write
+// breaks, or the rest of a stanza cut short being finished) and the peer
+// read nothing: only when the peer read, if ever.
+func TestBugAsyncStanzaNotToldAtItsDeadlineBehindAWriteNothingCuts(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []stream.Option
+		// cut: the write ahead is a big stanza whose deadline cuts it
+		// after the peer read part of it, and whose rest is being
+		// finished in the background
+		cut bool
+	}{
+		{name: "writes never cut", opts: []stream.Option{stream.WithWritesNeverCut()}},
+		{name: "rest of a stanza cut short", cut: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			leakCheck(t)
+			tr, peer := newSignalPipe()
+			c := stream.New(tr, tt.opts...)
+			big := mustIQ(t, result(strings.Repeat("b", 8<<10)))
+			sctx, cancelS := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancelS()
+			sDone := sendRaw(c, sctx, big)
+			<-tr.entered
+			var seen bytes.Buffer
+			if tt.cut {
+				seen.Write(readN(t, peer, 100))
+			}
+			require.ErrorIs(t, recvErr(t, sDone, waitLong), context.DeadlineExceeded, "S gives up at its deadline")
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			x := sendAsync(t, c, ctx, "x")
+			require.ErrorIs(t, x.verdict(t), context.DeadlineExceeded)
+			assert.Less(t, time.Since(start), 2*time.Second, "told at its deadline, not when the peer reads")
+
+			w := newWire(io.MultiReader(&seen, peer), iq.NSClient)
+			raw := closeConn(t, c, w)
+			assert.NotContains(t, raw, `id="x"`)
+			x.untold(t, "one verdict")
+		})
+	}
+}
+
+// Regression, as a Callee saw it: on a stream whose writes are never cut,
+// a reply queued behind a stuck write kept its handler's slot past the
+// reply timeout, and Drain waited for the peer to read.
+func TestBugQueuedReplyHeldItsSlotPastTheReplyTimeout(t *testing.T) {
+	leakCheck(t)
+	tr, peer := newSignalPipe()
+	c := stream.New(tr, stream.WithWritesNeverCut())
+	callee := iq.NewCallee(c, iq.WithReplyTimeout(300*time.Millisecond))
+	defer callee.Close()
+	callee.Get(hNS, "q", func(_ context.Context, req *iq.IQ) (*iq.Element, error) { return req.Payload, nil })
+	sDone := sendRaw(c, context.Background(), mustIQ(t, result(strings.Repeat("b", 8<<10))))
+	<-tr.entered
+	callee.Receive(context.Background(), &iq.IQ{ID: "r1", Type: iq.TypeGet, Payload: iq.NewElement(hNS, "q")})
+	require.Eventually(t, func() bool { return callee.InFlight() == 0 }, 2*time.Second, 5*time.Millisecond,
+		"the slot is given back at the reply timeout")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	require.NoError(t, callee.Drain(ctx))
+
+	w := newWire(peer, iq.NSClient)
+	require.NoError(t, recvErr(t, sDone, waitLong))
+	raw := closeConn(t, c, w)
+	assert.NotContains(t, raw, `id="r1"`, "a reply dropped at its timeout is never written")
+}
+
+// closingNotifier closes its Conn when told an error.
+type closingNotifier struct {
+	c    *stream.Conn
+	told chan error
+}
+
+func (n *closingNotifier) Sent(err error) {
+	if err != nil {
+		_ = n.c.Close()
+	}
+	n.told <- err
+}
+
+// Regression: the verdicts of the stanzas queued when the stream ended
+// were told inside its ending, so a notifier that closed the stream (a
+// Caller's hook, say) waited for itself, and Close never returned.
+func TestBugNotifierThatClosedTheStreamDeadlocked(t *testing.T) {
+	leakCheck(t)
+	c, _, peer, aDone := stalled(t)
+	n := &closingNotifier{c: c, told: make(chan error, 1)}
+	queued, err := c.SendIQAsync(context.Background(), result("x"), n)
+	require.NoError(t, err)
+	require.True(t, queued)
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	require.ErrorIs(t, recvErr(t, n.told, waitLong), stream.ErrClosed)
+	w := newWire(peer, iq.NSClient)
+	recvErr(t, closed, waitLong)
+	<-aDone
+	<-w.eof
 }

@@ -815,8 +815,13 @@ func (c *Conn) SendIQ(ctx context.Context, i *iq.IQ) error {
 // the IQ is refused (it does not encode, its from is not ours, ctx has
 // ended, the stream is closed), it returns SendIQ's verdict with queued
 // false. Otherwise it queues the stanza and returns queued true at once,
-// and n is told the verdict SendIQ would have returned, exactly once,
-// from the goroutine that writes it: n must not block.
+// and n is told the verdict SendIQ would have returned, exactly once, by
+// the goroutine that settles it: once written, or refused when the stream
+// closes, or at once when ctx ends first (then the stanza is never
+// written if its write had not begun, and a write it is part of is cut
+// short where the transport allows, its rest finished as SendIQ's is).
+// A stream busy lately may make SendIQAsync write at once anyway, in one
+// Write with the stanzas queued behind it, as SendIQ does.
 func (c *Conn) SendIQAsync(ctx context.Context, i *iq.IQ, n iq.Notifier) (queued bool, err error) {
 	if c.local.addr != "" {
 		if i.From == "" {
@@ -947,6 +952,15 @@ func (c *Conn) watchedWrite(ctx context.Context, b []byte, gen uint64) (int, err
 			c.dmu.Unlock()
 		}
 		stop := deadlineFromContext(ctx, c.rwc)
+		if gen != 0 {
+			c.dmu.Lock()
+			if c.interrupted {
+				// Cut before it began (see lead): ctx's deadline, set
+				// just now, must not lift that.
+				_ = nc.SetWriteDeadline(time.Unix(1, 0))
+			}
+			c.dmu.Unlock()
+		}
 		n, err := c.rwc.Write(b)
 		stop()
 		if gen != 0 {

@@ -101,14 +101,15 @@ type wreq struct {
 	// n, when not nil, is told the verdict of a stanza queued by
 	// writeAsync, whose sender does not wait: no signal is sent on sig.
 	// bp is the encoding buffer b came from, returned once b is written.
-	n  iq.Notifier
-	bp *[]byte
+	n     iq.Notifier
+	bp    *[]byte
+	watch *asyncWatch // while n's stanza is queued, with a context that can end
 }
 
 var wreqPool = sync.Pool{New: func() any { return &wreq{sig: make(chan bool, 1)} }}
 
 func putReq(r *wreq) {
-	r.b, r.ctx, r.err, r.n, r.bp = nil, nil, nil, nil, nil
+	r.b, r.ctx, r.err, r.n, r.bp, r.watch = nil, nil, nil, nil, nil, nil
 	wreqPool.Put(r)
 }
 
@@ -166,9 +167,8 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 
 // writeAsync is write for a sender that does not wait for its stanza's
 // write when the lock is held: the stanza joins the queue and writeAsync
-// returns queued, and n is told its verdict later, exactly once, by the
-// goroutine that settles it (holding qmu: n must not block nor call into
-// the Conn). Otherwise the stanza was written, or refused, before
+// returns queued, and n is told its verdict later, exactly once (see
+// tellLocked). Otherwise the stanza was written, or refused, before
 // writeAsync returned, with err its verdict, and n is not told. b belongs
 // to bp, which goes back to the pool once b is no longer needed.
 func (c *Conn) writeAsync(ctx context.Context, b []byte, bp *[]byte, n iq.Notifier) (queued bool, err error) {
@@ -215,8 +215,68 @@ func (c *Conn) writeAsync(ctx context.Context, b []byte, bp *[]byte, n iq.Notifi
 	r := wreqPool.Get().(*wreq)
 	r.b, r.ctx, r.state, r.err, r.n, r.bp = b, ctx, wQueued, nil, n, bp
 	c.pushLocked(r)
+	if ctx.Done() != nil {
+		// Armed under qmu: its firing takes qmu, so it finds r queued.
+		w := &asyncWatch{c: c, r: r, live: true}
+		r.watch = w
+		w.stop = context.AfterFunc(ctx, w.fire)
+	}
 	c.qunlock()
 	return true, nil
+}
+
+// asyncWatch does for a stanza queued by writeAsync what await does for a
+// waiting sender when its context ends: a stanza still queued is dropped
+// and told its context's error at once; one in a batch being written is
+// told at once too, and the write is cut short where the transport allows
+// (see interruptGen); one cut short and being finished is told at once.
+// Without it, a stanza queued behind a write that nothing cuts short (on a
+// transport where a cut write is fatal, a stanza being finished, a batch
+// whose leader has no deadline) would learn nothing until the peer reads:
+// a Callee would hold its handler's slot past its reply timeout.
+//
+// One per queued stanza and use: once r has its verdict, live is false
+// and r may serve another stanza, which a late firing never touches.
+type asyncWatch struct {
+	c    *Conn
+	r    *wreq
+	stop func() bool
+	live bool // under c.qmu: r is still this use's, its verdict not given
+}
+
+func (w *asyncWatch) fire() {
+	c := w.c
+	c.qmu.Lock()
+	if !w.live {
+		c.qunlock()
+		return
+	}
+	r := w.r
+	var gen uint64
+	switch r.state {
+	case wQueued:
+		c.qn--
+		c.roomLocked()
+		r.err = queuedCtxErr(r.ctx)
+	case wWriting:
+		gen = r.gen
+		r.err = fmt.Errorf("stream: transport: %w", queuedCtxErr(r.ctx))
+	case wFinishing:
+		r.err = fmt.Errorf("stream: transport: %w", queuedCtxErr(r.ctx))
+	default:
+		// wLead: handed the lock, leadAsync disarmed w under qmu; wDone,
+		// wAbandoned: told. Neither can be seen live.
+		c.qunlock()
+		return
+	}
+	// Abandoned: whoever holds r now (the queue, a batch, finishTail)
+	// skips it and never tells it, nor puts it back in the pool.
+	r.state = wAbandoned
+	c.tellLocked(r)
+	c.qunlock()
+	if gen != 0 {
+		c.interruptGen(gen)
+	}
 }
 
 // leadAsync leads the write of r, a stanza queued by writeAsync that was
@@ -232,9 +292,11 @@ func (c *Conn) leadAsync(r *wreq) {
 
 // tellLocked gives r its verdict, r.err: a signal to its waiting sender,
 // or, for a stanza queued by writeAsync, its notifier, once qmu is
-// released (a notifier may run a program's code: a Caller's hook, a
-// logger, which may write on this Conn); its buffer goes back to the
-// pool at once.
+// released (qunlock; qunlockDetached where the goroutine holds the write
+// lock or is closing the stream): a notifier may run a program's code, a
+// Caller's hook or a logger, which may write on this Conn or close it.
+// Its buffer goes back to the pool at once, and r too, unless abandoned
+// (still in the queue or a batch, which skip it).
 func (c *Conn) tellLocked(r *wreq) {
 	if r.n == nil {
 		r.sig <- false
@@ -245,7 +307,22 @@ func (c *Conn) tellLocked(r *wreq) {
 	}
 	*c.told = append(*c.told, verdict{r.n, r.err})
 	putBuf(r.bp, r.b)
-	putReq(r)
+	r.b, r.bp, r.n = nil, nil, nil
+	if r.watch.disarm() && r.state != wAbandoned {
+		putReq(r)
+	}
+}
+
+// disarm ends w's watch, under qmu, once its stanza has its verdict or
+// is handed the lock. It reports whether the stanza's wreq may go back to
+// the pool: not while a firing is under way, which may still read it.
+func (w *asyncWatch) disarm() bool {
+	if w == nil {
+		return true
+	}
+	w.live = false
+	w.r.watch = nil
+	return w.stop()
 }
 
 // verdict is a notifier's verdict, told once qmu is released.
@@ -262,9 +339,26 @@ func (c *Conn) qunlock() {
 	told := c.told
 	c.told = nil
 	c.qmu.Unlock()
-	if told == nil {
-		return
+	if told != nil {
+		tell(told)
 	}
+}
+
+// qunlockDetached is qunlock for a goroutine that must not run a
+// program's code now: one holding the write lock (a notifier that writes
+// on this Conn would wait for it), or closing the stream (one that closes
+// it would wait for itself). The notifiers are told on a goroutine of
+// their own.
+func (c *Conn) qunlockDetached() {
+	told := c.told
+	c.told = nil
+	c.qmu.Unlock()
+	if told != nil {
+		go tell(told)
+	}
+}
+
+func tell(told *[]verdict) {
 	for i, v := range *told {
 		v.n.Sent(v.err)
 		(*told)[i] = verdict{}
@@ -467,11 +561,6 @@ func (c *Conn) lead(self *wreq) error {
 	}
 	c.wgen++
 	gen := c.wgen
-	// An async stanza has no sender waiting to cut the write short when
-	// its context ends, as await does: the write watches the earliest
-	// deadline among them that comes before ctx's.
-	var watch context.Context
-	wd, wok := ctx.Deadline()
 	batch := append(c.batch[:0], self)
 	buf := append(c.wbuf[:0], self.b...)
 	self.state, self.gen, self.end = wWriting, gen, len(buf)
@@ -499,11 +588,6 @@ func (c *Conn) lead(self *wreq) error {
 			buf = append(buf, r.b...)
 			r.end = len(buf)
 			batch = append(batch, r)
-			if r.n != nil {
-				if d, ok := r.ctx.Deadline(); ok && (!wok || d.Before(wd)) {
-					watch, wd, wok = r.ctx, d, true
-				}
-			}
 		}
 		c.q[c.qhead] = nil
 		c.qhead++
@@ -513,7 +597,15 @@ func (c *Conn) lead(self *wreq) error {
 	}
 	c.roomLocked()
 	c.busy.Store(busyYields)
-	c.qunlock()
+	if !c.noCut {
+		// Named the write under way before a stanza of it is seen as
+		// being written (wWriting, under qmu): one whose context ends
+		// from now on cuts this write, even before it begins.
+		c.dmu.Lock()
+		c.curGen = gen
+		c.dmu.Unlock()
+	}
+	c.qunlockDetached() // holding the write lock
 
 	if c.noCut && ctx.Done() != nil {
 		// The Write cannot be cut short when self's context ends (see
@@ -522,14 +614,7 @@ func (c *Conn) lead(self *wreq) error {
 		c.detach(batch, buf)
 		return c.await(self)
 	}
-	var stop func() bool
-	if watch != nil {
-		stop = context.AfterFunc(watch, func() { c.interruptGen(gen) })
-	}
 	n, err := c.watchedWrite(ctx, buf, gen)
-	if stop != nil {
-		stop()
-	}
 	c.lastWrite.Store(c.clock())
 	selfErr, wait := c.settle(self, batch, buf, n, err)
 	if wait {
@@ -660,8 +745,10 @@ func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (
 		c.wbuf = nil
 	}
 	if tail != nil {
-		c.qunlock()
+		// The lock goes to finishTail before any notifier runs: one that
+		// writes on this Conn waits for it.
 		go c.finishTail(rest, tailReq)
+		c.qunlock()
 		return selfErr, wait
 	}
 	c.handoffLocked()
@@ -746,6 +833,16 @@ func (c *Conn) handoffLocked() {
 		c.roomLocked()
 		r.state = wLead
 		if r.n != nil {
+			// Its context is lead's to heed from here, as a waiting
+			// sender's is.
+			if !r.watch.disarm() {
+				// A firing is under way: it finds w dead and leaves r be,
+				// but r must outlive it; this stanza leads from a copy.
+				cp := wreqPool.Get().(*wreq)
+				cp.b, cp.ctx, cp.n, cp.bp = r.b, r.ctx, r.n, r.bp
+				cp.state = wLead
+				r = cp
+			}
 			go c.leadAsync(r)
 		} else {
 			r.sig <- true
@@ -778,7 +875,7 @@ func (c *Conn) failQueueLocked() {
 func (c *Conn) failQueue() {
 	c.qmu.Lock()
 	c.failQueueLocked()
-	c.qunlock()
+	c.qunlockDetached() // in the stream's end (closeOnce), or with the write lock held
 }
 
 // roomLocked wakes the senders waiting for room in the queue, if there is.
