@@ -215,6 +215,12 @@ type Conn struct {
 	qspace chan struct{} // closed when qn drops below qmax, while senders wait
 	wgen   uint64        // the last batch's number, under qmu
 	told   *[]verdict    // verdicts of async stanzas, told once qmu is released (qunlock)
+	// The stanzas writeAsync queued with a context that can end, and the
+	// timer that ends them when it does (see sweep).
+	async   []*wreq
+	sweepT  *time.Timer
+	sweepAt time.Time // when sweepT fires; zero while not armed
+	sweepFn func()
 	// busy, when above 0, says that stanzas queued up behind recent
 	// writes: a sender that finds the lock free then yields once before
 	// writing, so that the senders already runnable queue behind it and go
@@ -326,6 +332,7 @@ func newConn(rwc io.ReadWriteCloser, r io.Reader, cfg config) *Conn {
 	c.interruptFn = c.interrupt
 	c.noCut = cfg.neverCut || cutIsFatal(rwc)
 	c.writeDetachedFn = c.writeDetached
+	c.sweepFn = c.sweep
 	return c
 }
 

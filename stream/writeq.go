@@ -101,15 +101,17 @@ type wreq struct {
 	// n, when not nil, is told the verdict of a stanza queued by
 	// writeAsync, whose sender does not wait: no signal is sent on sig.
 	// bp is the encoding buffer b came from, returned once b is written.
-	n     iq.Notifier
-	bp    *[]byte
-	watch *asyncWatch // while n's stanza is queued, with a context that can end
+	n  iq.Notifier
+	bp *[]byte
+	// aidx is its index in Conn.async while it is listed there (see
+	// sweep), -1 otherwise; under qmu.
+	aidx int
 }
 
-var wreqPool = sync.Pool{New: func() any { return &wreq{sig: make(chan bool, 1)} }}
+var wreqPool = sync.Pool{New: func() any { return &wreq{sig: make(chan bool, 1), aidx: -1} }}
 
 func putReq(r *wreq) {
-	r.b, r.ctx, r.err, r.n, r.bp, r.watch = nil, nil, nil, nil, nil, nil
+	r.b, r.ctx, r.err, r.n, r.bp = nil, nil, nil, nil, nil
 	wreqPool.Put(r)
 }
 
@@ -216,65 +218,110 @@ func (c *Conn) writeAsync(ctx context.Context, b []byte, bp *[]byte, n iq.Notifi
 	r.b, r.ctx, r.state, r.err, r.n, r.bp = b, ctx, wQueued, nil, n, bp
 	c.pushLocked(r)
 	if ctx.Done() != nil {
-		// Armed under qmu: its firing takes qmu, so it finds r queued.
-		w := &asyncWatch{c: c, r: r, live: true}
-		r.watch = w
-		w.stop = context.AfterFunc(ctx, w.fire)
+		c.listAsyncLocked(r)
 	}
 	c.qunlock()
 	return true, nil
 }
 
-// asyncWatch does for a stanza queued by writeAsync what await does for a
-// waiting sender when its context ends: a stanza still queued is dropped
-// and told its context's error at once; one in a batch being written is
-// told at once too, and the write is cut short where the transport allows
-// (see interruptGen); one cut short and being finished is told at once.
-// Without it, a stanza queued behind a write that nothing cuts short (on a
-// transport where a cut write is fatal, a stanza being finished, a batch
-// whose leader has no deadline) would learn nothing until the peer reads:
-// a Callee would hold its handler's slot past its reply timeout.
-//
-// One per queued stanza and use: once r has its verdict, live is false
-// and r may serve another stanza, which a late firing never touches.
-type asyncWatch struct {
-	c    *Conn
-	r    *wreq
-	stop func() bool
-	live bool // under c.qmu: r is still this use's, its verdict not given
+// sweepEvery bounds how long a stanza queued by writeAsync whose context
+// is cancelled before its deadline (or has none) waits to be told so.
+const sweepEvery = 100 * time.Millisecond
+
+// listAsyncLocked lists r, a stanza writeAsync queued with a context that
+// can end, for sweep, and arms sweep for its deadline if that comes first.
+func (c *Conn) listAsyncLocked(r *wreq) {
+	r.aidx = len(c.async)
+	c.async = append(c.async, r)
+	d, ok := r.ctx.Deadline()
+	switch {
+	case c.sweepAt.IsZero():
+		when := time.Now().Add(sweepEvery)
+		if ok && d.Before(when) {
+			when = d
+		}
+		c.armSweepLocked(when)
+	case ok && d.Before(c.sweepAt):
+		c.armSweepLocked(d)
+	}
 }
 
-func (w *asyncWatch) fire() {
-	c := w.c
+// unlistAsyncLocked takes r off the list, once it has its verdict or
+// leads its own write.
+func (c *Conn) unlistAsyncLocked(r *wreq) {
+	i := r.aidx
+	if i < 0 {
+		return
+	}
+	last := len(c.async) - 1
+	c.async[i] = c.async[last]
+	c.async[i].aidx = i
+	c.async[last] = nil
+	c.async = c.async[:last]
+	r.aidx = -1
+}
+
+func (c *Conn) armSweepLocked(when time.Time) {
+	c.sweepAt = when
+	if c.sweepT == nil {
+		c.sweepT = time.AfterFunc(time.Until(when), c.sweepFn)
+	} else {
+		c.sweepT.Reset(time.Until(when))
+	}
+}
+
+// sweep does for the stanzas writeAsync queued what await does for a
+// waiting sender when its context ends: a stanza still queued is dropped
+// and told its context's error; one in a batch being written is told too,
+// and the write is cut short where the transport allows (see
+// interruptGen); one cut short and being finished is told. Without it, a
+// stanza queued behind a write that nothing cuts short (on a transport
+// where a cut write is fatal, a stanza being finished, a batch whose
+// leader has no deadline) would learn nothing until the peer reads: a
+// Callee would hold its handler's slot past its reply timeout. One timer
+// per Conn, armed for the earliest deadline among the listed stanzas (and
+// sweepEvery at the latest, for a context cancelled early), rather than
+// one per stanza: under load it fires about once per sweepEvery, and the
+// timers of a million queued stanzas are not set and stopped.
+func (c *Conn) sweep() {
 	c.qmu.Lock()
-	if !w.live {
-		c.qunlock()
-		return
+	c.sweepAt = time.Time{}
+	var cut []uint64
+	var next time.Time
+	for i := 0; i < len(c.async); {
+		r := c.async[i]
+		if !ctxEnded(r.ctx) {
+			if d, ok := r.ctx.Deadline(); ok && (next.IsZero() || d.Before(next)) {
+				next = d
+			}
+			i++
+			continue
+		}
+		switch r.state {
+		case wQueued:
+			c.qn--
+			c.roomLocked()
+			r.err = queuedCtxErr(r.ctx)
+		case wWriting:
+			cut = append(cut, r.gen)
+			r.err = fmt.Errorf("stream: transport: %w", queuedCtxErr(r.ctx))
+		default: // wFinishing: the only other state a listed stanza is in
+			r.err = fmt.Errorf("stream: transport: %w", queuedCtxErr(r.ctx))
+		}
+		// Abandoned: whoever holds r now (the queue, a batch, finishTail)
+		// skips it and never tells it, nor puts it back in the pool.
+		r.state = wAbandoned
+		c.tellLocked(r) // unlists r: c.async[i] is another now
 	}
-	r := w.r
-	var gen uint64
-	switch r.state {
-	case wQueued:
-		c.qn--
-		c.roomLocked()
-		r.err = queuedCtxErr(r.ctx)
-	case wWriting:
-		gen = r.gen
-		r.err = fmt.Errorf("stream: transport: %w", queuedCtxErr(r.ctx))
-	case wFinishing:
-		r.err = fmt.Errorf("stream: transport: %w", queuedCtxErr(r.ctx))
-	default:
-		// wLead: handed the lock, leadAsync disarmed w under qmu; wDone,
-		// wAbandoned: told. Neither can be seen live.
-		c.qunlock()
-		return
+	if len(c.async) > 0 {
+		when := time.Now().Add(sweepEvery)
+		if !next.IsZero() && next.Before(when) {
+			when = next
+		}
+		c.armSweepLocked(when)
 	}
-	// Abandoned: whoever holds r now (the queue, a batch, finishTail)
-	// skips it and never tells it, nor puts it back in the pool.
-	r.state = wAbandoned
-	c.tellLocked(r)
 	c.qunlock()
-	if gen != 0 {
+	for _, gen := range cut {
 		c.interruptGen(gen)
 	}
 }
@@ -308,21 +355,10 @@ func (c *Conn) tellLocked(r *wreq) {
 	*c.told = append(*c.told, verdict{r.n, r.err})
 	putBuf(r.bp, r.b)
 	r.b, r.bp, r.n = nil, nil, nil
-	if r.watch.disarm() && r.state != wAbandoned {
+	c.unlistAsyncLocked(r)
+	if r.state != wAbandoned {
 		putReq(r)
 	}
-}
-
-// disarm ends w's watch, under qmu, once its stanza has its verdict or
-// is handed the lock. It reports whether the stanza's wreq may go back to
-// the pool: not while a firing is under way, which may still read it.
-func (w *asyncWatch) disarm() bool {
-	if w == nil {
-		return true
-	}
-	w.live = false
-	w.r.watch = nil
-	return w.stop()
 }
 
 // verdict is a notifier's verdict, told once qmu is released.
@@ -835,14 +871,7 @@ func (c *Conn) handoffLocked() {
 		if r.n != nil {
 			// Its context is lead's to heed from here, as a waiting
 			// sender's is.
-			if !r.watch.disarm() {
-				// A firing is under way: it finds w dead and leaves r be,
-				// but r must outlive it; this stanza leads from a copy.
-				cp := wreqPool.Get().(*wreq)
-				cp.b, cp.ctx, cp.n, cp.bp = r.b, r.ctx, r.n, r.bp
-				cp.state = wLead
-				r = cp
-			}
+			c.unlistAsyncLocked(r)
 			go c.leadAsync(r)
 		} else {
 			r.sig <- true
