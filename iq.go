@@ -58,8 +58,11 @@ type Sender interface {
 // SendIQ would have returned, exactly once, after SendIQAsync has
 // returned, from whichever goroutine settles it: by ctx's end at the
 // latest, as SendIQ returns by then. i is the Sender's only until
-// SendIQAsync returns, ctx until n is told. n.Sent should return soon,
-// as it may delay other writes; it may write on the stream, or close it.
+// SendIQAsync returns, ctx until n is told. n.Sent runs on whichever
+// goroutine settles the IQ (another sender's, a timer's): it must be
+// quick, as a CallHook must, and must not wait for a write on the same
+// stream, which may be queued behind the one it delays; it may close the
+// stream.
 type AsyncSender interface {
 	Sender
 	SendIQAsync(ctx context.Context, i *IQ, n Notifier) (queued bool, err error)

@@ -351,3 +351,44 @@ func TestBugNotifierThatClosedTheStreamDeadlocked(t *testing.T) {
 	<-aDone
 	<-w.eof
 }
+
+// writingNotifier writes a stanza of its own on its Conn when told.
+type writingNotifier struct {
+	c          *stream.Conn
+	told, sent chan error
+}
+
+func (n *writingNotifier) Sent(err error) {
+	n.told <- err
+	n.sent <- n.c.SendRaw(context.Background(), rawIQ("N"))
+}
+
+// Regression: at a queued stanza's deadline, with its batch's write stuck,
+// the sweep told the stanza's notifier before it cut the write; a
+// notifier that wrote on the Conn then waited for the lock that write
+// held, the cut never came, and the stanza told DeadlineExceeded was
+// written once the peer read.
+func TestBugSweepToldBeforeItCut(t *testing.T) {
+	leakCheck(t)
+	c, _, peer, aDone := stalled(t)
+	bDone := sendRaw(c, context.Background(), rawIQ("B"))
+	waitQueue(t, c, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	n := &writingNotifier{c: c, told: make(chan error, 1), sent: make(chan error, 1)}
+	queued, err := c.SendIQAsync(ctx, result("x"), n)
+	require.NoError(t, err)
+	require.True(t, queued)
+	waitQueue(t, c, 2)
+	// The peer reads A only: B leads the batch B, x, which nobody reads.
+	var seen bytes.Buffer
+	seen.Write(readN(t, peer, len(rawIQ("A"))))
+	require.NoError(t, recvErr(t, aDone, waitLong))
+	require.ErrorIs(t, recvErr(t, n.told, waitLong), context.DeadlineExceeded)
+	time.Sleep(300 * time.Millisecond) // the cut, had it been left to after the notifier
+	w := newWire(io.MultiReader(&seen, peer), iq.NSClient)
+	require.NoError(t, recvErr(t, bDone, waitLong))
+	require.NoError(t, recvErr(t, n.sent, waitLong))
+	assert.Equal(t, []string{"A", "B", "N"}, ids(t, w, 3))
+	assert.NotContains(t, closeConn(t, c, w), `id="x"`, "x, told DeadlineExceeded, is never written")
+}

@@ -320,10 +320,12 @@ func (c *Conn) sweep() {
 		}
 		c.armSweepLocked(when)
 	}
-	c.qunlock()
+	// Cut before any notifier runs: one that writes on this Conn would
+	// wait for the write it was told of, which only the cut ends.
 	for _, gen := range cut {
 		c.interruptGen(gen)
 	}
+	c.qunlock()
 }
 
 // leadAsync leads the write of r, a stanza queued by writeAsync that was
