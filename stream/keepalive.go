@@ -116,6 +116,14 @@ func (a activityReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// wrote records that a write has just ended, for the keepalives: nothing
+// to record, and no clock to read, without them.
+func (c *Conn) wrote() {
+	if c.keepalive > 0 {
+		c.lastWrite.Store(c.clock())
+	}
+}
+
 // clock is the time since the Conn was made, on the monotonic clock.
 func (c *Conn) clock() int64 { return int64(time.Since(c.epoch)) }
 

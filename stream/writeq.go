@@ -435,7 +435,7 @@ func (c *Conn) writeAlone(ctx context.Context, b []byte) error {
 		return c.writeAloneUncut(ctx, b)
 	}
 	n, err := c.watchedWrite(ctx, b, 0)
-	c.lastWrite.Store(c.clock())
+	c.wrote()
 	if err != nil && isTimeout(err) && !c.noCut && n > 0 && n < len(b) {
 		// ctx ended with part of the stanza on the wire. Cutting it short
 		// would break the stream for every other request, so the rest goes
@@ -496,7 +496,7 @@ func (c *Conn) writeDetached() {
 	batch, buf := c.detached, c.detachedBuf
 	c.detached, c.detachedBuf = nil, nil
 	n, err := c.rwc.Write(buf)
-	c.lastWrite.Store(c.clock())
+	c.wrote()
 	c.settle(nil, batch, buf, n, err)
 }
 
@@ -510,7 +510,7 @@ func (c *Conn) finishTail(rest []byte, r *wreq) {
 		c.breakStream(err)
 		err = closedBy(err)
 	}
-	c.lastWrite.Store(c.clock())
+	c.wrote()
 	c.qmu.Lock()
 	if r != nil && r.state == wFinishing {
 		r.state, r.err = wDone, err
@@ -602,9 +602,10 @@ func (c *Conn) lead(self *wreq) error {
 	batch := append(c.batch[:0], self)
 	buf := append(c.wbuf[:0], self.b...)
 	self.state, self.gen, self.end = wWriting, gen, len(buf)
+	now := time.Now() // once for the batch, not once per stanza
 	for c.qhead < len(c.q) {
 		r := c.q[c.qhead]
-		if r.state == wQueued && ctxEnded(r.ctx) {
+		if r.state == wQueued && ctxEndedAt(r.ctx, now) {
 			// Its context ended while it queued, and its sender has yet
 			// to see it: nothing of it is written (its sender could no
 			// longer learn that it was).
@@ -653,7 +654,7 @@ func (c *Conn) lead(self *wreq) error {
 		return c.await(self)
 	}
 	n, err := c.watchedWrite(ctx, buf, gen)
-	c.lastWrite.Store(c.clock())
+	c.wrote()
 	selfErr, wait := c.settle(self, batch, buf, n, err)
 	if wait {
 		return c.await(self)
@@ -806,12 +807,15 @@ func queuedCtxErr(ctx context.Context) error {
 
 // ctxEnded reports whether ctx has ended, or its deadline has passed (the
 // transport's timer may fire a moment before the context's).
-func ctxEnded(ctx context.Context) bool {
+func ctxEnded(ctx context.Context) bool { return ctxEndedAt(ctx, time.Now()) }
+
+// ctxEndedAt is ctxEnded with the clock read by the caller.
+func ctxEndedAt(ctx context.Context, now time.Time) bool {
 	if ctx.Err() != nil {
 		return true
 	}
 	d, ok := ctx.Deadline()
-	return ok && !time.Now().Before(d)
+	return ok && !now.Before(d)
 }
 
 // pushLocked appends r to the queue.
