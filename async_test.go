@@ -248,3 +248,39 @@ func TestBugAsyncVerdictReadTheCallersIQAfterRequestReturned(t *testing.T) {
 	<-told
 	assert.Equal(t, 0, c.Pending())
 }
+
+// Go returns as soon as an AsyncSender has queued its request; the write's
+// verdict, when it is an error, ends the Call as SendIQ's error would, and
+// otherwise the response does.
+func TestCallerGoAsync(t *testing.T) {
+	for _, verdict := range []error{nil, errBoom} {
+		t.Run(fmt.Sprintf("verdict=%v", verdict), func(t *testing.T) {
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+			s := newAsyncSender()
+			c := iq.NewCaller(s)
+			defer c.Close()
+			call := c.Go(context.Background(), &iq.IQ{Type: iq.TypeSet, Payload: iq.NewElement("urn:example:a", "q")}, nil)
+			q := s.next(t)
+			assert.Equal(t, call.Request.ID, q.id)
+			assert.Equal(t, 1, c.Pending(), "queued, not yet written: pending")
+			q.n.Sent(verdict)
+			if verdict == nil {
+				require.True(t, c.Receive(callerResult(q.id, "")))
+			}
+			select {
+			case got := <-call.Done:
+				require.Same(t, call, got)
+			case <-time.After(calleeWaitFor):
+				t.Fatal("the Call did not end")
+			}
+			if verdict != nil {
+				require.ErrorIs(t, call.Err, errBoom)
+				assert.Contains(t, call.Err.Error(), "not sent")
+			} else {
+				require.NoError(t, call.Err)
+				assert.Equal(t, q.id, call.Response.ID)
+			}
+			assert.Equal(t, 0, c.Pending())
+		})
+	}
+}

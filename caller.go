@@ -212,7 +212,10 @@ func (c *Caller) Request(ctx context.Context, req *IQ) (*IQ, error) {
 //
 // Go costs no goroutine while the request is pending, and only a few
 // hundred bytes: a program may keep as many requests in flight as
-// WithMaxPending allows.
+// WithMaxPending allows. When the Sender is an AsyncSender that queues the
+// request behind a write under way, Go returns at once, and a write that
+// then fails ends the Call with the Sender's error, as one SendIQ refuses
+// does.
 func (c *Caller) Go(ctx context.Context, req *IQ, done chan *Call) *Call {
 	mustContext("Caller.Go", ctx)
 	if done == nil {
@@ -250,11 +253,12 @@ func (c *Caller) run(ctx context.Context, call *Call, wait bool) (resp *IQ, err 
 		return nil, err, true
 	}
 	var note *sentNote
-	if as, ok := c.sender.(AsyncSender); ok && wait {
-		// Request waits for the response anyway: it need not wait for
-		// the write as well, when the request queues behind another.
+	if as, ok := c.sender.(AsyncSender); ok {
+		// Request waits for the response anyway, and Go not at all: they
+		// need not wait for the write as well, when the request queues
+		// behind another.
 		note = sentNotes.Get().(*sentNote)
-		note.c, note.call, note.gen, note.id = c, call, gen, call.Request.ID
+		note.c, note.call, note.gen, note.id, note.goCall = c, call, gen, call.Request.ID, !wait
 		note.state.Store(noteQueued)
 		queued, err := as.SendIQAsync(&call.sctx, call.Request, note)
 		if !queued {
@@ -272,7 +276,11 @@ func (c *Caller) run(ctx context.Context, call *Call, wait bool) (resp *IQ, err 
 		// The Call is not reused, and its Sender has returned: what its
 		// context keeps for the Sender or for a reuse (a done channel, 96
 		// bytes, and a stop function) would stay in every pending request.
-		call.sctx.forget()
+		// (A Sender that queued the request holds the context until its
+		// verdict, which forgets it then: see sentNote.Sent.)
+		if note == nil {
+			call.sctx.forget()
+		}
 		return nil, nil, false
 	}
 	if ctx.Done() == nil { // context.Background and the like: nothing to watch
@@ -305,11 +313,12 @@ func sendError(id string, err error) error {
 // collector rather than reused, and the note, not the Call, is what the
 // late verdict finds.
 type sentNote struct {
-	c     *Caller
-	call  *Call
-	gen   uint64
-	id    string // the request's: its IQ is its caller's again once Request returns
-	state atomic.Uint32
+	c      *Caller
+	call   *Call
+	gen    uint64
+	id     string // the request's: its IQ is its caller's again once Request returns
+	goCall bool   // made by Go: the Call is never reused, nobody waits for the verdict
+	state  atomic.Uint32
 }
 
 const (
@@ -326,6 +335,15 @@ func (n *sentNote) Sent(err error) {
 	c, call, gen := n.c, n.call, n.gen
 	if err != nil {
 		err = sendError(n.id, err)
+	}
+	if n.goCall {
+		n.c, n.call, n.id = nil, nil, ""
+		sentNotes.Put(n)
+		if err != nil {
+			c.finish(call, gen, nil, err)
+		}
+		call.sctx.forget() // see run: the Sender has let go of it
+		return
 	}
 	if !n.state.CompareAndSwap(noteQueued, noteTold) {
 		// Request returned and left the Call: nobody else holds n.
