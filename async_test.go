@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/xmpp-iq/iq"
+	"github.com/xmpp-iq/iq/iqtest"
 )
 
 // queuedIQ is what an asyncSender queued: the IQ's id and type (the IQ
@@ -283,4 +284,32 @@ func TestCallerGoAsync(t *testing.T) {
 			assert.Equal(t, 0, c.Pending())
 		})
 	}
+}
+
+// A handler's result is taken from a pool, and put back, only when the
+// Sender is an AsyncSender, which lets go of an IQ when SendIQAsync
+// returns; a plain Sender may keep the IQs it is given, and they stay
+// as they were sent.
+func TestCalleeResultsKeptByAPlainSender(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	rec := iqtest.NewRecorder()
+	c := iq.NewCallee(rec)
+	defer c.Close()
+	c.Get("urn:example:a", "q", func(_ context.Context, req *iq.IQ) (*iq.Element, error) {
+		return req.Payload, nil
+	})
+	const n = 50
+	for i := range n {
+		c.Receive(context.Background(), &iq.IQ{ID: fmt.Sprint("r", i), Type: iq.TypeGet, Payload: iq.NewElement("urn:example:a", "q")})
+	}
+	require.NoError(t, c.Drain(context.Background()))
+	sent := rec.Sent()
+	require.Len(t, sent, n)
+	ids := map[string]bool{}
+	for _, r := range sent {
+		assert.Equal(t, iq.TypeResult, r.Type)
+		require.NotNil(t, r.Payload)
+		ids[r.ID] = true
+	}
+	assert.Len(t, ids, n, "every reply kept whole, none reused for another")
 }

@@ -52,6 +52,7 @@ type routeEntry struct {
 // served.
 type Callee struct {
 	sender      Sender
+	async       AsyncSender // sender, when it is one: see reply
 	log         *slog.Logger
 	metrics     Metrics
 	unknownNS   Condition
@@ -95,8 +96,10 @@ func NewCallee(s Sender, opts ...Option) *Callee {
 
 func newCallee(s Sender, cfg config) *Callee {
 	base, cancel := context.WithCancel(context.Background())
+	as, _ := s.(AsyncSender)
 	c := &Callee{
 		sender:      s,
+		async:       as,
 		log:         cfg.logger,
 		metrics:     cfg.metrics,
 		unknownNS:   cfg.unknownNSCond,
@@ -343,11 +346,14 @@ func (c *Callee) Reply(ctx context.Context, req *IQ) *IQ {
 	if done || reply != nil {
 		return reply
 	}
-	return c.run(ctx, e.h, req)
+	reply, _ = c.run(ctx, e.h, req, false)
+	return reply
 }
 
-// run calls h and turns what it returns, or its panic, into the reply.
-func (c *Callee) run(ctx context.Context, h Handler, req *IQ) (reply *IQ) {
+// run calls h and turns what it returns, or its panic, into the reply. A
+// result comes from resultPool when pool is set (pooled), for reply to
+// put back once the Sender is done with it.
+func (c *Callee) run(ctx context.Context, h Handler, req *IQ, pool bool) (reply *IQ, pooled bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("iq: handler panicked", "id", req.ID, "from", req.From,
@@ -357,15 +363,26 @@ func (c *Callee) run(ctx context.Context, h Handler, req *IQ) (reply *IQ) {
 	}()
 	payload, err := h.HandleIQ(ctx, req)
 	if err == nil {
-		return req.Result(payload)
+		if pool {
+			r := resultPool.Get().(*IQ)
+			r.ID, r.To, r.From, r.Type, r.Payload = req.ID, req.From, req.To, TypeResult, payload
+			return r, true
+		}
+		return req.Result(payload), false
 	}
 	var serr *StanzaError
 	if errors.As(err, &serr) && serr != nil {
-		return req.ErrorReply(serr)
+		return req.ErrorReply(serr), false
 	}
 	c.log.Error("iq: handler failed", "id", req.ID, "from", req.From, "err", err)
-	return req.ErrorReply(NewError(Cancel, InternalServerError, ""))
+	return req.ErrorReply(NewError(Cancel, InternalServerError, "")), false
 }
+
+// resultPool holds the results of handlers whose replies go through an
+// AsyncSender, which lets go of an IQ when SendIQAsync returns: a round
+// trip then allocates no reply. (A plain Sender may keep the IQ it is
+// given, as iqtest.Recorder does: its results are not pooled.)
+var resultPool = sync.Pool{New: func() any { return new(IQ) }}
 
 // Receive takes an incoming IQ and returns at once (HandleInline's routes
 // aside). A get or set that has a handler runs it on a goroutine other
@@ -538,17 +555,17 @@ func (c *Callee) handle(job handlerJob) {
 			}
 		}
 	}()
-	r := c.run(hctx, job.h, req)
+	r, pooled := c.run(hctx, job.h, req, c.async != nil)
 	returned = true
 	c.stopHandler(cancel, id)
-	c.sendThenRelease(ctx, r)
+	c.reply(ctx, r, true, pooled)
 }
 
 // sendThenRelease sends a handler's reply as send does, and gives back
 // the handler's WithMaxInFlight slot once the reply is written or
 // refused: so Drain, which waits for the slots, never returns before a
 // reply it waits for has gone out.
-func (c *Callee) sendThenRelease(ctx context.Context, reply *IQ) { c.reply(ctx, reply, true) }
+func (c *Callee) sendThenRelease(ctx context.Context, reply *IQ) { c.reply(ctx, reply, true, false) }
 
 // send sends a reply. The context's cancellation is not passed on: a reply
 // is due even when the request's context ended. The Sender's context ends
@@ -560,7 +577,7 @@ func (c *Callee) sendThenRelease(ctx context.Context, reply *IQ) { c.reply(ctx, 
 // handler's payload, or its StanzaError's App, with a name XML cannot
 // carry) is replaced by cancel/internal-server-error, which always can be,
 // so that the requester still gets its one reply rather than its timeout.
-func (c *Callee) send(ctx context.Context, reply *IQ) { c.reply(ctx, reply, false) }
+func (c *Callee) send(ctx context.Context, reply *IQ) { c.reply(ctx, reply, false, false) }
 
 // reply is send, and with slot set sendThenRelease. A handler's reply
 // goes to an AsyncSender's queue when a write is under way, so that its
@@ -569,30 +586,36 @@ func (c *Callee) send(ctx context.Context, reply *IQ) { c.reply(ctx, reply, fals
 // (replyCtx.Sent), which logs a reply not written and gives back the
 // slot. Replies without a handler (refusals, sent from Receive on the
 // read loop) wait for their write, so that a flood of requests refused
-// slows the reading of more as their replies are written.
-func (c *Callee) reply(ctx context.Context, reply *IQ, slot bool) {
+// slows the reading of more as their replies are written. A pooled reply
+// (see run) goes back to its pool once SendIQAsync has returned.
+func (c *Callee) reply(ctx context.Context, reply *IQ, slot, pooled bool) {
 	rctx := newReplyCtx(ctx, c.replyWait)
+	id, to, from := reply.ID, reply.To, reply.From
 	var err error
-	if as, ok := c.sender.(AsyncSender); ok && slot {
-		rctx.callee, rctx.reply = c, reply
+	if c.async != nil && slot {
+		rctx.callee, rctx.id, rctx.to = c, id, to
 		var queued bool
-		if queued, err = as.SendIQAsync(rctx, reply, rctx); queued {
+		queued, err = c.async.SendIQAsync(rctx, reply, rctx)
+		if pooled {
+			*reply = IQ{}
+			resultPool.Put(reply)
+		}
+		if queued {
 			return
 		}
-		rctx.callee, rctx.reply = nil, nil
+		rctx.callee, rctx.id, rctx.to = nil, "", ""
 	} else {
 		err = c.sender.SendIQ(rctx, reply)
 	}
 	if err != nil && errors.Is(err, ErrEncode) {
 		c.log.Error("iq: reply cannot be encoded, sending internal-server-error instead",
-			"id", reply.ID, "to", reply.To, "err", err)
-		reply = &IQ{ID: reply.ID, To: reply.To, From: reply.From, Type: TypeError,
-			Error: NewError(Cancel, InternalServerError, "")}
-		err = c.sender.SendIQ(rctx, reply)
+			"id", id, "to", to, "err", err)
+		err = c.sender.SendIQ(rctx, &IQ{ID: id, To: to, From: from, Type: TypeError,
+			Error: NewError(Cancel, InternalServerError, "")})
 	}
 	rctx.release()
 	if err != nil {
-		c.logReplyNotSent(reply, err)
+		c.logReplyNotSent(id, to, err)
 	}
 	if slot {
 		c.release()
@@ -600,8 +623,8 @@ func (c *Callee) reply(ctx context.Context, reply *IQ, slot bool) {
 }
 
 // logReplyNotSent logs, and counts, a reply the Sender did not write.
-func (c *Callee) logReplyNotSent(reply *IQ, err error) {
-	c.log.WarnContext(countMetric(c.metrics, Metrics.DroppedReply), logReplyNotSent, "id", reply.ID, "to", reply.To, "err", err)
+func (c *Callee) logReplyNotSent(id, to string, err error) {
+	c.log.WarnContext(countMetric(c.metrics, Metrics.DroppedReply), logReplyNotSent, "id", id, "to", to, "err", err)
 }
 
 // InFlight reports how many handlers started by Receive are running, and

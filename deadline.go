@@ -429,19 +429,19 @@ type replyCtx struct {
 	armed    bool
 
 	// For a reply an AsyncSender queued: the Callee to tell (Sent), and
-	// the reply, named in the log should it not be written.
+	// the reply's id and to, named in the log should it not be written.
 	callee *Callee
-	reply  *IQ
+	id, to string
 }
 
 // Sent implements Notifier for a handler's reply an AsyncSender queued
 // (see Callee.reply): it logs a reply not written, then releases r and
 // gives back the handler's slot.
 func (r *replyCtx) Sent(err error) {
-	c, reply := r.callee, r.reply
-	r.callee, r.reply = nil, nil
+	c, id, to := r.callee, r.id, r.to
+	r.callee, r.id, r.to = nil, "", ""
 	if err != nil {
-		c.logReplyNotSent(reply, err)
+		c.logReplyNotSent(id, to, err)
 	}
 	r.release()
 	c.release()
