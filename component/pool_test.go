@@ -394,6 +394,20 @@ func (r *poolRig) stuckPair(t *testing.T, c0, c1 poolConn) (hold chan struct{}, 
 	return hold, stuck
 }
 
+// queueBehindStuckPair makes a stuck write on each connection (see
+// stuckPair), then queues a set with id q through SendIQAsync, whose
+// verdict goes to the notifier returned.
+func (r *poolRig) queueBehindStuckPair(t *testing.T, c0, c1 poolConn) (hold chan struct{}, stuck []chan error, n notifier) {
+	t.Helper()
+	hold, stuck = r.stuckPair(t, c0, c1)
+	n = make(notifier, 1)
+	queued, err := r.pool.SendIQAsync(context.Background(),
+		&iq.IQ{ID: "q", Type: iq.TypeSet, To: "svc2.example", Payload: iq.NewElement("urn:t", "q")}, n)
+	require.NoError(t, err)
+	require.True(t, queued, "both connections have a write under way")
+	return hold, stuck, n
+}
+
 // An IQ a Pool's SendIQAsync queues behind a stuck write counts as a
 // write under way on its connection until its verdict: the next request
 // goes out on the other connection.
@@ -401,12 +415,7 @@ func TestPoolQueuedIQCountsAsAWriteUnderWay(t *testing.T) {
 	leakCheck(t)
 	r := newPoolRig(t)
 	c0, c1 := r.up(t)
-	hold, stuck := r.stuckPair(t, c0, c1)
-	n := make(notifier, 1)
-	queued, err := r.pool.SendIQAsync(context.Background(),
-		&iq.IQ{ID: "q", Type: iq.TypeSet, To: "svc2.example", Payload: iq.NewElement("urn:t", "q")}, n)
-	require.NoError(t, err)
-	require.True(t, queued, "both connections have a write under way")
+	hold, stuck, n := r.queueBehindStuckPair(t, c0, c1)
 	require.Equal(t, 3, component.WritesUnderWay(r.pool), "two stuck, one queued")
 	next := r.get("next")
 	require.Eventually(t, func() bool { return component.WritesUnderWay(r.pool) == 4 },
@@ -440,15 +449,10 @@ func TestPoolQueuedIQLostWithItsConnection(t *testing.T) {
 	leakCheck(t)
 	r := newPoolRig(t)
 	c0, c1 := r.up(t)
-	hold, stuck := r.stuckPair(t, c0, c1)
-	n := make(notifier, 1)
-	queued, err := r.pool.SendIQAsync(context.Background(),
-		&iq.IQ{ID: "q", Type: iq.TypeSet, To: "svc2.example", Payload: iq.NewElement("urn:t", "q")}, n)
-	require.NoError(t, err)
-	require.True(t, queued)
+	hold, stuck, n := r.queueBehindStuckPair(t, c0, c1)
 	_ = c0.peer.conn.Close()
 	_ = c1.peer.conn.Close()
-	err = recvErr(t, n)
+	err := recvErr(t, n)
 	assert.ErrorIs(t, err, iq.ErrConnectionLost)
 	assert.ErrorIs(t, err, iq.ErrClosed)
 	c0.gate.gate.Store(nil)

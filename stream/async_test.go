@@ -206,6 +206,20 @@ func TestSendIQAsync_StreamClosesWhileQueued(t *testing.T) {
 	x.untold(t, "one verdict")
 }
 
+// behindLeaderWithoutDeadline makes a Conn whose write of A is stuck
+// (see stalled), with B, a sender without a deadline, queued behind it,
+// and returns a context that ends 200 ms from now for the stanza to queue
+// next: once the peer reads A, B leads a batch with it.
+func behindLeaderWithoutDeadline(t *testing.T) (c *stream.Conn, peer net.Conn, aDone, bDone chan error, ctx context.Context) {
+	t.Helper()
+	c, _, peer, aDone = stalled(t)
+	bDone = sendRaw(c, context.Background(), rawIQ("B"))
+	waitQueue(t, c, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	t.Cleanup(cancel)
+	return c, peer, aDone, bDone, ctx
+}
+
 // Regression: a queued stanza has no sender waiting to cut a stuck write
 // short when its deadline passes, as a waiting sender does. A batch it
 // joined, led by a sender without a deadline, to a peer that reads
@@ -214,11 +228,7 @@ func TestSendIQAsync_StreamClosesWhileQueued(t *testing.T) {
 // stream goes on.
 func TestBugAsyncStanzaBehindAStuckWriteOutlivedItsDeadline(t *testing.T) {
 	leakCheck(t)
-	c, _, peer, aDone := stalled(t)
-	bDone := sendRaw(c, context.Background(), rawIQ("B"))
-	waitQueue(t, c, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
+	c, peer, aDone, bDone, ctx := behindLeaderWithoutDeadline(t)
 	x := sendAsync(t, c, ctx, "x")
 	waitQueue(t, c, 2)
 	// The peer reads A only: B then leads the batch B, x, which nobody reads.
@@ -370,11 +380,7 @@ func (n *writingNotifier) Sent(err error) {
 // written once the peer read.
 func TestBugSweepToldBeforeItCut(t *testing.T) {
 	leakCheck(t)
-	c, _, peer, aDone := stalled(t)
-	bDone := sendRaw(c, context.Background(), rawIQ("B"))
-	waitQueue(t, c, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
+	c, peer, aDone, bDone, ctx := behindLeaderWithoutDeadline(t)
 	n := &writingNotifier{c: c, told: make(chan error, 1), sent: make(chan error, 1)}
 	queued, err := c.SendIQAsync(ctx, result("x"), n)
 	require.NoError(t, err)

@@ -118,32 +118,47 @@ func putReq(r *wreq) {
 // write writes b, one or more whole elements, after any write under way
 // (see the comment at the top of this file and SendIQ's doc).
 func (c *Conn) write(ctx context.Context, b []byte) error {
+	if settled, err := c.admit(ctx, b); settled {
+		return err
+	}
+	r := wreqPool.Get().(*wreq)
+	r.b, r.ctx, r.state, r.err = b, ctx, wQueued, nil
+	c.pushLocked(r)
+	c.qunlock()
+	return c.await(r)
+}
+
+// admit is where every sender begins: it writes b at once when the lock
+// is free, or refuses it (ctx done, the stream closing), and then reports
+// settled with b's verdict; otherwise it returns with qmu held and room
+// in the queue, for the sender to queue its stanza.
+func (c *Conn) admit(ctx context.Context, b []byte) (settled bool, err error) {
 	// A done context writes nothing, even when the lock is free too.
 	if err := ctx.Err(); err != nil {
-		return err
+		return true, err
 	}
 	select {
 	case c.wsem <- struct{}{}:
 		if c.busy.Load() > 0 {
-			return c.yieldThenLead(ctx, b)
+			return true, c.yieldThenLead(ctx, b)
 		}
-		return c.writeAlone(ctx, b)
+		return true, c.writeAlone(ctx, b)
 	default:
 	}
 	c.qmu.Lock()
 	for {
 		if c.isClosing() {
 			c.qunlock()
-			return c.closedErr()
+			return true, c.closedErr()
 		}
 		select {
 		case c.wsem <- struct{}{}: // released meanwhile, so the queue is empty
 			c.qunlock()
-			return c.writeAlone(ctx, b)
+			return true, c.writeAlone(ctx, b)
 		default:
 		}
 		if c.qn < c.qmax {
-			break
+			return false, nil
 		}
 		// The queue is full: wait for room, as long as ctx lets us.
 		if c.qspace == nil {
@@ -154,17 +169,12 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 		select {
 		case <-room:
 		case <-ctx.Done():
-			return ctx.Err()
+			return true, ctx.Err()
 		case <-c.closing:
-			return c.closedErr()
+			return true, c.closedErr()
 		}
 		c.qmu.Lock()
 	}
-	r := wreqPool.Get().(*wreq)
-	r.b, r.ctx, r.state, r.err = b, ctx, wQueued, nil
-	c.pushLocked(r)
-	c.qunlock()
-	return c.await(r)
 }
 
 // writeAsync is write for a sender that does not wait for its stanza's
@@ -174,45 +184,8 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 // writeAsync returned, with err its verdict, and n is not told. b belongs
 // to bp, which goes back to the pool once b is no longer needed.
 func (c *Conn) writeAsync(ctx context.Context, b []byte, bp *[]byte, n iq.Notifier) (queued bool, err error) {
-	if err := ctx.Err(); err != nil {
+	if settled, err := c.admit(ctx, b); settled {
 		return false, err
-	}
-	select {
-	case c.wsem <- struct{}{}:
-		if c.busy.Load() > 0 {
-			return false, c.yieldThenLead(ctx, b)
-		}
-		return false, c.writeAlone(ctx, b)
-	default:
-	}
-	c.qmu.Lock()
-	for {
-		if c.isClosing() {
-			c.qunlock()
-			return false, c.closedErr()
-		}
-		select {
-		case c.wsem <- struct{}{}:
-			c.qunlock()
-			return false, c.writeAlone(ctx, b)
-		default:
-		}
-		if c.qn < c.qmax {
-			break
-		}
-		if c.qspace == nil {
-			c.qspace = make(chan struct{})
-		}
-		room := c.qspace
-		c.qunlock()
-		select {
-		case <-room:
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-c.closing:
-			return false, c.closedErr()
-		}
-		c.qmu.Lock()
 	}
 	r := wreqPool.Get().(*wreq)
 	r.b, r.ctx, r.state, r.err, r.n, r.bp = b, ctx, wQueued, nil, n, bp
