@@ -96,10 +96,9 @@ func NewCallee(s Sender, opts ...Option) *Callee {
 
 func newCallee(s Sender, cfg config) *Callee {
 	base, cancel := context.WithCancel(context.Background())
-	as, _ := s.(AsyncSender)
 	c := &Callee{
 		sender:      s,
-		async:       as,
+		async:       asyncSender(s),
 		log:         cfg.logger,
 		metrics:     cfg.metrics,
 		unknownNS:   cfg.unknownNSCond,
@@ -365,7 +364,7 @@ func (c *Callee) run(ctx context.Context, h Handler, req *IQ, pool bool) (reply 
 	if err == nil {
 		if pool {
 			r := resultPool.Get().(*IQ)
-			r.ID, r.To, r.From, r.Type, r.Payload = req.ID, req.From, req.To, TypeResult, payload
+			req.fillResult(r, payload)
 			return r, true
 		}
 		return req.Result(payload), false

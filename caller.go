@@ -26,7 +26,8 @@ import (
 // A Caller is safe for concurrent use by multiple goroutines.
 type Caller struct {
 	sender     Sender
-	self       Sender // sender when comparable: the stream a request goes out on unless SendVia says otherwise
+	async      AsyncSender // sender, when it is one: see run
+	self       Sender      // sender when comparable: the stream a request goes out on unless SendVia says otherwise
 	timeout    time.Duration
 	maxPending int
 	log        *slog.Logger
@@ -76,6 +77,7 @@ func NewCaller(s Sender, opts ...Option) *Caller {
 func newCaller(s Sender, cfg config) *Caller {
 	c := &Caller{
 		sender:     s,
+		async:      asyncSender(s),
 		timeout:    cfg.timeout,
 		maxPending: min(cfg.maxPending, maxHeap),
 		log:        cfg.logger,
@@ -253,17 +255,16 @@ func (c *Caller) run(ctx context.Context, call *Call, wait bool) (resp *IQ, err 
 		return nil, err, true
 	}
 	var note *sentNote
-	if as, ok := c.sender.(AsyncSender); ok {
+	if c.async != nil {
 		// Request waits for the response anyway, and Go not at all: they
 		// need not wait for the write as well, when the request queues
 		// behind another.
 		note = sentNotes.Get().(*sentNote)
 		note.c, note.call, note.gen, note.id, note.goCall = c, call, gen, call.Request.ID, !wait
 		note.state.Store(noteQueued)
-		queued, err := as.SendIQAsync(&call.sctx, call.Request, note)
+		queued, err := c.async.SendIQAsync(&call.sctx, call.Request, note)
 		if !queued {
-			note.c, note.call, note.id = nil, nil, ""
-			sentNotes.Put(note)
+			note.put()
 			note = nil
 			if err != nil {
 				c.finish(call, gen, nil, sendError(call.Request.ID, err))
@@ -337,8 +338,7 @@ func (n *sentNote) Sent(err error) {
 		err = sendError(n.id, err)
 	}
 	if n.goCall {
-		n.c, n.call, n.id = nil, nil, ""
-		sentNotes.Put(n)
+		n.put()
 		if err != nil {
 			c.finish(call, gen, nil, err)
 		}
@@ -347,8 +347,7 @@ func (n *sentNote) Sent(err error) {
 	}
 	if !n.state.CompareAndSwap(noteQueued, noteTold) {
 		// Request returned and left the Call: nobody else holds n.
-		n.c, n.call, n.id = nil, nil, ""
-		sentNotes.Put(n)
+		n.put()
 	}
 	if err != nil {
 		// Ends nothing if the Call ended and was reused meanwhile: its
@@ -368,9 +367,19 @@ func (n *sentNote) reusable() bool {
 	if n.state.CompareAndSwap(noteQueued, noteLeft) {
 		return false
 	}
+	n.put()
+	return true
+}
+
+func (n *sentNote) put() {
 	n.c, n.call, n.id = nil, nil, ""
 	sentNotes.Put(n)
-	return true
+}
+
+// asyncSender returns s as an AsyncSender, or nil.
+func asyncSender(s Sender) AsyncSender {
+	as, _ := s.(AsyncSender)
+	return as
 }
 
 // start checks and registers call, and arms its deadline; watchCtx asks

@@ -136,7 +136,15 @@ func checkRequest(req *IQ) error {
 // Result returns a result reply to iq carrying payload (nil for an empty
 // result): same id, to the request's sender, from its recipient.
 func (iq *IQ) Result(payload *Element) *IQ {
-	return &IQ{ID: iq.ID, To: iq.From, From: iq.To, Type: TypeResult, Payload: payload}
+	r := new(IQ)
+	iq.fillResult(r, payload)
+	return r
+}
+
+// fillResult makes r the result Result returns (a Callee fills one from
+// its pool so).
+func (iq *IQ) fillResult(r *IQ, payload *Element) {
+	*r = IQ{ID: iq.ID, To: iq.From, From: iq.To, Type: TypeResult, Payload: payload}
 }
 
 // ErrorReply returns an error reply to iq carrying err, addressed as

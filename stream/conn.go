@@ -802,19 +802,8 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 // own (WithLocalAddress), an IQ without from is written with that address,
 // and one from outside its domain is refused.
 func (c *Conn) SendIQ(ctx context.Context, i *iq.IQ) error {
-	if c.local.addr != "" {
-		if i.From == "" {
-			// A copy on the stack carries the from: the caller's IQ is
-			// not ours to modify, and the hot path allocates nothing.
-			stamped := *i
-			stamped.From = c.local.addr
-			return c.sendIQ(ctx, &stamped)
-		}
-		if err := c.checkFrom(i.From); err != nil {
-			return err
-		}
-	}
-	return c.sendIQ(ctx, i)
+	_, err := c.sendIQ(ctx, i, nil)
+	return err
 }
 
 // SendIQAsync implements iq.AsyncSender: it is SendIQ for a sender that
@@ -830,31 +819,24 @@ func (c *Conn) SendIQ(ctx context.Context, i *iq.IQ) error {
 // A stream busy lately may make SendIQAsync write at once anyway, in one
 // Write with the stanzas queued behind it, as SendIQ does.
 func (c *Conn) SendIQAsync(ctx context.Context, i *iq.IQ, n iq.Notifier) (queued bool, err error) {
+	return c.sendIQ(ctx, i, n)
+}
+
+// sendIQ is SendIQ, and with n set SendIQAsync.
+func (c *Conn) sendIQ(ctx context.Context, i *iq.IQ, n iq.Notifier) (bool, error) {
 	if c.local.addr != "" {
 		if i.From == "" {
+			// A copy on the stack carries the from: the caller's IQ is
+			// not ours to modify, and the hot path allocates nothing.
 			stamped := *i
 			stamped.From = c.local.addr
-			return c.sendIQAsync(ctx, &stamped, n)
+			return c.encodeAndWrite(ctx, &stamped, n)
 		}
 		if err := c.checkFrom(i.From); err != nil {
 			return false, err
 		}
 	}
-	return c.sendIQAsync(ctx, i, n)
-}
-
-func (c *Conn) sendIQAsync(ctx context.Context, i *iq.IQ, n iq.Notifier) (bool, error) {
-	bp := bufPool.Get().(*[]byte)
-	b, err := i.AppendXML((*bp)[:0])
-	if err != nil {
-		putBuf(bp, b)
-		return false, err
-	}
-	queued, err := c.writeAsync(ctx, b, bp, n)
-	if !queued {
-		putBuf(bp, b)
-	}
-	return queued, err
+	return c.encodeAndWrite(ctx, i, n)
 }
 
 // checkFrom refuses a from outside the stream's domain.
@@ -868,14 +850,23 @@ func (c *Conn) checkFrom(from string) error {
 	return nil
 }
 
-func (c *Conn) sendIQ(ctx context.Context, i *iq.IQ) error {
+// encodeAndWrite encodes i whole and writes it (write), or, with n set,
+// writes or queues it (writeAsync): a queued stanza's buffer is the
+// queue's to put back.
+func (c *Conn) encodeAndWrite(ctx context.Context, i *iq.IQ, n iq.Notifier) (queued bool, err error) {
 	bp := bufPool.Get().(*[]byte)
 	b, err := i.AppendXML((*bp)[:0])
 	if err == nil {
-		err = c.write(ctx, b)
+		if n == nil {
+			err = c.write(ctx, b)
+		} else {
+			queued, err = c.writeAsync(ctx, b, bp, n)
+		}
 	}
-	putBuf(bp, b)
-	return err
+	if !queued {
+		putBuf(bp, b)
+	}
+	return queued, err
 }
 
 // SendElement writes any top-level element (a message, a presence, a
