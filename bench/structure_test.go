@@ -22,6 +22,10 @@ import (
 //   - leader-follower: the server's reader hands the read to the next of a
 //     few goroutines, then answers itself; the client's reader wakes the
 //     caller.
+//   - caller-reads+leader-follower: both of those, so that no goroutine
+//     waits on the path of a round trip for another to wake.
+//   - single+wake: single, with the server waking another goroutine, which
+//     does nothing, after each request: the cost of a wake off the path.
 //
 // BENCHMARKS.md ("What is left") reads what separates these rows.
 func BenchmarkStructure(b *testing.B) {
@@ -39,6 +43,8 @@ func BenchmarkStructure(b *testing.B) {
 			{"caller-reads", true, serveWithWorker},
 			{"server-answers", false, serveAnswering},
 			{"leader-follower", false, serveLeaderFollower},
+			{"caller-reads+leader-follower", true, serveLeaderFollower},
+			{"single+wake", true, serveAnsweringWaking},
 		} {
 			b.Run(tr.name+"/"+st.name, func(b *testing.B) {
 				c, s := tr.conns(b)
@@ -117,6 +123,27 @@ func serveAnswering(s net.Conn) {
 		if _, err := io.ReadFull(s, buf); err != nil {
 			return
 		}
+		if _, err := s.Write(buf); err != nil {
+			return
+		}
+	}
+}
+
+// serveAnsweringWaking is serveAnswering waking another goroutine after
+// each request, which only goes back to waiting.
+func serveAnsweringWaking(s net.Conn) {
+	wake := make(chan struct{})
+	defer close(wake)
+	go func() {
+		for range wake {
+		}
+	}()
+	buf := make([]byte, len(structureMsg))
+	for {
+		if _, err := io.ReadFull(s, buf); err != nil {
+			return
+		}
+		wake <- struct{}{}
 		if _, err := s.Write(buf); err != nil {
 			return
 		}
