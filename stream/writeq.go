@@ -764,6 +764,14 @@ func (c *Conn) settle(self *wreq, batch []*wreq, buf []byte, n int, err error) (
 		return selfErr, wait
 	}
 	c.handoffLocked()
+	if self != nil && self.state == wLead {
+		// The lock went back to self, whose stanza was requeued at the
+		// head: this goroutine holds it until it leads again, so a
+		// notifier that writes on this Conn, or closes it, must not run
+		// here (see qunlockDetached).
+		c.qunlockDetached()
+		return selfErr, wait
+	}
 	c.qunlock()
 	return selfErr, wait
 }
