@@ -86,3 +86,53 @@ func TestBugNotifierRanOnTheGoroutineHandedTheWriteLock(t *testing.T) {
 	assert.NotContains(t, raw, `id="y"`)
 	assert.NotContains(t, raw, `id="C"`)
 }
+
+// Regression: a stanza whose sender gave up while it queued (its context
+// ended: a waiting sender's, or one SendIQAsync queued, which the sweep
+// ends) stayed in the queue's slice until the head reached it, counted
+// nowhere: behind a write that nothing cuts (a peer that stopped reading,
+// on a transport whose writes are never cut) the bound on queued stanzas
+// held, but the queue grew by one entry, with its stanza's buffer and
+// context, for every sender that gave up, without bound.
+func TestBugAbandonedStanzasGrewTheQueueWithoutBound(t *testing.T) {
+	leakCheck(t)
+	tr, peer := newSignalPipe()
+	c := stream.New(tr, stream.WithWritesNeverCut())
+	aDone := sendRaw(c, context.Background(), rawIQ("A"))
+	<-tr.entered
+	const rounds, per = 10, 256
+	for round := range rounds {
+		ctx, cancel := context.WithCancel(context.Background())
+		var errs []chan error
+		var notes []*notifier
+		for i := range per {
+			if i%2 == 0 {
+				errs = append(errs, sendRaw(c, ctx, rawIQ("w")))
+			} else {
+				n := newNotifier()
+				queued, err := c.SendIQAsync(ctx, result("q"), n)
+				require.NoError(t, err)
+				require.True(t, queued)
+				notes = append(notes, n)
+			}
+		}
+		waitQueue(t, c, per)
+		cancel()
+		for _, errc := range errs {
+			require.ErrorIs(t, recvErr(t, errc, waitLong), context.Canceled)
+		}
+		for _, n := range notes {
+			require.ErrorIs(t, n.verdict(t), context.Canceled)
+		}
+		require.Equal(t, 0, stream.WriteQueueLen(c), "round %d", round)
+	}
+	assert.LessOrEqual(t, stream.WriteQueueSlots(c), 2*per,
+		"%d senders gave up, none is queued", rounds*per)
+
+	w := newWire(peer, iq.NSClient)
+	require.NoError(t, recvErr(t, aDone, waitLong))
+	assert.Equal(t, "A", w.nextIQ(t).ID)
+	raw := closeConn(t, c, w)
+	assert.NotContains(t, raw, `id="w"`)
+	assert.NotContains(t, raw, `id="q"`)
+}

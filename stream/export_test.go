@@ -28,3 +28,11 @@ func WriteBusy(c *Conn) bool { return c.busy.Load() > 0 }
 
 // BusyYields is how many lone writes make a busy stream quiet again.
 const BusyYields = busyYields
+
+// WriteQueueSlots returns how many entries c's write queue holds from its
+// head, stanzas still queued and those abandoned by their senders alike.
+func WriteQueueSlots(c *Conn) int {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return len(c.q) - c.qhead
+}

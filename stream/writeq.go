@@ -799,9 +799,23 @@ func ctxEndedAt(ctx context.Context, now time.Time) bool {
 	return ok && !now.Before(d)
 }
 
-// pushLocked appends r to the queue.
+// pushLocked appends r to the queue. A full slice is compacted first
+// when at least half of it is stanzas their senders abandoned (they stay
+// in it until the head reaches them), so that behind a write nothing cuts
+// the senders that give up do not grow it without bound: it holds at most
+// about twice the stanzas queued.
 func (c *Conn) pushLocked(r *wreq) {
-	if c.qhead > 0 && len(c.q) == cap(c.q) {
+	if len(c.q) == cap(c.q) && len(c.q)-c.qhead >= 2*c.qn && len(c.q) > 0 {
+		k := 0
+		for _, x := range c.q[c.qhead:] {
+			if x.state == wQueued {
+				c.q[k] = x
+				k++
+			}
+		}
+		clear(c.q[k:])
+		c.q, c.qhead = c.q[:k], 0
+	} else if c.qhead > 0 && len(c.q) == cap(c.q) {
 		k := copy(c.q, c.q[c.qhead:])
 		clear(c.q[k:])
 		c.q, c.qhead = c.q[:k], 0
