@@ -54,15 +54,18 @@ type Sender interface {
 //
 // SendIQAsync either settles the IQ before it returns, written or refused,
 // and returns queued false with the verdict SendIQ would have returned;
-// or queues it and returns queued true, and then tells n the verdict
-// SendIQ would have returned, exactly once, after SendIQAsync has
-// returned, from whichever goroutine settles it: by ctx's end at the
-// latest, as SendIQ returns by then. i is the Sender's only until
-// SendIQAsync returns, ctx until n is told. n.Sent runs on whichever
-// goroutine settles the IQ (another sender's, a timer's): it must be
-// quick, as a CallHook must, and must not wait for a write on the same
-// stream, which may be queued behind the one it delays; it may close the
-// stream.
+// or queues it and returns queued true, and tells n the verdict SendIQ
+// would have returned, exactly once, from whichever goroutine settles it:
+// by ctx's deadline at the latest, as SendIQ returns by then. n may be
+// told before SendIQAsync has returned to its caller, which must not
+// count on running first. i is the Sender's only until SendIQAsync
+// returns, ctx until n is told. n.Sent runs on whichever goroutine
+// settles the IQ (another sender's, a timer's): it must be quick, as a
+// CallHook must, and must not wait for a write on the same stream, which
+// may be queued behind the one it delays; it may close the stream.
+// SendIQAsync never waits behind another write, but an IQ it does not
+// queue is written on its caller's goroutine, which waits for that write
+// (ctx bounds it), as SendIQ's does.
 type AsyncSender interface {
 	Sender
 	SendIQAsync(ctx context.Context, i *IQ, n Notifier) (queued bool, err error)

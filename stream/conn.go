@@ -812,10 +812,15 @@ func (c *Conn) SendIQ(ctx context.Context, i *iq.IQ) error {
 // ended, the stream is closed), it returns SendIQ's verdict with queued
 // false. Otherwise it queues the stanza and returns queued true at once,
 // and n is told the verdict SendIQ would have returned, exactly once, by
-// the goroutine that settles it: once written, or refused when the stream
-// closes, or at once when ctx ends first (then the stanza is never
-// written if its write had not begun, and a write it is part of is cut
-// short where the transport allows, its rest finished as SendIQ's is).
+// the goroutine that settles it (perhaps before SendIQAsync has
+// returned): once written, or refused when the stream closes, or when ctx
+// ends first, at its deadline or within 100 ms of its cancellation (the
+// Conn looks over its queue for cancelled contexts at that pace). Then
+// the stanza is never written if the Write that carries it had not begun,
+// and a Write it is part of is cut short where the transport allows, its
+// rest finished as SendIQ's is; where the transport cannot cut a Write
+// (TLS, WithWritesNeverCut), the stanza may still be written whole after
+// n was told it was not.
 // A stream busy lately may make SendIQAsync write at once anyway, in one
 // Write with the stanzas queued behind it, as SendIQ does.
 func (c *Conn) SendIQAsync(ctx context.Context, i *iq.IQ, n iq.Notifier) (queued bool, err error) {
