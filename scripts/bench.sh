@@ -25,6 +25,14 @@
 #   3s by default): pprof's top functions, then the share of CPU time by
 #   area (decoding, encoding, pipe hand-offs, socket I/O, Callee, Caller,
 #   scheduler, GC...), each with the part spent allocating.
+#
+# Usage: scripts/bench.sh bounds [ROUNDS]
+#   What bounds the targets still missed (BENCHMARKS.md, "What bounds the
+#   targets still missed"), in ROUNDS interleaved rounds (default 3): the
+#   goroutine structure alone (BenchmarkStructure) with 2 Ps and with 1;
+#   the one-at-a-time round trips of iq, mellium, net/rpc and the floor
+#   with 2 Ps and with 1; the 10 KB payload round trip with the collector
+#   at GOGC=100 (the default) and 400. Medians per row and setting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$(go env GOPATH)/bin:$PATH"
@@ -306,9 +314,50 @@ PY
 	go tool pprof -traces "$dir/bench.test" "$dir/cpu.prof" 2>/dev/null | python3 -c "$classify"
 }
 
+bounds() {
+	local rounds="${1:-3}" dir i p g
+	dir="$(mktemp -d /tmp/iq-bounds.XXXXXX.d)"
+	(cd bench && go test -c -o "$dir/bench.test" .)
+	echo "== machine: $(nproc) cores, $(go version | cut -d' ' -f3-), $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+	for i in $(seq 1 "$rounds"); do
+		echo "round $i/$rounds before: $(load)"
+		for p in 2 1; do
+			GOMAXPROCS=$p "$dir/bench.test" -test.run '^$' -test.bench 'Structure/tcp' \
+				-test.benchtime 20000x | sed -n "s/^Benchmark\([^ 	]*\)-*[0-9]*[ 	].* \([0-9.]*\) ns\/op.*/P=$p \1 \2/p" >>"$dir/raw.txt"
+			GOMAXPROCS=$p "$dir/bench.test" -test.run '^$' \
+				-test.bench 'RoundTrip/(iq|mellium|netrpc|floor)/(pipe|tcp)/inflight=1$|Typed/(iq|mellium)/(pipe|tcp)/inflight=1$' \
+				-test.benchtime 0.5s | sed -n "s/^Benchmark\([^ 	]*\)-*[0-9]*[ 	].* \([0-9.]*\) ns\/op.*/P=$p \1 \2/p" >>"$dir/raw.txt"
+		done
+		for g in 100 400; do
+			GOGC=$g "$dir/bench.test" -test.run '^$' -test.bench 'Size/iq/pipe/size=10KB$' \
+				-test.benchtime 1s | sed -n "s/^Benchmark\([^ 	]*\)-*[0-9]*[ 	].* \([0-9.]*\) MB\/s.*/GOGC=$g \1 \2MB\/s/p" >>"$dir/raw.txt"
+		done
+		echo "round $i/$rounds after: $(load)"
+	done
+	echo "== medians over $rounds rounds (ns/op, or MB/s; raw in $dir/raw.txt)"
+	python3 - "$dir/raw.txt" <<'PY'
+import sys, re, statistics, collections
+rows = collections.defaultdict(dict)
+for line in open(sys.argv[1]):
+    setting, name, v = line.split()
+    rows[re.sub(r"-[0-9]+$", "", name)].setdefault(setting, []).append(float(v.replace("MB/s", "")))
+def med(vs):
+    return f"{statistics.median(vs):9.0f}" if vs else f"{'-':>9}"
+print(f"{'row':<46} {'2 Ps':>9} {'1 P':>9}   (ns/op)")
+for name in sorted(n for n in rows if not n.startswith("Size/")):
+    r = rows[name]
+    print(f"{name:<46} {med(r.get('P=2'))} {med(r.get('P=1'))}")
+print(f"{'row':<46} {'GOGC=100':>9} {'GOGC=400':>9}   (MB/s)")
+for name in sorted(n for n in rows if n.startswith("Size/")):
+    r = rows[name]
+    print(f"{name:<46} {med(r.get('GOGC=100'))} {med(r.get('GOGC=400'))}")
+PY
+}
+
 main() {
 	case "${1:-}" in
 	profile) shift; profile "$@" ;;
+	bounds) shift; bounds "$@" ;;
 	report) shift; report "$@" ;;
 	*) run "$@" ;;
 	esac
