@@ -134,7 +134,7 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 // in the queue, for the sender to queue its stanza.
 func (c *Conn) admit(ctx context.Context, b []byte) (settled bool, err error) {
 	// A done context writes nothing, even when the lock is free too.
-	if err := ctx.Err(); err != nil {
+	if err := ctxEndErr(ctx); err != nil {
 		return true, err
 	}
 	select {
@@ -400,7 +400,7 @@ func (c *Conn) writeAlone(ctx context.Context, b []byte) error {
 		c.handoff()
 		return c.closedErr()
 	}
-	if err := ctx.Err(); err != nil {
+	if err := ctxEndErr(ctx); err != nil {
 		c.handoff()
 		return err
 	}
@@ -547,7 +547,7 @@ func (c *Conn) lead(self *wreq) error {
 		putReq(self)
 		return c.closedErr()
 	}
-	if err := ctx.Err(); err != nil {
+	if err := ctxEndErr(ctx); err != nil {
 		c.handoffLocked()
 		c.qunlock()
 		putReq(self)
@@ -784,6 +784,20 @@ func queuedCtxErr(ctx context.Context) error {
 		return err
 	}
 	return context.DeadlineExceeded
+}
+
+// ctxEndErr is ctx's error, or context.DeadlineExceeded when its deadline
+// has passed though its timer has yet to fire: a stanza is never written
+// past its deadline, whatever the lag of the timer that ends its context
+// (where the Write that carries it begins later, the write path sees it).
+func ctxEndErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // ctxEnded reports whether ctx has ended, or its deadline has passed (the
