@@ -41,13 +41,30 @@ type ElementBuilder struct {
 	chunk, nchunk int // sizes of the last chunks
 
 	// withIQ is set by the first RootIQ: from then on a small tree is
-	// allocated with room for the IQ read from it, iq.
-	withIQ bool
-	iq     *IQ
+	// allocated with room for the IQ read from it, iq, and the top <iq>
+	// element of a stanza is built apart (see GrowTop), in top and
+	// topNodes, which the next stanza reuses.
+	withIQ   bool
+	iq       *IQ
+	topApart bool
+	top      Element
+	topNodes []Node
 }
 
 // Root returns the element built, or nil if none is complete.
 func (b *ElementBuilder) Root() *Element {
+	el := b.built()
+	if el != nil && el == &b.top {
+		// Built apart, in memory the next stanza reuses: the caller gets
+		// a copy it may keep.
+		return &Element{Name: el.Name, Attr: slices.Clone(el.Attr), Content: slices.Clone(el.Content)}
+	}
+	return el
+}
+
+// built is the element built, or nil if none is complete, where it was
+// built.
+func (b *ElementBuilder) built() *Element {
 	if len(b.stack) > 0 {
 		return nil
 	}
@@ -57,6 +74,17 @@ func (b *ElementBuilder) Root() *Element {
 // Reset prepares b for another element.
 func (b *ElementBuilder) Reset() {
 	b.root, b.iq = nil, nil
+	if b.topApart {
+		// Nothing of the last stanza is kept through its top element (its
+		// attributes are the decoder's scratch, cleared here too), nor
+		// room for a hostile one's many children.
+		clear(b.top.Attr)
+		clear(b.topNodes)
+		b.topApart, b.top = false, Element{}
+		if cap(b.topNodes) > 64 {
+			b.topNodes = nil
+		}
+	}
 	clear(b.stack)
 	b.stack = b.stack[:0]
 	b.marks = b.marks[:0]
@@ -75,6 +103,21 @@ func (b *ElementBuilder) Reset() {
 func (b *ElementBuilder) Grow(elements, nodes, attrs int) []xml.Attr {
 	b.iq = nil
 	switch {
+	case elements == 0:
+		// Only the top element, built apart (see GrowTop): the IQ alone.
+		b.slab, b.si, b.nslab, b.ni = nil, 0, nil, 0
+		if b.withIQ {
+			b.iq = new(IQ)
+		}
+		return nil
+	case elements <= 1 && nodes <= 1 && attrs <= 2:
+		return growSmall[tree1a2](b, elements, nodes, attrs)
+	case elements <= 2 && nodes <= 2 && attrs == 0:
+		return growSmall[tree2a0](b, elements, nodes, attrs)
+	case elements <= 2 && nodes <= 2 && attrs <= 2:
+		return growSmall[tree2a2](b, elements, nodes, attrs)
+	case elements <= 3 && nodes <= 3 && attrs <= 1:
+		return growSmall[tree3a1](b, elements, nodes, attrs)
 	case elements <= 2 && nodes <= 2 && attrs <= 3:
 		return growSmall[tree2a3](b, elements, nodes, attrs)
 	case elements <= 2 && nodes <= 2 && attrs <= 5:
@@ -99,6 +142,24 @@ func (b *ElementBuilder) Grow(elements, nodes, attrs int) []xml.Attr {
 	return nil
 }
 
+// GrowTop is Grow for a decoder that can build the top element apart
+// (xmldec.TopSizer), told the top element's name and its counts of
+// attributes and content nodes beside the tree's. A builder reading
+// stanzas (one that RootIQ was called on) builds a top <iq> apart, in
+// memory of its own that the next stanza reuses, for RootIQ keeps only
+// its children and the values of its attributes: the tree allocated is
+// the payload's alone, with the IQ (Root still returns an element the
+// caller may keep, copied). It returns the room for the attributes below
+// the top element, and apart true, or does what Grow does and returns
+// apart false.
+func (b *ElementBuilder) GrowTop(top xml.Name, topAttrs, topContent, elements, nodes, attrs int) ([]xml.Attr, bool) {
+	if !b.withIQ || top.Local != "iq" || !isStreamNS(top.Space) {
+		return b.Grow(elements, nodes, attrs), false
+	}
+	b.topApart = true
+	return b.Grow(elements-1, nodes-topContent, attrs-topAttrs), true
+}
+
 // Small trees, each one allocation: the typical stanza has a few elements
 // and content nodes, and the attributes of its top element (type, id, to,
 // from, xml:lang) and a few more. Their sizes fill the allocator's size
@@ -113,6 +174,25 @@ func (b *ElementBuilder) Grow(elements, nodes, attrs int) []xml.Attr {
 // or four attributes. Every byte allocated is the collector's work, which
 // with many requests pending grows with the heap it marks.
 type (
+	tree1a2 struct {
+		e [1]Element
+		n [1]Node
+		a [2]xml.Attr
+	}
+	tree2a0 struct {
+		e [2]Element
+		n [2]Node
+	}
+	tree2a2 struct {
+		e [2]Element
+		n [2]Node
+		a [2]xml.Attr
+	}
+	tree3a1 struct {
+		e [3]Element
+		n [3]Node
+		a [1]xml.Attr
+	}
 	tree2a3 struct {
 		e [2]Element
 		n [2]Node
@@ -150,6 +230,10 @@ type (
 	}
 )
 
+func (t *tree1a2) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
+func (t *tree2a0) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], nil }
+func (t *tree2a2) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
+func (t *tree3a1) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
 func (t *tree2a3) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
 func (t *tree3a2) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
 func (t *tree3a4) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
@@ -227,6 +311,10 @@ func (b *ElementBuilder) StartElement(name xml.Name, attr []xml.Attr) {
 // and copied. The decoder calls it rather than StartElement once it has
 // read the whole element.
 func (b *ElementBuilder) StartContent(name xml.Name, attr []xml.Attr, content int) {
+	if len(b.stack) == 0 && b.topApart {
+		b.startTop(name, attr, content)
+		return
+	}
 	e := b.newElement()
 	e.Name, e.Attr = name, attr
 	if len(b.stack) > 0 {
@@ -237,6 +325,20 @@ func (b *ElementBuilder) StartContent(name xml.Name, attr []xml.Attr, content in
 	if content > 0 {
 		e.Content = b.newNodes(content)
 	}
+	b.push(e, ^0)
+}
+
+// startTop opens the top element built apart (see GrowTop).
+func (b *ElementBuilder) startTop(name xml.Name, attr []xml.Attr, content int) {
+	e := &b.top
+	e.Name, e.Attr, e.Content = name, attr, nil
+	if content > 0 {
+		if cap(b.topNodes) < content {
+			b.topNodes = make([]Node, content)
+		}
+		e.Content = b.topNodes[:content:content]
+	}
+	b.root = e
 	b.push(e, ^0)
 }
 
@@ -378,7 +480,7 @@ func IQFromElement(el *Element) (*IQ, error) {
 // (A tree that is not read as an IQ then carries about 120 unused bytes.)
 func (b *ElementBuilder) RootIQ() (*IQ, error) {
 	b.withIQ = true
-	el := b.Root()
+	el := b.built() // read, not kept: built apart or not, no copy
 	if err := checkIQElement(el); err != nil {
 		return nil, err
 	}

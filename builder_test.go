@@ -109,11 +109,14 @@ func TestStreamDecodeAllocations(t *testing.T) {
 			var b iq.ElementBuilder
 			_, err := d.Next(nil) // the header
 			require.NoError(t, err)
-			next := func() {
+			read := func() {
 				b.Reset()
 				it, err := d.Next(&b)
 				require.NoError(t, err)
 				require.Equal(t, xmldec.KindElement, it.Kind)
+			}
+			next := func() {
+				read()
 				require.NotNil(t, b.Root())
 			}
 			for range 3 { // warm the buffers and the name cache
@@ -121,9 +124,10 @@ func TestStreamDecodeAllocations(t *testing.T) {
 			}
 			assert.LessOrEqual(t, testing.AllocsPerRun(20, next), tc.max)
 			// Read as an IQ, as a stream does, the small stanza's IQ
-			// shares its tree's block.
+			// shares its tree's block, and its top <iq> element is built
+			// apart.
 			asIQ := func() {
-				next()
+				read()
 				if in, err := b.RootIQ(); err != nil || in.ID != "b7" {
 					t.Fatalf("RootIQ: %v, %v", in, err)
 				}
@@ -283,4 +287,101 @@ func TestElementBuilderStartContentCounts(t *testing.T) {
 			assert.Equal(t, want, b.Root())
 		})
 	}
+}
+
+// A stream's builder builds each stanza's top <iq> apart, in memory the
+// next stanza reuses (GrowTop): what RootIQ returns, and what Root returns,
+// must stay as read whatever comes next.
+func TestTopBuiltApartIsNeverShared(t *testing.T) {
+	stanzas := []string{
+		`<iq type='get' id='one' to='a@example.net' xml:lang='en'><q xmlns='urn:example:one' k='1'><v>first</v></q></iq>`,
+		`<iq type='result' id='two' from='b@example.net'>text<r xmlns='urn:example:two'/><x xmlns='urn:example:extra'/></iq>`,
+		`<iq type='error' id='three'><q xmlns='urn:example:one'/><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`,
+		`<message id='four'><body>not an iq</body></message>`,
+		`<iq type='set' id='five'/>`,
+		`<iq type='get' id='six' to='c@example.net' from='d@example.net'><q xmlns='urn:example:six' a='1' b='2' c='3'><w>1</w><w>2</w><w>3</w></q></iq>`,
+	}
+	const header = `<s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams'>`
+	d := xmldec.NewDecoder(strings.NewReader(header+strings.Join(stanzas, "")), 1<<20)
+	_, err := d.Next(nil)
+	require.NoError(t, err)
+	var b iq.ElementBuilder
+	var got []string
+	for range stanzas {
+		b.Reset()
+		it, err := d.Next(&b)
+		require.NoError(t, err)
+		if it.Name.Local == "iq" {
+			in, err := b.RootIQ()
+			require.NoError(t, err)
+			x, err := xml.Marshal(in)
+			require.NoError(t, err)
+			got = append(got, string(x))
+			continue
+		}
+		el := b.Root()
+		x, err := xml.Marshal(el)
+		require.NoError(t, err)
+		got = append(got, string(x))
+		// The elements kept, read again once every stanza is read: each
+		// still says what it said.
+		defer func(el *iq.Element, want string) {
+			x, err := xml.Marshal(el)
+			require.NoError(t, err)
+			assert.Equal(t, want, string(x))
+		}(el, string(x))
+	}
+	// Each IQ again, after the others: the same.
+	d2 := xmldec.NewDecoder(strings.NewReader(header+strings.Join(stanzas, "")), 1<<20)
+	_, err = d2.Next(nil)
+	require.NoError(t, err)
+	var b2 iq.ElementBuilder
+	var kept []*iq.IQ
+	var keptEls []*iq.Element
+	for range stanzas {
+		b2.Reset()
+		it, err := d2.Next(&b2)
+		require.NoError(t, err)
+		if it.Name.Local == "iq" {
+			// Root, as a stream's ReadElement or fallback calls it, gives
+			// an element that stays as read too.
+			el := b2.Root()
+			want, err := xml.Marshal(el)
+			require.NoError(t, err)
+			defer func() {
+				x, err := xml.Marshal(el)
+				require.NoError(t, err)
+				assert.Equal(t, string(want), string(x))
+			}()
+			in, err := b2.RootIQ()
+			require.NoError(t, err)
+			kept = append(kept, in)
+		} else {
+			keptEls = append(keptEls, b2.Root())
+		}
+	}
+	b2.Reset()
+	var again []string
+	ki, ke := 0, 0
+	for _, s := range stanzas {
+		var x []byte
+		if strings.HasPrefix(s, "<iq") {
+			x, err = xml.Marshal(kept[ki])
+			ki++
+		} else {
+			x, err = xml.Marshal(keptEls[ke])
+			ke++
+		}
+		require.NoError(t, err)
+		again = append(again, string(x))
+	}
+	assert.Equal(t, got, again)
+	assert.Equal(t, "one", kept[0].ID)
+	assert.Equal(t, "en", kept[0].Lang)
+	assert.Equal(t, "first", kept[0].Payload.Content[0].Element.Content[0].Text)
+	assert.Equal(t, 2, kept[1].NumChildren())
+	assert.Equal(t, "urn:example:two", kept[1].Payload.Name.Space)
+	require.NotNil(t, kept[2].Error)
+	assert.Nil(t, kept[3].Payload)
+	assert.Len(t, kept[4].Payload.Attr, 3)
 }

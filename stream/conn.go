@@ -555,7 +555,6 @@ func (c *Conn) serve(ctx context.Context, ep *iq.Endpoint, fallback func(context
 		}
 		switch t.Kind {
 		case xmldec.KindElement:
-			el := c.build.Root()
 			if t.Name.Local == "iq" && isStanzaNS(t.Name.Space) {
 				in, err := c.build.RootIQ()
 				if err != nil { // cannot happen: the name was just checked
@@ -564,6 +563,7 @@ func (c *Conn) serve(ctx context.Context, ep *iq.Endpoint, fallback func(context
 				c.receive(ctx, ep, in)
 				continue
 			}
+			el := c.build.Root()
 			if t.Name.Space == NSStream && t.Name.Local == "error" {
 				return streamErrorFrom(el)
 			}

@@ -102,6 +102,22 @@ type Sizer interface {
 	StartContent(name xml.Name, attr []xml.Attr, content int)
 }
 
+// A TopSizer is a Sizer that may build a tree's top element apart from
+// the rest, in memory of its own that it reuses, when it knows it will
+// not keep that element (a stream reader that reads the top <iq> into an
+// IQ, which keeps only the element's children and the values of its
+// attributes). The Decoder calls GrowTop rather than Grow, telling it the
+// top element's name, and its counts of attributes and content nodes
+// beside the tree's. GrowTop returns apart true when it builds the top
+// element apart: the attribute room it returns is then for the elements
+// below the top only (attrs less topAttrs), and the Decoder carves the
+// top element's attributes from an array of its own, which it reuses
+// for the next tree.
+type TopSizer interface {
+	Sizer
+	GrowTop(top xml.Name, topAttrs, topContent, elements, nodes, attrs int) (room []xml.Attr, apart bool)
+}
+
 // Kind is the kind of a top-level Item.
 type Kind uint8
 
@@ -201,6 +217,7 @@ type Decoder struct {
 	rslot    [256]uint32 // 1 + index in names of a recent simple name, by hash of its bytes
 	rattrs   []recAttr   // its attributes, in order
 	nelem    int         // how many start tags in evs
+	topAttrs []xml.Attr  // the top element's attributes, for a TopSizer that builds it apart
 	depth    int         // how deep it nests
 	rem      []uint32    // replay's stack: content nodes left in each open element
 }
@@ -1051,16 +1068,25 @@ func (d *Decoder) replay(h Handler) {
 	all := string(d.sb)
 	var attrs []xml.Attr
 	s, sizer := h.(Sizer)
-	if sizer {
+	names, rattrs := d.names, d.rattrs
+	// base is how many recorded attributes are not carved from attrs: the
+	// top element's, when the handler builds it apart.
+	base, apart := 0, false
+	if ts, ok := h.(TopSizer); ok {
+		top := d.evs[0]
+		attrs, apart = ts.GrowTop(names[top.name], int(top.attrs), int(top.n), d.nelem, len(d.evs)-1, len(d.rattrs))
+		if apart {
+			base = int(top.attrs)
+		}
+	} else if sizer {
 		attrs = s.Grow(d.nelem, len(d.evs)-1, len(d.rattrs))
 	}
-	if len(attrs) < len(d.rattrs) {
-		attrs = make([]xml.Attr, len(d.rattrs))
+	if len(attrs) < len(d.rattrs)-base {
+		attrs = make([]xml.Attr, len(d.rattrs)-base)
 	}
-	names, rattrs := d.names, d.rattrs
 	off, ai := 0, 0
 	rem := d.rem[:0]
-	for _, e := range d.evs {
+	for j, e := range d.evs {
 		if e.name == noName {
 			h.Text(all[off : off+int(e.n)])
 			off += int(e.n)
@@ -1068,7 +1094,14 @@ func (d *Decoder) replay(h Handler) {
 			var at []xml.Attr
 			if e.attrs > 0 {
 				end := ai + int(e.attrs)
-				at = attrs[ai:end:end]
+				if j == 0 && apart {
+					if cap(d.topAttrs) < end {
+						d.topAttrs = make([]xml.Attr, end)
+					}
+					at = d.topAttrs[:end:end]
+				} else {
+					at = attrs[ai-base : end-base : end-base]
+				}
 				for i, ra := range rattrs[ai:end] {
 					// Field by field: a pointer at a time, where copying
 					// a whole xml.Attr costs a bulk write barrier while
@@ -1103,6 +1136,9 @@ func (d *Decoder) replay(h Handler) {
 		}
 	}
 	d.rem = rem
+	if cap(d.topAttrs) > 64 {
+		d.topAttrs = nil // a hostile top element's many attributes: not kept for the next
+	}
 }
 
 // checkStart checks the local names of the start tag in d.tag and d.attrs
