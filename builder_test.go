@@ -385,3 +385,41 @@ func TestTopBuiltApartIsNeverShared(t *testing.T) {
 	assert.Nil(t, kept[3].Payload)
 	assert.Len(t, kept[4].Payload.Attr, 3)
 }
+
+// A small IQ read from a stream costs its payload's tree, with the IQ, in
+// one block, and one string: its top <iq> element, built apart, costs
+// nothing (672 bytes a stanza before, the top element and its attributes
+// in the block).
+func TestStreamIQBytes(t *testing.T) {
+	const header = `<s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams'>`
+	stanza := []byte(`<iq type='get' id='abcdefgh' to='x@example.net'><query xmlns='urn:example:echo'><v>hello</v></query></iq>`)
+	d := xmldec.NewDecoder(io.MultiReader(strings.NewReader(header), &cycle{data: stanza}), 1<<20)
+	_, err := d.Next(nil)
+	require.NoError(t, err)
+	var b iq.ElementBuilder
+	read := func() error {
+		b.Reset()
+		if _, err := d.Next(&b); err != nil {
+			return err
+		}
+		in, err := b.RootIQ()
+		if err == nil && in.Payload.Name.Local != "query" {
+			err = fmt.Errorf("read %v", in)
+		}
+		return err
+	}
+	for range 3 { // warm the buffers and the name cache
+		require.NoError(t, read())
+	}
+	const n = 200
+	per := bytesAllocated(t, func() error {
+		for range n {
+			if err := read(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}) / n
+	t.Logf("%d bytes per stanza read as an IQ", per)
+	assert.LessOrEqual(t, per, uint64(400), "bytes per stanza read as an IQ")
+}
