@@ -43,12 +43,8 @@ func (n *timedClosingNotifier) Sent(err error) {
 func TestBugNotifierRanOnTheGoroutineHandedTheWriteLock(t *testing.T) {
 	leakCheck(t)
 	c, tr, peer, aDone := stalled(t)
-	bDone := sendRaw(c, context.Background(), rawIQ("B"))
-	waitQueue(t, c, 1)
-	cctx, cancel := context.WithCancel(context.Background())
+	bDone, cDone, cctx, cancel := queueBThenC(t, c)
 	defer cancel()
-	cDone := sendRaw(c, cctx, rawIQ("C"))
-	waitQueue(t, c, 2)
 	n := &timedClosingNotifier{c: c, entered: make(chan error, 1), told: make(chan error, 1), took: make(chan time.Duration, 1)}
 	queued, err := c.SendIQAsync(cctx, result("y"), n)
 	require.NoError(t, err)

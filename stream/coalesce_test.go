@@ -56,6 +56,19 @@ func stalled(t *testing.T) (c *stream.Conn, tr *signalConn, peer net.Conn, aDone
 	return c, tr, peer, aDone
 }
 
+// queueBThenC queues B, then C with a context of its own, behind the
+// write under way on c (see stalled), and returns their results, C's
+// context and its cancel.
+func queueBThenC(t *testing.T, c *stream.Conn) (bDone, cDone chan error, cctx context.Context, cancel context.CancelFunc) {
+	t.Helper()
+	bDone = sendRaw(c, context.Background(), rawIQ("B"))
+	waitQueue(t, c, 1)
+	cctx, cancel = context.WithCancel(context.Background())
+	cDone = sendRaw(c, cctx, rawIQ("C"))
+	waitQueue(t, c, 2)
+	return bDone, cDone, cctx, cancel
+}
+
 // readN reads exactly n bytes from r.
 func readN(t *testing.T, r io.Reader, n int) []byte {
 	t.Helper()
@@ -105,12 +118,8 @@ func TestWrite_QueuedStanzasLeaveInOneWrite(t *testing.T) {
 func TestWrite_BatchCutShortKeepsEveryStanzaWhole(t *testing.T) {
 	leakCheck(t)
 	c, _, peer, aDone := stalled(t)
-	bDone := sendRaw(c, context.Background(), rawIQ("B"))
-	waitQueue(t, c, 1)
-	cctx, cancelC := context.WithCancel(context.Background())
+	bDone, cDone, _, cancelC := queueBThenC(t, c)
 	defer cancelC()
-	cDone := sendRaw(c, cctx, rawIQ("C"))
-	waitQueue(t, c, 2)
 	dDone := sendRaw(c, context.Background(), rawIQ("D"))
 	waitQueue(t, c, 3)
 
