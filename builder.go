@@ -106,7 +106,8 @@ func (b *ElementBuilder) Grow(elements, nodes, attrs int) []xml.Attr {
 	b.iq = nil
 	switch {
 	case elements == 0:
-		// Only the top element, built apart (see GrowTop): the IQ alone.
+		// Nothing but a top element built apart (see GrowTop): the IQ
+		// alone, for a builder reading stanzas.
 		b.slab, b.si, b.nslab, b.ni = nil, 0, nil, 0
 		if b.withIQ {
 			b.iq = new(IQ)
@@ -156,6 +157,7 @@ func (b *ElementBuilder) Grow(elements, nodes, attrs int) []xml.Attr {
 // apart false.
 func (b *ElementBuilder) GrowTop(top xml.Name, topAttrs, topContent, elements, nodes, attrs int) ([]xml.Attr, bool) {
 	if !b.withIQ || top.Local != "iq" || !isStreamNS(top.Space) {
+		b.topApart = false // even for a caller that skipped Reset
 		return b.Grow(elements, nodes, attrs), false
 	}
 	b.topApart = true

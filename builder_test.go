@@ -91,7 +91,8 @@ func (c *cycle) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Reading a stanza from a stream, as stream.Conn does, costs four
+// Reading a stanza from a stream (as stream.Conn reads one that is not an
+// iq; an iq it reads with RootIQ, below) costs four
 // allocations whatever its size: the tree's elements, its content nodes,
 // its attributes and the one string of its character data and attribute
 // values; a small stanza's elements, nodes and attributes are one block.
@@ -159,6 +160,13 @@ func TestElementBuilderRootIQ(t *testing.T) {
 		{"eight elements", `<iq type='set' id='a4'><q xmlns='urn:x'><a/><b/><c/><d/><e/><f/></q></iq>`, ""},
 		{"big", string(sizedStanza(4 << 10)), ""},
 		{"two children", `<iq type='set' id='a5'><q xmlns='urn:x'/><r xmlns='urn:x'/></iq>`, ""},
+		// Payloads that fill the larger small trees once the top <iq> is
+		// built apart (the second round).
+		{"payload, two elements, three attributes", `<iq type='get' id='b1'><q xmlns='urn:x' a='1' b='2'><v c='3'/></q></iq>`, ""},
+		{"payload, two elements, five attributes", `<iq type='get' id='b2'><q xmlns='urn:x' a='1' b='2' c='3'><v d='4' e='5'/></q></iq>`, ""},
+		{"payload, three elements, two attributes", `<iq type='get' id='b3'><q xmlns='urn:x' a='1'><v b='2'/><w/></q></iq>`, ""},
+		{"payload, three elements, four attributes", `<iq type='get' id='b4'><q xmlns='urn:x' a='1' b='2'><v c='3'/><w d='4'/></q></iq>`, ""},
+		{"payload, four elements, seven attributes", `<iq type='get' id='b5'><q xmlns='urn:x' a='1' b='2' c='3'><v d='4' e='5'/><w f='6'/><x g='7'/></q></iq>`, ""},
 		{"not an iq", `<message id='m'><body>hi</body></message>`, "cannot read <message"},
 	}
 	var b iq.ElementBuilder

@@ -787,15 +787,12 @@ func queuedCtxErr(ctx context.Context) error {
 }
 
 // ctxEndErr is ctx's error, or context.DeadlineExceeded when its deadline
-// has passed though its timer has yet to fire: a stanza is never written
-// past its deadline, whatever the lag of the timer that ends its context
-// (where the Write that carries it begins later, the write path sees it).
+// has passed though its timer has yet to fire (see ctxEnded): a stanza is
+// never written past its deadline, whatever the lag of the timer that
+// ends its context.
 func ctxEndErr(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
-		return context.DeadlineExceeded
+	if ctxEnded(ctx) {
+		return queuedCtxErr(ctx)
 	}
 	return nil
 }

@@ -68,8 +68,9 @@ const xmlURL = "http://www.w3.org/XML/1998/namespace"
 // Calls nest: every StartElement is matched by one EndElement. Text is
 // called with non-empty, merged character data: never twice in a row.
 // The attributes slice belongs to the Handler (its capacity is its
-// length); it is nil when the element has no attributes besides namespace
-// declarations.
+// length), but for those of a top element a TopSizer builds apart, which
+// the Decoder reuses for the next tree; it is nil when the element has no
+// attributes besides namespace declarations.
 //
 // The Decoder reads a whole element before it calls the Handler, and then
 // only if the element is well-formed: a Handler never sees part of an
