@@ -487,7 +487,7 @@ func (r *replyCtx) armLocked() {
 // finds r unarmed or its deadline still ahead, and does nothing.
 func (r *replyCtx) expire() {
 	r.mu.Lock()
-	if !r.armed || time.Now().Before(r.deadline) {
+	if !r.armed || time.Until(r.deadline) > 0 { // one monotonic read, not time.Now
 		r.mu.Unlock()
 		return
 	}
@@ -513,7 +513,7 @@ func (r *replyCtx) Done() <-chan struct{} {
 func (r *replyCtx) Err() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.err == nil && !r.armed && !time.Now().Before(r.deadline) {
+	if r.err == nil && !r.armed && time.Until(r.deadline) <= 0 {
 		return context.DeadlineExceeded
 	}
 	return r.err
