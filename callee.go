@@ -58,6 +58,7 @@ type Callee struct {
 	unknownNS   Condition
 	maxInFlight int64
 	replyWait   time.Duration
+	releaseReqs bool // WithReleaseRequests
 
 	mu       sync.RWMutex
 	handlers map[route]routeEntry    // as registered, with the route's own middleware
@@ -87,8 +88,9 @@ type Callee struct {
 }
 
 // NewCallee returns a Callee that sends its replies through s. It heeds
-// WithMaxInFlight, WithUnknownNamespaceCondition, WithReplyTimeout and
-// WithLogger. It panics if s is nil: Receive could send no reply.
+// WithMaxInFlight, WithUnknownNamespaceCondition, WithReplyTimeout,
+// WithReleaseRequests and WithLogger. It panics if s is nil: Receive
+// could send no reply.
 func NewCallee(s Sender, opts ...Option) *Callee {
 	mustSender("NewCallee", s)
 	return newCallee(s, newConfig(opts))
@@ -99,6 +101,7 @@ func newCallee(s Sender, cfg config) *Callee {
 	c := &Callee{
 		sender:      s,
 		async:       asyncSender(s),
+		releaseReqs: cfg.releaseReqs,
 		log:         cfg.logger,
 		metrics:     cfg.metrics,
 		unknownNS:   cfg.unknownNSCond,
@@ -548,6 +551,7 @@ func (c *Callee) handle(job handlerJob) {
 			c.stopHandler(cancel, id)
 			c.log.Error("iq: handler exited its goroutine", "id", req.ID, "from", req.From)
 			c.sendThenRelease(ctx, req.ErrorReply(NewError(Cancel, InternalServerError, "")))
+			c.releaseRequest(req)
 			if job.q != nil {
 				// This goroutine ends: the rest of the queue runs on another.
 				go c.runQueue(job.q)
@@ -558,6 +562,16 @@ func (c *Callee) handle(job handlerJob) {
 	returned = true
 	c.stopHandler(cancel, id)
 	c.reply(ctx, r, true, pooled)
+	c.releaseRequest(req)
+}
+
+// releaseRequest releases req, whose reply has been handed to the Sender,
+// with WithReleaseRequests and an AsyncSender, which has let go of the
+// reply (that may hold parts of req) by then.
+func (c *Callee) releaseRequest(req *IQ) {
+	if c.releaseReqs && c.async != nil {
+		req.Release()
+	}
 }
 
 // sendThenRelease sends a handler's reply as send does, and gives back

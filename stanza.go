@@ -48,14 +48,27 @@ type IQ struct {
 	Error   *StanzaError
 
 	// extra holds child elements beyond Payload (and beyond Error for an
-	// IQ of type error), in document order.
-	extra []*Element
+	// IQ of type error), in document order: none in a well-formed IQ, so
+	// a pointer, which keeps the IQ (and a Call that holds one) within a
+	// smaller size class than a slice would.
+	extra *[]*Element
+	// tree is the memory of the element tree the IQ was read into, when
+	// Release may give it back (see treeMem).
+	tree *treeMem
+}
+
+// extras returns the child elements beyond Payload (see IQ.extra).
+func (iq *IQ) extras() []*Element {
+	if iq.extra == nil {
+		return nil
+	}
+	return *iq.extra
 }
 
 // NumChildren reports how many child elements the IQ has besides the
 // <error/> of an error IQ: 0 or 1 for a well-formed IQ.
 func (iq *IQ) NumChildren() int {
-	n := len(iq.extra)
+	n := len(iq.extras())
 	if iq.Payload != nil {
 		n++
 	}
@@ -186,7 +199,7 @@ func (iq *IQ) appendXML(b []byte) ([]byte, error) {
 		b = appendEscaped(b, iq.Lang, true)
 		b = append(b, '"')
 	}
-	if iq.Payload == nil && len(iq.extra) == 0 && iq.Error == nil {
+	if iq.Payload == nil && iq.extra == nil && iq.Error == nil {
 		return append(b, "/>"...), nil
 	}
 	b = append(b, '>')
@@ -196,7 +209,7 @@ func (iq *IQ) appendXML(b []byte) ([]byte, error) {
 			return b, err
 		}
 	}
-	for _, e := range iq.extra {
+	for _, e := range iq.extras() {
 		if b, err = appendElement(b, e, ""); err != nil {
 			return b, err
 		}
@@ -279,7 +292,7 @@ func (iq *IQ) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
 			return err
 		}
 	}
-	for _, e := range iq.extra {
+	for _, e := range iq.extras() {
 		if err := encodeElement(enc, e, ""); err != nil {
 			return err
 		}
@@ -343,7 +356,10 @@ func (iq *IQ) fromElement(el *Element) {
 		if iq.Payload == nil {
 			iq.Payload = c
 		} else {
-			iq.extra = append(iq.extra, c)
+			if iq.extra == nil {
+				iq.extra = new([]*Element)
+			}
+			*iq.extra = append(*iq.extra, c)
 		}
 	}
 }

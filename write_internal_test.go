@@ -89,7 +89,7 @@ func TestWriteExtraChildrenRoundTrip(t *testing.T) {
 			var q IQ
 			require.NoError(t, xml.Unmarshal([]byte(tt.in), &q))
 			var names []string
-			for _, e := range q.extra {
+			for _, e := range q.extras() {
 				names = append(names, e.Name.Local)
 			}
 			assert.Equal(t, tt.wantExtra, names)
@@ -99,9 +99,9 @@ func TestWriteExtraChildrenRoundTrip(t *testing.T) {
 				var back IQ
 				require.NoError(t, xml.Unmarshal([]byte(out), &back), out)
 				require.True(t, q.Payload.Equal(back.Payload))
-				require.Len(t, back.extra, len(q.extra), out)
-				for i := range q.extra {
-					assert.True(t, q.extra[i].Equal(back.extra[i]), "extra %d in %s", i, out)
+				require.Len(t, back.extras(), len(q.extras()), out)
+				for i := range q.extras() {
+					assert.True(t, q.extras()[i].Equal(back.extras()[i]), "extra %d in %s", i, out)
 				}
 				if q.Error != nil {
 					assert.True(t, strings.HasSuffix(out, "</error></iq>"), "the <error/> comes last: %s", out)

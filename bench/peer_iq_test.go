@@ -27,6 +27,18 @@ type iqPeer struct {
 // when not nil, wraps the client's Sender (PendingLatency uses it to drop
 // requests that must stay pending); opts go to the client's Endpoint.
 func newIQPeer(tb testing.TB, client, server net.Conn, sender func(iq.Sender) iq.Sender, opts ...iq.Option) *iqPeer {
+	return newIQPeerWith(tb, client, server, sender, opts, nil)
+}
+
+// newIQReleasePeer is newIQPeer with the server's Callee releasing each
+// request once its reply is sent (iq.WithReleaseRequests), for the rows
+// whose client releases each response too (echoReleaseOp).
+func newIQReleasePeer(tb testing.TB, client, server net.Conn) *iqPeer {
+	return newIQPeerWith(tb, client, server, nil, nil, []iq.Option{iq.WithReleaseRequests()})
+}
+
+// newIQPeerWith is newIQPeer with options for the server's Endpoint too.
+func newIQPeerWith(tb testing.TB, client, server net.Conn, sender func(iq.Sender) iq.Sender, opts, serverOpts []iq.Option) *iqPeer {
 	cc := stream.New(client, stream.WithMaxStanzaSize(maxStanza))
 	sc := stream.New(server, stream.WithMaxStanzaSize(maxStanza))
 	var cs iq.Sender = cc
@@ -39,7 +51,7 @@ func newIQPeer(tb testing.TB, client, server net.Conn, sender func(iq.Sender) iq
 		// with 512 requests outstanding the server can briefly hold up to
 		// twice that (replies written, the next requests already read):
 		// a cap well above it, so that the benchmark measures no refusals.
-		server: iq.NewEndpoint(sc, iq.WithMaxInFlight(8192)),
+		server: iq.NewEndpoint(sc, append([]iq.Option{iq.WithMaxInFlight(8192)}, serverOpts...)...),
 	}
 	echo := func(ctx context.Context, req *iq.IQ) (*iq.Element, error) { return req.Payload, nil }
 	p.server.Callee.Get(echoNS, "query", echo)
@@ -79,6 +91,25 @@ func (p *iqPeer) echoOp(pl *iq.Element) func(context.Context) error {
 		if res == nil || res.Name != pl.Name || res.NumChildren() != n {
 			return fmt.Errorf("iq echo: got %v, want <%s/> with %d children", res, pl.Name.Local, n)
 		}
+		return nil
+	}
+}
+
+// echoReleaseOp is echoOp through Caller.Request, the response released
+// (iq.IQ.Release) once checked: the round trip of a program that opts in
+// to reusing the memory of the trees it reads.
+func (p *iqPeer) echoReleaseOp(pl *iq.Element) func(context.Context) error {
+	n := pl.NumChildren()
+	return func(ctx context.Context) error {
+		resp, err := p.client.Caller.Request(ctx, &iq.IQ{Type: iq.TypeGet, Payload: pl})
+		if err != nil {
+			return fmt.Errorf("iq echo: %w", err)
+		}
+		res := resp.Payload
+		if res == nil || res.Name != pl.Name || res.NumChildren() != n {
+			return fmt.Errorf("iq echo: got %v, want <%s/> with %d children", res, pl.Name.Local, n)
+		}
+		resp.Release()
 		return nil
 	}
 }

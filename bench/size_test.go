@@ -8,7 +8,9 @@ import (
 // BenchmarkSize is the echo of payloads of 100 B, 10 KB (and, with
 // -bench.full, 500 KB): a query of items with attributes and escaped
 // text, one request at a time. MB/s counts the payload both ways;
-// net/rpc carries as many bytes with gob.
+// net/rpc carries as many bytes with gob. iq-release is iq with the
+// memory of the trees read reused (iq.WithReleaseRequests on the server,
+// IQ.Release on each response).
 func BenchmarkSize(b *testing.B) {
 	for _, size := range payloadSizes() {
 		pl := sizedPayload(size.bytes)
@@ -18,6 +20,12 @@ func BenchmarkSize(b *testing.B) {
 			b.Run(fmt.Sprintf("iq/%s/size=%s", tr.name, size.name), func(b *testing.B) {
 				c, s := tr.conns(b)
 				op := newIQPeer(b, c, s, nil).echoOp(pl)
+				b.SetBytes(2 * int64(len(raw)))
+				drive(b, 1, op)
+			})
+			b.Run(fmt.Sprintf("iq-release/%s/size=%s", tr.name, size.name), func(b *testing.B) {
+				c, s := tr.conns(b)
+				op := newIQReleasePeer(b, c, s).echoReleaseOp(pl)
 				b.SetBytes(2 * int64(len(raw)))
 				drive(b, 1, op)
 			})

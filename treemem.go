@@ -1,0 +1,98 @@
+package iq
+
+import (
+	"encoding/xml"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// treeMem is the memory of one big element tree (one past the small
+// trees' few elements, see Grow) that a builder reading stanzas built:
+// its elements, content nodes and attributes, in three arrays that
+// IQ.Release gives back for a later tree to reuse. The character data and
+// attribute values are not in it: they are one string of their own, which
+// stays valid after Release, as strings do.
+type treeMem struct {
+	e []Element
+	n []Node
+	a []xml.Attr
+	// owner is the IQ the tree was read as while it is in use, nil once
+	// given back: only a Release through that very IQ gives it back, and
+	// only once (a copy of the IQ, or a second Release, finds another
+	// owner or none).
+	owner atomic.Pointer[IQ]
+}
+
+// treeMems holds the trees given back. A sync.Pool, so that what a burst
+// of big stanzas leaves is dropped by the collector's next cycles.
+var treeMems sync.Pool
+
+// maxPooledTree is the most memory a tree given back may hold to be kept
+// for reuse: a larger one (a stanza near the size limit) is left to the
+// collector, so that one hostile stanza does not stay in the pool.
+const maxPooledTree = 4 << 20
+
+// getTreeMem returns memory for a tree of that many elements, content
+// nodes and attributes, given back by an earlier tree when there is one.
+func getTreeMem(elements, nodes, attrs int) *treeMem {
+	m, _ := treeMems.Get().(*treeMem)
+	if m == nil {
+		m = new(treeMem)
+	}
+	if cap(m.e) < elements {
+		m.e = make([]Element, elements)
+	}
+	if cap(m.n) < nodes {
+		m.n = make([]Node, nodes)
+	}
+	if cap(m.a) < attrs {
+		m.a = make([]xml.Attr, attrs)
+	}
+	return m
+}
+
+// size is the memory m holds, in bytes.
+func (m *treeMem) size() int {
+	return cap(m.e)*int(unsafe.Sizeof(Element{})) + cap(m.n)*int(unsafe.Sizeof(Node{})) +
+		cap(m.a)*int(unsafe.Sizeof(xml.Attr{}))
+}
+
+// Release sets iq's Payload and Error to nil (and drops the elements
+// beside them) and gives the memory of the element tree they were read
+// into back to the package, for a later stanza read from a stream to
+// reuse. It spares the collector the tree: for payloads of kilobytes, the
+// larger part of what reading a stanza allocates. Release is for a
+// program that wants that and can keep to its rule: after Release,
+// nothing of the tree may be used, through any pointer or slice taken
+// from it (elements, their Attr and Content, a StanzaError read from
+// iq); a later stanza overwrites them. The strings the tree held (names,
+// attribute values, character data) stay valid. The race detector
+// reports a tree used after its Release as a race with the stream's
+// reader.
+//
+// The memory given back is what Release can give back safely: the trees
+// of the IQs a stream's reader built, past its first stanza, of more than
+// a few elements, through the very pointer the stream delivered, once.
+// For any other IQ (one built by the program, read by xml.Unmarshal or
+// IQFromElement, a copy, one released already) Release only sets the
+// fields to nil. It must not run while another goroutine uses iq.
+//
+// A Caller's program calls it on a response it is done with; a Callee
+// does it for each request once its reply is sent, with
+// WithReleaseRequests.
+func (iq *IQ) Release() {
+	m := iq.tree
+	iq.tree, iq.Payload, iq.Error, iq.extra = nil, nil, nil, nil
+	if m == nil || !m.owner.CompareAndSwap(iq, nil) {
+		return
+	}
+	if m.size() > maxPooledTree {
+		return
+	}
+	// Nothing of this tree is kept alive through the pool.
+	clear(m.e[:cap(m.e)])
+	clear(m.n[:cap(m.n)])
+	clear(m.a[:cap(m.a)])
+	treeMems.Put(m)
+}
