@@ -27,10 +27,10 @@ import (
 // stanza costs four allocations whatever its size, and a small one two
 // (its string, and one block for its elements, nodes and attributes). The
 // price is that an Element kept from a tree keeps the whole tree's memory
-// alive. A builder reading stanzas (RootIQ) takes a big tree's three
-// arrays, with a small header, from the memory that IQ.Release gives back,
-// when there is some: a released stanza's tree costs no allocation but
-// its string. Without Grow, elements are carved from chunks of growing size,
+// alive. With SetTreeReuse, a builder reading stanzas (RootIQ) takes a
+// big tree's three arrays, with a small header, from the memory that
+// IQ.Release gives back, when there is some: a released stanza's tree
+// costs no allocation but its string. Without Grow, elements are carved from chunks of growing size,
 // which a kept Element may share with its neighbours. An ElementBuilder is
 // not safe for concurrent use.
 type ElementBuilder struct {
@@ -54,9 +54,24 @@ type ElementBuilder struct {
 	topApart bool
 	top      Element
 	topNodes []Node
-	// mem is the memory of the big tree being built, for RootIQ to hand
-	// to the IQ it reads (see treeMem); nil for a small tree.
-	mem *treeMem
+	// reuse is set by SetTreeReuse: big trees of stanzas are built in
+	// memory that IQ.Release gives back (see treeMem), mem the memory of
+	// the one being built, for RootIQ to hand to the IQ it reads.
+	reuse bool
+	mem   *treeMem
+}
+
+// SetTreeReuse sets whether the big trees of the stanzas b reads (those
+// RootIQ reads, from the first on) are built in memory that IQ.Release
+// gives back, and that earlier trees gave back (iq.WithTreeReuse; package
+// stream sets it for an Endpoint made so). Off by default. Every element
+// of such a tree, Root's included, is then released with its IQ; call
+// RootIQ once per tree.
+func (b *ElementBuilder) SetTreeReuse(on bool) {
+	b.reuse = on
+	if on {
+		b.withIQ = true // as after a first RootIQ: the first tree is reused too
+	}
 }
 
 // Root returns the element built, or nil if none is complete.
@@ -142,7 +157,7 @@ func (b *ElementBuilder) Grow(elements, nodes, attrs int) []xml.Attr {
 	case elements <= 8 && nodes <= 8 && attrs <= 12:
 		return growSmall[tree8](b, elements, nodes, attrs)
 	}
-	if b.withIQ {
+	if b.withIQ && b.reuse {
 		// A big tree of a stanza: in memory that IQ.Release may give
 		// back, and that may be given back memory (see treeMem).
 		m := getTreeMem(elements, nodes, attrs)
@@ -165,7 +180,8 @@ func (b *ElementBuilder) Grow(elements, nodes, attrs int) []xml.Attr {
 // memory of its own that the next stanza reuses, for RootIQ keeps only
 // its children and the values of its attributes: the tree allocated is
 // the payload's alone, with the IQ (Root still returns an element the
-// caller may keep, copied). It returns the room for the attributes below
+// caller may keep, copied; with SetTreeReuse, its children are released
+// with the IQ). It returns the room for the attributes below
 // the top element, and apart true, or does what Grow does and returns
 // apart false.
 func (b *ElementBuilder) GrowTop(top xml.Name, topAttrs, topContent, elements, nodes, attrs int) ([]xml.Attr, bool) {

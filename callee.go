@@ -58,7 +58,7 @@ type Callee struct {
 	unknownNS   Condition
 	maxInFlight int64
 	replyWait   time.Duration
-	releaseReqs bool // WithReleaseRequests
+	treeReuse   bool // WithTreeReuse
 
 	mu       sync.RWMutex
 	handlers map[route]routeEntry    // as registered, with the route's own middleware
@@ -89,7 +89,7 @@ type Callee struct {
 
 // NewCallee returns a Callee that sends its replies through s. It heeds
 // WithMaxInFlight, WithUnknownNamespaceCondition, WithReplyTimeout,
-// WithReleaseRequests and WithLogger. It panics if s is nil: Receive
+// WithTreeReuse and WithLogger. It panics if s is nil: Receive
 // could send no reply.
 func NewCallee(s Sender, opts ...Option) *Callee {
 	mustSender("NewCallee", s)
@@ -101,7 +101,7 @@ func newCallee(s Sender, cfg config) *Callee {
 	c := &Callee{
 		sender:      s,
 		async:       asyncSender(s),
-		releaseReqs: cfg.releaseReqs,
+		treeReuse:   cfg.treeReuse,
 		log:         cfg.logger,
 		metrics:     cfg.metrics,
 		unknownNS:   cfg.unknownNSCond,
@@ -566,10 +566,13 @@ func (c *Callee) handle(job handlerJob) {
 }
 
 // releaseRequest releases req, whose reply has been handed to the Sender,
-// with WithReleaseRequests and an AsyncSender, which has let go of the
-// reply (that may hold parts of req) by then.
+// with WithTreeReuse and an AsyncSender, which has let go of the reply
+// (that may hold parts of req) by then. Only a request that still owns a
+// tree to give back is touched: one whose handler Timeout left running
+// (keepTree) is not, nor is a small one, whose Payload such a handler may
+// still read.
 func (c *Callee) releaseRequest(req *IQ) {
-	if c.releaseReqs && c.async != nil {
+	if c.treeReuse && c.async != nil && req.ownsTree() {
 		req.Release()
 	}
 }

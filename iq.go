@@ -130,7 +130,7 @@ type config struct {
 	metrics       Metrics
 	replyTimeout  time.Duration
 	callHook      CallHook
-	releaseReqs   bool
+	treeReuse     bool
 }
 
 func newConfig(opts []Option) config {
@@ -240,26 +240,37 @@ func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
 }
 
-// WithReleaseRequests makes a Callee release each request (IQ.Release)
-// once its handler has returned and its reply has been handed to the
-// Sender, so that the memory of the request's element tree is reused for
-// a later stanza rather than collected: for requests of kilobytes, the
-// larger part of what reading one allocates (BENCHMARKS.md, Size/iq-release:
-// about a third more throughput for 10 KB payloads).
+// WithTreeReuse lets the element trees of the IQs a stream reads for the
+// Endpoint be reused, rather than collected, once the program is done with
+// them: package stream builds the tree of each big stanza (past a few
+// elements) in memory that IQ.Release gives back, the Callee releases each
+// request its handler answered once the reply has been handed to the
+// Sender, and the program may release each response it is done with
+// (IQ.Release). For payloads of kilobytes that is the larger part of what
+// reading a stanza allocates (BENCHMARKS.md, Size/iq-release: about a
+// third more throughput for 10 KB payloads).
 //
 // The cost is a rule every handler on the Callee, and every middleware,
 // must keep: nothing of the request's tree (its Payload, any element,
-// attribute slice or content slice in it) may be used once the handler
-// has returned, by a goroutine it started or through a value it stored;
-// the reply may hold parts of it, as an echo's does. Strings read from
-// the tree stay valid. A handler that breaks the rule reads another
-// stanza's elements (the race detector reports it as a race with the
-// stream's reader). The option acts only when the Callee's Sender is an
-// AsyncSender (stream.Conn, the component package's senders), which lets
-// go of a reply once handed it; with another Sender, which may keep the
-// replies it is given (iqtest.Recorder does), it does nothing.
-func WithReleaseRequests() Option {
-	return func(c *config) { c.releaseReqs = true }
+// attribute slice or content slice in it), nor the request's Payload and
+// Error fields, may be used once the handler has returned, by a goroutine
+// it started or through a value it stored; the reply may hold parts of
+// the request, as an echo's does, and Element.Copy makes a copy to keep.
+// Strings read from the tree stay valid. A handler that breaks the rule
+// reads another stanza's elements, or nil, and the race detector reports
+// it. (The package's Timeout middleware keeps to it: the tree of a request
+// whose handler it leaves running is not reused.) Requests answered
+// without a handler (no route, over WithMaxInFlight, malformed) are left
+// to the collector. The Callee releases requests only when its Sender is
+// an AsyncSender (stream.Conn, the component package's senders), which
+// lets go of a reply once handed it; with another Sender, which may keep
+// the replies it is given (iqtest.Recorder does), it releases none.
+//
+// An IQ read with tree reuse carries a reference to its tree's memory: to
+// compare two IQs, compare their fields, or their String, rather than
+// reflect.DeepEqual them.
+func WithTreeReuse() Option {
+	return func(c *config) { c.treeReuse = true }
 }
 
 // WithMetrics reports to m what no middleware can see: the responses a
@@ -312,6 +323,11 @@ func NewEndpoint(s Sender, opts ...Option) *Endpoint {
 	e.Caller.peer = e.Callee
 	return e
 }
+
+// TreeReuse reports whether the Endpoint was made WithTreeReuse: a
+// stream reader (package stream) builds the trees of the IQs it hands the
+// Endpoint in memory that IQ.Release gives back.
+func (e *Endpoint) TreeReuse() bool { return e.Callee.treeReuse }
 
 // Receive hands an incoming IQ to the side it concerns: a result or an
 // error to the Caller (one that matches no pending request is dropped and

@@ -223,6 +223,9 @@ func Timeout(d time.Duration) Middleware {
 			case r = <-done:
 			case <-hctx.Done():
 				if context.Cause(hctx) == errTimeoutCause {
+					// The handler runs on: its request's tree is not to
+					// be reused (WithTreeReuse) under it.
+					req.keepTree()
 					return nil, timedOut()
 				}
 				r = <-done // ctx ended first: wait, as without Timeout

@@ -35,22 +35,29 @@ const maxPooledTree = 4 << 20
 
 // getTreeMem returns memory for a tree of that many elements, content
 // nodes and attributes, given back by an earlier tree when there is one.
+// An array far larger than the tree needs is not reused for it: a small
+// stanza would otherwise pin, for as long as it is kept, what one big
+// stanza once needed.
 func getTreeMem(elements, nodes, attrs int) *treeMem {
 	m, _ := treeMems.Get().(*treeMem)
 	if m == nil {
 		m = new(treeMem)
 	}
-	if cap(m.e) < elements {
+	if cap(m.e) < elements || oversized(cap(m.e), elements) {
 		m.e = make([]Element, elements)
 	}
-	if cap(m.n) < nodes {
+	if cap(m.n) < nodes || oversized(cap(m.n), nodes) {
 		m.n = make([]Node, nodes)
 	}
-	if cap(m.a) < attrs {
+	if cap(m.a) < attrs || oversized(cap(m.a), attrs) {
 		m.a = make([]xml.Attr, attrs)
 	}
 	return m
 }
+
+// oversized reports whether an array of c entries is too large to hold n:
+// more than four times larger, and by more than a few hundred entries.
+func oversized(c, n int) bool { return c > 4*n+256 }
 
 // size is the memory m holds, in bytes.
 func (m *treeMem) size() int {
@@ -65,24 +72,30 @@ func (m *treeMem) size() int {
 // larger part of what reading a stanza allocates. Release is for a
 // program that wants that and can keep to its rule: after Release,
 // nothing of the tree may be used, through any pointer or slice taken
-// from it (elements, their Attr and Content, a StanzaError read from
-// iq); a later stanza overwrites them. The strings the tree held (names,
-// attribute values, character data) stay valid. The race detector
-// reports a tree used after its Release as a race with the stream's
-// reader.
+// from it (elements, their Attr and Content, Root of the builder that
+// read it); a later stanza overwrites them. The strings the tree held
+// (names, attribute values, character data) stay valid, and so does the
+// StanzaError read from iq (Caller.Request's error for it), whose App is
+// copied out of the tree. The race detector reports a tree used after its
+// Release as a race with the goroutine that released or reuses it.
 //
 // The memory given back is what Release can give back safely: the trees
-// of the IQs a stream's reader built, past its first stanza, of more than
-// a few elements, through the very pointer the stream delivered, once.
-// For any other IQ (one built by the program, read by xml.Unmarshal or
-// IQFromElement, a copy, one released already) Release only sets the
-// fields to nil. It must not run while another goroutine uses iq.
+// of the IQs that package stream read for an Endpoint made WithTreeReuse,
+// of more than a few elements, through the very pointer the stream
+// delivered, once. For any other IQ (one built by the program, read by
+// xml.Unmarshal or IQFromElement, a copy, one released already) Release
+// only sets the fields to nil. It must not run while another goroutine
+// uses iq.
 //
-// A Caller's program calls it on a response it is done with; a Callee
-// does it for each request once its reply is sent, with
-// WithReleaseRequests.
+// A Callee made WithTreeReuse releases the requests its handlers answer;
+// a program releases the responses it is done with.
 func (iq *IQ) Release() {
 	m := iq.tree
+	if m != nil && iq.Error != nil && iq.Error.App != nil && m.owner.Load() == iq {
+		// The error Caller.Request returned for iq is this StanzaError:
+		// it stays valid, its App copied out of the tree.
+		iq.Error.App = iq.Error.App.Copy()
+	}
 	iq.tree, iq.Payload, iq.Error, iq.extra = nil, nil, nil, nil
 	if m == nil || !m.owner.CompareAndSwap(iq, nil) {
 		return
@@ -95,4 +108,19 @@ func (iq *IQ) Release() {
 	clear(m.n[:cap(m.n)])
 	clear(m.a[:cap(m.a)])
 	treeMems.Put(m)
+}
+
+// ownsTree reports whether iq holds a tree that Release would give back.
+func (iq *IQ) ownsTree() bool {
+	m := iq.tree
+	return m != nil && m.owner.Load() == iq
+}
+
+// keepTree makes iq's tree one that Release will not give back, without
+// touching iq's fields: for a request whose handler runs on (Timeout)
+// while its Callee goes on to release it.
+func (iq *IQ) keepTree() {
+	if m := iq.tree; m != nil {
+		m.owner.CompareAndSwap(iq, nil)
+	}
 }

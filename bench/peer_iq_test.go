@@ -31,10 +31,10 @@ func newIQPeer(tb testing.TB, client, server net.Conn, sender func(iq.Sender) iq
 }
 
 // newIQReleasePeer is newIQPeer with the server's Callee releasing each
-// request once its reply is sent (iq.WithReleaseRequests), for the rows
+// request once its reply is sent (iq.WithTreeReuse), for the rows
 // whose client releases each response too (echoReleaseOp).
 func newIQReleasePeer(tb testing.TB, client, server net.Conn) *iqPeer {
-	return newIQPeerWith(tb, client, server, nil, nil, []iq.Option{iq.WithReleaseRequests()})
+	return newIQPeerWith(tb, client, server, nil, nil, []iq.Option{iq.WithTreeReuse()})
 }
 
 // newIQPeerWith is newIQPeer with options for the server's Endpoint too.

@@ -9,7 +9,7 @@ import (
 // -bench.full, 500 KB): a query of items with attributes and escaped
 // text, one request at a time. MB/s counts the payload both ways;
 // net/rpc carries as many bytes with gob. iq-release is iq with the
-// memory of the trees read reused (iq.WithReleaseRequests on the server,
+// memory of the trees read reused (iq.WithTreeReuse on the server,
 // IQ.Release on each response).
 func BenchmarkSize(b *testing.B) {
 	for _, size := range payloadSizes() {

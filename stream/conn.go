@@ -547,6 +547,7 @@ func (c *Conn) serveEndpoint(ctx context.Context, ep *iq.Endpoint, fallback func
 }
 
 func (c *Conn) serve(ctx context.Context, ep *iq.Endpoint, fallback func(context.Context, *iq.Element)) error {
+	c.build.SetTreeReuse(ep.TreeReuse())
 	for {
 		c.build.Reset()
 		t, err := c.dec.Next(&c.build)

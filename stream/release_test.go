@@ -3,10 +3,13 @@ package stream_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,7 +28,121 @@ func itemsPayload(tag string, n int) *iq.Element {
 	return q
 }
 
-// TestReleasedTreesAreNotSeenByOtherStanzas: with WithReleaseRequests on
+// servePair serves a client Endpoint and a server Endpoint made with
+// opts over net.Pipe until the test ends.
+func servePair(t *testing.T, opts ...iq.Option) (client, server *iq.Endpoint) {
+	t.Helper()
+	a, b := net.Pipe()
+	ca, cb := stream.New(a), stream.New(b)
+	client = iq.NewEndpoint(ca, opts...)
+	server = iq.NewEndpoint(cb, opts...)
+	var served sync.WaitGroup
+	served.Go(func() { _ = ca.Serve(context.Background(), client, nil) })
+	served.Go(func() { _ = cb.Serve(context.Background(), server, nil) })
+	t.Cleanup(func() {
+		_ = ca.Close()
+		_ = cb.Close()
+		served.Wait()
+	})
+	return client, server
+}
+
+// TestBugTimeoutHandlerReadItsReleasedRequest: Timeout answers for a
+// handler slower than its deadline and leaves it running; with tree reuse
+// the Callee then released the request under it, which read another
+// stanza's elements (and Logging, inside Timeout, a nil Payload, so the
+// request went unlogged). The tree of a request whose handler Timeout left
+// running is not reused now, and its fields are left alone.
+func TestBugTimeoutHandlerReadItsReleasedRequest(t *testing.T) {
+	leakCheck(t)
+	for _, items := range []int{1, 20} { // a small tree and a big one
+		t.Run(fmt.Sprint(items, " items"), func(t *testing.T) {
+			client, server := servePair(t, iq.WithTreeReuse())
+			var logged syncBuffer
+			server.Callee.Use(iq.Timeout(20*time.Millisecond), iq.Logging(slog.New(slog.NewTextHandler(&logged, nil))))
+			release := make(chan struct{})
+			unblock := sync.OnceFunc(func() { close(release) })
+			t.Cleanup(unblock)
+			seen := make(chan [2]string, 1)
+			server.Callee.Get(hNS, "items", func(_ context.Context, req *iq.IQ) (*iq.Element, error) {
+				if req.ID == "first" {
+					return nil, nil
+				}
+				before := firstText(req.Payload)
+				<-release // past its Timeout
+				seen <- [2]string{before, firstText(req.Payload)}
+				return nil, nil
+			})
+			// A first request, answered in time.
+			_, err := client.Caller.Request(context.Background(), &iq.IQ{ID: "first", Type: iq.TypeGet, Payload: itemsPayload("w", items)})
+			require.NoError(t, err)
+			_, err = client.Caller.Request(context.Background(), &iq.IQ{ID: "slow", Type: iq.TypeGet, Payload: itemsPayload("x", items)})
+			var serr *iq.StanzaError
+			require.ErrorAs(t, err, &serr)
+			require.Equal(t, iq.RemoteServerTimeout, serr.Condition)
+			// More stanzas, whose trees may take what a release gave back.
+			for i := range 5 {
+				_, err = client.Caller.Request(context.Background(), &iq.IQ{ID: "first", Type: iq.TypeGet, Payload: itemsPayload(fmt.Sprint("y", i), items)})
+				require.NoError(t, err)
+			}
+			unblock()
+			var got [2]string
+			select {
+			case got = <-seen:
+			case <-time.After(waitLong):
+				t.Fatal("the handler Timeout left running never finished")
+			}
+			assert.Equal(t, "x/0", got[0])
+			assert.Equal(t, "x/0", got[1], "the handler Timeout left running read another stanza's tree")
+			assert.Eventually(t, func() bool { return strings.Contains(logged.String(), "id=slow") },
+				waitLong, time.Millisecond, "Logging inside Timeout logged the slow request")
+		})
+	}
+}
+
+// firstText is the text of e's first child element, or "" (e nil, or
+// cleared under its reader).
+func firstText(e *iq.Element) string {
+	for c := range e.Children() {
+		return c.Text()
+	}
+	return ""
+}
+
+// TestReleaseLeavesTheRequestErrorValid: for an error reply, the error
+// Caller.Request returns is the response's StanzaError, whose App was read
+// into the response's tree; releasing the response leaves the error as it
+// was.
+func TestReleaseLeavesTheRequestErrorValid(t *testing.T) {
+	leakCheck(t)
+	client, server := servePair(t, iq.WithTreeReuse())
+	// Each error's App is in a namespace of its own: a later stanza that
+	// took a released tree's memory would show through.
+	app := func(n string) *iq.Element {
+		el := iq.NewElement("urn:test:app:"+n, "items")
+		for i := range 12 {
+			el.Append(iq.NewElement("urn:test:app:"+n, "item").AppendText(fmt.Sprint(i)))
+		}
+		return el
+	}
+	server.Callee.Get(hNS, "items", func(_ context.Context, req *iq.IQ) (*iq.Element, error) {
+		return nil, &iq.StanzaError{Type: iq.Cancel, Condition: iq.ItemNotFound, App: app(req.ID)}
+	})
+	for i := range 4 { // past the first stanza, and with memory given back
+		id := fmt.Sprint(i)
+		resp, err := client.Caller.Request(context.Background(), &iq.IQ{ID: id, Type: iq.TypeGet, Payload: itemsPayload("x", 1)})
+		require.Error(t, err)
+		var serr *iq.StanzaError
+		require.ErrorAs(t, err, &serr)
+		text := err.Error()
+		resp.Release()
+		_, _ = client.Caller.Request(context.Background(), &iq.IQ{ID: id + "-next", Type: iq.TypeGet, Payload: itemsPayload("y", 1)})
+		assert.Equal(t, text, err.Error())
+		assert.True(t, app(id).Equal(serr.App), "App: %v", serr.App)
+	}
+}
+
+// TestReleasedTreesAreNotSeenByOtherStanzas: with WithTreeReuse on
 // the answering end and IQ.Release on every response, the memory of each
 // tree read is reused for later stanzas, and no stanza ever reads
 // another's elements: many requests in flight at once, each echoed, each
@@ -36,7 +153,7 @@ func TestReleasedTreesAreNotSeenByOtherStanzas(t *testing.T) {
 	a, b := net.Pipe()
 	ca, cb := stream.New(a), stream.New(b)
 	client := iq.NewEndpoint(ca)
-	server := iq.NewEndpoint(cb, iq.WithReleaseRequests())
+	server := iq.NewEndpoint(cb, iq.WithTreeReuse())
 	server.Callee.Get(hNS, "items", func(_ context.Context, req *iq.IQ) (*iq.Element, error) {
 		return req.Payload, nil // an echo: the reply holds the request's tree
 	})
