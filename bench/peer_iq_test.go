@@ -30,11 +30,12 @@ func newIQPeer(tb testing.TB, client, server net.Conn, sender func(iq.Sender) iq
 	return newIQPeerWith(tb, client, server, sender, opts, nil)
 }
 
-// newIQReleasePeer is newIQPeer with the server's Callee releasing each
-// request once its reply is sent (iq.WithTreeReuse), for the rows
-// whose client releases each response too (echoReleaseOp).
+// newIQReleasePeer is newIQPeer with both Endpoints made
+// iq.WithTreeReuse: the server's Callee releases each request once its
+// reply is sent, and the client releases each response (echoReleaseOp).
 func newIQReleasePeer(tb testing.TB, client, server net.Conn) *iqPeer {
-	return newIQPeerWith(tb, client, server, nil, nil, []iq.Option{iq.WithTreeReuse()})
+	reuse := []iq.Option{iq.WithTreeReuse()}
+	return newIQPeerWith(tb, client, server, nil, reuse, reuse)
 }
 
 // newIQPeerWith is newIQPeer with options for the server's Endpoint too.
