@@ -3,6 +3,7 @@ package iq
 import (
 	"encoding/xml"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -15,6 +16,18 @@ import (
 // encoding/xml would read back to the same Infoset: the encoding/xml Encoder
 // path (MarshalXML) is kept for users who embed an IQ or an Element in their
 // own structs.
+
+// room returns b with room for n more bytes, its capacity at least
+// doubled when it must grow. append alone grows a large slice by about a
+// quarter at a time: encoding a stanza of hundreds of kilobytes into a
+// small buffer then allocates, and copies, about five times its size;
+// doubling, about twice.
+func room(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		return b
+	}
+	return slices.Grow(b, max(n, cap(b)))
+}
 
 // appendElement appends e's serialization to b. defaultNS is the default
 // namespace in scope where e is written ("" at the top of a stanza, which
@@ -29,6 +42,7 @@ import (
 // for its children; one in the xmlns namespace cannot be written at all
 // (see checkReservedNS).
 func appendElement(b []byte, e *Element, defaultNS string) ([]byte, error) {
+	b = room(b, 64) // a start tag, most often
 	if !isNCName(e.Name.Local) {
 		return b, fmt.Errorf("iq: invalid element name %q", e.Name.Local)
 	}
@@ -141,6 +155,7 @@ func indexOf(s []string, v string) int {
 // table; only a byte that needs a reference, or that starts a multi-byte
 // character (checked to be an XML Char), takes the slow path.
 func appendEscaped(b []byte, s string, attr bool) []byte {
+	b = room(b, len(s))
 	mask := escText
 	if attr {
 		mask = escAttr

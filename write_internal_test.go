@@ -3,6 +3,7 @@ package iq
 import (
 	"encoding/xml"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -231,4 +232,24 @@ func FuzzWriteAppendEscaped(f *testing.F) {
 			t.Fatalf("appendEscaped(%q, %v) = %q, want %q", in, attr, got, want)
 		}
 	})
+}
+
+// TestBugBigStanzaEncodingGrewItsBufferByQuarters: append grows a large
+// slice by about a quarter at a time, so encoding a 500 KB payload into a
+// small buffer took dozens of allocations, about five times its size in
+// all; room doubles it, in a dozen or so.
+func TestBugBigStanzaEncodingGrewItsBufferByQuarters(t *testing.T) {
+	q := NewElement("urn:test", "q")
+	for i := range 5000 {
+		q.Append(NewElement("urn:test", "item", "n", strconv.Itoa(i)).AppendText(strings.Repeat("x", 80)))
+	}
+	in := &IQ{Type: TypeResult, ID: "big", Payload: q}
+	var out []byte
+	allocs := testing.AllocsPerRun(1, func() {
+		var err error
+		out, err = in.AppendXML(nil)
+		require.NoError(t, err)
+	})
+	require.Greater(t, len(out), 500_000)
+	assert.LessOrEqual(t, allocs, 20.0, "allocations to encode %d bytes into an empty buffer", len(out))
 }
