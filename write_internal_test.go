@@ -2,7 +2,9 @@ package iq
 
 import (
 	"encoding/xml"
+	"math"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -236,20 +238,28 @@ func FuzzWriteAppendEscaped(f *testing.F) {
 
 // TestBugBigStanzaEncodingGrewItsBufferByQuarters: append grows a large
 // slice by about a quarter at a time, so encoding a 500 KB payload into a
-// small buffer took dozens of allocations, about five times its size in
-// all; room doubles it, in a dozen or so.
+// pooled 512-byte buffer allocated five times its size in all (23
+// allocations); room doubles it: two and a half times (three and a half
+// under the race detector, which does not fold slices.Grow's make into
+// its append).
 func TestBugBigStanzaEncodingGrewItsBufferByQuarters(t *testing.T) {
 	q := NewElement("urn:test", "q")
 	for i := range 5000 {
 		q.Append(NewElement("urn:test", "item", "n", strconv.Itoa(i)).AppendText(strings.Repeat("x", 80)))
 	}
 	in := &IQ{Type: TypeResult, ID: "big", Payload: q}
-	var out []byte
-	allocs := testing.AllocsPerRun(1, func() {
-		var err error
-		out, err = in.AppendXML(nil)
+	var n int
+	least := uint64(math.MaxUint64)
+	for range 3 { // the least of three: another goroutine may allocate meanwhile
+		b := make([]byte, 0, 512)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		out, err := in.AppendXML(b)
+		runtime.ReadMemStats(&after)
 		require.NoError(t, err)
-	})
-	require.Greater(t, len(out), 500_000)
-	assert.LessOrEqual(t, allocs, 20.0, "allocations to encode %d bytes into an empty buffer", len(out))
+		n = len(out)
+		least = min(least, after.TotalAlloc-before.TotalAlloc)
+	}
+	require.Greater(t, n, 500_000)
+	assert.LessOrEqual(t, least, uint64(4*n), "bytes allocated to encode %d bytes", n)
 }
