@@ -30,9 +30,9 @@ import (
 // alive. With SetTreeReuse, a builder reading stanzas (RootIQ) takes a
 // big tree's three arrays, with a small header, from the memory that
 // IQ.Release gives back, when there is some: a released stanza's tree
-// costs no allocation but its string. Without Grow, elements are carved from chunks of growing size,
-// which a kept Element may share with its neighbours. An ElementBuilder is
-// not safe for concurrent use.
+// costs no allocation but its string. Without Grow, elements are carved
+// from chunks of growing size, which a kept Element may share with its
+// neighbours. An ElementBuilder is not safe for concurrent use.
 type ElementBuilder struct {
 	root  *Element
 	stack []*Element
@@ -181,9 +181,9 @@ func (b *ElementBuilder) Grow(elements, nodes, attrs int) []xml.Attr {
 // its children and the values of its attributes: the tree allocated is
 // the payload's alone, with the IQ (Root still returns an element the
 // caller may keep, copied; with SetTreeReuse, its children are released
-// with the IQ). It returns the room for the attributes below
-// the top element, and apart true, or does what Grow does and returns
-// apart false.
+// with the IQ). It returns the room for the attributes below the top
+// element, and apart true, or does what Grow does and returns apart
+// false.
 func (b *ElementBuilder) GrowTop(top xml.Name, topAttrs, topContent, elements, nodes, attrs int) ([]xml.Attr, bool) {
 	if !b.withIQ || top.Local != "iq" || !isStreamNS(top.Space) {
 		b.topApart = false // even for a caller that skipped Reset

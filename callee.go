@@ -89,8 +89,8 @@ type Callee struct {
 
 // NewCallee returns a Callee that sends its replies through s. It heeds
 // WithMaxInFlight, WithUnknownNamespaceCondition, WithReplyTimeout,
-// WithTreeReuse and WithLogger. It panics if s is nil: Receive
-// could send no reply.
+// WithTreeReuse and WithLogger. It panics if s is nil: Receive could send
+// no reply.
 func NewCallee(s Sender, opts ...Option) *Callee {
 	mustSender("NewCallee", s)
 	return newCallee(s, newConfig(opts))
