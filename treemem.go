@@ -118,9 +118,11 @@ func (iq *IQ) ownsTree() bool {
 
 // keepTree makes iq's tree one that Release will not give back, without
 // touching iq's fields: for a request whose handler runs on (Timeout)
-// while its Callee goes on to release it.
+// while its Callee goes on to release it. iq may be a copy of the IQ the
+// stream delivered (a middleware may pass one on, as iqotel's does), so
+// the tree is kept whoever owns it: at worst a tree is not reused.
 func (iq *IQ) keepTree() {
 	if m := iq.tree; m != nil {
-		m.owner.CompareAndSwap(iq, nil)
+		m.owner.Store(nil)
 	}
 }
