@@ -163,29 +163,18 @@ func TestReleaseLeavesTheRequestErrorValid(t *testing.T) {
 	}
 }
 
-// TestReleasedTreesAreNotSeenByOtherStanzas: with WithTreeReuse on
-// the answering end and IQ.Release on every response, the memory of each
+// TestReleasedTreesAreNotSeenByOtherStanzas: with WithTreeReuse on both
+// ends and IQ.Release on every response, the memory of each
 // tree read is reused for later stanzas, and no stanza ever reads
 // another's elements: many requests in flight at once, each echoed, each
 // response checked whole before its release (and, with -race, no release
 // races with the reader's reuse).
 func TestReleasedTreesAreNotSeenByOtherStanzas(t *testing.T) {
 	leakCheck(t)
-	a, b := net.Pipe()
-	ca, cb := stream.New(a), stream.New(b)
-	client := iq.NewEndpoint(ca)
-	server := iq.NewEndpoint(cb, iq.WithTreeReuse())
+	client, server := servePair(t, iq.WithTreeReuse())
 	server.Callee.Get(hNS, "items", func(_ context.Context, req *iq.IQ) (*iq.Element, error) {
 		return req.Payload, nil // an echo: the reply holds the request's tree
 	})
-	var served sync.WaitGroup
-	served.Go(func() { _ = ca.Serve(context.Background(), client, nil) })
-	served.Go(func() { _ = cb.Serve(context.Background(), server, nil) })
-	defer func() {
-		require.NoError(t, ca.Close())
-		_ = cb.Close()
-		served.Wait()
-	}()
 
 	var wg sync.WaitGroup
 	for g := range 8 {
