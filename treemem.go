@@ -91,7 +91,7 @@ func (m *treeMem) size() int {
 // a program releases the responses it is done with.
 func (iq *IQ) Release() {
 	m := iq.tree
-	if m != nil && iq.Error != nil && iq.Error.App != nil && m.owner.Load() == iq {
+	if iq.Error != nil && iq.Error.App != nil && iq.ownsTree() {
 		// The error Caller.Request returned for iq is this StanzaError:
 		// it stays valid, its App copied out of the tree.
 		iq.Error.App = iq.Error.App.Copy()
