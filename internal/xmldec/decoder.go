@@ -945,37 +945,39 @@ func appendOne[T any](s []T, v T) []T {
 	return append(s, v)
 }
 
-// push appends v to *s, in place when there is room: a slice resliced
-// over itself stores no pointer, so that the fields of a Decoder that grow
-// with every tag cost no write barrier while the collector runs.
+// push appends v to *s, doubling its capacity when it is full, as
+// appendOne does. It is small enough to be inlined (a call to a function
+// that is not would put it over the inliner's budget), and an append to
+// *s of the slice it holds stores only the length unless it grows, so
+// that the fields of a Decoder that grow with every tag cost neither a
+// call nor a write barrier while the collector runs.
 func push[T any](s *[]T, v T) {
-	if n := len(*s); n < cap(*s) {
-		*s = (*s)[:n+1]
-		(*s)[n] = v
-		return
+	if len(*s) == cap(*s) {
+		*s = slices.Grow(*s, max(len(*s), 16))
 	}
-	grow(s, v)
+	*s = append(*s, v)
 }
 
-// grow is push's slow path, apart so that push is inlined and small.
-//
-//go:noinline
-func grow[T any](s *[]T, v T) { *s = appendOne(*s, v) }
+// slot appends an element to *s as push does and returns it, for the
+// caller to set every field of: where push copies a struct built on the
+// stack field by field, the copy's wide loads wait for those narrow
+// stores to retire.
+func slot[T any](s *[]T) *T {
+	if len(*s) == cap(*s) {
+		*s = slices.Grow(*s, max(len(*s), 16))
+	}
+	*s = (*s)[:len(*s)+1]
+	return &(*s)[len(*s)-1]
+}
 
-// pushBytes appends b to *s as push does.
+// pushBytes appends b to *s as push does, at least doubling its capacity
+// when it grows, as appendBytes does.
 func pushBytes(s *[]byte, b []byte) {
-	if n := len(*s); cap(*s)-n >= len(b) {
-		*s = (*s)[:n+len(b)]
-		copy((*s)[n:], b)
-		return
+	if cap(*s)-len(*s) < len(b) {
+		*s = slices.Grow(*s, max(len(*s), len(b), 256))
 	}
-	growBytes(s, b)
+	*s = append(*s, b...)
 }
-
-// growBytes is pushBytes's slow path, as grow is push's.
-//
-//go:noinline
-func growBytes(s *[]byte, b []byte) { *s = appendBytes(*s, b) }
 
 // appendBytes appends b to s, at least doubling s's capacity when it is
 // too small.
@@ -1219,7 +1221,8 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 				return rootName, d.done(h)
 			}
 		} else {
-			stk = appendOne(stk, frame{d.tag.q.a, uint32(d.tag.q.b - d.tag.q.a), uint32(mark), uint32(len(d.evs) - 1), 0})
+			f := slot(&stk)
+			f.a, f.qlen, f.mark, f.ev, f.n = d.tag.q.a, uint32(d.tag.q.b-d.tag.q.a), uint32(mark), uint32(len(d.evs)-1), 0
 			d.depth = max(d.depth, len(stk))
 		}
 
@@ -1523,10 +1526,17 @@ func (d *Decoder) startTag() error {
 				}
 			}
 		}
-		d.space()
-		c, ok := d.getc()
-		if !ok {
-			return d.eofErr()
+		var c byte
+		if p < d.end {
+			// Fast path: the loop above skipped the space before the
+			// next byte, which is in the buffer.
+			c, d.pos = d.buf[p], p+1
+		} else {
+			d.space()
+			var ok bool
+			if c, ok = d.getc(); !ok {
+				return d.eofErr()
+			}
 		}
 		if c == '/' {
 			if c, ok = d.getc(); !ok {
@@ -1592,7 +1602,8 @@ func (d *Decoder) startTag() error {
 			pushBytes(&d.vals, d.tmp[s.a:s.b])
 			s = span{a, len(d.vals)}
 		}
-		push(&d.attrs, rawAttr{space: n.space, local: n.local, raw: raw, simple: n.simple, val: s})
+		a := slot(&d.attrs)
+		a.space, a.local, a.raw, a.simple, a.val = n.space, n.local, raw, n.simple, s
 	}
 }
 

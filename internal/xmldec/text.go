@@ -1,6 +1,7 @@
 package xmldec
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"unicode/utf8"
@@ -290,17 +291,20 @@ func predefined(b []byte) (int, byte) {
 	if len(b) < 5 {
 		return 0, 0 // entity's slow path reads it, and more input if need be
 	}
+	// The first four bytes as one word, so that each entity is one
+	// comparison and predefined is small enough to be inlined.
+	w := binary.LittleEndian.Uint32(b)
 	switch {
-	case b[1] == 't' && b[2] == ';' && (b[0] == 'l' || b[0] == 'g'):
-		if b[0] == 'l' {
-			return 3, '<'
-		}
+	case w&0xffffff == 'l'|'t'<<8|';'<<16:
+		return 3, '<'
+	case w&0xffffff == 'g'|'t'<<8|';'<<16:
 		return 3, '>'
-	case b[0] == 'a' && b[1] == 'm' && b[2] == 'p' && b[3] == ';':
+	case w == 'a'|'m'<<8|'p'<<16|';'<<24:
 		return 4, '&'
-	case string(b[:5]) == "apos;":
+	case b[4] != ';':
+	case w == 'a'|'p'<<8|'o'<<16|'s'<<24:
 		return 5, '\''
-	case string(b[:5]) == "quot;":
+	case w == 'q'|'u'<<8|'o'<<16|'t'<<24:
 		return 5, '"'
 	}
 	return 0, 0
