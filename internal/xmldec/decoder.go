@@ -971,21 +971,12 @@ func slot[T any](s *[]T) *T {
 }
 
 // pushBytes appends b to *s as push does, at least doubling its capacity
-// when it grows, as appendBytes does.
+// when it grows.
 func pushBytes(s *[]byte, b []byte) {
 	if cap(*s)-len(*s) < len(b) {
 		*s = slices.Grow(*s, max(len(*s), len(b), 256))
 	}
 	*s = append(*s, b...)
-}
-
-// appendBytes appends b to s, at least doubling s's capacity when it is
-// too small.
-func appendBytes(s, b []byte) []byte {
-	if cap(s)-len(s) < len(b) {
-		s = slices.Grow(s, max(len(s), len(b), 256))
-	}
-	return append(s, b...)
 }
 
 // presize makes room in the record for the element in data, so that a big
