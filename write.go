@@ -177,40 +177,40 @@ func appendEscaped(b []byte, s string, attr bool) []byte {
 				continue
 			}
 			run = 0
-			var esc string
-			width := 1
-			switch c {
-			case '&':
-				esc = "&amp;"
-			case '<':
-				esc = "&lt;"
-			case '>':
-				esc = "&gt;"
-			case '"':
-				esc = "&quot;" // only in an attribute: the table passes it in text
-			case '\r':
-				esc = "&#xD;"
-			case '\n':
-				esc = "&#xA;" // only in an attribute
-			case '\t':
-				esc = "&#x9;" // only in an attribute
-			default:
-				if c < 0x20 {
-					esc = "\uFFFD"
-					break
-				}
+			if c >= utf8.RuneSelf {
 				r, w := utf8.DecodeRuneInString(s[i:])
-				width = w
-				if (r == utf8.RuneError && w == 1) || !isXMLChar(r) {
-					esc = "\uFFFD"
-					break
+				if (r != utf8.RuneError || w != 1) && isXMLChar(r) {
+					i += w // a valid character stands for itself
+					continue
 				}
+				b = append(b, s[last:i]...)
+				b = append(b, "\uFFFD"...)
 				i += w
+				last = i
 				continue
 			}
 			b = append(b, s[last:i]...)
-			b = append(b, esc...)
-			i += width
+			// Each reference appended as constant bytes: stores, where a
+			// string of variable length costs a call to memmove.
+			switch c {
+			case '&':
+				b = append(b, '&', 'a', 'm', 'p', ';')
+			case '<':
+				b = append(b, '&', 'l', 't', ';')
+			case '>':
+				b = append(b, '&', 'g', 't', ';')
+			case '"':
+				b = append(b, '&', 'q', 'u', 'o', 't', ';') // only in an attribute: the table passes it in text
+			case '\r':
+				b = append(b, '&', '#', 'x', 'D', ';')
+			case '\n':
+				b = append(b, '&', '#', 'x', 'A', ';') // only in an attribute
+			case '\t':
+				b = append(b, '&', '#', 'x', '9', ';') // only in an attribute
+			default: // another control character: not allowed in XML
+				b = append(b, "\uFFFD"...)
+			}
+			i++
 			last = i
 		}
 	}
