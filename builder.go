@@ -35,8 +35,7 @@ import (
 // neighbours. An ElementBuilder is not safe for concurrent use.
 type ElementBuilder struct {
 	root  *Element
-	stack []*Element
-	marks []int     // where each open element's content starts in nodes; ^i: it fills its Content directly, next at i
+	stack []openElement
 	nodes []Node    // content of the open elements
 	slab  []Element // slab[si:] and nslab[ni:] are free: indices, which
 	nslab []Node    // unlike reslicing write no pointer, so no barrier
@@ -110,7 +109,6 @@ func (b *ElementBuilder) Reset() {
 	}
 	clear(b.stack)
 	b.stack = b.stack[:0]
-	b.marks = b.marks[:0]
 	clear(b.nodes)
 	b.nodes = b.nodes[:0]
 }
@@ -355,7 +353,7 @@ func (b *ElementBuilder) StartContent(name xml.Name, attr []xml.Attr, content in
 	e := b.newElement()
 	e.Name, e.Attr = name, attr
 	if len(b.stack) > 0 {
-		b.add(Node{Element: e})
+		b.addElement(e)
 	} else {
 		b.root = e
 	}
@@ -379,33 +377,49 @@ func (b *ElementBuilder) startTop(name xml.Name, attr []xml.Attr, content int) {
 	b.push(e, ^0)
 }
 
-// push opens e, whose content is marked by mark. The stacks double when
-// full, so that deep nesting copies them a few times rather than many.
+// openElement is an element being built: its content starts at mark in
+// nodes, or, when mark is ^i, fills its own Content, next at i.
+type openElement struct {
+	e    *Element
+	mark int
+}
+
+// push opens e, whose content is marked by mark. The stack doubles when
+// full, so that deep nesting copies it a few times rather than many.
 func (b *ElementBuilder) push(e *Element, mark int) {
 	if len(b.stack) == cap(b.stack) {
 		b.stack = slices.Grow(b.stack, max(len(b.stack), 16))
 	}
-	if len(b.marks) == cap(b.marks) {
-		b.marks = slices.Grow(b.marks, max(len(b.marks), 16))
+	b.stack = append(b.stack, openElement{e, mark})
+}
+
+// addElement adds e to the content of the open element: in the place
+// announced for it (the content node there is still zero: only e's
+// pointer is written), or as add does.
+func (b *ElementBuilder) addElement(e *Element) {
+	o := &b.stack[len(b.stack)-1]
+	if i := ^o.mark; i >= 0 && i < len(o.e.Content) {
+		o.e.Content[i].Element = e
+		o.mark = ^(i + 1)
+		return
 	}
-	b.stack = append(b.stack, e)
-	b.marks = append(b.marks, mark)
+	b.add(Node{Element: e})
 }
 
 // add adds n to the content of the open element.
 func (b *ElementBuilder) add(n Node) {
-	top := len(b.marks) - 1
-	if m := b.marks[top]; m < 0 {
-		e := b.stack[top]
+	o := &b.stack[len(b.stack)-1]
+	if m := o.mark; m < 0 {
+		e := o.e
 		if i := ^m; i < len(e.Content) {
 			e.Content[i] = n
-			b.marks[top] = ^(i + 1)
+			o.mark = ^(i + 1)
 			return
 		}
 		// More content than announced: stack the rest.
 		b.nodes = append(b.nodes, e.Content...)
 		e.Content = nil
-		b.marks[top] = len(b.nodes) - ^m
+		o.mark = len(b.nodes) - ^m
 	}
 	b.nodes = append(b.nodes, n)
 }
@@ -428,13 +442,17 @@ func (b *ElementBuilder) Text(s string) {
 	if len(b.stack) == 0 || s == "" {
 		return
 	}
-	top := len(b.marks) - 1
-	if m := b.marks[top]; m < 0 {
-		if i := ^m; i > 0 {
-			if c := b.stack[top].Content; c[i-1].Element == nil {
-				c[i-1].Text += s
-				return
-			}
+	o := &b.stack[len(b.stack)-1]
+	if m := o.mark; m < 0 {
+		i, c := ^m, o.e.Content
+		if i > 0 && c[i-1].Element == nil {
+			c[i-1].Text += s
+			return
+		}
+		if i < len(c) {
+			c[i].Text = s // the place announced for it, still zero
+			o.mark = ^(i + 1)
+			return
 		}
 	} else if n := len(b.nodes); n > m && b.nodes[n-1].Element == nil {
 		b.nodes[n-1].Text += s
@@ -448,11 +466,10 @@ func (b *ElementBuilder) EndElement() {
 	if len(b.stack) == 0 {
 		return
 	}
-	e := b.stack[len(b.stack)-1]
-	m := b.marks[len(b.marks)-1]
-	b.stack[len(b.stack)-1] = nil
+	o := &b.stack[len(b.stack)-1]
+	e, m := o.e, o.mark
+	o.e = nil
 	b.stack = b.stack[:len(b.stack)-1]
-	b.marks = b.marks[:len(b.marks)-1]
 	if m < 0 {
 		// Filled in place; fewer nodes than announced leave no gap.
 		e.Content = e.Content[:^m]
@@ -481,7 +498,7 @@ func ParseElement(data []byte) (*Element, error) {
 	root := b.Root()
 	b.Reset()
 	if cap(b.stack) > 256 || cap(b.nodes) > 1024 {
-		b.stack, b.marks, b.nodes = nil, nil, nil
+		b.stack, b.nodes = nil, nil
 	}
 	b.slab, b.nslab, b.si, b.ni = nil, nil, 0, 0 // the next tree is not to share their memory
 	builders.Put(b)
