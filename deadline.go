@@ -424,8 +424,18 @@ func (s *sendCtx) reset() {
 type replyCtx struct {
 	ctxCore
 	parent   context.Context
-	deadline time.Time
-	timer    *time.Timer // armed only when someone watches
+	deadline int64 // since callEpoch, as a Call's
+	// timer ends r at its deadline once someone watches r (armed). It is
+	// kept across r's uses, not stopped: a timer set for an earlier
+	// deadline, a previous use's, fires early, finds r unarmed or its
+	// deadline ahead, and is set again only if r is armed. With replies
+	// due at the same timeout from their requests, a use's deadline is
+	// later than the last one's, and a reply watched while it is written
+	// costs no timer operation. timerAt is when the timer fires, while
+	// timerSet.
+	timer    *time.Timer
+	timerAt  int64
+	timerSet bool
 	armed    bool
 
 	// For a reply an AsyncSender queued: the Callee to tell (Sent), and
@@ -454,20 +464,23 @@ var replyCtxPool = sync.Pool{New: func() any { return new(replyCtx) }}
 func newReplyCtx(parent context.Context, d time.Duration) *replyCtx {
 	r := replyCtxPool.Get().(*replyCtx)
 	r.parent = parent
-	r.deadline = time.Now().Add(d)
+	r.deadline = int64(satAdd(time.Since(callEpoch), d)) // one monotonic read
 	return r
 }
 
 func (r *replyCtx) release() {
+	r.reset()
+	replyCtxPool.Put(r)
+}
+
+// reset readies r for another use. Its timer is left as it is (see
+// replyCtx).
+func (r *replyCtx) reset() {
 	r.mu.Lock()
-	if r.armed {
-		r.timer.Stop()
-		r.armed = false
-	}
+	r.armed = false
 	r.resetLocked()
 	r.parent = context.Background()
 	r.mu.Unlock()
-	replyCtxPool.Put(r)
 }
 
 // armLocked starts the timer that ends r at its deadline; r.mu is held.
@@ -476,18 +489,35 @@ func (r *replyCtx) armLocked() {
 		return
 	}
 	r.armed = true
-	if r.timer == nil {
-		r.timer = time.AfterFunc(time.Until(r.deadline), r.expire)
-	} else {
-		r.timer.Reset(time.Until(r.deadline))
-	}
+	r.setTimerLocked()
 }
 
-// expire ends r at its deadline. A timer left over from r's previous use
-// finds r unarmed or its deadline still ahead, and does nothing.
+// setTimerLocked sets the timer for r's deadline unless it is set to fire
+// no later; r.mu is held.
+func (r *replyCtx) setTimerLocked() {
+	switch {
+	case r.timer == nil:
+		r.timer = time.AfterFunc(untilEpoch(r.deadline), r.expire)
+	case !r.timerSet || r.deadline < r.timerAt:
+		r.timer.Reset(untilEpoch(r.deadline))
+	default:
+		return
+	}
+	r.timerAt, r.timerSet = r.deadline, true
+}
+
+// expire ends r at its deadline. A timer set for an earlier use's
+// deadline finds r unarmed, and stops, or r's deadline still ahead, and
+// is set again for it.
 func (r *replyCtx) expire() {
 	r.mu.Lock()
-	if !r.armed || time.Until(r.deadline) > 0 { // one monotonic read, not time.Now
+	r.timerSet = false
+	if !r.armed {
+		r.mu.Unlock()
+		return
+	}
+	if r.deadline > int64(time.Since(callEpoch)) {
+		r.setTimerLocked()
 		r.mu.Unlock()
 		return
 	}
@@ -497,7 +527,9 @@ func (r *replyCtx) expire() {
 }
 
 // Deadline implements context.Context.
-func (r *replyCtx) Deadline() (time.Time, bool) { return r.deadline, true }
+func (r *replyCtx) Deadline() (time.Time, bool) {
+	return callEpoch.Add(time.Duration(r.deadline)), true
+}
 
 // Done implements context.Context.
 func (r *replyCtx) Done() <-chan struct{} {
@@ -513,7 +545,7 @@ func (r *replyCtx) Done() <-chan struct{} {
 func (r *replyCtx) Err() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.err == nil && !r.armed && time.Until(r.deadline) <= 0 {
+	if r.err == nil && !r.armed && r.deadline <= int64(time.Since(callEpoch)) {
 		return context.DeadlineExceeded
 	}
 	return r.err
