@@ -180,3 +180,49 @@ func BenchmarkDecodeLinear(b *testing.B) {
 		}
 	}
 }
+
+// itemsPayload is a query of items shaped as the bench module's payload
+// rows (an attribute needing no escape, one needing one, character data
+// needing three), at least size bytes long.
+func itemsPayload(size int) []byte {
+	var b strings.Builder
+	b.WriteString(`<query xmlns='urn:example:data'>`)
+	for i := 0; b.Len() < size; i++ {
+		fmt.Fprintf(&b, `<item id="%06d" kind="a&amp;b">some &lt;text&gt; &amp; more </item>`, i)
+	}
+	b.WriteString(`</query>`)
+	return []byte(b.String())
+}
+
+// discard is a Handler that keeps nothing.
+type discard struct{}
+
+func (discard) StartElement(xml.Name, []xml.Attr) {}
+func (discard) Text(string)                       {}
+func (discard) EndElement()                       {}
+
+// BenchmarkDecodeStages splits the decoding of a 64 KB payload into what
+// each stage adds: checking it alone (no Handler: nothing is recorded),
+// recording it and replaying it to a Handler that keeps nothing, and
+// building a tree of it.
+func BenchmarkDecodeStages(b *testing.B) {
+	data := itemsPayload(64 << 10)
+	for _, st := range []struct {
+		name string
+		h    func() Handler
+	}{
+		{"check", func() Handler { return nil }},
+		{"record", func() Handler { return discard{} }},
+		{"tree", func() Handler { return new(Tree) }},
+	} {
+		b.Run(st.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := Decode(data, st.h()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
