@@ -372,6 +372,9 @@ func (b *ElementBuilder) startTop(name xml.Name, attr []xml.Attr, content int) {
 			b.topNodes = make([]Node, content)
 		}
 		e.Content = b.topNodes[:content:content]
+		// Zero, as addElement and Text expect an announced place to be,
+		// even for a caller that skipped Reset after the last stanza.
+		clear(e.Content)
 	}
 	b.root = e
 	b.push(e, ^0)

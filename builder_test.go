@@ -449,3 +449,38 @@ func TestStreamIQBytes(t *testing.T) {
 	t.Logf("%d bytes per stanza read as an IQ", per)
 	assert.LessOrEqual(t, per, uint64(400), "bytes per stanza read as an IQ")
 }
+
+// TestBugTopIQBuiltWithoutResetMixedInTheLastStanza: a builder reading
+// stanzas builds each top <iq> in content nodes it reuses, and places a
+// child or a run of text there by writing its pointer alone; a caller that
+// skipped Reset got the last stanza's children back under the new text.
+func TestBugTopIQBuiltWithoutResetMixedInTheLastStanza(t *testing.T) {
+	iqName := xml.Name{Space: "jabber:client", Local: "iq"}
+	build := func(b *iq.ElementBuilder, first, second func()) *iq.Element {
+		b.GrowTop(iqName, 0, 2, 2, 2, 0)
+		b.StartContent(iqName, nil, 2)
+		first()
+		second()
+		b.EndElement()
+		return b.Root()
+	}
+	var b iq.ElementBuilder
+	b.SetTreeReuse(true)
+	b.Reset()
+	child := func(name string) func() {
+		return func() { b.StartContent(xml.Name{Local: name}, nil, 0); b.EndElement() }
+	}
+	text := func(s string) func() { return func() { b.Text(s) } }
+
+	build(&b, child("a"), text("x")) // <iq><a/>x</iq>
+	_, err := b.RootIQ()
+	require.NoError(t, err)
+	got := build(&b, text("y"), child("b")) // no Reset: <iq>y<b/></iq>
+
+	require.Len(t, got.Content, 2)
+	assert.Nil(t, got.Content[0].Element)
+	assert.Equal(t, "y", got.Content[0].Text)
+	require.NotNil(t, got.Content[1].Element)
+	assert.Equal(t, "b", got.Content[1].Element.Name.Local)
+	assert.Empty(t, got.Content[1].Text)
+}
