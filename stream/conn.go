@@ -176,6 +176,7 @@ func WithLogger(l *slog.Logger) Option {
 type Conn struct {
 	rwc     io.ReadWriteCloser
 	dec     *xmldec.Decoder
+	encHint atomic.Int64      // size of the last stanza encoded, if big (encbuf.go)
 	build   iq.ElementBuilder // reused for every stanza, by the one reader
 	maxSize int64
 	log     *slog.Logger
@@ -773,8 +774,6 @@ func (c *Conn) Err() error {
 	}
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
-
 // SendIQ implements iq.Sender: it encodes i whole and writes it after any
 // write under way, alone when the transport is idle, or in one Write with
 // the other stanzas that queued up behind that write. (On a stream busy
@@ -860,8 +859,9 @@ func (c *Conn) checkFrom(from string) error {
 // writes or queues it (writeAsync): a queued stanza's buffer is the
 // queue's to put back.
 func (c *Conn) encodeAndWrite(ctx context.Context, i *iq.IQ, n iq.Notifier) (queued bool, err error) {
-	bp := bufPool.Get().(*[]byte)
+	bp := getBuf(c.encHint.Load())
 	b, err := i.AppendXML((*bp)[:0])
+	c.noteEncoded(len(b))
 	if err == nil {
 		if n == nil {
 			err = c.write(ctx, b)
@@ -905,8 +905,9 @@ func (c *Conn) SendElement(ctx context.Context, el *iq.Element) error {
 			el = &stamped
 		}
 	}
-	bp := bufPool.Get().(*[]byte)
+	bp := getBuf(c.encHint.Load())
 	b, err := el.AppendXML((*bp)[:0])
+	c.noteEncoded(len(b))
 	if err != nil {
 		err = fmt.Errorf("stream: encode <%s>: %w", el.Name.Local, err)
 	} else {
@@ -914,15 +915,6 @@ func (c *Conn) SendElement(ctx context.Context, el *iq.Element) error {
 	}
 	putBuf(bp, b)
 	return err
-}
-
-// putBuf returns an encoding buffer to the pool, unless it grew too large
-// to keep. The write that used it is over: a batch copies what it writes.
-func putBuf(bp *[]byte, b []byte) {
-	if cap(b) <= 64<<10 {
-		*bp = b[:0]
-		bufPool.Put(bp)
-	}
 }
 
 // SendRaw writes b, which must be one or more complete, well-formed

@@ -36,3 +36,10 @@ func WriteQueueSlots(c *Conn) int {
 	defer c.qmu.Unlock()
 	return len(c.q) - c.qhead
 }
+
+// EncodeHint is the size c remembers of the last stanza it encoded, if
+// big (see getBuf).
+func EncodeHint(c *Conn) int64 { return c.encHint.Load() }
+
+// BigBufClass is bigClass, for tests of the buffer classes' bounds.
+var BigBufClass = bigClass
