@@ -424,18 +424,8 @@ func (s *sendCtx) reset() {
 type replyCtx struct {
 	ctxCore
 	parent   context.Context
-	deadline int64 // since callEpoch, as a Call's
-	// timer ends r at its deadline once someone watches r (armed). It is
-	// kept across r's uses, not stopped: a timer set for an earlier
-	// deadline, a previous use's, fires early, finds r unarmed or its
-	// deadline ahead, and is set again only if r is armed. With replies
-	// due at the same timeout from their requests, a use's deadline is
-	// later than the last one's, and a reply watched while it is written
-	// costs no timer operation. timerAt is when the timer fires, while
-	// timerSet.
-	timer    *time.Timer
-	timerAt  int64
-	timerSet bool
+	deadline time.Time
+	timer    *time.Timer // armed only when someone watches
 	armed    bool
 
 	// For a reply an AsyncSender queued: the Callee to tell (Sent), and
@@ -464,23 +454,20 @@ var replyCtxPool = sync.Pool{New: func() any { return new(replyCtx) }}
 func newReplyCtx(parent context.Context, d time.Duration) *replyCtx {
 	r := replyCtxPool.Get().(*replyCtx)
 	r.parent = parent
-	r.deadline = int64(satAdd(time.Since(callEpoch), d)) // one monotonic read
+	r.deadline = time.Now().Add(d)
 	return r
 }
 
 func (r *replyCtx) release() {
-	r.reset()
-	replyCtxPool.Put(r)
-}
-
-// reset readies r for another use. Its timer is left as it is (see
-// replyCtx).
-func (r *replyCtx) reset() {
 	r.mu.Lock()
-	r.armed = false
+	if r.armed {
+		r.timer.Stop()
+		r.armed = false
+	}
 	r.resetLocked()
 	r.parent = context.Background()
 	r.mu.Unlock()
+	replyCtxPool.Put(r)
 }
 
 // armLocked starts the timer that ends r at its deadline; r.mu is held.
@@ -489,35 +476,18 @@ func (r *replyCtx) armLocked() {
 		return
 	}
 	r.armed = true
-	r.setTimerLocked()
-}
-
-// setTimerLocked sets the timer for r's deadline unless it is set to fire
-// no later; r.mu is held.
-func (r *replyCtx) setTimerLocked() {
-	switch {
-	case r.timer == nil:
-		r.timer = time.AfterFunc(untilEpoch(r.deadline), r.expire)
-	case !r.timerSet || r.deadline < r.timerAt:
-		r.timer.Reset(untilEpoch(r.deadline))
-	default:
-		return
+	if r.timer == nil {
+		r.timer = time.AfterFunc(time.Until(r.deadline), r.expire)
+	} else {
+		r.timer.Reset(time.Until(r.deadline))
 	}
-	r.timerAt, r.timerSet = r.deadline, true
 }
 
-// expire ends r at its deadline. A timer set for an earlier use's
-// deadline finds r unarmed, and stops, or r's deadline still ahead, and
-// is set again for it.
+// expire ends r at its deadline. A timer left over from r's previous use
+// finds r unarmed or its deadline still ahead, and does nothing.
 func (r *replyCtx) expire() {
 	r.mu.Lock()
-	r.timerSet = false
-	if !r.armed {
-		r.mu.Unlock()
-		return
-	}
-	if r.deadline > int64(time.Since(callEpoch)) {
-		r.setTimerLocked()
+	if !r.armed || time.Until(r.deadline) > 0 { // one monotonic read, not time.Now
 		r.mu.Unlock()
 		return
 	}
@@ -527,9 +497,7 @@ func (r *replyCtx) expire() {
 }
 
 // Deadline implements context.Context.
-func (r *replyCtx) Deadline() (time.Time, bool) {
-	return callEpoch.Add(time.Duration(r.deadline)), true
-}
+func (r *replyCtx) Deadline() (time.Time, bool) { return r.deadline, true }
 
 // Done implements context.Context.
 func (r *replyCtx) Done() <-chan struct{} {
@@ -545,7 +513,7 @@ func (r *replyCtx) Done() <-chan struct{} {
 func (r *replyCtx) Err() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.err == nil && !r.armed && r.deadline <= int64(time.Since(callEpoch)) {
+	if r.err == nil && !r.armed && time.Until(r.deadline) <= 0 {
 		return context.DeadlineExceeded
 	}
 	return r.err
