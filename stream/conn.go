@@ -863,6 +863,7 @@ func (c *Conn) encodeAndWrite(ctx context.Context, i *iq.IQ, n iq.Notifier) (que
 	b, err := i.AppendXML((*bp)[:0])
 	c.noteEncoded(len(b))
 	if err == nil {
+		bp, b = fitBuf(bp, b)
 		if n == nil {
 			err = c.write(ctx, b)
 		} else {
@@ -911,6 +912,7 @@ func (c *Conn) SendElement(ctx context.Context, el *iq.Element) error {
 	if err != nil {
 		err = fmt.Errorf("stream: encode <%s>: %w", el.Name.Local, err)
 	} else {
+		bp, b = fitBuf(bp, b)
 		err = c.write(ctx, b)
 	}
 	putBuf(bp, b)

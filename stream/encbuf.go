@@ -1,17 +1,24 @@
 package stream
 
-import "sync"
+import (
+	"math/bits"
+	"sync"
+)
 
 // Encoding buffers. A stanza is encoded whole into one buffer before it
 // is written. Buffers of up to smallBuf bytes share bufPool; bigger ones
 // go to bigBufPools by size class, so that a stanza of hundreds of
 // kilobytes is encoded into a buffer of about its size rather than one
 // grown from 512 bytes by doubling (which copies and clears about twice
-// the stanza's size and leaves as much garbage), while a small stanza
-// never takes, and so never pins, a big buffer. Each Conn remembers the
+// the stanza's size and leaves as much garbage). Each Conn remembers the
 // size of the last stanza it encoded (encHint) to pick the class to start
-// from. A sync.Pool lets go of a buffer nobody took for two collections:
-// a stream that stops sending big stanzas keeps none for long.
+// from. A stanza that turns out much smaller than the buffer it was
+// encoded into (the first small one after a big one) is copied into a
+// buffer of its own size and the big one goes back at once (fitBuf), so
+// that a stanza waiting in the write queue holds at most about twice its
+// size, or smallBuf. A sync.Pool lets go of a buffer nobody took for two
+// collections: a stream that stops sending big stanzas keeps none for
+// long.
 const (
 	smallBuf  = 64 << 10
 	maxBigBuf = 4 << 20 // larger buffers are not kept
@@ -19,22 +26,17 @@ const (
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// bigBufPools hold buffers of capacity in (64 KiB, 256 KiB], (256 KiB,
-// 1 MiB] and (1 MiB, 4 MiB].
-var bigBufPools [3]sync.Pool
+// bigBufPools hold buffers of capacity in (64 KiB, 128 KiB], (128 KiB,
+// 256 KiB], ... (2 MiB, 4 MiB]: each class twice the one before.
+var bigBufPools [6]sync.Pool
 
 // bigClass returns the class of bigBufPools for a capacity over smallBuf,
 // or -1 past maxBigBuf.
 func bigClass(n int) int {
-	switch {
-	case n <= 256<<10:
-		return 0
-	case n <= 1<<20:
-		return 1
-	case n <= maxBigBuf:
-		return 2
+	if n > maxBigBuf {
+		return -1
 	}
-	return -1
+	return bits.Len(uint(n-1)>>16) - 1
 }
 
 // getBuf returns an empty encoding buffer for a stanza of about hint
@@ -62,9 +64,22 @@ func putBuf(bp *[]byte, b []byte) {
 	}
 }
 
+// fitBuf returns b, just encoded into bp, in a buffer of about its size:
+// itself, or, when it holds less than half of a big buffer, a copy in a
+// buffer from the pool of its size, the big one going back at once.
+func fitBuf(bp *[]byte, b []byte) (*[]byte, []byte) {
+	if cap(b) <= smallBuf || 2*len(b) >= cap(b) {
+		return bp, b
+	}
+	nbp := getBuf(int64(len(b)))
+	nb := append((*nbp)[:0], b...)
+	putBuf(bp, b)
+	return nbp, nb
+}
+
 // noteEncoded records the size of a stanza c encoded, for getBuf: it is
-// written only when it says something new (a big stanza, or the first
-// small one after it), so that a stream of small stanzas reads it alone.
+// written only when the stanza is big, or the first small one after a big
+// one, so that a stream of small stanzas reads it alone.
 func (c *Conn) noteEncoded(n int) {
 	if n > smallBuf || c.encHint.Load() != 0 {
 		if n <= smallBuf {

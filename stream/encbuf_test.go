@@ -17,8 +17,9 @@ func TestBigBufClassBounds(t *testing.T) {
 	for _, tc := range []struct {
 		n, class int
 	}{
-		{64<<10 + 1, 0}, {256 << 10, 0}, {256<<10 + 1, 1}, {1 << 20, 1},
-		{1<<20 + 1, 2}, {4 << 20, 2}, {4<<20 + 1, -1},
+		{64<<10 + 1, 0}, {128 << 10, 0}, {128<<10 + 1, 1}, {256 << 10, 1},
+		{256<<10 + 1, 2}, {1 << 20, 3}, {1<<20 + 1, 4}, {2 << 20, 4},
+		{2<<20 + 1, 5}, {4 << 20, 5}, {4<<20 + 1, -1},
 	} {
 		assert.Equal(t, tc.class, stream.BigBufClass(tc.n), "capacity %d", tc.n)
 	}
@@ -66,4 +67,25 @@ func TestBugBigStanzaEncodedIntoAFreshBufferEachTime(t *testing.T) {
 	perSend := (after.TotalAlloc - before.TotalAlloc) / n
 	t.Logf("%d bytes allocated per SendIQ of a %d-byte stanza", perSend, size)
 	assert.Less(t, perSend, uint64(size/4))
+}
+
+// TestBugSmallStanzaHeldABigBuffer: the first small stanza after a big
+// one is encoded into a buffer of the big one's class, and a stanza
+// waiting in the write queue held all of it (a 26-byte stanza, 1.1 MB,
+// found by a review). It is now copied into a buffer of its own size.
+func TestBugSmallStanzaHeldABigBuffer(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		capacity, n int
+		most        int
+	}{
+		{"small stanza in a big buffer", 1 << 20, 26, 64 << 10},
+		{"half a big buffer", 1 << 20, 300 << 10, 600 << 10},
+		{"a big buffer well used", 1 << 20, 600 << 10, 1 << 20},
+		{"a small buffer", 4 << 10, 26, 4 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.LessOrEqual(t, stream.FitBuf(tc.capacity, tc.n), tc.most)
+		})
+	}
 }

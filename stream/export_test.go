@@ -43,3 +43,11 @@ func EncodeHint(c *Conn) int64 { return c.encHint.Load() }
 
 // BigBufClass is bigClass, for tests of the buffer classes' bounds.
 var BigBufClass = bigClass
+
+// FitBuf is fitBuf: b encoded into a buffer of capacity c, as a queued
+// stanza would then hold it; it returns the capacity held.
+func FitBuf(c, n int) int {
+	b := make([]byte, n, c)
+	_, b = fitBuf(&b, b)
+	return cap(b)
+}
