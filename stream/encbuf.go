@@ -15,8 +15,10 @@ import (
 // from. A stanza that turns out much smaller than the buffer it was
 // encoded into (the first small one after a big one) is copied into a
 // buffer of its own size and the big one goes back at once (fitBuf), so
-// that a stanza waiting in the write queue holds at most about twice its
-// size, or smallBuf. A sync.Pool lets go of a buffer nobody took for two
+// that a stanza waiting in the write queue holds at most four times its
+// size, or smallBuf. (Not twice: a stanza that ends just past its
+// buffer's end doubles it, and copying that out every time would cost
+// more than pooling saves.) A sync.Pool lets go of a buffer nobody took for two
 // collections: a stream that stops sending big stanzas keeps none for
 // long.
 const (
@@ -40,13 +42,20 @@ func bigClass(n int) int {
 }
 
 // getBuf returns an empty encoding buffer for a stanza of about hint
-// bytes.
+// bytes: from hint's class or the next one up (where one made for hint,
+// with its room to spare, may have gone back), or, when neither has one,
+// a new one of hint's size and an eighth more, rather than one grown to
+// it by doubling.
 func getBuf(hint int64) *[]byte {
 	if hint > smallBuf {
 		if k := bigClass(int(hint)); k >= 0 {
-			if bp, ok := bigBufPools[k].Get().(*[]byte); ok {
-				return bp
+			for i := k; i <= k+1 && i < len(bigBufPools); i++ {
+				if bp, ok := bigBufPools[i].Get().(*[]byte); ok {
+					return bp
+				}
 			}
+			b := make([]byte, 0, hint+hint/8)
+			return &b
 		}
 	}
 	return bufPool.Get().(*[]byte)
@@ -65,10 +74,10 @@ func putBuf(bp *[]byte, b []byte) {
 }
 
 // fitBuf returns b, just encoded into bp, in a buffer of about its size:
-// itself, or, when it holds less than half of a big buffer, a copy in a
-// buffer from the pool of its size, the big one going back at once.
+// itself, or, when it holds less than a quarter of a big buffer, a copy
+// in a buffer from the pool of its size, the big one going back at once.
 func fitBuf(bp *[]byte, b []byte) (*[]byte, []byte) {
-	if cap(b) <= smallBuf || 2*len(b) >= cap(b) {
+	if cap(b) <= smallBuf || 4*len(b) >= cap(b) {
 		return bp, b
 	}
 	nbp := getBuf(int64(len(b)))

@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -46,33 +47,51 @@ func TestEncodeHintFollowsTheLastStanza(t *testing.T) {
 // of kilobytes was encoded into a pooled 512-byte buffer that grew by
 // doubling to its size, then dropped: about twice its size allocated,
 // copied and cleared per stanza. The buffer is now kept in a pool of its
-// size class.
+// size class. (Items: a stanza whose buffer, grown by doubling, ended
+// more than twice its size, two classes up from where the next one of
+// its size looked for it.)
 func TestBugBigStanzaEncodedIntoAFreshBufferEachTime(t *testing.T) {
 	if raceEnabled {
 		t.Skip("-race's sync.Pool drops items at random")
 	}
-	c := stream.New(discardRWC{}, stream.WithNamespace(iq.NSComponent), stream.WithLocalAddress(compDomain))
-	ctx := context.Background()
-	const size = 300 << 10
-	out := &iq.IQ{ID: "a", To: "user@example.org", Type: iq.TypeResult,
-		Payload: iq.NewElement(hNS, "r").AppendText(strings.Repeat("x", size))}
-	require.NoError(t, c.SendIQ(ctx, out))
-	const n = 20
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range n {
-		require.NoError(t, c.SendIQ(ctx, out))
+	items := iq.NewElement(hNS, "query")
+	for i := range 7400 {
+		items.Append(iq.NewElement(hNS, "item", "id", fmt.Sprintf("%06d", i), "kind", "a&b").AppendText("some <text> & more "))
 	}
-	runtime.ReadMemStats(&after)
-	perSend := (after.TotalAlloc - before.TotalAlloc) / n
-	t.Logf("%d bytes allocated per SendIQ of a %d-byte stanza", perSend, size)
-	assert.Less(t, perSend, uint64(size/4))
+	for _, tc := range []struct {
+		name    string
+		payload *iq.Element
+	}{
+		{"300 KB of text", iq.NewElement(hNS, "r").AppendText(strings.Repeat("x", 300<<10))},
+		{"500 KB of items", items},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := stream.New(discardRWC{}, stream.WithNamespace(iq.NSComponent), stream.WithLocalAddress(compDomain))
+			ctx := context.Background()
+			out := &iq.IQ{ID: "a", To: "user@example.org", Type: iq.TypeResult, Payload: tc.payload}
+			require.NoError(t, c.SendIQ(ctx, out))
+			size := stream.EncodeHint(c)
+			runtime.GC() // the payload's garbage, not to be collected during the loop
+			require.NoError(t, c.SendIQ(ctx, out))
+			const n = 10
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range n {
+				require.NoError(t, c.SendIQ(ctx, out))
+			}
+			runtime.ReadMemStats(&after)
+			perSend := (after.TotalAlloc - before.TotalAlloc) / n
+			t.Logf("%d bytes allocated per SendIQ of a %d-byte stanza", perSend, size)
+			assert.Less(t, perSend, uint64(size/4))
+		})
+	}
 }
 
 // TestBugSmallStanzaHeldABigBuffer: the first small stanza after a big
 // one is encoded into a buffer of the big one's class, and a stanza
 // waiting in the write queue held all of it (a 26-byte stanza, 1.1 MB,
-// found by a review). It is now copied into a buffer of its own size.
+// found by a review). A stanza under a quarter of its buffer is now
+// copied into a buffer of its own size.
 func TestBugSmallStanzaHeldABigBuffer(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
@@ -80,8 +99,9 @@ func TestBugSmallStanzaHeldABigBuffer(t *testing.T) {
 		most        int
 	}{
 		{"small stanza in a big buffer", 1 << 20, 26, 64 << 10},
-		{"half a big buffer", 1 << 20, 300 << 10, 600 << 10},
-		{"a big buffer well used", 1 << 20, 600 << 10, 1 << 20},
+		{"a fifth of a big buffer", 1 << 20, 200 << 10, 400 << 10},
+		{"a third of a big buffer", 1 << 20, 350 << 10, 1 << 20},
+		{"a big buffer doubled past its stanza", 1 << 20, 520 << 10, 1 << 20},
 		{"a small buffer", 4 << 10, 26, 4 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
