@@ -859,11 +859,10 @@ func (c *Conn) checkFrom(from string) error {
 // writes or queues it (writeAsync): a queued stanza's buffer is the
 // queue's to put back.
 func (c *Conn) encodeAndWrite(ctx context.Context, i *iq.IQ, n iq.Notifier) (queued bool, err error) {
-	bp := getBuf(c.encHint.Load())
+	bp := c.encodeBuf()
 	b, err := i.AppendXML((*bp)[:0])
-	c.noteEncoded(len(b))
 	if err == nil {
-		bp, b = fitBuf(bp, b)
+		bp, b = c.encoded(bp, b)
 		if n == nil {
 			err = c.write(ctx, b)
 		} else {
@@ -906,13 +905,12 @@ func (c *Conn) SendElement(ctx context.Context, el *iq.Element) error {
 			el = &stamped
 		}
 	}
-	bp := getBuf(c.encHint.Load())
+	bp := c.encodeBuf()
 	b, err := el.AppendXML((*bp)[:0])
-	c.noteEncoded(len(b))
 	if err != nil {
 		err = fmt.Errorf("stream: encode <%s>: %w", el.Name.Local, err)
 	} else {
-		bp, b = fitBuf(bp, b)
+		bp, b = c.encoded(bp, b)
 		err = c.write(ctx, b)
 	}
 	putBuf(bp, b)

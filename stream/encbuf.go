@@ -86,6 +86,16 @@ func fitBuf(bp *[]byte, b []byte) (*[]byte, []byte) {
 	return nbp, nb
 }
 
+// encodeBuf returns an empty buffer to encode c's next stanza into.
+func (c *Conn) encodeBuf() *[]byte { return getBuf(c.encHint.Load()) }
+
+// encoded notes the size of b, a stanza just encoded into bp, for the
+// next encodeBuf, and returns it in a buffer of about its size (fitBuf).
+func (c *Conn) encoded(bp *[]byte, b []byte) (*[]byte, []byte) {
+	c.noteEncoded(len(b))
+	return fitBuf(bp, b)
+}
+
 // noteEncoded records the size of a stanza c encoded, for getBuf: it is
 // written only when the stanza is big, or the first small one after a big
 // one, so that a stream of small stanzas reads it alone.

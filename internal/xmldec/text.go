@@ -301,7 +301,7 @@ func predefined(b []byte) (int, byte) {
 		return 3, '>'
 	case w == 'a'|'m'<<8|'p'<<16|';'<<24:
 		return 4, '&'
-	case b[4] != ';':
+	case b[4] != ';': // neither apos; nor quot;
 	case w == 'a'|'p'<<8|'o'<<16|'s'<<24:
 		return 5, '\''
 	case w == 'q'|'u'<<8|'o'<<16|'t'<<24:
