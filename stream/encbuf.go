@@ -18,9 +18,9 @@ import (
 // that a stanza waiting in the write queue holds at most four times its
 // size, or smallBuf. (Not twice: a stanza that ends just past its
 // buffer's end doubles it, and copying that out every time would cost
-// more than pooling saves.) A sync.Pool lets go of a buffer nobody took for two
-// collections: a stream that stops sending big stanzas keeps none for
-// long.
+// more than pooling saves.) A sync.Pool lets go of a buffer nobody took
+// for two collections: a stream that stops sending big stanzas keeps none
+// for long.
 const (
 	smallBuf  = 64 << 10
 	maxBigBuf = 4 << 20 // larger buffers are not kept
