@@ -132,28 +132,14 @@ func (b *ElementBuilder) Grow(elements, nodes, attrs int) []xml.Attr {
 			b.iq = new(IQ)
 		}
 		return nil
-	case elements <= 1 && nodes <= 1 && attrs <= 2:
-		return growSmall[tree1a2](b, elements, nodes, attrs)
-	case elements <= 2 && nodes <= 2 && attrs == 0:
-		return growSmall[tree2a0](b, elements, nodes, attrs)
-	case elements <= 2 && nodes <= 2 && attrs <= 2:
-		return growSmall[tree2a2](b, elements, nodes, attrs)
-	case elements <= 3 && nodes <= 3 && attrs <= 1:
-		return growSmall[tree3a1](b, elements, nodes, attrs)
-	case elements <= 2 && nodes <= 2 && attrs <= 3:
-		return growSmall[tree2a3](b, elements, nodes, attrs)
-	case elements <= 2 && nodes <= 2 && attrs <= 5:
-		return growSmall[tree2](b, elements, nodes, attrs)
-	case elements <= 3 && nodes <= 3 && attrs <= 2:
-		return growSmall[tree3a2](b, elements, nodes, attrs)
-	case elements <= 3 && nodes <= 3 && attrs <= 4:
-		return growSmall[tree3a4](b, elements, nodes, attrs)
-	case elements <= 3 && nodes <= 3 && attrs <= 5:
-		return growSmall[tree3](b, elements, nodes, attrs)
-	case elements <= 4 && nodes <= 4 && attrs <= 7:
-		return growSmall[tree4](b, elements, nodes, attrs)
-	case elements <= 8 && nodes <= 8 && attrs <= 12:
-		return growSmall[tree8](b, elements, nodes, attrs)
+	case elements <= smallTree[0] && nodes <= smallTree[1] && attrs <= smallTree[2]:
+		// One block of the size the tree needs, with the IQ that RootIQ
+		// will read from it when b reads stanzas: an IQ read from a stream
+		// costs no allocation of its own.
+		size, _ := blockSize([3]int{elements, nodes, attrs})
+		e, n, a, iq := treeBlockFor(size, b.withIQ).alloc()
+		b.iq = iq
+		return b.use(e[:elements], n[:nodes], a[:attrs])
 	}
 	if b.withIQ && b.reuse {
 		// A big tree of a stanza: in memory that IQ.Release may give
@@ -191,112 +177,15 @@ func (b *ElementBuilder) GrowTop(top xml.Name, topAttrs, topContent, elements, n
 	return b.Grow(elements-1, nodes-topContent, attrs-topAttrs), true
 }
 
-// Small trees, each one allocation: the typical stanza has a few elements
-// and content nodes, and the attributes of its top element (type, id, to,
-// from, xml:lang) and a few more. Their sizes fill the allocator's size
-// classes of 448, 576, 768 and 1408 bytes; with an IQ beside them (see
-// growSmall), of 576, 704, 896 and 1536 bytes: what the tree and an IQ
-// allocated apart take, in one allocation rather than two (a block over
-// 512 bytes that holds pointers carries an 8-byte header of the
-// allocator's). Trees of two or three elements come with fewer attributes
-// too (a result carries type and id, and perhaps from and to), in blocks
-// a size class or two smaller, each with its IQ: 480 bytes for two
-// elements and three attributes, 576 and 640 for three elements and two
-// or four attributes. A stanza read from a stream, whose top <iq> is
-// built apart (GrowTop), leaves its payload alone in the tree: a payload
-// of one element and up to two attributes, of two elements with none or
-// up to two, or of three with one, takes 320, 320, 416 or 480 bytes with
-// its IQ. Every byte allocated is the collector's work, which with many
-// requests pending grows with the heap it marks.
-type (
-	tree1a2 struct {
-		e [1]Element
-		n [1]Node
-		a [2]xml.Attr
-	}
-	tree2a0 struct {
-		e [2]Element
-		n [2]Node
-	}
-	tree2a2 struct {
-		e [2]Element
-		n [2]Node
-		a [2]xml.Attr
-	}
-	tree3a1 struct {
-		e [3]Element
-		n [3]Node
-		a [1]xml.Attr
-	}
-	tree2a3 struct {
-		e [2]Element
-		n [2]Node
-		a [3]xml.Attr
-	}
-	tree3a2 struct {
-		e [3]Element
-		n [3]Node
-		a [2]xml.Attr
-	}
-	tree3a4 struct {
-		e [3]Element
-		n [3]Node
-		a [4]xml.Attr
-	}
-	tree2 struct {
-		e [2]Element
-		n [2]Node
-		a [5]xml.Attr
-	}
-	tree3 struct {
-		e [3]Element
-		n [3]Node
-		a [5]xml.Attr
-	}
-	tree4 struct {
-		e [4]Element
-		n [4]Node
-		a [7]xml.Attr
-	}
-	tree8 struct {
-		e [8]Element
-		n [8]Node
-		a [12]xml.Attr
-	}
-)
-
-func (t *tree1a2) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
-func (t *tree2a0) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], nil }
-func (t *tree2a2) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
-func (t *tree3a1) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
-func (t *tree2a3) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
-func (t *tree3a2) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
-func (t *tree3a4) parts() ([]Element, []Node, []xml.Attr) { return t.e[:], t.n[:], t.a[:] }
-func (t *tree2) parts() ([]Element, []Node, []xml.Attr)   { return t.e[:], t.n[:], t.a[:] }
-func (t *tree3) parts() ([]Element, []Node, []xml.Attr)   { return t.e[:], t.n[:], t.a[:] }
-func (t *tree4) parts() ([]Element, []Node, []xml.Attr)   { return t.e[:], t.n[:], t.a[:] }
-func (t *tree8) parts() ([]Element, []Node, []xml.Attr)   { return t.e[:], t.n[:], t.a[:] }
-
-// growSmall allocates a small tree of type T for Grow, with the IQ that
-// RootIQ will read from it when the builder reads stanzas (b.withIQ): an
-// IQ read from a stream costs no allocation of its own.
-func growSmall[T any, PT interface {
-	*T
-	parts() ([]Element, []Node, []xml.Attr)
-}](b *ElementBuilder, elements, nodes, attrs int) []xml.Attr {
-	var t PT
-	if b.withIQ {
-		block := new(struct {
-			tree T
-			iq   IQ
-		})
-		t, b.iq = &block.tree, &block.iq
-	} else {
-		t = new(T)
-	}
-	e, n, a := t.parts()
-	return b.use(e[:elements], n[:nodes], a[:attrs])
-}
+// smallTree is the most elements, content nodes and attributes a tree
+// read in one block (treeBlock) may have. The typical stanza has a few
+// elements and content nodes and few attributes below its top element,
+// which a stanza read from a stream builds apart (GrowTop): its payload
+// and IQ, in a block of the size they need, take one allocation. A larger
+// tree takes an array of each, sized to it, and its IQ apart. Every byte
+// allocated is the collector's work, which with many requests pending
+// grows with the heap it marks.
+var smallTree = [3]int{8, 16, 16}
 
 // use makes e and n the chunks the next elements and content nodes are
 // carved from, and returns a.

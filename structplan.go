@@ -2,12 +2,10 @@ package iq
 
 import (
 	"encoding/xml"
-	"math/bits"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 )
 
@@ -87,58 +85,6 @@ type structPlan struct {
 	elems    []planField // element fields, in field order
 	content  []planField // element and chardata fields, in field order
 	chardata *planField  // the first chardata field, which receives the text
-	block    atomic.Pointer[encBlock]
-}
-
-// encBlock is a struct type holding arrays of elements, nodes and
-// attributes, so that a payload's tree takes one allocation rather than
-// three. Sizes are exact up to 8 and powers of two above, up to
-// blockMax, so that few such types are ever made (reflect keeps them for
-// good, at most 11×13×12 of them): a payload larger than that takes
-// separate chunks.
-type encBlock struct {
-	size [3]int
-	off  [3]uintptr
-	typ  reflect.Type
-}
-
-var (
-	encBlocks sync.Map // [3]int → *encBlock
-	blockMax  = [3]int{64, 128, 64}
-)
-
-// blockFor returns the block that holds c elements, nodes and
-// attributes, nil when c is too large for one.
-func (sp *structPlan) blockFor(c [3]int) *encBlock {
-	var size [3]int
-	for i, n := range c {
-		if n > blockMax[i] {
-			return nil
-		}
-		if n > 8 {
-			size[i] = 1 << bits.Len(uint(n-1))
-		} else {
-			size[i] = n
-		}
-	}
-	if b := sp.block.Load(); b != nil && b.size == size {
-		return b
-	}
-	b, ok := encBlocks.Load(size)
-	if !ok {
-		typ := reflect.StructOf([]reflect.StructField{
-			{Name: "E", Type: reflect.ArrayOf(size[0], reflect.TypeFor[Element]())},
-			{Name: "N", Type: reflect.ArrayOf(size[1], reflect.TypeFor[Node]())},
-			{Name: "A", Type: reflect.ArrayOf(size[2], attrType)},
-		})
-		nb := &encBlock{size: size, typ: typ}
-		for i := range nb.off {
-			nb.off[i] = typ.Field(i).Offset
-		}
-		b, _ = encBlocks.LoadOrStore(size, nb)
-	}
-	sp.block.Store(b.(*encBlock))
-	return b.(*encBlock)
 }
 
 var plans sync.Map // reflect.Type (the struct) → *structPlan, nil when not compiled
@@ -741,17 +687,8 @@ func (sp *structPlan) encodeTop(p unsafe.Pointer) *Element {
 	var c [3]int
 	sp.count(p, &c)
 	var pe planEncoder
-	if b := sp.blockFor(c); b != nil {
-		base := reflect.New(b.typ).UnsafePointer()
-		pe.els = unsafe.Slice((*Element)(base), b.size[0])
-		// An empty array may sit at the very end of the block: no pointer
-		// is made to it, as it would point past the allocation.
-		if b.size[1] > 0 {
-			pe.nodes = unsafe.Slice((*Node)(unsafe.Add(base, b.off[1])), b.size[1])
-		}
-		if b.size[2] > 0 {
-			pe.attrs = unsafe.Slice((*xml.Attr)(unsafe.Add(base, b.off[2])), b.size[2])
-		}
+	if size, ok := blockSize(c); ok {
+		pe.els, pe.nodes, pe.attrs, _ = treeBlockFor(size, false).alloc()
 	} else {
 		pe.els = make([]Element, c[0])
 		pe.nodes = make([]Node, c[1])
