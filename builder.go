@@ -116,7 +116,7 @@ func (b *ElementBuilder) Reset() {
 // Grow makes room for the next elements elements, nodes content nodes
 // (child elements and runs of character data, over all the elements) and
 // attrs attributes, so that building them takes one allocation for a
-// small tree, three for a big one, each of the size needed. It returns the
+// small tree (see smallTree), three for a big one, sized to it. It returns the
 // room for the attributes, attrs long, for the caller to fill and carve
 // the attr arguments of StartElement from, or nil when it made none. The
 // decoder calls it with the size of each element tree before the tree's
@@ -181,11 +181,12 @@ func (b *ElementBuilder) GrowTop(top xml.Name, topAttrs, topContent, elements, n
 // read in one block (treeBlock) may have. The typical stanza has a few
 // elements and content nodes and few attributes below its top element,
 // which a stanza read from a stream builds apart (GrowTop): its payload
-// and IQ, in a block of the size they need, take one allocation. A larger
-// tree takes an array of each, sized to it, and its IQ apart. Every byte
-// allocated is the collector's work, which with many requests pending
-// grows with the heap it marks.
-var smallTree = [3]int{8, 16, 16}
+// and IQ take one allocation, in a block of the size they need (9 to 12
+// attributes take 12). A larger tree takes an array of each, sized to it,
+// and its IQ apart; with SetTreeReuse, arrays that IQ.Release gives back.
+// Every byte allocated is the collector's work, which with many requests
+// pending grows with the heap it marks.
+var smallTree = [3]int{8, 8, 12}
 
 // use makes e and n the chunks the next elements and content nodes are
 // carved from, and returns a.

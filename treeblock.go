@@ -15,10 +15,14 @@ import (
 // needs. The encoder of typed payloads builds each value's tree in one
 // (structPlan.encodeTop); the builder each small tree it reads (Grow).
 //
-// Sizes are exact up to 8 and powers of two above, up to blockMax, so
-// that few such types are ever made: reflect keeps them for good, at most
-// 11×13×12 of them for each of the two kinds (with the IQ and without),
-// whatever a peer sends. A tree larger than that takes separate arrays.
+// Sizes are exact up to 8, then 12, 16 and powers of two, up to
+// blockMax, so that few such types are ever made: reflect keeps them for
+// good. The builder takes blocks only for trees within smallTree, where
+// every size it needs is exact up to 8 and 12 holds 9 to 12 attributes:
+// at most 8×9×10 types of each of the two kinds (with the IQ and
+// without), whatever a peer sends. The encoder's larger ones come from
+// the program's own types. A tree larger than a block takes separate
+// arrays.
 type treeBlock struct {
 	size [3]int
 	off  [4]uintptr // of the arrays, then of the IQ
@@ -37,8 +41,12 @@ func blockSize(c [3]int) ([3]int, bool) {
 		switch {
 		case n > blockMax[i]:
 			return size, false
-		case n > 8:
+		case n > 16:
 			size[i] = 1 << bits.Len(uint(n-1))
+		case n > 12:
+			size[i] = 16
+		case n > 8:
+			size[i] = 12
 		default:
 			size[i] = n
 		}
@@ -57,7 +65,7 @@ var (
 	// smallBlocks holds the block types of small trees (up to 8
 	// elements, 16 nodes and 16 attributes), found by index rather than
 	// through treeBlocks' hashing: the builder looks one up per stanza.
-	smallBlocks [2][9][10][10]atomic.Pointer[treeBlock]
+	smallBlocks [2][9][11][11]atomic.Pointer[treeBlock]
 )
 
 // smallIndex is the index in smallBlocks of a size from blockSize, false
@@ -66,8 +74,10 @@ func smallIndex(n int) (int, bool) {
 	switch {
 	case n <= 8:
 		return n, true
-	case n == 16:
+	case n == 12:
 		return 9, true
+	case n == 16:
+		return 10, true
 	}
 	return 0, false
 }

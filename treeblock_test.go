@@ -81,7 +81,8 @@ func TestBlockSize(t *testing.T) {
 		ok   bool
 	}{
 		{"exact up to 8", [3]int{5, 8, 2}, [3]int{5, 8, 2}, true},
-		{"powers of two above", [3]int{9, 17, 33}, [3]int{16, 32, 64}, true},
+		{"12 and 16 above", [3]int{9, 13, 12}, [3]int{12, 16, 12}, true},
+		{"powers of two above 16", [3]int{17, 33, 64}, [3]int{32, 64, 64}, true},
 		{"the largest", [3]int{64, 128, 64}, [3]int{64, 128, 64}, true},
 		{"too many elements", [3]int{65, 1, 1}, [3]int{}, false},
 		{"too many nodes", [3]int{1, 129, 1}, [3]int{}, false},
@@ -97,21 +98,21 @@ func TestBlockSize(t *testing.T) {
 	}
 }
 
-// A peer that sends small trees of every shape makes every small block
-// type there is, once: what reflect keeps of them is bounded.
+// A peer that sends small trees of every shape makes every block type the
+// builder uses, once: what reflect keeps of them is bounded.
 func TestSmallBlockTypesBounded(t *testing.T) {
-	sizes := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 16}
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	made := 0
+	made := map[*treeBlock]bool{}
 	for _, withIQ := range []bool{false, true} {
 		for e := 1; e <= smallTree[0]; e++ {
-			for _, n := range sizes {
-				for _, a := range sizes {
-					require.NotNil(t, smallSlot([3]int{e, n, a}, withIQ))
-					treeBlockFor([3]int{e, n, a}, withIQ)
-					made++
+			for n := 0; n <= smallTree[1]; n++ {
+				for a := 0; a <= smallTree[2]; a++ {
+					size, ok := blockSize([3]int{e, n, a})
+					require.True(t, ok)
+					require.NotNil(t, smallSlot(size, withIQ), "%v", size)
+					made[treeBlockFor(size, withIQ)] = true
 				}
 			}
 		}
@@ -119,8 +120,25 @@ func TestSmallBlockTypesBounded(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	t.Logf("%d block types: heap %+d bytes (%d each)", made, grown, grown/int64(made))
-	assert.Less(t, grown, int64(4<<20), "what every small block type holds")
+	t.Logf("%d block types: heap %+d bytes (%d each)", len(made), grown, grown/int64(len(made)))
+	assert.Equal(t, 2*8*9*10, len(made), "block types a peer can make")
+
+	// Each block is the size its tree needs, but for 9 to 12 attributes,
+	// which take 12.
+	for e := 1; e <= smallTree[0]; e++ {
+		for n := 0; n <= smallTree[1]; n++ {
+			for a := 0; a <= smallTree[2]; a++ {
+				size, _ := blockSize([3]int{e, n, a})
+				need := uintptr(e)*unsafe.Sizeof(Element{}) + uintptr(n)*unsafe.Sizeof(Node{}) +
+					uintptr(a)*unsafe.Sizeof(xml.Attr{}) + unsafe.Sizeof(IQ{})
+				if a > 8 {
+					need += uintptr(12-a) * unsafe.Sizeof(xml.Attr{})
+				}
+				assert.Equal(t, need, treeBlockFor(size, true).typ.Size(), "%d, %d, %d", e, n, a)
+			}
+		}
+	}
+	assert.Less(t, grown, int64(2<<20), "what every small block type holds")
 	assert.Nil(t, smallSlot([3]int{9, 1, 1}, false), "more than 8 elements is not small")
 	assert.Nil(t, smallSlot([3]int{1, 32, 1}, false))
 	assert.Nil(t, smallSlot([3]int{1, 1, 32}, false))

@@ -198,3 +198,19 @@ func TestBugSmallTreePinnedABigTreesMemory(t *testing.T) {
 		small.Release()
 	}
 }
+
+// TestBugSmallBlocksTookTreesTreeReuseGaveBack: when the builder's blocks
+// first became exact, they took trees of up to 16 content nodes and
+// attributes, rounded up to 16, which WithTreeReuse had read into memory
+// that Release gives back: a result of five to seven items lost its reuse,
+// and some shapes took more bytes than the block they had before.
+func TestBugSmallBlocksTookTreesTreeReuseGaveBack(t *testing.T) {
+	for n := 1; n <= 8; n++ {
+		var b ElementBuilder
+		in := readIQ(t, &b, bigIQ("x", n))
+		checkItems(t, in, "x", n)
+		// <q> and n items, each with its text: 2n content nodes, over
+		// the 8 of a small tree from 5 items on.
+		assert.Equal(t, n >= 5, in.tree != nil, "%d items: a tree Release gives back", n)
+	}
+}
