@@ -661,13 +661,18 @@ func (c *Caller) do(ctx context.Context, t Type, to string, payload *Element) (*
 	if ctx == nil { // named here, where the user's call is
 		panic("iq: Caller." + callerMethod(t) + ": nil Context")
 	}
-	// The IQ is ours: giving it its id here, in the same allocation,
-	// spares Request a copy.
-	resp, err := c.Request(ctx, newIQWithID(&IQ{Type: t, To: to, Payload: payload}))
+	resp, err := c.doIQ(ctx, t, to, payload)
 	if err != nil {
 		return nil, err
 	}
 	return resp.Payload, nil
+}
+
+// doIQ is do, returning the whole response.
+func (c *Caller) doIQ(ctx context.Context, t Type, to string, payload *Element) (*IQ, error) {
+	// The IQ is ours: giving it its id here, in the same allocation,
+	// spares Request a copy.
+	return c.Request(ctx, newIQWithID(&IQ{Type: t, To: to, Payload: payload}))
 }
 
 func callerMethod(t Type) string {

@@ -245,8 +245,10 @@ func WithLogger(l *slog.Logger) Option {
 // them: package stream builds the tree of each big stanza (past a few
 // elements) in memory that IQ.Release gives back, the Callee releases each
 // request its handler answered once the reply has been handed to the
-// Sender, and the program may release each response it is done with
-// (IQ.Release). For payloads of kilobytes that is the larger part of what
+// Sender, the program may release each response it is done with
+// (IQ.Release), and GetAs and SetAs release each response whose payload
+// they decoded into a value of the program's (not one they return as an
+// Element). For payloads of kilobytes that is the larger part of what
 // reading a stanza allocates (BENCHMARKS.md, Size/iq-release: 10 KB round
 // trips over net.Pipe at 217 MB/s rather than 152, medians of one run).
 //
@@ -264,7 +266,9 @@ func WithLogger(l *slog.Logger) Option {
 // to the collector. The Callee releases requests only when its Sender is
 // an AsyncSender (stream.Conn, the component package's senders), which
 // lets go of a reply once handed it; with another Sender, which may keep
-// the replies it is given (iqtest.Recorder does), it releases none.
+// the replies it is given (iqtest.Recorder does), it releases none. A
+// CallHook's done function must not keep the tree of the response it is
+// given past its return either: GetAs and SetAs may release it.
 //
 // An IQ read with tree reuse carries a reference to its tree's memory: to
 // compare two IQs, compare their fields, or their String, rather than

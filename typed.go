@@ -46,6 +46,11 @@ var (
 // payload as it is. Every other error is Caller.Request's: a
 // *StanzaError for an error reply, ErrTimeout, ErrClosed…
 //
+// On an Endpoint made with WithTreeReuse, GetAs releases the response once
+// its payload is decoded (IQ.Release), unless Resp is Element: the value
+// returned holds none of the tree's memory, only strings, which stay
+// valid.
+//
 // # Struct payloads
 //
 // GetAs, SetAs, HandleGet and HandleSet decode payloads straight from the
@@ -114,20 +119,22 @@ func requestAs[Resp any](ctx context.Context, c *Caller, t Type, fn, to string, 
 	if err != nil {
 		return out, err
 	}
-	var res *Element
-	if t == TypeGet {
-		res, err = c.Get(ctx, to, payload)
-	} else {
-		res, err = c.Set(ctx, to, payload)
-	}
-	if err != nil || res == nil {
+	resp, err := c.doIQ(ctx, t, to, payload)
+	if err != nil || resp.Payload == nil {
 		return out, err
 	}
+	res := resp.Payload
 	if reflect.TypeFor[Resp]() == reflect.TypeFor[Element]() {
 		// Not any(&out).(*Element), which would move out to the heap.
+		// The tree is the caller's now: it is not released.
 		*(*Element)(unsafe.Pointer(&out)) = *res
 		return out, nil
 	}
+	// Whatever Resp is decoded into holds no part of the tree, only its
+	// strings, which outlive it: with tree reuse, the tree goes back for
+	// a later stanza once decoded (see WithTreeReuse). Without, resp is
+	// left as it is, for a CallHook may have kept it.
+	defer releaseOwnTree(resp)
 	if dp := decodePlanFor(reflect.TypeFor[*Resp]()); dp.sp != nil {
 		// Decoded in place: out, passed to nothing else, stays on the
 		// stack.
@@ -142,6 +149,14 @@ func requestAs[Resp any](ctx context.Context, c *Caller, t Type, fn, to string, 
 		return out, responseDecodeError[Resp](err)
 	}
 	return *p, nil
+}
+
+// releaseOwnTree releases iq when it holds a tree that Release gives
+// back, read with tree reuse, and leaves it alone otherwise.
+func releaseOwnTree(iq *IQ) {
+	if iq.ownsTree() {
+		iq.Release()
+	}
 }
 
 // responseDecodeError is GetAs's error for a result whose payload does

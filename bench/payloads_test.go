@@ -46,6 +46,16 @@ func sizedPayload(size int) *iq.Element {
 	return q
 }
 
+// dataQuery is sizedPayload as a struct, for the Size group's typed rows.
+type dataQuery struct {
+	XMLName xml.Name `xml:"urn:example:data query"`
+	Items   []struct {
+		ID   string `xml:"id,attr"`
+		Kind string `xml:"kind,attr"`
+		Text string `xml:",chardata"`
+	} `xml:"item"`
+}
+
 // mustXML is e encoded, as iq writes it.
 func mustXML(e *iq.Element) []byte {
 	b, err := e.AppendXML(nil)

@@ -115,6 +115,22 @@ func (p *iqPeer) echoReleaseOp(pl *iq.Element) func(context.Context) error {
 	}
 }
 
+// typedEchoOp is echoOp with the response decoded by iq.GetAs into a
+// dataQuery.
+func (p *iqPeer) typedEchoOp(pl *iq.Element) func(context.Context) error {
+	n := pl.NumChildren()
+	return func(ctx context.Context) error {
+		v, err := iq.GetAs[dataQuery](ctx, p.client.Caller, "", pl)
+		if err != nil {
+			return fmt.Errorf("iq typed echo: %w", err)
+		}
+		if len(v.Items) != n || v.Items[n-1].Kind != "a&b" {
+			return fmt.Errorf("iq typed echo: got %d items, want %d", len(v.Items), n)
+		}
+		return nil
+	}
+}
+
 // typed is GetAs of a forecast, answered by HandleGet.
 func (p *iqPeer) typed(ctx context.Context, f *forecast) (forecast, error) {
 	return iq.GetAs[forecast](ctx, p.client.Caller, "", f)

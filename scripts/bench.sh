@@ -204,6 +204,8 @@ for size, kb in (("10KB", 10), ("500KB", 500)):
         row(f"payload {size} {tr}: iq allocs per KB", lambda r, n=f"Size/iq/{tr}/size={size}", kb=kb: r[(n, "allocs/op")] / kb, "<= 10")
         row(f"payload {size} {tr}: iq-release MB/s (opt-in)", metric(f"Size/iq-release/{tr}/size={size}", "MB/s"), ">= 150")
         row(f"payload {size} {tr}: iq-release allocs per KB", lambda r, n=f"Size/iq-release/{tr}/size={size}", kb=kb: r[(n, "allocs/op")] / kb, "<= 10")
+        row(f"payload {size} {tr}: iq-typed MB/s (GetAs into a struct)", metric(f"Size/iq-typed/{tr}/size={size}", "MB/s"), "(no target)")
+        row(f"payload {size} {tr}: iq-typed-release MB/s (opt-in)", metric(f"Size/iq-typed-release/{tr}/size={size}", "MB/s"), "(no target)")
     row(f"payload {size} pipe: mellium MB/s (both ways)", metric(f"Size/mellium/pipe/size={size}", "MB/s"), "(reference)")
     row(f"payload {size} pipe: net/rpc MB/s (both ways)", metric(f"Size/netrpc/pipe/size={size}", "MB/s"), "(reference)")
 for tr in ("pipe", "tcp"):

@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
 	"log/slog"
 	"net"
@@ -195,4 +196,93 @@ func TestReleasedTreesAreNotSeenByOtherStanzas(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// typedItems is itemsPayload as a struct.
+type typedItems struct {
+	XMLName xml.Name `xml:"urn:test:stream items"`
+	Items   []struct {
+		N    string `xml:"n,attr"`
+		Text string `xml:",chardata"`
+	} `xml:"item"`
+}
+
+// check asserts that v is itemsPayload(tag, n).
+func (v *typedItems) check(t *testing.T, tag string, n int) {
+	t.Helper()
+	require.Len(t, v.Items, n)
+	for i, it := range v.Items {
+		assert.Equal(t, fmt.Sprint(i), it.N)
+		assert.Equal(t, fmt.Sprintf("%s/%d", tag, i), it.Text)
+	}
+}
+
+// GetAs decodes the response's payload into a struct, which keeps nothing
+// of the tree but its strings: with tree reuse it releases the response,
+// whose memory later stanzas take, and the struct stays whole; without,
+// or when it returns the payload itself (Resp Element), it leaves the
+// response alone.
+func TestGetAsReleasesTheResponseItDecoded(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		reuse    bool
+		element  bool
+		released bool
+	}{
+		{"with tree reuse", true, false, true},
+		{"without tree reuse", false, false, false},
+		{"with tree reuse, Resp Element", true, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakCheck(t)
+			var (
+				mu   sync.Mutex
+				seen []*iq.IQ
+			)
+			hook := func(_ context.Context, _ *iq.IQ) (*iq.IQ, func(*iq.IQ, error)) {
+				return nil, func(resp *iq.IQ, _ error) {
+					mu.Lock()
+					seen = append(seen, resp)
+					mu.Unlock()
+				}
+			}
+			opts := []iq.Option{iq.WithCallHook(hook)}
+			if tc.reuse {
+				opts = append(opts, iq.WithTreeReuse())
+			}
+			client, server := servePair(t, opts...)
+			server.Callee.Get(hNS, "items", func(_ context.Context, req *iq.IQ) (*iq.Element, error) {
+				return req.Payload.Copy(), nil
+			})
+			var (
+				kept    []typedItems
+				keptEls []iq.Element
+			)
+			const rounds, n = 6, 20
+			for i := range rounds {
+				tag := fmt.Sprintf("r%d", i)
+				if tc.element {
+					el, err := iq.GetAs[iq.Element](context.Background(), client.Caller, "", itemsPayload(tag, n))
+					require.NoError(t, err)
+					keptEls = append(keptEls, el)
+				} else {
+					v, err := iq.GetAs[typedItems](context.Background(), client.Caller, "", itemsPayload(tag, n))
+					require.NoError(t, err)
+					kept = append(kept, v)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			require.Len(t, seen, rounds)
+			for i, resp := range seen {
+				tag := fmt.Sprintf("r%d", i)
+				assert.Equal(t, tc.released, resp.Payload == nil, "%s: response released", tag)
+				if tc.element {
+					assert.True(t, itemsPayload(tag, n).Equal(&keptEls[i]), "%s: the Element returned, after later stanzas: %v", tag, &keptEls[i])
+				} else {
+					kept[i].check(t, tag, n)
+				}
+			}
+		})
+	}
 }
