@@ -266,9 +266,12 @@ func WithLogger(l *slog.Logger) Option {
 // to the collector. The Callee releases requests only when its Sender is
 // an AsyncSender (stream.Conn, the component package's senders), which
 // lets go of a reply once handed it; with another Sender, which may keep
-// the replies it is given (iqtest.Recorder does), it releases none. A
-// CallHook's done function must not keep the tree of the response it is
-// given past its return either: GetAs and SetAs may release it.
+// the replies it is given (iqtest.Recorder does), it releases none. The
+// same rule holds for a CallHook's done function and the response it is
+// given: nothing of the response's tree, nor its Payload and Error fields,
+// may be used once done has returned, for GetAs and SetAs release the
+// response (a big one: the rule can hold in tests of small payloads and
+// break in production).
 //
 // An IQ read with tree reuse carries a reference to its tree's memory: to
 // compare two IQs, compare their fields, or their String, rather than

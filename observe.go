@@ -23,9 +23,12 @@ import (
 // done, when not nil, is called exactly once when the request ends, with
 // what Request returns: the response (nil if none) and the error (nil for
 // a result). It is called before the request's caller is told, from
-// whichever goroutine ended the request, and must be quick. A request the
-// Caller refuses once the hook has run (it is closed, too many are
-// pending, the id is in use) ends at once, through done too.
+// whichever goroutine ended the request, and must be quick. On a Caller
+// made WithTreeReuse it must not use the response (its tree, its Payload
+// and Error fields) once it has returned, for GetAs and SetAs release it
+// (see WithTreeReuse). A request the Caller refuses once the hook has run
+// (it is closed, too many are pending, the id is in use) ends at once,
+// through done too.
 //
 // A CallHook is called concurrently and must be safe for that.
 type CallHook func(ctx context.Context, req *IQ) (send *IQ, done func(resp *IQ, err error))

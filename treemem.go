@@ -87,8 +87,9 @@ func (m *treeMem) size() int {
 // only sets the fields to nil. It must not run while another goroutine
 // uses iq.
 //
-// A Callee made WithTreeReuse releases the requests its handlers answer;
-// a program releases the responses it is done with.
+// A Callee made WithTreeReuse releases the requests its handlers answer,
+// GetAs and SetAs the responses they decode; a program releases the
+// responses it is done with.
 func (iq *IQ) Release() {
 	m := iq.tree
 	if iq.Error != nil && iq.Error.App != nil && iq.ownsTree() {

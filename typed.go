@@ -46,10 +46,11 @@ var (
 // payload as it is. Every other error is Caller.Request's: a
 // *StanzaError for an error reply, ErrTimeout, ErrClosed…
 //
-// On an Endpoint made with WithTreeReuse, GetAs releases the response once
-// its payload is decoded (IQ.Release), unless Resp is Element: the value
-// returned holds none of the tree's memory, only strings, which stay
-// valid.
+// A response read with tree reuse (an Endpoint made WithTreeReuse) is
+// released (IQ.Release) once its payload is decoded, or has failed to
+// decode, unless Resp is Element: the value returned holds none of the
+// tree's memory, only strings, which stay valid. A CallHook must then keep
+// nothing of the response past its done call (see WithTreeReuse).
 //
 // # Struct payloads
 //
