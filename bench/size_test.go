@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"testing"
 )
 
@@ -18,43 +20,38 @@ func BenchmarkSize(b *testing.B) {
 		pl := sizedPayload(size.bytes)
 		toks := elementTokens(pl)
 		raw := mustXML(pl)
+		peers := []struct {
+			name string
+			op   func(b *testing.B, c, s net.Conn) func(context.Context) error
+		}{
+			{"iq", func(b *testing.B, c, s net.Conn) func(context.Context) error {
+				return newIQPeer(b, c, s, nil).echoOp(pl)
+			}},
+			{"iq-release", func(b *testing.B, c, s net.Conn) func(context.Context) error {
+				return newIQReleasePeer(b, c, s).echoReleaseOp(pl)
+			}},
+			{"iq-typed", func(b *testing.B, c, s net.Conn) func(context.Context) error {
+				return newIQPeer(b, c, s, nil).typedEchoOp(pl)
+			}},
+			{"iq-typed-release", func(b *testing.B, c, s net.Conn) func(context.Context) error {
+				return newIQReleasePeer(b, c, s).typedEchoOp(pl)
+			}},
+			{"mellium", func(b *testing.B, c, s net.Conn) func(context.Context) error {
+				return newMelliumPeer(b, c, s).echoOp(toks)
+			}},
+			{"netrpc", func(b *testing.B, c, s net.Conn) func(context.Context) error {
+				return newNetrpcPeer(b, c, s).echoOp(raw)
+			}},
+		}
 		for _, tr := range transports {
-			b.Run(fmt.Sprintf("iq/%s/size=%s", tr.name, size.name), func(b *testing.B) {
-				c, s := tr.conns(b)
-				op := newIQPeer(b, c, s, nil).echoOp(pl)
-				b.SetBytes(2 * int64(len(raw)))
-				drive(b, 1, op)
-			})
-			b.Run(fmt.Sprintf("iq-release/%s/size=%s", tr.name, size.name), func(b *testing.B) {
-				c, s := tr.conns(b)
-				op := newIQReleasePeer(b, c, s).echoReleaseOp(pl)
-				b.SetBytes(2 * int64(len(raw)))
-				drive(b, 1, op)
-			})
-			b.Run(fmt.Sprintf("iq-typed/%s/size=%s", tr.name, size.name), func(b *testing.B) {
-				c, s := tr.conns(b)
-				op := newIQPeer(b, c, s, nil).typedEchoOp(pl)
-				b.SetBytes(2 * int64(len(raw)))
-				drive(b, 1, op)
-			})
-			b.Run(fmt.Sprintf("iq-typed-release/%s/size=%s", tr.name, size.name), func(b *testing.B) {
-				c, s := tr.conns(b)
-				op := newIQReleasePeer(b, c, s).typedEchoOp(pl)
-				b.SetBytes(2 * int64(len(raw)))
-				drive(b, 1, op)
-			})
-			b.Run(fmt.Sprintf("mellium/%s/size=%s", tr.name, size.name), func(b *testing.B) {
-				c, s := tr.conns(b)
-				op := newMelliumPeer(b, c, s).echoOp(toks)
-				b.SetBytes(2 * int64(len(raw)))
-				drive(b, 1, op)
-			})
-			b.Run(fmt.Sprintf("netrpc/%s/size=%s", tr.name, size.name), func(b *testing.B) {
-				c, s := tr.conns(b)
-				op := newNetrpcPeer(b, c, s).echoOp(raw)
-				b.SetBytes(2 * int64(len(raw)))
-				drive(b, 1, op)
-			})
+			for _, p := range peers {
+				b.Run(fmt.Sprintf("%s/%s/size=%s", p.name, tr.name, size.name), func(b *testing.B) {
+					c, s := tr.conns(b)
+					op := p.op(b, c, s)
+					b.SetBytes(2 * int64(len(raw)))
+					drive(b, 1, op)
+				})
+			}
 		}
 	}
 }
