@@ -116,11 +116,11 @@ func (b *ElementBuilder) Reset() {
 // Grow makes room for the next elements elements, nodes content nodes
 // (child elements and runs of character data, over all the elements) and
 // attrs attributes, so that building them takes one allocation for a
-// small tree (see smallTree), three for a big one, sized to it. It returns the
-// room for the attributes, attrs long, for the caller to fill and carve
-// the attr arguments of StartElement from, or nil when it made none. The
-// decoder calls it with the size of each element tree before the tree's
-// first StartElement.
+// small tree (see smallTree), three for a big one, sized to it. It
+// returns the room for the attributes, attrs long, for the caller to fill
+// and carve the attr arguments of StartElement from, or nil when it made
+// none. The decoder calls it with the size of each element tree before
+// the tree's first StartElement.
 func (b *ElementBuilder) Grow(elements, nodes, attrs int) []xml.Attr {
 	b.iq, b.mem = nil, nil
 	switch {
