@@ -2,6 +2,7 @@ package iq_test
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
 	"net"
 
@@ -10,14 +11,15 @@ import (
 )
 
 // A program that reads big payloads can hand the memory of each tree back
-// once it is done with it: the answering end with WithTreeReuse, the
-// asking end with Release on each response. Strings read from a tree stay
-// valid; its elements do not.
+// once it is done with it, on Endpoints made WithTreeReuse: the answering
+// end's Callee releases each request once answered, the asking end calls
+// Release on each response, and GetAs releases the responses it decodes.
+// Strings read from a tree stay valid; its elements do not.
 func ExampleIQ_Release() {
 	const ns = "urn:example:catalog"
 	a, b := net.Pipe()
 	client, server := stream.New(a), stream.New(b)
-	asking := iq.NewEndpoint(client)
+	asking := iq.NewEndpoint(client, iq.WithTreeReuse())
 	answering := iq.NewEndpoint(server, iq.WithTreeReuse())
 	// The reply may hold parts of the request (here, all of it): the
 	// request is released only once the reply has been handed to the
@@ -45,7 +47,23 @@ func ExampleIQ_Release() {
 	fmt.Println(resp.Payload.NumChildren(), "items")
 	resp.Release()
 	fmt.Println(resp.Payload == nil, last)
+
+	// GetAs decodes the response into a value that holds only strings
+	// from the tree, and releases the response itself.
+	type catalog struct {
+		XMLName xml.Name `xml:"urn:example:catalog items"`
+		Items   []struct {
+			SKU string `xml:"sku,attr"`
+		} `xml:"item"`
+	}
+	c, err := iq.GetAs[catalog](context.Background(), asking.Caller, "", items)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(len(c.Items), "items, the last", c.Items[len(c.Items)-1].SKU)
 	// Output:
 	// 100 items
 	// true A-99
+	// 100 items, the last A-99
 }
