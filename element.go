@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 
 	"github.com/xmpp-iq/iq/internal/xmldec"
@@ -358,10 +359,32 @@ func (e *Element) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
 	return enc.Flush()
 }
 
+// tokenEncoder is what the token writers (encodeElement,
+// encodeStanzaError, IQ.encodeTokens) write to: an *xml.Encoder, for
+// MarshalXML, or a tokenList, for IQ.AppendTokens.
+type tokenEncoder interface {
+	EncodeToken(t xml.Token) error
+}
+
+// tokenList collects tokens, each start element with an Attr slice of its
+// own: the tree's own slices must not reach a writer that may change them
+// (mellium.im/xmpp's session filters attributes in place), and a
+// StartElement built here may share its attributes with the tree.
+type tokenList []xml.Token
+
+func (l *tokenList) EncodeToken(t xml.Token) error {
+	if s, ok := t.(xml.StartElement); ok && len(s.Attr) > 0 {
+		s.Attr = slices.Clone(s.Attr)
+		t = s
+	}
+	*l = append(*l, t)
+	return nil
+}
+
 // encodeElement writes e through enc. parentNS is the default namespace in
 // scope, so that an element in no namespace below one that has one gets the
 // xmlns="" that keeps it out of its parent's.
-func encodeElement(enc *xml.Encoder, e *Element, parentNS string) error {
+func encodeElement(enc tokenEncoder, e *Element, parentNS string) error {
 	if !isNCName(e.Name.Local) {
 		return fmt.Errorf("iq: invalid element name %q", e.Name.Local)
 	}

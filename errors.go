@@ -150,7 +150,7 @@ func (e *StanzaError) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
 	return enc.Flush()
 }
 
-func encodeStanzaError(enc *xml.Encoder, e *StanzaError) error {
+func encodeStanzaError(enc tokenEncoder, e *StanzaError) error {
 	start := xml.StartElement{Name: xml.Name{Local: "error"}}
 	start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: "type"}, Value: string(e.errType())})
 	if e.By != "" {

@@ -46,6 +46,26 @@ func sameStanzaError(a, b *iq.StanzaError) bool {
 		a.Lang == b.Lang && a.By == b.By && a.Target == b.Target && a.App.Equal(b.App)
 }
 
+// encodeTokens writes q's AppendTokens through an encoding/xml Encoder, as
+// a token-based stack (mellium.im/xmpp's session) does.
+func encodeTokens(q *iq.IQ) ([]byte, error) {
+	toks, err := q.AppendTokens(nil)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := xml.NewEncoder(&buf)
+	for _, tok := range toks {
+		if err := enc.EncodeToken(tok); err != nil {
+			return nil, err
+		}
+	}
+	if err := enc.Flush(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
 func FuzzIQUnmarshal(f *testing.F) {
 	f.Add([]byte(`<iq type='get' id='a1'><query xmlns='jabber:iq:roster'/></iq>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -63,7 +83,11 @@ func FuzzIQUnmarshal(f *testing.F) {
 		if err != nil {
 			t.Fatalf("xml.Marshal of a decoded IQ: %v", err)
 		}
-		for name, enc := range map[string][]byte{"AppendXML": fast, "xml.Marshal": std} {
+		toks, err := encodeTokens(&first)
+		if err != nil {
+			t.Fatalf("AppendTokens of a decoded IQ: %v", err)
+		}
+		for name, enc := range map[string][]byte{"AppendXML": fast, "xml.Marshal": std, "AppendTokens": toks} {
 			var second iq.IQ
 			if err := xml.Unmarshal(enc, &second); err != nil {
 				t.Fatalf("%s output does not decode: %v\n%s", name, err, enc)

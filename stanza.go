@@ -273,6 +273,40 @@ func appendStanzaError(b []byte, e *StanzaError) ([]byte, error) {
 // that the IQ takes its stream's namespace; the start element passed in is
 // ignored.
 func (iq *IQ) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
+	if err := iq.encodeTokens(enc); err != nil {
+		return err
+	}
+	return enc.Flush()
+}
+
+// AppendTokens appends the IQ to toks as XML tokens, for a stack that
+// writes tokens rather than bytes (mellium.im/xmpp's Session.Send, say):
+// the tokens MarshalXML encodes, an <iq> with no namespace, so that it
+// takes its stream's, then its payload, any further children and its
+// error, each element in its namespace (xml.Name.Space), with an
+// xmlns="" attribute where an element in no namespace sits below one in
+// a namespace. A writer such as encoding/xml's Encoder turns them into
+// what AppendXML writes, up to the choice of prefixes and quotes.
+//
+// The tokens share no memory with the IQ that a writer could change:
+// each StartElement's Attr is a slice of its own (character data is
+// copied by the conversion to xml.CharData). It costs an allocation per
+// token; AppendXML, which costs none, is the fast path for a writer that
+// takes bytes.
+//
+// An IQ that cannot be written (a name in it is not an XML name) fails
+// with an error wrapping ErrEncode, as AppendXML does, and toks is
+// returned as it was given.
+func (iq *IQ) AppendTokens(toks []xml.Token) ([]xml.Token, error) {
+	l := tokenList(toks)
+	if err := iq.encodeTokens(&l); err != nil {
+		return toks, encodeErr(err)
+	}
+	return l, nil
+}
+
+// encodeTokens writes the IQ's tokens through enc, without flushing.
+func (iq *IQ) encodeTokens(enc tokenEncoder) error {
 	start := xml.StartElement{Name: xml.Name{Local: "iq"}}
 	for _, a := range [...]struct{ name, value string }{
 		{"type", string(iq.Type)}, {"id", iq.ID}, {"to", iq.To}, {"from", iq.From},
@@ -302,10 +336,7 @@ func (iq *IQ) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
 			return err
 		}
 	}
-	if err := enc.EncodeToken(start.End()); err != nil {
-		return err
-	}
-	return enc.Flush()
+	return enc.EncodeToken(start.End())
 }
 
 // isStreamNS reports whether space is a namespace an <iq> may be in.

@@ -422,6 +422,7 @@ func TestIQMarshalRoundTrip(t *testing.T) {
 			return b[len("<!--prefix-->"):], nil
 		}},
 		{name: "String", enc: func(q *iq.IQ) ([]byte, error) { return []byte(q.String()), nil }},
+		{name: "AppendTokens", enc: encodeTokens},
 	}
 	for _, tc := range stanzaRoundTripCases() {
 		for _, e := range encoders {

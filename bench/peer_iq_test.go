@@ -18,6 +18,7 @@ const maxStanza = 4 << 20
 // over one connection: Caller → Conn → wire → Conn → Callee and back.
 type iqPeer struct {
 	client, server *iq.Endpoint
+	to             string // the server's address, when its stream needs one
 }
 
 // newIQPeer serves both ends of client/server until the test ends. The
@@ -54,16 +55,7 @@ func newIQPeerWith(tb testing.TB, client, server net.Conn, sender func(iq.Sender
 		// a cap well above it, so that the benchmark measures no refusals.
 		server: iq.NewEndpoint(sc, append([]iq.Option{iq.WithMaxInFlight(8192)}, serverOpts...)...),
 	}
-	echo := func(ctx context.Context, req *iq.IQ) (*iq.Element, error) { return req.Payload, nil }
-	p.server.Callee.Get(echoNS, "query", echo)
-	p.server.Callee.Get(dataNS, "query", echo)
-	// A wrong answer, for the tests that check the checks.
-	p.server.Callee.Get(wrongNS, "query", func(context.Context, *iq.IQ) (*iq.Element, error) {
-		return iq.NewElement(wrongNS, "query"), nil
-	})
-	iq.HandleGet(p.server.Callee, func(ctx context.Context, req *forecast) (*forecast, error) {
-		return req, nil
-	})
+	registerIQEcho(p.server)
 	var done sync.WaitGroup
 	done.Go(func() { _ = cc.Serve(context.Background(), p.client, nil) })
 	done.Go(func() { _ = sc.Serve(context.Background(), p.server, nil) })
@@ -75,9 +67,26 @@ func newIQPeerWith(tb testing.TB, client, server net.Conn, sender func(iq.Sender
 	return p
 }
 
+// registerIQEcho gives server the handlers every iq peer's server has: it
+// echoes gets of <query/> in echoNS and dataNS, answers one in wrongNS
+// with an empty <query/>, and answers forecasts with a typed handler that
+// returns what it decoded.
+func registerIQEcho(server *iq.Endpoint) {
+	echo := func(ctx context.Context, req *iq.IQ) (*iq.Element, error) { return req.Payload, nil }
+	server.Callee.Get(echoNS, "query", echo)
+	server.Callee.Get(dataNS, "query", echo)
+	// A wrong answer, for the tests that check the checks.
+	server.Callee.Get(wrongNS, "query", func(context.Context, *iq.IQ) (*iq.Element, error) {
+		return iq.NewElement(wrongNS, "query"), nil
+	})
+	iq.HandleGet(server.Callee, func(ctx context.Context, req *forecast) (*forecast, error) {
+		return req, nil
+	})
+}
+
 // echo sends pl and returns the payload of the result.
 func (p *iqPeer) echo(ctx context.Context, pl *iq.Element) (*iq.Element, error) {
-	return p.client.Caller.Get(ctx, "", pl)
+	return p.client.Caller.Get(ctx, p.to, pl)
 }
 
 // echoOp is the benchmarks' round trip: an echo of pl, checked cheaply
@@ -102,7 +111,7 @@ func (p *iqPeer) echoOp(pl *iq.Element) func(context.Context) error {
 func (p *iqPeer) echoReleaseOp(pl *iq.Element) func(context.Context) error {
 	n := pl.NumChildren()
 	return func(ctx context.Context) error {
-		resp, err := p.client.Caller.Request(ctx, &iq.IQ{Type: iq.TypeGet, Payload: pl})
+		resp, err := p.client.Caller.Request(ctx, &iq.IQ{Type: iq.TypeGet, To: p.to, Payload: pl})
 		if err != nil {
 			return fmt.Errorf("iq echo: %w", err)
 		}
@@ -120,7 +129,7 @@ func (p *iqPeer) echoReleaseOp(pl *iq.Element) func(context.Context) error {
 func (p *iqPeer) typedEchoOp(pl *iq.Element) func(context.Context) error {
 	n := pl.NumChildren()
 	return func(ctx context.Context) error {
-		v, err := iq.GetAs[dataQuery](ctx, p.client.Caller, "", pl)
+		v, err := iq.GetAs[dataQuery](ctx, p.client.Caller, p.to, pl)
 		if err != nil {
 			return fmt.Errorf("iq typed echo: %w", err)
 		}
@@ -133,7 +142,7 @@ func (p *iqPeer) typedEchoOp(pl *iq.Element) func(context.Context) error {
 
 // typed is GetAs of a forecast, answered by HandleGet.
 func (p *iqPeer) typed(ctx context.Context, f *forecast) (forecast, error) {
-	return iq.GetAs[forecast](ctx, p.client.Caller, "", f)
+	return iq.GetAs[forecast](ctx, p.client.Caller, p.to, f)
 }
 
 // typedOp is the benchmarks' typed round trip, its answer compared field

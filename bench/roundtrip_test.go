@@ -26,6 +26,10 @@ func BenchmarkRoundTrip(b *testing.B) {
 				c, s := tr.conns(b)
 				drive(b, n, newMelliumPeer(b, c, s).echoOp(toks))
 			})
+			b.Run(fmt.Sprintf("iq-mellium/%s/inflight=%d", tr.name, n), func(b *testing.B) {
+				c, s := tr.conns(b)
+				drive(b, n, newIQMelliumPeer(b, c, s).echoOp(pl))
+			})
 			b.Run(fmt.Sprintf("netrpc/%s/inflight=%d", tr.name, n), func(b *testing.B) {
 				c, s := tr.conns(b)
 				drive(b, n, newNetrpcPeer(b, c, s).echoOp(raw))

@@ -61,12 +61,12 @@
 package melliumiq
 
 import (
-	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/xmpp-iq/iq"
@@ -109,7 +109,7 @@ func NewSender(s *xmpp.Session) *Sender {
 	return &Sender{session: s, sem: make(chan struct{}, 1)}
 }
 
-// SendIQ implements iq.Sender. It serialises in with (*iq.IQ).AppendXML, an
+// SendIQ implements iq.Sender. It writes in as tokens ((*iq.IQ).AppendTokens), an
 // <iq> without xmlns, which the session writes in the stream's namespace
 // (jabber:client on a client stream). On a client stream it writes no
 // from, whatever in.From says (a Callee's reply carries the request's to):
@@ -130,7 +130,7 @@ func (s *Sender) SendIQ(ctx context.Context, in *iq.IQ) error {
 		out.From = ""
 		in = &out
 	}
-	b, err := in.AppendXML(nil)
+	toks, err := in.AppendTokens(nil)
 	if err != nil {
 		return fmt.Errorf("melliumiq: encode iq %s: %w", in.ID, err)
 	}
@@ -150,7 +150,7 @@ func (s *Sender) SendIQ(ctx context.Context, in *iq.IQ) error {
 		}
 		deadline = time.Now().Add(d)
 	}
-	wctx, stop := detach(ctx, deadline)
+	wctx, stop := detach(ctx, deadline, ok)
 	defer stop()
 	if err := ctx.Err(); err != nil {
 		return err
@@ -164,9 +164,9 @@ func (s *Sender) SendIQ(ctx context.Context, in *iq.IQ) error {
 	if err := ctxErr(ctx, wctx); err != nil {
 		return err
 	}
-	// The decoder resolves the payload's namespaces into xml.Names; the
+	// The tokens carry the payload's namespaces in their xml.Names; the
 	// session's encoder puts the <iq> itself in the stream's namespace.
-	if err := s.session.Send(wctx, xml.NewDecoder(bytes.NewReader(b))); err != nil {
+	if err := s.session.Send(wctx, &tokenSlice{toks: toks}); err != nil {
 		if wctx.Err() != nil {
 			return fmt.Errorf("melliumiq: send iq %s: %w (%w)", in.ID, ctxErr(ctx, wctx), err)
 		}
@@ -182,8 +182,64 @@ func (s *Sender) SendIQ(ctx context.Context, in *iq.IQ) error {
 // returned, the context must neither be touched (ctx may be reused) nor
 // end (the goroutine, if it has not yet seen the call return, would set a
 // deadline in the past on the connection and fail whatever read or write
-// is under way).
-func detach(ctx context.Context, deadline time.Time) (context.Context, func()) {
+// is under way). A zero deadline is none; ownDeadline says that deadline
+// is ctx's own, which ends ctx itself.
+func detach(ctx context.Context, deadline time.Time, ownDeadline bool) (context.Context, func()) {
+	af, ok := ctx.(afterFuncer)
+	if !ok {
+		return detachWatched(ctx, deadline)
+	}
+	// The contexts a Caller and a Callee give their Sender run a function
+	// when they end, with no goroutine to watch them: end is that
+	// function, and the timer's when the deadline is not ctx's. A call of
+	// end that comes after stop (a context that had ended already runs it
+	// on a goroutine of its own) finds the send over and does nothing.
+	wctx, cancel := context.WithCancelCause(context.Background())
+	w := &watch{cancel: cancel, live: true}
+	stopCtx := af.AfterFunc(w.canceled)
+	var timer *time.Timer
+	if !ownDeadline && !deadline.IsZero() {
+		timer = time.AfterFunc(time.Until(deadline), w.expired)
+	}
+	return wctx, func() {
+		stopCtx()
+		if timer != nil {
+			timer.Stop()
+		}
+		w.mu.Lock()
+		w.live = false
+		w.mu.Unlock()
+	}
+}
+
+// afterFuncer is a context that runs a function once it ends, without a
+// goroutine to watch it: context.AfterFunc looks for the same method, and
+// the contexts iq's Caller and Callee pass their Sender have it.
+type afterFuncer interface {
+	AfterFunc(f func()) (stop func() bool)
+}
+
+// watch ends a detached context while its send is under way.
+type watch struct {
+	mu     sync.Mutex
+	live   bool // the send is under way
+	cancel context.CancelCauseFunc
+}
+
+func (w *watch) canceled() { w.end(context.Canceled) }
+func (w *watch) expired()  { w.end(context.DeadlineExceeded) }
+
+func (w *watch) end(cause error) {
+	w.mu.Lock()
+	if w.live {
+		w.cancel(cause)
+	}
+	w.mu.Unlock()
+}
+
+// detachWatched is detach for any other context: a goroutine watches ctx
+// and the deadline, and stop waits for it to end.
+func detachWatched(ctx context.Context, deadline time.Time) (context.Context, func()) {
 	wctx, cancel := context.WithCancelCause(context.Background())
 	var timeout <-chan time.Time
 	var timer *time.Timer
@@ -467,16 +523,30 @@ func (a *Adapter) Handler(next xmpp.Handler) xmpp.Handler {
 		if a.session.Out().XMLNS == stanza.NSClient {
 			reply.From = ""
 		}
-		b, err := reply.AppendXML(nil)
+		toks, err := reply.AppendTokens(nil)
 		if err != nil {
 			// As the Callee does for the replies it sends itself.
 			reply = &iq.IQ{ID: in.ID, To: in.From, Type: iq.TypeError,
 				Error: iq.NewError(iq.Cancel, iq.InternalServerError, "")}
-			if b, err = reply.AppendXML(nil); err != nil {
+			if toks, err = reply.AppendTokens(nil); err != nil {
 				return nil // mellium sends its own service-unavailable
 			}
 		}
-		_, err = xmlstream.Copy(t, xml.NewDecoder(bytes.NewReader(b)))
+		_, err = xmlstream.Copy(t, &tokenSlice{toks: toks})
 		return err
 	})
+}
+
+// tokenSlice is an xml.TokenReader of toks, then io.EOF: an IQ's tokens
+// (iq.IQ.AppendTokens) for the session to write, with no XML written and
+// parsed again on the way.
+type tokenSlice struct{ toks []xml.Token }
+
+func (r *tokenSlice) Token() (xml.Token, error) {
+	if len(r.toks) == 0 {
+		return nil, io.EOF
+	}
+	t := r.toks[0]
+	r.toks = r.toks[1:]
+	return t, nil
 }

@@ -53,8 +53,8 @@ func dialPlaintext(ctx context.Context, addr string, origin jid.JID, password st
 	// The caller's ctx ends when it likes after DialPlaintext returns:
 	// mellium, which watches it from a goroutine that outlives the call,
 	// must not see that (see detach).
-	deadline, _ := ctx.Deadline()
-	nctx, stop := detach(ctx, deadline)
+	deadline, own := ctx.Deadline()
+	nctx, stop := detach(ctx, deadline, own)
 	defer stop()
 	s, err := xmpp.NewSession(nctx, origin.Domain(), origin, conn, xmpp.Secure,
 		xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {

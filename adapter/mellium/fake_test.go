@@ -321,3 +321,44 @@ func TestHandlerPassesTheRestOn(t *testing.T) {
 	assert.Empty(t, reply.From)
 	f.none()
 }
+
+// The Sender writes every IQ as tokens through the session's encoder: the
+// server reads back the IQ it was given, whatever namespaces, prefixes,
+// escapes and children it holds (from aside, which a client stream drops).
+func TestSenderWritesWhatItIsGiven(t *testing.T) {
+	mustParse := func(x string) *iq.Element {
+		el, err := iq.ParseElement([]byte(x))
+		require.NoError(t, err)
+		return el
+	}
+	cases := []struct {
+		name string
+		in   *iq.IQ
+	}{
+		{"plain get", &iq.IQ{Type: iq.TypeGet, ID: "p1", To: "localhost", Payload: iq.NewElement(nsTest, "echo")}},
+		{"nested namespaces", &iq.IQ{Type: iq.TypeSet, ID: "p2", To: "localhost", Payload: mustParse(
+			`<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n'><item id='i'><entry xmlns='http://www.w3.org/2005/Atom'><title>t</title></entry></item></publish></pubsub>`)}},
+		{"a child in no namespace", &iq.IQ{Type: iq.TypeGet, ID: "p3", Payload: mustParse(
+			`<q xmlns='urn:example:a'><plain xmlns=''><deeper/></plain><back/></q>`)}},
+		{"prefixed attributes and xml:lang", &iq.IQ{Type: iq.TypeResult, ID: "p4", Lang: "de", Payload: mustParse(
+			`<q xmlns='urn:example:a' xmlns:p='urn:example:p' p:x='1' xml:lang='en'><r p:y='2'>z</r></q>`)}},
+		{"escapes", &iq.IQ{Type: iq.TypeGet, ID: `a"b'c<d>&e`, To: "x@y", Payload: iq.NewElement(nsTest, "echo", "v", "<&>\"'\t").
+			AppendText("1 < 2 & 3 > 2 ]]> \r\n")}},
+		{"error reply with text and app", (&iq.IQ{Type: iq.TypeGet, ID: "p6", From: "x@y/r", Payload: iq.NewElement(nsTest, "echo")}).
+			ErrorReply(&iq.StanzaError{Type: iq.Wait, Condition: iq.ResourceConstraint, Text: "slow", Lang: "en", By: "localhost",
+				App: iq.NewElement("urn:example:app", "busy")})},
+	}
+	s, f := newFake(t)
+	snd := melliumiq.NewSender(s)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			require.NoError(t, snd.SendIQ(ctx, tc.in))
+			got := f.next()
+			want := *tc.in
+			want.From = "" // a client stream writes none
+			assert.Equal(t, want.String(), got.String(), "the server read another IQ than the one sent")
+		})
+	}
+}
