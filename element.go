@@ -5,8 +5,8 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
-	"slices"
 	"strings"
 
 	"github.com/xmpp-iq/iq/internal/xmldec"
@@ -369,16 +369,42 @@ type tokenEncoder interface {
 // tokenList collects tokens, each start element with an Attr slice of its
 // own: the tree's own slices must not reach a writer that may change them
 // (mellium.im/xmpp's session filters attributes in place), and a
-// StartElement built here may share its attributes with the tree.
-type tokenList []xml.Token
+// StartElement built here may share its attributes with the tree. The
+// copies are carved from one array, each capped at its length, so that a
+// writer appending to one cannot reach the next.
+type tokenList struct {
+	toks  []xml.Token
+	attrs []xml.Attr // room for the copies
+}
 
 func (l *tokenList) EncodeToken(t xml.Token) error {
 	if s, ok := t.(xml.StartElement); ok && len(s.Attr) > 0 {
-		s.Attr = slices.Clone(s.Attr)
+		if cap(l.attrs)-len(l.attrs) < len(s.Attr) { // tokenRoom's count fell short
+			l.attrs = make([]xml.Attr, 0, max(16, 2*len(s.Attr)))
+		}
+		n := len(l.attrs)
+		l.attrs = append(l.attrs, s.Attr...)
+		s.Attr = l.attrs[n:len(l.attrs):len(l.attrs)]
 		t = s
 	}
-	*l = append(*l, t)
+	l.toks = append(l.toks, t)
 	return nil
+}
+
+// tokenRoom returns at least how many tokens encodeElement writes for e,
+// and how many attributes their start elements hold in all (with the
+// xmlns="" an element may need).
+func (e *Element) tokenRoom() (toks, attrs int) {
+	toks, attrs = 2, len(e.Attr)+1
+	for _, n := range e.Content {
+		if n.Element != nil {
+			t, a := n.Element.tokenRoom()
+			toks, attrs = toks+t, attrs+a
+		} else {
+			toks++
+		}
+	}
+	return toks, attrs
 }
 
 // encodeElement writes e through enc. parentNS is the default namespace in
@@ -477,8 +503,42 @@ func isNSDecl(n xml.Name) bool {
 // XML itself, has no such limit.
 func (e *Element) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 	*e = Element{}
-	return decodeElement(d, start, e)
+	return decodeElement(decoderSource{d}, start, e)
 }
+
+// tokenSource is what decodeElement reads: an encoding/xml Decoder
+// (decoderSource), or the token reader of a stack that hands out its
+// stanzas as tokens (readerSource, for IQFromTokens).
+type tokenSource interface {
+	Token() (xml.Token, error)
+	// line is the input line for a syntax error; 0 when unknown.
+	line() int
+	// defaultSpace is the namespace a name in none is read in (see
+	// nsScope.declared).
+	defaultSpace() string
+}
+
+// decoderSource is an *xml.Decoder as a tokenSource.
+type decoderSource struct{ d *xml.Decoder }
+
+func (s decoderSource) Token() (xml.Token, error) { return s.d.Token() }
+func (s decoderSource) line() int                 { l, _ := s.d.InputPos(); return l }
+func (s decoderSource) defaultSpace() string      { return s.d.DefaultSpace }
+
+// readerSource is an xml.TokenReader yielding what an encoding/xml
+// Decoder's Token does, as a tokenSource: a reader that ends before the
+// element does has cut it short.
+type readerSource struct{ r xml.TokenReader }
+
+func (s *readerSource) Token() (xml.Token, error) {
+	t, err := s.r.Token()
+	if err == io.EOF {
+		err = &xml.SyntaxError{Msg: "unexpected EOF"}
+	}
+	return t, err
+}
+func (s *readerSource) line() int            { return 0 }
+func (s *readerSource) defaultSpace() string { return "" }
 
 // decodeElement reads the content of start into e, up to and including the
 // matching end element. It keeps its own stack rather than recursing, so
@@ -492,7 +552,7 @@ func (e *Element) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 // ":" or "a:b:c", prefixes nothing declares, and an attribute given twice;
 // they are reported as a syntax error, as XML that is not well-formed is
 // (see UnmarshalXML for how undeclared prefixes are told).
-func decodeElement(d *xml.Decoder, start xml.StartElement, e *Element) error {
+func decodeElement(d tokenSource, start xml.StartElement, e *Element) error {
 	var ns nsScope
 	if err := checkStart(d, start, &ns); err != nil {
 		return err
@@ -523,6 +583,11 @@ func decodeElement(d *xml.Decoder, start xml.StartElement, e *Element) error {
 			top.Content = append(top.Content, Node{Element: child})
 			stack = append(stack, child)
 		case xml.EndElement:
+			if t.Name != top.Name {
+				// An encoding/xml Decoder checks this itself; a token
+				// reader of another stack might not.
+				return &xml.SyntaxError{Msg: fmt.Sprintf("element <%s> closed by </%s>", top.Name.Local, t.Name.Local), Line: d.line()}
+			}
 			flush(top)
 			ns.pop()
 			stack = stack[:len(stack)-1]
@@ -574,9 +639,9 @@ func (s *nsScope) pop() {
 // declared within the element decoded, or the Decoder's DefaultSpace.
 // Anything else is a prefix that nothing binds, which encoding/xml passes
 // on as the namespace.
-func (s *nsScope) declared(d *xml.Decoder, space string) bool {
+func (s *nsScope) declared(d tokenSource, space string) bool {
 	return space == "" || space == xmlURL || strings.ContainsAny(space, ":/#?") ||
-		s.vals[space] > 0 || space == d.DefaultSpace
+		s.vals[space] > 0 || space == d.defaultSpace()
 }
 
 // checkStart checks a start element for what encoding/xml lets through
@@ -586,14 +651,13 @@ func (s *nsScope) declared(d *xml.Decoder, space string) bool {
 // twice (XML's "Unique Att Spec", Namespaces in XML's "Attributes
 // Unique"), where encoding/xml keeps both and the last of two type
 // attributes would win. It opens the element's scope in ns.
-func checkStart(d *xml.Decoder, start xml.StartElement, ns *nsScope) error {
+func checkStart(d tokenSource, start xml.StartElement, ns *nsScope) error {
 	if err := checkNames(d, start); err != nil {
 		return err
 	}
 	ns.push(start.Attr)
 	fail := func(msg string) error {
-		line, _ := d.InputPos()
-		return &xml.SyntaxError{Msg: msg, Line: line}
+		return &xml.SyntaxError{Msg: msg, Line: d.line()}
 	}
 	if !ns.declared(d, start.Name.Space) {
 		return fail(xmldec.UndeclaredPrefixMsg(start.Name.Space))
@@ -657,18 +721,16 @@ func stripDecls(attrs []xml.Attr) []xml.Attr {
 }
 
 // checkNames rejects an element or attribute name that is not an NCName.
-func checkNames(d *xml.Decoder, start xml.StartElement) error {
+func checkNames(d tokenSource, start xml.StartElement) error {
 	if !isNCName(start.Name.Local) {
-		line, _ := d.InputPos()
-		return &xml.SyntaxError{Msg: fmt.Sprintf("element name %q is not namespace-well-formed", start.Name.Local), Line: line}
+		return &xml.SyntaxError{Msg: fmt.Sprintf("element name %q is not namespace-well-formed", start.Name.Local), Line: d.line()}
 	}
 	for _, a := range start.Attr {
 		if isNSDecl(a.Name) {
 			continue
 		}
 		if !isNCName(a.Name.Local) {
-			line, _ := d.InputPos()
-			return &xml.SyntaxError{Msg: fmt.Sprintf("attribute name %q is not namespace-well-formed", a.Name.Local), Line: line}
+			return &xml.SyntaxError{Msg: fmt.Sprintf("attribute name %q is not namespace-well-formed", a.Name.Local), Line: d.line()}
 		}
 	}
 	return nil

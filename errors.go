@@ -211,7 +211,7 @@ func (e *StanzaError) condition() Condition {
 // Element.UnmarshalXML does.
 func (e *StanzaError) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 	var el Element
-	if err := decodeElement(d, start, &el); err != nil {
+	if err := decodeElement(decoderSource{d}, start, &el); err != nil {
 		return err
 	}
 	*e = *stanzaErrorFrom(&el)

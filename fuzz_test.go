@@ -66,12 +66,36 @@ func encodeTokens(q *iq.IQ) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// iqFromDecoder reads data's first element with IQFromTokens, from an
+// encoding/xml Decoder's tokens, as a token-based stack hands them out.
+func iqFromDecoder(data []byte) (*iq.IQ, error) {
+	d := xml.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return nil, err
+		}
+		if start, ok := tok.(xml.StartElement); ok {
+			return iq.IQFromTokens(start, d)
+		}
+	}
+}
+
 func FuzzIQUnmarshal(f *testing.F) {
 	f.Add([]byte(`<iq type='get' id='a1'><query xmlns='jabber:iq:roster'/></iq>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var first iq.IQ
-		if err := xml.Unmarshal(data, &first); err != nil {
+		err := xml.Unmarshal(data, &first)
+		// IQFromTokens accepts and reads what UnmarshalXML does.
+		fromTokens, tokErr := iqFromDecoder(data)
+		if (err == nil) != (tokErr == nil) {
+			t.Fatalf("xml.Unmarshal: %v; IQFromTokens: %v\n%s", err, tokErr, data)
+		}
+		if err != nil {
 			return
+		}
+		if d := sameIQ(&first, fromTokens); d != "" {
+			t.Fatalf("IQFromTokens read another %s:\nin: %s", d, data)
 		}
 		_ = first.Validate()
 		// Both encoders must write what decodes back to the same IQ.

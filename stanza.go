@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Type is the type attribute of an IQ (RFC 6120 §8.2.3).
@@ -298,16 +299,40 @@ func (iq *IQ) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
 // with an error wrapping ErrEncode, as AppendXML does, and toks is
 // returned as it was given.
 func (iq *IQ) AppendTokens(toks []xml.Token) ([]xml.Token, error) {
-	l := tokenList(toks)
+	n, attrs := iq.tokenRoom()
+	l := tokenList{toks: slices.Grow(toks, n), attrs: make([]xml.Attr, 0, attrs)}
 	if err := iq.encodeTokens(&l); err != nil {
 		return toks, encodeErr(err)
 	}
-	return l, nil
+	return l.toks, nil
+}
+
+// tokenRoom returns at least how many tokens encodeTokens writes, and how
+// many attributes their start elements hold in all.
+func (iq *IQ) tokenRoom() (toks, attrs int) {
+	toks, attrs = 2, 5 // <iq>, </iq>; type, id, to, from, xml:lang
+	add := func(e *Element) {
+		t, a := e.tokenRoom()
+		toks, attrs = toks+t, attrs+a
+	}
+	if iq.Payload != nil {
+		add(iq.Payload)
+	}
+	for _, e := range iq.extras() {
+		add(e)
+	}
+	if e := iq.Error; e != nil {
+		toks, attrs = toks+8, attrs+3 // <error type by>, condition, text, xml:lang
+		if e.App != nil {
+			add(e.App)
+		}
+	}
+	return toks, attrs
 }
 
 // encodeTokens writes the IQ's tokens through enc, without flushing.
 func (iq *IQ) encodeTokens(enc tokenEncoder) error {
-	start := xml.StartElement{Name: xml.Name{Local: "iq"}}
+	start := xml.StartElement{Name: xml.Name{Local: "iq"}, Attr: make([]xml.Attr, 0, 5)}
 	for _, a := range [...]struct{ name, value string }{
 		{"type", string(iq.Type)}, {"id", iq.ID}, {"to", iq.To}, {"from", iq.From},
 	} {
@@ -354,12 +379,34 @@ func (iq *IQ) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 		return fmt.Errorf("iq: cannot decode <%s xmlns=%q> as an IQ", start.Name.Local, start.Name.Space)
 	}
 	var el Element
-	if err := decodeElement(d, start, &el); err != nil {
+	if err := decodeElement(decoderSource{d}, start, &el); err != nil {
 		return err
 	}
 	*iq = IQ{}
 	iq.fromElement(&el)
 	return nil
+}
+
+// IQFromTokens reads an <iq> from a stack that hands out its stanzas as
+// XML tokens (mellium.im/xmpp's session, say): start is its start
+// element, and r yields the rest, up to and including the end element,
+// as an encoding/xml Decoder's Token does (each name in its namespace,
+// end elements matching their starts). It accepts and refuses what
+// UnmarshalXML does, and reads the IQ the same way, without putting an
+// encoding/xml Decoder of its own over r. An r that ends, or yields an
+// end element that does not match, before the <iq> is complete is a
+// syntax error; an error of r is returned as it is.
+func IQFromTokens(start xml.StartElement, r xml.TokenReader) (*IQ, error) {
+	if start.Name.Local != "iq" || !isStreamNS(start.Name.Space) {
+		return nil, fmt.Errorf("iq: cannot decode <%s xmlns=%q> as an IQ", start.Name.Local, start.Name.Space)
+	}
+	var el Element
+	if err := decodeElement(&readerSource{r: r}, start, &el); err != nil {
+		return nil, err
+	}
+	in := new(IQ)
+	in.fromElement(&el)
+	return in, nil
 }
 
 // fromElement fills iq from a decoded <iq> element.

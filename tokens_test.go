@@ -2,6 +2,8 @@ package iq_test
 
 import (
 	"encoding/xml"
+	"errors"
+	"io"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -49,6 +51,13 @@ func TestAppendTokens(t *testing.T) {
 			}
 		}
 		assert.Equal(t, []xml.Attr{{Name: xml.Name{Local: "node"}, Value: "n1"}}, payload.Attr)
+		for _, tok := range toks {
+			if s, ok := tok.(xml.StartElement); ok {
+				// A writer that appends to one (mellium's adds id and
+				// from to a stanza's) cannot reach the next one's.
+				assert.Equal(t, len(s.Attr), cap(s.Attr), "<%s>'s attributes", s.Name.Local)
+			}
+		}
 		assert.Equal(t, "en", in.Lang)
 		again, err := in.AppendTokens(nil)
 		require.NoError(t, err)
@@ -71,3 +80,80 @@ func TestAppendTokens(t *testing.T) {
 		assert.ErrorIs(t, appendErr, iq.ErrEncode, "AppendXML refuses it too")
 	})
 }
+
+// tokenReader yields toks, then io.EOF.
+type tokenReader []xml.Token
+
+func (r *tokenReader) Token() (xml.Token, error) {
+	if len(*r) == 0 {
+		return nil, io.EOF
+	}
+	t := (*r)[0]
+	*r = (*r)[1:]
+	return t, nil
+}
+
+func TestIQFromTokens(t *testing.T) {
+	iqName := xml.Name{Space: iq.NSClient, Local: "iq"}
+	start := xml.StartElement{Name: iqName, Attr: []xml.Attr{
+		{Name: xml.Name{Local: "type"}, Value: "get"}, {Name: xml.Name{Local: "id"}, Value: "f1"},
+		{Name: xml.Name{Local: "from"}, Value: "a@example.net/r"},
+	}}
+	query := xml.Name{Space: "urn:example:q", Local: "query"}
+	body := []xml.Token{
+		xml.StartElement{Name: query, Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: "urn:example:q"}, {Name: xml.Name{Local: "n"}, Value: "1"}}},
+		xml.CharData("hi"), xml.Comment("skipped"), xml.CharData(" there"),
+		xml.EndElement{Name: query},
+		xml.EndElement{Name: iqName},
+	}
+	t.Run("reads what UnmarshalXML reads", func(t *testing.T) {
+		r := tokenReader(body)
+		got, err := iq.IQFromTokens(start, &r)
+		require.NoError(t, err)
+		want := &iq.IQ{Type: iq.TypeGet, ID: "f1", From: "a@example.net/r",
+			Payload: iq.NewElement("urn:example:q", "query", "n", "1").AppendText("hi there")}
+		assert.Equal(t, want.String(), got.String())
+		assert.Empty(t, r, "every token up to the end element is read")
+
+		var viaDecoder iq.IQ
+		require.NoError(t, xml.Unmarshal([]byte(`<iq xmlns='jabber:client' type='get' id='f1' from='a@example.net/r'><query xmlns='urn:example:q' n='1'>hi<!--skipped--> there</query></iq>`), &viaDecoder))
+		assert.Equal(t, viaDecoder.String(), got.String())
+	})
+	cases := []struct {
+		name  string
+		start xml.StartElement
+		body  []xml.Token
+		is    error
+	}{
+		{name: "not an iq", start: xml.StartElement{Name: xml.Name{Space: iq.NSClient, Local: "message"}}, body: body},
+		{name: "an iq in another namespace", start: xml.StartElement{Name: xml.Name{Space: "urn:example:q", Local: "iq"}}, body: body},
+		{name: "cut short", start: start, body: body[:3]},
+		{name: "end that does not match", start: start, body: []xml.Token{xml.StartElement{Name: query}, xml.EndElement{Name: iqName}}},
+		{name: "name that is not an NCName", start: start, body: []xml.Token{xml.StartElement{Name: xml.Name{Local: "a:b"}}, xml.EndElement{Name: xml.Name{Local: "a:b"}}, xml.EndElement{Name: iqName}}},
+		{name: "undeclared prefix", start: start, body: []xml.Token{xml.StartElement{Name: xml.Name{Space: "p", Local: "a"}}, xml.EndElement{Name: xml.Name{Space: "p", Local: "a"}}, xml.EndElement{Name: iqName}}},
+		{name: "error of the reader", start: start, body: nil, is: errReader},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var r xml.TokenReader
+			if tc.is != nil {
+				r = failingReader{}
+			} else {
+				tr := tokenReader(tc.body)
+				r = &tr
+			}
+			got, err := iq.IQFromTokens(tc.start, r)
+			assert.Nil(t, got)
+			require.Error(t, err)
+			if tc.is != nil {
+				assert.ErrorIs(t, err, tc.is)
+			}
+		})
+	}
+}
+
+var errReader = errors.New("reader failed")
+
+type failingReader struct{}
+
+func (failingReader) Token() (xml.Token, error) { return nil, errReader }

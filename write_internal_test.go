@@ -263,3 +263,33 @@ func TestBugBigStanzaEncodingGrewItsBufferByQuarters(t *testing.T) {
 	require.Greater(t, n, 500_000)
 	assert.LessOrEqual(t, least, uint64(4*n), "bytes allocated to encode %d bytes", n)
 }
+
+// tokenRoom counts at least the tokens and attributes AppendTokens
+// writes, so that their room is made once.
+func TestTokenRoomIsEnough(t *testing.T) {
+	payload, err := ParseElement([]byte(`<q xmlns='urn:a' xmlns:p='urn:p' p:x='1' y='2'>t<plain xmlns=''>u<deep z='3'/></plain><b/>v</q>`))
+	require.NoError(t, err)
+	extra, err := ParseElement([]byte(`<iq type='get' id='e'><a xmlns='urn:1' k='v'/><b xmlns='urn:2'>t</b></iq>`))
+	require.NoError(t, err)
+	twoChildren, err := IQFromElement(extra)
+	require.NoError(t, err)
+	for name, in := range map[string]*IQ{
+		"empty":        {Type: TypeResult, ID: "r"},
+		"every attr":   {Type: TypeGet, ID: "g", To: "a@b", From: "c@d/e", Lang: "en", Payload: payload},
+		"two children": twoChildren,
+		"error": {Type: TypeError, ID: "x", Payload: payload, Error: &StanzaError{Type: Wait, Condition: ResourceConstraint,
+			Text: "slow", Lang: "en", By: "b", Target: "t", App: NewElement("urn:app", "busy", "a", "1")}},
+	} {
+		toks, err := in.AppendTokens(nil)
+		require.NoError(t, err, name)
+		attrs := 0
+		for _, tok := range toks {
+			if s, ok := tok.(xml.StartElement); ok {
+				attrs += len(s.Attr)
+			}
+		}
+		n, a := in.tokenRoom()
+		assert.LessOrEqual(t, len(toks), n, "%s: tokens", name)
+		assert.LessOrEqual(t, attrs, a, "%s: attributes", name)
+	}
+}

@@ -71,8 +71,10 @@ run() {
 		local base
 		base="$(cd "$BENCH_BASE" && pwd)"
 		mkdir "$dir/base" "$dir/gowork"
-		printf 'go 1.26.0\n\nuse (\n\t%s\n\t%s\n)\n\nreplace github.com/xmpp-iq/iq v0.0.0 => %s\n' \
-			"$base" "$PWD/bench" "$base" >"$dir/gowork/go.work"
+		# The base's adapter too, for the rows that go through it
+		# (RoundTrip/iq-mellium).
+		printf 'go 1.26.0\n\nuse (\n\t%s\n\t%s\n\t%s\n)\n\nreplace github.com/xmpp-iq/iq v0.0.0 => %s\n\nreplace github.com/xmpp-iq/iq/adapter/mellium v0.0.0 => %s\n' \
+			"$base" "$base/adapter/mellium" "$PWD/bench" "$base" "$base/adapter/mellium" >"$dir/gowork/go.work"
 		if [[ "${BENCH_BASE_SOURCES:-}" == own ]]; then
 			# The base's own benchmark sources: for a base these sources
 			# do not build against (an API they use is newer); the rows

@@ -461,12 +461,10 @@ func decodeIQ(r xml.TokenReader, start *xml.StartElement) (in *iq.IQ, ok bool) {
 		(start.Name.Space != "" && start.Name.Space != stanza.NSClient && start.Name.Space != stanza.NSServer) {
 		return nil, false
 	}
-	// Decode, not DecodeElement(in, start): encoding/xml panics when a
-	// decoder that has read no start element of its own is asked to
-	// DecodeElement into an xml.Unmarshaler, so the start goes first.
-	in = new(iq.IQ)
-	d := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), r))
-	if err := d.Decode(in); err != nil {
+	// Straight from the session's tokens, which its decoder has already
+	// put in their namespaces: no decoder of our own over them.
+	in, err := iq.IQFromTokens(*start, r)
+	if err != nil {
 		return nil, false
 	}
 	return in, true
