@@ -39,6 +39,13 @@ func TestBugUndeclaredPrefixRoutedAsNamespace(t *testing.T) {
 		{"out of scope", `<iq type='get' id='1'><y xmlns='urn:y' xmlns:p='urn:p'/><p:z/></iq>`},
 		{"xmlns as element prefix", `<iq type='get' id='1'><xmlns:y/></iq>`},
 		{"in a stanza error", `<iq type='error' id='1'><error type='cancel'><p:bad/></error></iq>`},
+		// More declarations in scope than the decoder searches in order
+		// (past smallScope it counts them in a map), then fewer again.
+		// The namespaces are relative names (no ':'), so that the check
+		// looks them up; q's declaration ends with <w>, and encoding/xml
+		// hands the undeclared q:z over as namespace "q".
+		{"out of scope, after many", `<iq type='get' id='1'><y xmlns='ny' xmlns:a='na' xmlns:b='nb' xmlns:c='nc' xmlns:d='nd'>` +
+			`<w xmlns:e='ne' xmlns:f='nf' xmlns:g='ng' xmlns:h='nh' xmlns:q='q'><q:ok/></w><q:z/></y></iq>`},
 	} {
 		for _, p := range decodePaths {
 			t.Run(c.name+"/"+p.name, func(t *testing.T) {
@@ -56,6 +63,13 @@ func TestBugUndeclaredPrefixRoutedAsNamespace(t *testing.T) {
 	}
 	// Declared prefixes still decode, to the namespaces they stand for.
 	in := `<iq type='get' id='1'><p:y xmlns:p='urn:p' p:a='1' xml:lang='en'><p:z/></p:y></iq>`
+	many := `<iq type='get' id='1'><y xmlns='ny' xmlns:a='na' xmlns:b='nb' xmlns:c='nc' xmlns:d='nd'>` +
+		`<w xmlns:e='ne' xmlns:f='nf' xmlns:g='ng' xmlns:h='nh' xmlns:q='q'><q:ok h:x='1'/></w><a:z b:x='2'/></y></iq>`
+	for _, p := range decodePaths {
+		if p.name != "StanzaError.UnmarshalXML" {
+			assert.NoError(t, p.decode([]byte(many)), "%s, many declarations", p.name)
+		}
+	}
 	var got iq.IQ
 	require.NoError(t, xml.Unmarshal([]byte(in), &got))
 	require.NotNil(t, got.Payload)

@@ -599,22 +599,32 @@ func decodeElement(d tokenSource, start xml.StartElement, e *Element) error {
 }
 
 // nsScope holds the namespaces declared within the element being decoded
-// through encoding/xml, for the undeclared-prefix check.
+// through encoding/xml, for the undeclared-prefix check. Most elements
+// declare a namespace or two, looked up in added itself; a map counts
+// them once there are more than smallScope.
 type nsScope struct {
-	vals  map[string]int // declared namespace → declarations in scope
 	added []string       // namespaces declared, innermost last
 	marks []int          // len(added) when each open element started
+	vals  map[string]int // declared namespace → declarations in scope, once added grew past smallScope
 }
+
+// smallScope is how many declarations in scope nsScope searches in order
+// before it counts them in a map.
+const smallScope = 8
 
 func (s *nsScope) push(attrs []xml.Attr) {
 	s.marks = append(s.marks, len(s.added))
 	for _, a := range attrs {
 		if isNSDecl(a.Name) && a.Value != "" {
-			if s.vals == nil {
-				s.vals = make(map[string]int)
-			}
-			s.vals[a.Value]++
 			s.added = append(s.added, a.Value)
+			if s.vals != nil {
+				s.vals[a.Value]++
+			} else if len(s.added) > smallScope {
+				s.vals = make(map[string]int, 2*len(s.added))
+				for _, v := range s.added {
+					s.vals[v]++
+				}
+			}
 		}
 	}
 }
@@ -625,12 +635,27 @@ func (s *nsScope) pop() {
 	}
 	m := s.marks[len(s.marks)-1]
 	s.marks = s.marks[:len(s.marks)-1]
-	for _, v := range s.added[m:] {
-		if s.vals[v]--; s.vals[v] == 0 {
-			delete(s.vals, v)
+	if s.vals != nil {
+		for _, v := range s.added[m:] {
+			if s.vals[v]--; s.vals[v] == 0 {
+				delete(s.vals, v)
+			}
 		}
 	}
 	s.added = s.added[:m]
+}
+
+// inScope reports whether a declaration in scope binds space.
+func (s *nsScope) inScope(space string) bool {
+	if s.vals != nil {
+		return s.vals[space] > 0
+	}
+	for _, v := range s.added {
+		if v == space {
+			return true
+		}
+	}
+	return false
 }
 
 // declared reports whether a namespace encoding/xml resolved a name to
@@ -641,7 +666,7 @@ func (s *nsScope) pop() {
 // on as the namespace.
 func (s *nsScope) declared(d tokenSource, space string) bool {
 	return space == "" || space == xmlURL || strings.ContainsAny(space, ":/#?") ||
-		s.vals[space] > 0 || space == d.defaultSpace()
+		s.inScope(space) || space == d.defaultSpace()
 }
 
 // checkStart checks a start element for what encoding/xml lets through
