@@ -197,6 +197,9 @@ for tr, n in (("pipe", 1), ("pipe", 64), ("tcp", 1), ("tcp", 64)):
 for tr, n, target in (("pipe", 1, "<= 1.0"), ("pipe", 64, "<= 1.0"), ("tcp", 1, "(no target)"), ("tcp", 64, "(no target)")):
     row(f"net/rpc {tr} inflight={n}: iq time / net/rpc time",
         ratio(ns(f"{RT}iq/{tr}/inflight={n}"), ns(f"{RT}netrpc/{tr}/inflight={n}")), target)
+for tr, n in (("pipe", 1), ("pipe", 64), ("tcp", 1), ("tcp", 64)):
+    row(f"iq through melliumiq {tr} inflight={n}: its time / mellium's own",
+        ratio(ns(f"{RT}iq-mellium/{tr}/inflight={n}"), ns(f"{RT}mellium/{tr}/inflight={n}")), "(no target)")
 for tr in ("pipe", "tcp"):
     row(f"floor {tr} inflight=1: iq time / encoding/xml reused-encoder time",
         ratio(ns(f"{RT}iq/{tr}/inflight=1"), ns(f"{RT}floor/{tr}/inflight=1")), "<= 0.7")
@@ -250,11 +253,12 @@ import re, sys
 areas = [
     ("pipe hand-offs (net.Pipe)", r"^net\.\(\*pipe"),
     ("socket I/O (TCP)", r"^(internal/poll\.|net\.\(\*conn\)|net\.\(\*netFD\)|syscall\.|runtime\.netpoll)"),
-    ("decoding", r"(iq/internal/xmldec\.|iq\.\(\*ElementBuilder\)|iq\.ParseElement|iq\.IQFromElement|iq\.\(\*IQ\)\.fromElement|iq/stream\.\(\*Conn\)\.ReadElement|^encoding/xml\.\(\*Decoder\)|iq\.\(\*Element\)\.Decode|^encoding/xml\.Unmarshal)"),
+    ("decoding", r"(iq/internal/xmldec\.|iq\.\(\*ElementBuilder\)|iq\.ParseElement|iq\.IQFromElement|iq\.IQFromTokens|iq\.decodeElement|iq\.\(\*IQ\)\.fromElement|iq/stream\.\(\*Conn\)\.ReadElement|^encoding/xml\.\(\*Decoder\)|iq\.\(\*Element\)\.Decode|^encoding/xml\.Unmarshal)"),
     ("encoding", r"(iq\.append|iq\.\(\*Element\)\.AppendXML|iq\.\(\*IQ\)\.Append|iq\.MarshalElement|^encoding/xml\.\(\*Encoder\)|^encoding/xml\.Marshal)"),
     ("Callee", r"(iq\.\(\*Callee\)|iq\.HandlerFunc|iq\.typedHandler|iq\.handleTyped)"),
     ("Caller", r"(iq\.\(\*Caller\)|iq\.\(\*Call\)|iq\.GetAs|iq\.requestAs|iq\.\(\*Endpoint\))"),
     ("stream (other: write path, read loop)", r"iq/stream\."),
+    ("melliumiq (the adapter)", r"iq/adapter/mellium\."),
     ("mellium", r"^mellium\.im/"),
     ("net/rpc, gob", r"^(net/rpc\.|encoding/gob\.)"),
     ("benchmark driver", r"iq/bench\."),
