@@ -2,7 +2,6 @@ package melliumiq_test
 
 import (
 	"context"
-	"encoding/xml"
 	"io"
 	"net"
 	"sync"
@@ -13,8 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
-	"mellium.im/xmpp/stream"
 
 	"github.com/xmpp-iq/iq"
 	melliumiq "github.com/xmpp-iq/iq/adapter/mellium"
@@ -130,20 +127,6 @@ func stalledSession(t *testing.T) *xmpp.Session {
 		_, _ = io.WriteString(srv, `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' `+
 			`from='localhost' to='`+fakeJID+`' id='stalled' version='1.0'>`)
 	}()
-	headerOnly := func(_ context.Context, in, out *stream.Info, s *xmpp.Session, _ any) (xmpp.SessionState, io.ReadWriter, any, error) {
-		r := s.TokenReader()
-		defer r.Close()
-		for {
-			tok, err := r.Token()
-			if err != nil {
-				return 0, nil, nil, err
-			}
-			if start, ok := tok.(xml.StartElement); ok {
-				out.XMLNS = stanza.NSClient
-				return xmpp.Ready, nil, nil, in.FromStartElement(start)
-			}
-		}
-	}
 	s, err := xmpp.NewSession(context.Background(), jid.MustParse("localhost"), jid.MustParse(fakeJID), c, xmpp.Secure|xmpp.Authn, headerOnly)
 	require.NoError(t, err)
 	return s

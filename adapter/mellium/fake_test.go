@@ -42,6 +42,23 @@ type fakeServer struct {
 	ended chan struct{}
 }
 
+// headerOnly is a negotiation that only reads the server's stream header:
+// it writes nothing, and the session is ready once the header is in.
+func headerOnly(_ context.Context, in, out *stream.Info, s *xmpp.Session, _ any) (xmpp.SessionState, io.ReadWriter, any, error) {
+	r := s.TokenReader()
+	defer r.Close()
+	for {
+		tok, err := r.Token()
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		if start, ok := tok.(xml.StartElement); ok {
+			out.XMLNS = stanza.NSClient
+			return xmpp.Ready, nil, nil, in.FromStartElement(start)
+		}
+	}
+}
+
 // newFake returns a ready client session on a pipe and the server end.
 func newFake(t *testing.T) (*xmpp.Session, *fakeServer) {
 	t.Helper()
@@ -51,20 +68,6 @@ func newFake(t *testing.T) (*xmpp.Session, *fakeServer) {
 		_, _ = io.WriteString(srv, `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' `+
 			`from='localhost' to='`+fakeJID+`' id='fake' version='1.0'>`)
 	}()
-	headerOnly := func(_ context.Context, in, out *stream.Info, s *xmpp.Session, _ any) (xmpp.SessionState, io.ReadWriter, any, error) {
-		r := s.TokenReader()
-		defer r.Close()
-		for {
-			tok, err := r.Token()
-			if err != nil {
-				return 0, nil, nil, err
-			}
-			if start, ok := tok.(xml.StartElement); ok {
-				out.XMLNS = stanza.NSClient
-				return xmpp.Ready, nil, nil, in.FromStartElement(start)
-			}
-		}
-	}
 	// A context that never ends: see the package documentation on the
 	// context given to NewSession.
 	s, err := xmpp.NewSession(context.Background(), jid.MustParse("localhost"), jid.MustParse(fakeJID), c, xmpp.Secure|xmpp.Authn, headerOnly)
