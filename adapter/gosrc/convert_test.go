@@ -2,6 +2,7 @@ package gosrciq_test
 
 import (
 	"encoding/xml"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -68,4 +69,25 @@ func TestToIQ(t *testing.T) {
 		})
 	}
 	assert.Nil(t, gosrciq.ToIQ(stanza.Message{}), "a message is no IQ")
+}
+
+// BenchmarkToIQ rebuilds a roster result of ten items that gosrc decoded:
+// the adapter's share of reading a stanza.
+//
+//	go test -run '^$' -bench ToIQ -benchmem ./adapter/gosrc
+func BenchmarkToIQ(b *testing.B) {
+	var in strings.Builder
+	in.WriteString(`<iq xmlns="jabber:client" id="r1" type="result" from="example.net" to="a@example.net/r"><query xmlns="jabber:iq:roster" ver="v1">`)
+	for i := range 10 {
+		fmt.Fprintf(&in, `<item jid='user%d@example.net' name='User %d' subscription='both'><group>Friends</group></item>`, i, i)
+	}
+	in.WriteString(`</query></iq>`)
+	p, err := stanza.NextPacket(xml.NewDecoder(strings.NewReader(in.String())))
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if got := gosrciq.ToIQ(p); got == nil || got.Payload == nil {
+			b.Fatal("no IQ")
+		}
+	}
 }

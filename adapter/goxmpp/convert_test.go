@@ -2,6 +2,8 @@ package goxmppiq_test
 
 import (
 	"encoding/xml"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,7 +16,7 @@ import (
 
 // marshalled is what go-xmpp's Recv puts in IQ.Query for a payload: the
 // element it decoded, marshalled again.
-func marshalled(t *testing.T, payload string) []byte {
+func marshalled(t testing.TB, payload string) []byte {
 	t.Helper()
 	var v struct {
 		XMLName xml.Name        `xml:"jabber:client iq"`
@@ -102,5 +104,24 @@ func TestToIQ(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.check(t, goxmppiq.ToIQ(tc.v)) })
+	}
+}
+
+// BenchmarkToIQ rebuilds a roster result of ten items that go-xmpp's Recv
+// decoded: the adapter's share of reading a stanza.
+//
+//	go test -run '^$' -bench ToIQ -benchmem ./adapter/goxmpp
+func BenchmarkToIQ(b *testing.B) {
+	var items strings.Builder
+	for i := range 10 {
+		fmt.Fprintf(&items, `<item jid='user%d@example.net' name='User %d' subscription='both'><group>Friends</group></item>`, i, i)
+	}
+	v := xmpp.IQ{ID: "r1", From: "example.net", To: "a@example.net/r", Type: "result",
+		Query: marshalled(b, `<query xmlns='jabber:iq:roster' ver='v1'>`+items.String()+`</query>`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if in := goxmppiq.ToIQ(v); in == nil || in.Payload == nil {
+			b.Fatal("no IQ")
+		}
 	}
 }
