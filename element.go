@@ -378,7 +378,10 @@ type tokenList struct {
 }
 
 func (l *tokenList) EncodeToken(t xml.Token) error {
-	if s, ok := t.(xml.StartElement); ok && len(s.Attr) > 0 {
+	if s, ok := t.(xml.StartElement); ok && len(s.Attr) == 0 {
+		s.Attr = nil // not an empty slice of the tree's, with room to append
+		t = s
+	} else if ok {
 		if cap(l.attrs)-len(l.attrs) < len(s.Attr) { // tokenRoom's count fell short
 			l.attrs = make([]xml.Attr, 0, max(16, 2*len(s.Attr)))
 		}
@@ -442,7 +445,7 @@ func encodeElement(enc tokenEncoder, e *Element, parentNS string) error {
 	if leave {
 		attrs = append([]xml.Attr{{Name: xml.Name{Local: "xmlns"}}}, attrs...)
 	}
-	start.Attr = filterDecls(attrs, leave)
+	start.Attr = encodableAttrs(attrs, leave)
 	if err := enc.EncodeToken(start); err != nil {
 		return err
 	}
@@ -460,24 +463,32 @@ func encodeElement(enc tokenEncoder, e *Element, parentNS string) error {
 	return enc.EncodeToken(xml.EndElement{Name: name})
 }
 
-// filterDecls drops namespace declarations a user may have put in Attr:
-// encoding/xml writes its own, and a second one would be a duplicate
-// attribute. keepFirst keeps the xmlns="" this package added itself.
-func filterDecls(attrs []xml.Attr, keepFirst bool) []xml.Attr {
-	drop := false
+// encodableAttrs returns attrs as encoding/xml's Encoder is to be given
+// them. Namespace declarations a user may have put in Attr are dropped:
+// the Encoder writes its own, and a second one would be a duplicate
+// attribute (keepFirst keeps the xmlns="" this package added itself). The
+// prefix xml as a name's Space, which this package's writer takes for the
+// XML namespace (see appendAttrs), becomes that namespace, which the
+// Encoder writes as xml: (it would declare "xml" as a namespace of its
+// own). attrs is copied only when something changes.
+func encodableAttrs(attrs []xml.Attr, keepFirst bool) []xml.Attr {
+	change := false
 	for i, a := range attrs {
-		if isNSDecl(a.Name) && !(keepFirst && i == 0) {
-			drop = true
+		if (isNSDecl(a.Name) && !(keepFirst && i == 0)) || a.Name.Space == "xml" {
+			change = true
 			break
 		}
 	}
-	if !drop {
+	if !change {
 		return attrs
 	}
 	out := make([]xml.Attr, 0, len(attrs))
 	for i, a := range attrs {
 		if isNSDecl(a.Name) && !(keepFirst && i == 0) {
 			continue
+		}
+		if a.Name.Space == "xml" {
+			a.Name.Space = xmlURL
 		}
 		out = append(out, a)
 	}
@@ -526,17 +537,42 @@ func (s decoderSource) line() int                 { l, _ := s.d.InputPos(); retu
 func (s decoderSource) defaultSpace() string      { return s.d.DefaultSpace }
 
 // readerSource is an xml.TokenReader yielding what an encoding/xml
-// Decoder's Token does, as a tokenSource: a reader that ends before the
-// element does has cut it short.
-type readerSource struct{ r xml.TokenReader }
+// Decoder's Token does, as a tokenSource, for the element whose start was
+// read already (open holds its name). It checks what a Decoder checks and
+// the reader of another stack might not: that each end element closes the
+// element open, by the same name, and that the reader does not end before
+// the element does. A token that comes with an error is taken and the
+// error dropped, as a Decoder over a TokenReader does: the next call asks
+// the reader again.
+type readerSource struct {
+	r    xml.TokenReader
+	open []xml.Name
+}
 
 func (s *readerSource) Token() (xml.Token, error) {
 	t, err := s.r.Token()
-	if err == io.EOF {
-		err = &xml.SyntaxError{Msg: "unexpected EOF"}
+	if t == nil && err != nil {
+		if err == io.EOF {
+			err = &xml.SyntaxError{Msg: "unexpected EOF"}
+		}
+		return nil, err
 	}
-	return t, err
+	switch tt := t.(type) {
+	case xml.StartElement:
+		s.open = append(s.open, tt.Name)
+	case xml.EndElement:
+		if len(s.open) == 0 {
+			return nil, &xml.SyntaxError{Msg: fmt.Sprintf("unexpected end element </%s>", tt.Name.Local)}
+		}
+		if top := s.open[len(s.open)-1]; tt.Name != top {
+			return nil, &xml.SyntaxError{Msg: fmt.Sprintf("element <%s xmlns=%q> closed by </%s xmlns=%q>",
+				top.Local, top.Space, tt.Name.Local, tt.Name.Space)}
+		}
+		s.open = s.open[:len(s.open)-1]
+	}
+	return t, nil
 }
+
 func (s *readerSource) line() int            { return 0 }
 func (s *readerSource) defaultSpace() string { return "" }
 
@@ -583,11 +619,6 @@ func decodeElement(d tokenSource, start xml.StartElement, e *Element) error {
 			top.Content = append(top.Content, Node{Element: child})
 			stack = append(stack, child)
 		case xml.EndElement:
-			if t.Name != top.Name {
-				// An encoding/xml Decoder checks this itself; a token
-				// reader of another stack might not.
-				return &xml.SyntaxError{Msg: fmt.Sprintf("element <%s> closed by </%s>", top.Name.Local, t.Name.Local), Line: d.line()}
-			}
 			flush(top)
 			ns.pop()
 			stack = stack[:len(stack)-1]

@@ -66,19 +66,53 @@ func encodeTokens(q *iq.IQ) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// iqFromDecoder reads data's first element with IQFromTokens, from an
-// encoding/xml Decoder's tokens, as a token-based stack hands them out.
+// iqFromDecoder reads data's first element with IQFromTokens, as a
+// token-based stack hands it out: the element's tokens from an
+// encoding/xml Decoder, copied, the last one returned together with
+// io.EOF (which an xml.TokenReader may do).
 func iqFromDecoder(data []byte) (*iq.IQ, error) {
 	d := xml.NewDecoder(bytes.NewReader(data))
+	var start xml.StartElement
 	for {
 		tok, err := d.Token()
 		if err != nil {
 			return nil, err
 		}
-		if start, ok := tok.(xml.StartElement); ok {
-			return iq.IQFromTokens(start, d)
+		if s, ok := tok.(xml.StartElement); ok {
+			start = s.Copy()
+			break
 		}
 	}
+	var toks []xml.Token
+	for depth := 1; depth > 0; {
+		tok, err := d.Token()
+		if err != nil {
+			return nil, err
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+		toks = append(toks, xml.CopyToken(tok))
+	}
+	return iq.IQFromTokens(start, &lastWithEOF{toks: toks})
+}
+
+// lastWithEOF yields toks, the last one together with io.EOF.
+type lastWithEOF struct{ toks []xml.Token }
+
+func (r *lastWithEOF) Token() (xml.Token, error) {
+	if len(r.toks) == 0 {
+		return nil, io.EOF
+	}
+	t := r.toks[0]
+	r.toks = r.toks[1:]
+	if len(r.toks) == 0 {
+		return t, io.EOF
+	}
+	return t, nil
 }
 
 func FuzzIQUnmarshal(f *testing.F) {

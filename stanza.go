@@ -395,13 +395,15 @@ func (iq *IQ) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 // UnmarshalXML does, and reads the IQ the same way, without putting an
 // encoding/xml Decoder of its own over r. An r that ends, or yields an
 // end element that does not match, before the <iq> is complete is a
-// syntax error; an error of r is returned as it is.
+// syntax error; an error of r is returned as it is. A token r returns
+// together with an error is taken, the error dropped, as a Decoder over
+// r does: r is asked again for what follows.
 func IQFromTokens(start xml.StartElement, r xml.TokenReader) (*IQ, error) {
 	if start.Name.Local != "iq" || !isStreamNS(start.Name.Space) {
 		return nil, fmt.Errorf("iq: cannot decode <%s xmlns=%q> as an IQ", start.Name.Local, start.Name.Space)
 	}
 	var el Element
-	if err := decodeElement(&readerSource{r: r}, start, &el); err != nil {
+	if err := decodeElement(&readerSource{r: r, open: []xml.Name{start.Name}}, start, &el); err != nil {
 		return nil, err
 	}
 	in := new(IQ)

@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -67,6 +68,17 @@ func TestAppendTokens(t *testing.T) {
 			{Name: xml.Name{Local: "to"}, Value: "b@example.net"},
 			{Name: xml.Name{Space: "http://www.w3.org/XML/1998/namespace", Local: "lang"}, Value: "en"},
 		}}, again[0])
+	})
+
+	t.Run("an element without attributes shares no room with the tree", func(t *testing.T) {
+		p := iq.NewElement("urn:a", "q", "x", "1")
+		p.Attr = p.Attr[:0] // empty, with room
+		toks, err := (&iq.IQ{Type: iq.TypeGet, ID: "t3", Payload: p}).AppendTokens(nil)
+		require.NoError(t, err)
+		start, ok := toks[1].(xml.StartElement)
+		require.True(t, ok)
+		start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: "added"}, Value: "by the writer"})
+		assert.Equal(t, []xml.Attr{{Name: xml.Name{Local: "x"}, Value: "1"}}, p.Attr[:1], "the tree's array")
 	})
 
 	t.Run("an IQ that cannot be written", func(t *testing.T) {
@@ -157,3 +169,90 @@ var errReader = errors.New("reader failed")
 type failingReader struct{}
 
 func (failingReader) Token() (xml.Token, error) { return nil, errReader }
+
+// TestBugXMLPrefixAttrRenamed: an attribute whose Space is the prefix xml
+// (as a program may build one), which AppendXML writes as xml:lang, went
+// to encoding/xml's Encoder as it was, from MarshalXML and AppendTokens:
+// the Encoder declared "xml" as a namespace of its own and wrote
+// _xml:lang, another attribute. Every encoder now writes the XML
+// namespace's lang.
+func TestBugXMLPrefixAttrRenamed(t *testing.T) {
+	payload := iq.NewElement("urn:a", "q")
+	payload.Attr = append(payload.Attr, xml.Attr{Name: xml.Name{Space: "xml", Local: "lang"}, Value: "fr"})
+	in := &iq.IQ{Type: iq.TypeGet, ID: "x1", Payload: payload}
+	encoders := map[string]func() ([]byte, error){
+		"AppendXML":    func() ([]byte, error) { return in.AppendXML(nil) },
+		"xml.Marshal":  func() ([]byte, error) { return xml.Marshal(in) },
+		"AppendTokens": func() ([]byte, error) { return encodeTokens(in) },
+	}
+	for name, enc := range encoders {
+		t.Run(name, func(t *testing.T) {
+			b, err := enc()
+			require.NoError(t, err)
+			el, err := iq.ParseElement(b)
+			require.NoError(t, err, "%s", b)
+			got, err := iq.IQFromElement(el)
+			require.NoError(t, err)
+			require.NotNil(t, got.Payload)
+			assert.Equal(t, []xml.Attr{{Name: xml.Name{Space: "http://www.w3.org/XML/1998/namespace", Local: "lang"}, Value: "fr"}},
+				got.Payload.Attr, "%s", b)
+		})
+	}
+}
+
+// TestBugUnmarshalRefusedAlteredStart: IQFromTokens's check that end
+// elements match their starts ran for encoding/xml's Decoder too, and
+// refused an <iq> whose start the caller had altered before DecodeElement
+// (its namespace cleared), which the Decoder itself lets through.
+func TestBugUnmarshalRefusedAlteredStart(t *testing.T) {
+	d := xml.NewDecoder(strings.NewReader(`<iq xmlns='jabber:client' type='get' id='1'><q xmlns='urn:a'/></iq>`))
+	tok, err := d.Token()
+	require.NoError(t, err)
+	start := tok.(xml.StartElement)
+	start.Name.Space = ""
+	var got iq.IQ
+	require.NoError(t, d.DecodeElement(&got, &start))
+	assert.Equal(t, "1", got.ID)
+}
+
+func TestIQFromTokensReaderEdges(t *testing.T) {
+	start := xml.StartElement{Name: xml.Name{Space: iq.NSClient, Local: "iq"},
+		Attr: []xml.Attr{{Name: xml.Name{Local: "type"}, Value: "result"}, {Name: xml.Name{Local: "id"}, Value: "e1"}}}
+	t.Run("the last token with io.EOF", func(t *testing.T) {
+		// A TokenReader may return its last token together with io.EOF,
+		// which a Decoder over it takes.
+		got, err := iq.IQFromTokens(start, &eofWithLast{tok: xml.EndElement{Name: start.Name}})
+		require.NoError(t, err)
+		assert.Equal(t, "e1", got.ID)
+		var viaDecoder iq.IQ
+		require.NoError(t, xml.NewTokenDecoder(&eofWithLast{first: start, tok: xml.EndElement{Name: start.Name}}).Decode(&viaDecoder))
+		assert.Equal(t, viaDecoder.String(), got.String())
+	})
+	t.Run("an end that names another namespace", func(t *testing.T) {
+		r := tokenReader{xml.EndElement{Name: xml.Name{Local: "iq"}}}
+		_, err := iq.IQFromTokens(start, &r)
+		var syn *xml.SyntaxError
+		require.ErrorAs(t, err, &syn)
+		assert.Contains(t, syn.Msg, `closed by </iq xmlns="">`)
+	})
+}
+
+// eofWithLast yields first (if set), then tok together with io.EOF.
+type eofWithLast struct {
+	first    xml.Token
+	tok      xml.Token
+	gaveTok  bool
+	gaveHead bool
+}
+
+func (r *eofWithLast) Token() (xml.Token, error) {
+	if r.first != nil && !r.gaveHead {
+		r.gaveHead = true
+		return r.first, nil
+	}
+	if !r.gaveTok {
+		r.gaveTok = true
+		return r.tok, io.EOF
+	}
+	return nil, io.EOF
+}

@@ -49,6 +49,10 @@
 //     run only under mellium's Serve, through Adapter.Handler.
 //   - Under mellium's Serve (Adapter.Handler), concurrent handlers, for the
 //     reason above.
+//   - An attribute whose local name is xmlns in a namespace of its own
+//     (p:xmlns='…', well-formed but rare): mellium's stanza encoder drops
+//     every attribute named xmlns on an element in a namespace, so it never
+//     reaches the wire.
 //
 // One pitfall of mellium's own: it watches the context given to
 // xmpp.DialClientSession, NewClientSession or NewSession from a goroutine

@@ -327,30 +327,44 @@ func TestHandlerPassesTheRestOn(t *testing.T) {
 
 // The Sender writes every IQ as tokens through the session's encoder: the
 // server reads back the IQ it was given, whatever namespaces, prefixes,
-// escapes and children it holds (from aside, which a client stream drops).
+// escapes and children it holds (from aside, which a client stream drops),
+// name for name: namespaces compared as the decoder resolves them, not as
+// text that writes two namespaces alike.
 func TestSenderWritesWhatItIsGiven(t *testing.T) {
 	mustParse := func(x string) *iq.Element {
 		el, err := iq.ParseElement([]byte(x))
 		require.NoError(t, err)
 		return el
 	}
+	const xmlNS = "http://www.w3.org/XML/1998/namespace"
+	xmlPrefixed := iq.NewElement("urn:example:a", "q")
+	xmlPrefixed.Attr = append(xmlPrefixed.Attr, xml.Attr{Name: xml.Name{Space: "xml", Local: "lang"}, Value: "fr"})
+	twoChildren, err := iq.IQFromElement(mustParse(`<iq type='set' id='p8'><a xmlns='urn:example:1' k='v'/><b xmlns='urn:example:2'>t</b></iq>`))
+	require.NoError(t, err)
 	cases := []struct {
 		name string
 		in   *iq.IQ
+		want *iq.IQ // when the server reads it otherwise than written: in, with no from
 	}{
-		{"plain get", &iq.IQ{Type: iq.TypeGet, ID: "p1", To: "localhost", Payload: iq.NewElement(nsTest, "echo")}},
-		{"nested namespaces", &iq.IQ{Type: iq.TypeSet, ID: "p2", To: "localhost", Payload: mustParse(
+		{name: "plain get", in: &iq.IQ{Type: iq.TypeGet, ID: "p1", To: "localhost", Payload: iq.NewElement(nsTest, "echo")}},
+		{name: "nested namespaces", in: &iq.IQ{Type: iq.TypeSet, ID: "p2", To: "localhost", Payload: mustParse(
 			`<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n'><item id='i'><entry xmlns='http://www.w3.org/2005/Atom'><title>t</title></entry></item></publish></pubsub>`)}},
-		{"a child in no namespace", &iq.IQ{Type: iq.TypeGet, ID: "p3", Payload: mustParse(
+		{name: "a child in no namespace", in: &iq.IQ{Type: iq.TypeGet, ID: "p3", Payload: mustParse(
 			`<q xmlns='urn:example:a'><plain xmlns=''><deeper/></plain><back/></q>`)}},
-		{"prefixed attributes and xml:lang", &iq.IQ{Type: iq.TypeResult, ID: "p4", Lang: "de", Payload: mustParse(
+		{name: "prefixed attributes and xml:lang", in: &iq.IQ{Type: iq.TypeResult, ID: "p4", Lang: "de", Payload: mustParse(
 			`<q xmlns='urn:example:a' xmlns:p='urn:example:p' p:x='1' xml:lang='en'><r p:y='2'>z</r></q>`)}},
-		{"escapes", &iq.IQ{Type: iq.TypeGet, ID: `a"b'c<d>&e`, To: "x@y", Payload: iq.NewElement(nsTest, "echo", "v", "<&>\"'\t").
+		{name: "an element in the xml namespace", in: &iq.IQ{Type: iq.TypeResult, ID: "p5",
+			Payload: iq.NewElement("urn:example:a", "q").Append(iq.NewElement(xmlNS, "x").AppendText("in xml"))}},
+		{name: "an attribute named with the xml prefix", in: &iq.IQ{Type: iq.TypeResult, ID: "p6", Payload: xmlPrefixed},
+			want: &iq.IQ{Type: iq.TypeResult, ID: "p6", Payload: iq.NewElement("urn:example:a", "q")}},
+		{name: "escapes", in: &iq.IQ{Type: iq.TypeGet, ID: `a"b'c<d>&e`, To: "x@y", Payload: iq.NewElement(nsTest, "echo", "v", "<&>\"'\t").
 			AppendText("1 < 2 & 3 > 2 ]]> \r\n")}},
-		{"error reply with text and app", (&iq.IQ{Type: iq.TypeGet, ID: "p6", From: "x@y/r", Payload: iq.NewElement(nsTest, "echo")}).
+		{name: "two children", in: twoChildren},
+		{name: "error reply with text and app", in: (&iq.IQ{Type: iq.TypeGet, ID: "p9", From: "x@y/r", Payload: iq.NewElement(nsTest, "echo")}).
 			ErrorReply(&iq.StanzaError{Type: iq.Wait, Condition: iq.ResourceConstraint, Text: "slow", Lang: "en", By: "localhost",
 				App: iq.NewElement("urn:example:app", "busy")})},
 	}
+	cases[5].want.Payload.Attr = []xml.Attr{{Name: xml.Name{Space: xmlNS, Local: "lang"}, Value: "fr"}}
 	s, f := newFake(t)
 	snd := melliumiq.NewSender(s)
 	for _, tc := range cases {
@@ -359,9 +373,23 @@ func TestSenderWritesWhatItIsGiven(t *testing.T) {
 			defer cancel()
 			require.NoError(t, snd.SendIQ(ctx, tc.in))
 			got := f.next()
-			want := *tc.in
-			want.From = "" // a client stream writes none
-			assert.Equal(t, want.String(), got.String(), "the server read another IQ than the one sent")
+			want := tc.want
+			if want == nil {
+				w := *tc.in
+				w.From = "" // a client stream writes none
+				want = &w
+			}
+			assert.Equal(t, []string{want.ID, want.To, want.From, want.Lang, string(want.Type)},
+				[]string{got.ID, got.To, got.From, got.Lang, string(got.Type)}, "id, to, from, xml:lang, type")
+			assert.True(t, want.Payload.Equal(got.Payload), "payload: sent %v, read %v", want.Payload, got.Payload)
+			assert.Equal(t, want.NumChildren(), got.NumChildren(), "children")
+			assert.Equal(t, want.String(), got.String())
+			if assert.Equal(t, want.Error == nil, got.Error == nil, "error") && want.Error != nil {
+				w, g := want.Error, got.Error
+				assert.Equal(t, []string{string(w.Type), string(w.Condition), w.Text, w.Lang, w.By},
+					[]string{string(g.Type), string(g.Condition), g.Text, g.Lang, g.By})
+				assert.True(t, w.App.Equal(g.App), "application condition: sent %v, read %v", w.App, g.App)
+			}
 		})
 	}
 }
