@@ -431,6 +431,9 @@ func encodeElement(enc tokenEncoder, e *Element, parentNS string) error {
 			return err
 		}
 	}
+	if err := checkUniqueAttrs(e.Attr); err != nil {
+		return err
+	}
 	name, childNS := e.Name, e.Name.Space
 	if name.Space == xmlURL {
 		// encoding/xml would declare the XML namespace as the default

@@ -283,9 +283,10 @@ var (
 	// and by a response that cannot be taken as it is.
 	ErrInvalid = errors.New("iq: invalid IQ")
 
-	// ErrEncode is wrapped by the error IQ.AppendXML and Element.AppendXML
-	// return when what they are given cannot be written as XML (an element
-	// or attribute name that is not an XML name, say): nothing of it is
+	// ErrEncode is wrapped by the error IQ.AppendXML, IQ.AppendTokens and
+	// Element.AppendXML return when what they are given cannot be written
+	// as XML (an element or attribute name that is not an XML name, or an
+	// element holding one attribute twice, say): nothing of it is
 	// written. A Sender should pass it through with %w, as stream.Conn
 	// does: a Callee whose reply fails with it sends
 	// cancel/internal-server-error instead, so that the request still gets

@@ -3,6 +3,7 @@ package iq_test
 import (
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -255,4 +256,48 @@ func (r *eofWithLast) Token() (xml.Token, error) {
 		return r.tok, io.EOF
 	}
 	return nil, io.EOF
+}
+
+// TestBugDuplicateAttrsWritten: a tree built by hand with one attribute
+// twice (or the prefix xml and the XML namespace for one name) was written
+// as it was, a start tag that is not well-formed, which ends the stream
+// at the peer. Every writer now refuses it (FuzzEncodersAgree found it).
+func TestBugDuplicateAttrsWritten(t *testing.T) {
+	const xmlNS = "http://www.w3.org/XML/1998/namespace"
+	cases := map[string][]xml.Attr{
+		"same name":            {{Name: xml.Name{Local: "a"}}, {Name: xml.Name{Local: "a"}, Value: "2"}},
+		"same namespace":       {{Name: xml.Name{Space: "urn:p", Local: "a"}}, {Name: xml.Name{Local: "b"}}, {Name: xml.Name{Space: "urn:p", Local: "a"}}},
+		"xml prefix and URL":   {{Name: xml.Name{Space: "xml", Local: "lang"}, Value: "en"}, {Name: xml.Name{Space: xmlNS, Local: "lang"}, Value: "fr"}},
+		"one twice among many": manyAttrs(20, "a7"),
+	}
+	for name, attrs := range cases {
+		t.Run(name, func(t *testing.T) {
+			child := iq.NewElement("urn:a", "c")
+			child.Attr = attrs
+			in := &iq.IQ{Type: iq.TypeResult, ID: "d", Payload: iq.NewElement("urn:a", "q").Append(child)}
+			_, err := in.AppendXML(nil)
+			assert.ErrorIs(t, err, iq.ErrEncode, "AppendXML")
+			_, err = in.AppendTokens(nil)
+			assert.ErrorIs(t, err, iq.ErrEncode, "AppendTokens")
+			_, err = xml.Marshal(in)
+			assert.Error(t, err, "xml.Marshal")
+		})
+	}
+	t.Run("distinct names pass", func(t *testing.T) {
+		p := iq.NewElement("urn:a", "q", "a", "1", "b", "2")
+		p.Attr = append(p.Attr, xml.Attr{Name: xml.Name{Space: "urn:p", Local: "a"}, Value: "3"},
+			xml.Attr{Name: xml.Name{Space: "xmlns", Local: "p"}, Value: "urn:p"}, // a declaration: not written
+			xml.Attr{Name: xml.Name{Space: "xmlns", Local: "p"}, Value: "urn:p"})
+		_, err := (&iq.IQ{Type: iq.TypeResult, ID: "d", Payload: p}).AppendXML(nil)
+		assert.NoError(t, err)
+	})
+}
+
+// manyAttrs returns n attributes a0, a1…, then dup again.
+func manyAttrs(n int, dup string) []xml.Attr {
+	var attrs []xml.Attr
+	for i := range n {
+		attrs = append(attrs, xml.Attr{Name: xml.Name{Local: fmt.Sprintf("a%d", i)}})
+	}
+	return append(attrs, xml.Attr{Name: xml.Name{Local: dup}})
 }

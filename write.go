@@ -94,6 +94,9 @@ func appendElement(b []byte, e *Element, defaultNS string) ([]byte, error) {
 // other than xml's on the element itself. Namespace declarations found in
 // attrs are skipped: names carry their namespaces.
 func appendAttrs(b []byte, attrs []xml.Attr) ([]byte, error) {
+	if err := checkUniqueAttrs(attrs); err != nil {
+		return b, err
+	}
 	var prefixes []string // namespaces declared here, prefix "a<index>"
 	for _, a := range attrs {
 		if isNSDecl(a.Name) {
@@ -132,6 +135,55 @@ func appendAttrs(b []byte, attrs []xml.Attr) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// checkUniqueAttrs fails when two of attrs, namespace declarations aside,
+// have one expanded name (the prefix xml as a Space being the XML
+// namespace, as the writers take it): a tree built by hand may hold them,
+// and written they would make the start tag not well-formed (XML's
+// "Unique Att Spec", Namespaces in XML's "Attributes Unique"), which ends
+// the stream at the peer. It costs a comparison per pair of attributes up
+// to smallAttrs of them, and a map beyond.
+func checkUniqueAttrs(attrs []xml.Attr) error {
+	if len(attrs) < 2 {
+		return nil
+	}
+	expanded := func(n xml.Name) xml.Name {
+		if n.Space == "xml" {
+			n.Space = xmlURL
+		}
+		return n
+	}
+	var seen map[xml.Name]struct{}
+	if len(attrs) > smallAttrs {
+		seen = make(map[xml.Name]struct{}, len(attrs))
+	}
+	for i, a := range attrs {
+		if isNSDecl(a.Name) {
+			continue
+		}
+		n := expanded(a.Name)
+		dup := false
+		if seen != nil {
+			_, dup = seen[n]
+			seen[n] = struct{}{}
+		} else {
+			for _, o := range attrs[:i] {
+				if !isNSDecl(o.Name) && expanded(o.Name) == n {
+					dup = true
+					break
+				}
+			}
+		}
+		if dup {
+			return fmt.Errorf("iq: attribute {%s}%s given twice", n.Space, n.Local)
+		}
+	}
+	return nil
+}
+
+// smallAttrs is how many attributes checkUniqueAttrs compares pair by
+// pair before it uses a map.
+const smallAttrs = 16
 
 func indexOf(s []string, v string) int {
 	for i, x := range s {
