@@ -141,44 +141,54 @@ func appendAttrs(b []byte, attrs []xml.Attr) ([]byte, error) {
 // namespace, as the writers take it): a tree built by hand may hold them,
 // and written they would make the start tag not well-formed (XML's
 // "Unique Att Spec", Namespaces in XML's "Attributes Unique"), which ends
-// the stream at the peer. It costs a comparison per pair of attributes up
-// to smallAttrs of them, and a map beyond.
+// the stream at the peer. Up to smallAttrs attributes it compares each
+// pair, local names first, which most often differ at once; beyond, it
+// uses a map.
 func checkUniqueAttrs(attrs []xml.Attr) error {
 	if len(attrs) < 2 {
 		return nil
 	}
-	expanded := func(n xml.Name) xml.Name {
-		if n.Space == "xml" {
-			n.Space = xmlURL
-		}
-		return n
-	}
-	var seen map[xml.Name]struct{}
 	if len(attrs) > smallAttrs {
-		seen = make(map[xml.Name]struct{}, len(attrs))
+		return checkUniqueAttrsMap(attrs)
 	}
-	for i, a := range attrs {
-		if isNSDecl(a.Name) {
-			continue
-		}
-		n := expanded(a.Name)
-		dup := false
-		if seen != nil {
-			_, dup = seen[n]
-			seen[n] = struct{}{}
-		} else {
-			for _, o := range attrs[:i] {
-				if !isNSDecl(o.Name) && expanded(o.Name) == n {
-					dup = true
-					break
-				}
+	for i := 1; i < len(attrs); i++ {
+		a := &attrs[i].Name
+		for j := range i {
+			// Two declarations of one prefix are not written: no clash.
+			if o := &attrs[j].Name; o.Local == a.Local && sameAttrSpace(o.Space, a.Space) && !isNSDecl(*a) {
+				return duplicateAttr(*a)
 			}
-		}
-		if dup {
-			return fmt.Errorf("iq: attribute {%s}%s given twice", n.Space, n.Local)
 		}
 	}
 	return nil
+}
+
+func checkUniqueAttrsMap(attrs []xml.Attr) error {
+	seen := make(map[xml.Name]struct{}, len(attrs))
+	for _, a := range attrs {
+		if isNSDecl(a.Name) {
+			continue
+		}
+		n := a.Name
+		if n.Space == "xml" {
+			n.Space = xmlURL
+		}
+		if _, dup := seen[n]; dup {
+			return duplicateAttr(a.Name)
+		}
+		seen[n] = struct{}{}
+	}
+	return nil
+}
+
+// sameAttrSpace reports whether two attribute namespaces are one as the
+// writers take them: the prefix xml stands for the XML namespace.
+func sameAttrSpace(a, b string) bool {
+	return a == b || (a == "xml" || a == xmlURL) && (b == "xml" || b == xmlURL)
+}
+
+func duplicateAttr(n xml.Name) error {
+	return fmt.Errorf("iq: attribute {%s}%s given twice", n.Space, n.Local)
 }
 
 // smallAttrs is how many attributes checkUniqueAttrs compares pair by
