@@ -14,6 +14,7 @@ targets=(
 	".:FuzzParseJIDFastPaths"
 	".:FuzzDecodeStruct"
 	".:FuzzWriteAppendEscaped"
+	".:FuzzEncodersAgree"
 	"./stream:FuzzConnRead"
 	"./internal/xmldec:FuzzDifferential"
 	# A test module of its own (it needs mellium); go.work lets go test
