@@ -420,6 +420,9 @@ func encodeElement(enc tokenEncoder, e *Element, parentNS string) error {
 	if err := checkReservedNS("element", e.Name); err != nil {
 		return err
 	}
+	if err := checkNamespace("element", e.Name); err != nil {
+		return err
+	}
 	for _, a := range e.Attr {
 		if isNSDecl(a.Name) {
 			continue
@@ -428,6 +431,9 @@ func encodeElement(enc tokenEncoder, e *Element, parentNS string) error {
 			return fmt.Errorf("iq: invalid attribute name %q", a.Name.Local)
 		}
 		if err := checkReservedNS("attribute", a.Name); err != nil {
+			return err
+		}
+		if err := checkNamespace("attribute", a.Name); err != nil {
 			return err
 		}
 	}

@@ -285,9 +285,10 @@ var (
 
 	// ErrEncode is wrapped by the error IQ.AppendXML, IQ.AppendTokens and
 	// Element.AppendXML return when what they are given cannot be written
-	// as XML (an element or attribute name that is not an XML name, or an
-	// element holding one attribute twice, say): nothing of it is
-	// written. A Sender should pass it through with %w, as stream.Conn
+	// as XML, or would not read back as given (an element or attribute
+	// name that is not an XML name, an element holding one attribute
+	// twice, a namespace holding a character XML cannot carry, say): what
+	// they appended before they stopped is not to be used. A Sender should pass it through with %w, as stream.Conn
 	// does: a Callee whose reply fails with it sends
 	// cancel/internal-server-error instead, so that the request still gets
 	// its one reply.

@@ -269,6 +269,8 @@ func TestBugDuplicateAttrsWritten(t *testing.T) {
 		"same namespace":       {{Name: xml.Name{Space: "urn:p", Local: "a"}}, {Name: xml.Name{Local: "b"}}, {Name: xml.Name{Space: "urn:p", Local: "a"}}},
 		"xml prefix and URL":   {{Name: xml.Name{Space: "xml", Local: "lang"}, Value: "en"}, {Name: xml.Name{Space: xmlNS, Local: "lang"}, Value: "fr"}},
 		"one twice among many": manyAttrs(20, "a7"),
+		"xml prefix and URL among many": append(manyAttrs(20, "a7")[:20],
+			xml.Attr{Name: xml.Name{Space: "xml", Local: "lang"}}, xml.Attr{Name: xml.Name{Space: xmlNS, Local: "lang"}}),
 	}
 	for name, attrs := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -300,4 +302,47 @@ func manyAttrs(n int, dup string) []xml.Attr {
 		attrs = append(attrs, xml.Attr{Name: xml.Name{Local: fmt.Sprintf("a%d", i)}})
 	}
 	return append(attrs, xml.Attr{Name: xml.Name{Local: dup}})
+}
+
+// TestBugWrittenNotAsGiven: trees built by hand that every writer wrote,
+// but that did not read back as given. A namespace holding a NUL (a
+// character XML cannot carry) was replaced in writing, or, below an
+// element in the XML namespace, taken for the writer's own marker and not
+// declared at all, so that the element took the stream's namespace. An
+// element named xmlns in a namespace reads back in none. Every writer
+// now refuses both (FuzzEncodersAgree, after a review).
+func TestBugWrittenNotAsGiven(t *testing.T) {
+	const xmlNS = "http://www.w3.org/XML/1998/namespace"
+	cases := map[string]*iq.Element{
+		"NUL namespace below the XML namespace": iq.NewElement(xmlNS, "x").Append(iq.NewElement("\x00", "b")),
+		"NUL namespace":                         iq.NewElement("urn:a\x00", "q"),
+		"attribute in a namespace holding U+FFFE": func() *iq.Element {
+			e := iq.NewElement("urn:a", "q")
+			e.Attr = []xml.Attr{{Name: xml.Name{Space: "urn:\uFFFE", Local: "a"}, Value: "v"}}
+			return e
+		}(),
+		"element xmlns in a namespace": iq.NewElement("urn:a", "q").Append(iq.NewElement("urn:b", "xmlns")),
+	}
+	for name, payload := range cases {
+		t.Run(name, func(t *testing.T) {
+			in := &iq.IQ{Type: iq.TypeResult, ID: "w", Payload: payload}
+			_, err := in.AppendXML(nil)
+			assert.ErrorIs(t, err, iq.ErrEncode, "AppendXML")
+			_, err = in.AppendTokens(nil)
+			assert.ErrorIs(t, err, iq.ErrEncode, "AppendTokens")
+			_, err = xml.Marshal(in)
+			assert.Error(t, err, "xml.Marshal")
+		})
+	}
+	t.Run("element xmlns in no namespace, or in the XML namespace, reads back", func(t *testing.T) {
+		in := &iq.IQ{Type: iq.TypeResult, ID: "w", Payload: iq.NewElement("urn:a", "q").
+			Append(iq.NewElement("", "xmlns"), iq.NewElement(xmlNS, "xmlns"))}
+		b, err := in.AppendXML(nil)
+		require.NoError(t, err)
+		el, err := iq.ParseElement(b)
+		require.NoError(t, err)
+		got, err := iq.IQFromElement(el)
+		require.NoError(t, err)
+		assert.True(t, in.Payload.Equal(got.Payload), "wrote %s", b)
+	})
 }

@@ -58,7 +58,12 @@ func appendElement(b []byte, e *Element, defaultNS string) ([]byte, error) {
 	childNS := e.Name.Space
 	if inXML {
 		childNS = xmlChildNS(defaultNS)
-	} else if e.Name.Space != defaultNS {
+	} else if e.Name.Space != defaultNS || defaultNS == noTopNS {
+		// A namespace is checked where it is declared; below an element
+		// in the XML namespace every child declares its own.
+		if err := checkNamespace("element", e.Name); err != nil {
+			return b, err
+		}
 		b = append(b, ` xmlns="`...)
 		b = appendEscaped(b, e.Name.Space, true)
 		b = append(b, '"')
@@ -116,6 +121,9 @@ func appendAttrs(b []byte, attrs []xml.Attr) ([]byte, error) {
 		default:
 			i := indexOf(prefixes, a.Name.Space)
 			if i < 0 {
+				if err := checkNamespace("attribute", a.Name); err != nil {
+					return b, err
+				}
 				i = len(prefixes)
 				prefixes = append(prefixes, a.Name.Space)
 				b = append(b, "xmlns:a"...)
@@ -363,6 +371,32 @@ const xmlnsURL = "http://www.w3.org/2000/xmlns/"
 func checkReservedNS(kind string, n xml.Name) error {
 	if n.Space == xmlnsURL || kind == "element" && n.Space == "xmlns" {
 		return invalidf("%s %q in the xmlns namespace cannot be written", kind, n.Local)
+	}
+	if kind == "element" && n.Local == "xmlns" && n.Space != "" && n.Space != xmlURL {
+		// <xmlns xmlns="…"/> reads back in no namespace: XML parsers,
+		// encoding/xml and this package's among them, take an element
+		// named xmlns to be in none.
+		return invalidf("element xmlns in namespace %q cannot be written", n.Space)
+	}
+	return nil
+}
+
+// checkNamespace fails for a name whose namespace holds a character XML
+// cannot carry (a NUL, say, in a tree built by hand): written, it would be
+// replaced as text is, and name another namespace. The writers call it
+// where they declare a namespace.
+func checkNamespace(kind string, n xml.Name) error {
+	s := n.Space
+	for i := 0; i < len(s); {
+		if c := s[i]; c >= 0x20 && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, w := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && w == 1) || !isXMLChar(r) {
+			return invalidf("%s %q: namespace %q holds a character XML cannot carry", kind, n.Local, s)
+		}
+		i += w
 	}
 	return nil
 }
