@@ -2,6 +2,8 @@ package iq_test
 
 import (
 	"encoding/xml"
+	"errors"
+	"io"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -155,4 +157,91 @@ func scrub(s string) string {
 		i += w
 	}
 	return b.String()
+}
+
+// FuzzIQFromTokens hands IQFromTokens token streams built from fuzz bytes,
+// as another stack's reader might yield them, broken ones included: ends
+// that match no start, a reader that stops early or returns a token with
+// an error, comments and processing instructions, names in no namespace
+// or undeclared ones, text no XML decoder yields. It must not panic; what
+// it reads must be an IQ that AppendXML writes (when its names can be
+// written) and that reads back as read, up to what XML cannot carry (see
+// written).
+func FuzzIQFromTokens(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7})
+	f.Add([]byte{0, 0, 1, 1, 3, 2, 2})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b := &builtTree{data: data}
+		start := xml.StartElement{Name: xml.Name{Space: iq.NSClient, Local: "iq"}, Attr: []xml.Attr{
+			{Name: xml.Name{Local: "type"}, Value: "result"}, {Name: xml.Name{Local: "id"}, Value: "t"}}}
+		r := &fuzzTokens{b: b, open: []xml.Name{start.Name}}
+		got, err := iq.IQFromTokens(start, r)
+		if err != nil {
+			return
+		}
+		out, err := got.AppendXML(nil)
+		if err != nil {
+			return // read as given, but not writable: a name no XML decoder yields
+		}
+		el, err := iq.ParseElement(out)
+		if err != nil {
+			t.Fatalf("IQFromTokens read what AppendXML writes as XML that does not parse: %v\n%s", err, out)
+		}
+		again, err := iq.IQFromElement(el)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Payload != nil && !written(got.Payload).Equal(again.Payload) || got.NumChildren() != again.NumChildren() {
+			t.Fatalf("read back otherwise:\n%s", out)
+		}
+	})
+}
+
+// fuzzTokens yields tokens chosen by b's bytes: mostly well-formed, its
+// ends matching its starts, with some of every kind of fault.
+type fuzzTokens struct {
+	b    *builtTree
+	open []xml.Name
+}
+
+func (r *fuzzTokens) Token() (xml.Token, error) {
+	if len(r.b.data) == 0 {
+		return nil, io.EOF
+	}
+	c := r.b.next()
+	name := func() xml.Name {
+		d := r.b.next()
+		return xml.Name{Space: fuzzSpaces[d%len(fuzzSpaces)], Local: fuzzLocals[(d/len(fuzzSpaces))%len(fuzzLocals)]}
+	}
+	switch c % 16 {
+	case 0, 1, 2:
+		s := xml.StartElement{Name: name()}
+		for range r.b.next() % 3 {
+			s.Attr = append(s.Attr, xml.Attr{Name: name(), Value: fuzzTexts[r.b.next()%len(fuzzTexts)]})
+		}
+		r.open = append(r.open, s.Name)
+		return s, nil
+	case 3, 4, 5, 6:
+		if len(r.open) == 0 {
+			return nil, io.EOF
+		}
+		e := xml.EndElement{Name: r.open[len(r.open)-1]}
+		r.open = r.open[:len(r.open)-1]
+		if len(r.open) == 0 && c%32 == 3 {
+			return e, io.EOF // the last token, with io.EOF
+		}
+		return e, nil
+	case 7, 8, 9:
+		return xml.CharData(fuzzTexts[r.b.next()%len(fuzzTexts)]), nil
+	case 10:
+		return xml.Comment("c"), nil
+	case 11:
+		return xml.ProcInst{Target: "p", Inst: []byte("i")}, nil
+	case 12:
+		return xml.EndElement{Name: name()}, nil // an end that may match nothing
+	case 13:
+		return nil, errors.New("reader failed")
+	default:
+		return xml.CharData("x"), nil
+	}
 }

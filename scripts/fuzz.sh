@@ -15,6 +15,7 @@ targets=(
 	".:FuzzDecodeStruct"
 	".:FuzzWriteAppendEscaped"
 	".:FuzzEncodersAgree"
+	".:FuzzIQFromTokens"
 	"./stream:FuzzConnRead"
 	"./internal/xmldec:FuzzDifferential"
 	# A test module of its own (it needs mellium); go.work lets go test
