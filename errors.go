@@ -288,10 +288,10 @@ var (
 	// as XML, or would not read back as given (an element or attribute
 	// name that is not an XML name, an element holding one attribute
 	// twice, a namespace holding a character XML cannot carry, say): what
-	// they appended before they stopped is not to be used. A Sender should pass it through with %w, as stream.Conn
-	// does: a Callee whose reply fails with it sends
-	// cancel/internal-server-error instead, so that the request still gets
-	// its one reply.
+	// they appended before they stopped is not to be used. A Sender
+	// should pass it through with %w, as stream.Conn does: a Callee whose
+	// reply fails with it sends cancel/internal-server-error instead, so
+	// that the request still gets its one reply.
 	ErrEncode = errors.New("iq: cannot encode")
 
 	// ErrDuplicateID is returned when a request's id is already pending.

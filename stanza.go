@@ -295,9 +295,9 @@ func (iq *IQ) MarshalXML(enc *xml.Encoder, _ xml.StartElement) error {
 // token; AppendXML, which costs none, is the fast path for a writer that
 // takes bytes.
 //
-// An IQ that cannot be written (a name in it is not an XML name) fails
-// with an error wrapping ErrEncode, as AppendXML does, and toks is
-// returned as it was given.
+// An IQ that cannot be written (see ErrEncode) fails with an error
+// wrapping ErrEncode, as AppendXML does, and toks is returned as it was
+// given.
 func (iq *IQ) AppendTokens(toks []xml.Token) ([]xml.Token, error) {
 	n, attrs := iq.tokenRoom()
 	l := tokenList{toks: slices.Grow(toks, n), attrs: make([]xml.Attr, 0, attrs)}

@@ -113,7 +113,8 @@ func NewSender(s *xmpp.Session) *Sender {
 	return &Sender{session: s, sem: make(chan struct{}, 1)}
 }
 
-// SendIQ implements iq.Sender. It writes in as tokens ((*iq.IQ).AppendTokens), an
+// SendIQ implements iq.Sender. It hands the session in's tokens
+// ((*iq.IQ).AppendTokens, no XML written and parsed again): an
 // <iq> without xmlns, which the session writes in the stream's namespace
 // (jabber:client on a client stream). On a client stream it writes no
 // from, whatever in.From says (a Callee's reply carries the request's to):
