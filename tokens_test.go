@@ -276,13 +276,7 @@ func TestBugDuplicateAttrsWritten(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			child := iq.NewElement("urn:a", "c")
 			child.Attr = attrs
-			in := &iq.IQ{Type: iq.TypeResult, ID: "d", Payload: iq.NewElement("urn:a", "q").Append(child)}
-			_, err := in.AppendXML(nil)
-			assert.ErrorIs(t, err, iq.ErrEncode, "AppendXML")
-			_, err = in.AppendTokens(nil)
-			assert.ErrorIs(t, err, iq.ErrEncode, "AppendTokens")
-			_, err = xml.Marshal(in)
-			assert.Error(t, err, "xml.Marshal")
+			assertEveryWriterRefuses(t, iq.NewElement("urn:a", "q").Append(child))
 		})
 	}
 	t.Run("distinct names pass", func(t *testing.T) {
@@ -324,15 +318,7 @@ func TestBugWrittenNotAsGiven(t *testing.T) {
 		"element xmlns in a namespace": iq.NewElement("urn:a", "q").Append(iq.NewElement("urn:b", "xmlns")),
 	}
 	for name, payload := range cases {
-		t.Run(name, func(t *testing.T) {
-			in := &iq.IQ{Type: iq.TypeResult, ID: "w", Payload: payload}
-			_, err := in.AppendXML(nil)
-			assert.ErrorIs(t, err, iq.ErrEncode, "AppendXML")
-			_, err = in.AppendTokens(nil)
-			assert.ErrorIs(t, err, iq.ErrEncode, "AppendTokens")
-			_, err = xml.Marshal(in)
-			assert.Error(t, err, "xml.Marshal")
-		})
+		t.Run(name, func(t *testing.T) { assertEveryWriterRefuses(t, payload) })
 	}
 	t.Run("element xmlns in no namespace, or in the XML namespace, reads back", func(t *testing.T) {
 		in := &iq.IQ{Type: iq.TypeResult, ID: "w", Payload: iq.NewElement("urn:a", "q").
@@ -345,4 +331,17 @@ func TestBugWrittenNotAsGiven(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, in.Payload.Equal(got.Payload), "wrote %s", b)
 	})
+}
+
+// assertEveryWriterRefuses checks that AppendXML, AppendTokens (with
+// ErrEncode) and xml.Marshal refuse a result carrying payload.
+func assertEveryWriterRefuses(t *testing.T, payload *iq.Element) {
+	t.Helper()
+	in := &iq.IQ{Type: iq.TypeResult, ID: "w", Payload: payload}
+	_, err := in.AppendXML(nil)
+	assert.ErrorIs(t, err, iq.ErrEncode, "AppendXML")
+	_, err = in.AppendTokens(nil)
+	assert.ErrorIs(t, err, iq.ErrEncode, "AppendTokens")
+	_, err = xml.Marshal(in)
+	assert.Error(t, err, "xml.Marshal")
 }
