@@ -14,7 +14,8 @@ import (
 // memory of the trees read reused (iq.WithTreeReuse on both ends,
 // IQ.Release on each response). iq-typed and iq-typed-release are the
 // same echo with the response decoded into a struct by iq.GetAs, which
-// with tree reuse releases it.
+// with tree reuse releases it. iq-mellium is iq through melliumiq on two
+// mellium sessions (see newIQMelliumPeer).
 func BenchmarkSize(b *testing.B) {
 	for _, size := range payloadSizes() {
 		pl := sizedPayload(size.bytes)
@@ -38,6 +39,9 @@ func BenchmarkSize(b *testing.B) {
 			}},
 			{"mellium", func(b *testing.B, c, s net.Conn) func(context.Context) error {
 				return newMelliumPeer(b, c, s).echoOp(toks)
+			}},
+			{"iq-mellium", func(b *testing.B, c, s net.Conn) func(context.Context) error {
+				return newIQMelliumPeer(b, c, s).echoOp(pl)
 			}},
 			{"netrpc", func(b *testing.B, c, s net.Conn) func(context.Context) error {
 				return newNetrpcPeer(b, c, s).echoOp(raw)
