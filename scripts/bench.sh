@@ -212,6 +212,7 @@ for size, kb in (("10KB", 10), ("500KB", 500)):
         row(f"payload {size} {tr}: iq-typed MB/s (GetAs into a struct)", metric(f"Size/iq-typed/{tr}/size={size}", "MB/s"), "(no target)")
         row(f"payload {size} {tr}: iq-typed-release MB/s (opt-in)", metric(f"Size/iq-typed-release/{tr}/size={size}", "MB/s"), "(no target)")
     row(f"payload {size} pipe: mellium MB/s (both ways)", metric(f"Size/mellium/pipe/size={size}", "MB/s"), "(reference)")
+    row(f"payload {size} pipe: iq through melliumiq MB/s", metric(f"Size/iq-mellium/pipe/size={size}", "MB/s"), "(no target)")
     row(f"payload {size} pipe: net/rpc MB/s (both ways)", metric(f"Size/netrpc/pipe/size={size}", "MB/s"), "(reference)")
 for tr in ("pipe", "tcp"):
     row(f"allocs per Element round trip, {tr} (both ends)", metric(f"{RT}iq/{tr}/inflight=1", "allocs/op"), "<= 8")
