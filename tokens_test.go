@@ -222,11 +222,11 @@ func TestIQFromTokensReaderEdges(t *testing.T) {
 	t.Run("the last token with io.EOF", func(t *testing.T) {
 		// A TokenReader may return its last token together with io.EOF,
 		// which a Decoder over it takes.
-		got, err := iq.IQFromTokens(start, &eofWithLast{tok: xml.EndElement{Name: start.Name}})
+		got, err := iq.IQFromTokens(start, &lastWithEOF{toks: []xml.Token{xml.EndElement{Name: start.Name}}})
 		require.NoError(t, err)
 		assert.Equal(t, "e1", got.ID)
 		var viaDecoder iq.IQ
-		require.NoError(t, xml.NewTokenDecoder(&eofWithLast{first: start, tok: xml.EndElement{Name: start.Name}}).Decode(&viaDecoder))
+		require.NoError(t, xml.NewTokenDecoder(&lastWithEOF{toks: []xml.Token{start, xml.EndElement{Name: start.Name}}}).Decode(&viaDecoder))
 		assert.Equal(t, viaDecoder.String(), got.String())
 	})
 	t.Run("an end that names another namespace", func(t *testing.T) {
@@ -236,26 +236,6 @@ func TestIQFromTokensReaderEdges(t *testing.T) {
 		require.ErrorAs(t, err, &syn)
 		assert.Contains(t, syn.Msg, `closed by </iq xmlns="">`)
 	})
-}
-
-// eofWithLast yields first (if set), then tok together with io.EOF.
-type eofWithLast struct {
-	first    xml.Token
-	tok      xml.Token
-	gaveTok  bool
-	gaveHead bool
-}
-
-func (r *eofWithLast) Token() (xml.Token, error) {
-	if r.first != nil && !r.gaveHead {
-		r.gaveHead = true
-		return r.first, nil
-	}
-	if !r.gaveTok {
-		r.gaveTok = true
-		return r.tok, io.EOF
-	}
-	return nil, io.EOF
 }
 
 // TestBugDuplicateAttrsWritten: a tree built by hand with one attribute
