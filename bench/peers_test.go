@@ -113,6 +113,14 @@ func TestEchoPeers(t *testing.T) {
 				require.True(t, tc.pl.Equal(got), "echo differs: got %d bytes, sent %d", len(mustXML(got)), len(raw))
 				require.NoError(t, runN(ctx, 16, 8, p.echoOp(tc.pl)))
 			})
+			t.Run("iq-pool/"+tr.name+"/"+tc.name, func(t *testing.T) {
+				p := newPoolPeer(t, tr, 2)
+				ctx := testContext(t)
+				got, err := p.echo(ctx, tc.pl)
+				require.NoError(t, err)
+				require.True(t, tc.pl.Equal(got), "echo differs: got %d bytes, sent %d", len(mustXML(got)), len(raw))
+				require.NoError(t, runN(ctx, 16, 8, p.echoOp(tc.pl)))
+			})
 			t.Run("netrpc/"+tr.name+"/"+tc.name, func(t *testing.T) {
 				c, s := tr.conns(t)
 				p := newNetrpcPeer(t, c, s)

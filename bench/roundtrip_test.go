@@ -30,6 +30,11 @@ func BenchmarkRoundTrip(b *testing.B) {
 				c, s := tr.conns(b)
 				drive(b, n, newIQMelliumPeer(b, c, s).echoOp(pl))
 			})
+			for _, conns := range []int{1, 4} {
+				b.Run(fmt.Sprintf("iq-pool%d/%s/inflight=%d", conns, tr.name, n), func(b *testing.B) {
+					drive(b, n, newPoolPeer(b, tr, conns).echoOp(pl))
+				})
+			}
 			b.Run(fmt.Sprintf("netrpc/%s/inflight=%d", tr.name, n), func(b *testing.B) {
 				c, s := tr.conns(b)
 				drive(b, n, newNetrpcPeer(b, c, s).echoOp(raw))

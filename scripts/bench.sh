@@ -259,6 +259,8 @@ areas = [
     ("Callee", r"(iq\.\(\*Callee\)|iq\.HandlerFunc|iq\.typedHandler|iq\.handleTyped)"),
     ("Caller", r"(iq\.\(\*Caller\)|iq\.\(\*Call\)|iq\.GetAs|iq\.requestAs|iq\.\(\*Endpoint\))"),
     ("stream (other: write path, read loop)", r"iq/stream\."),
+    ("component (Pool, Supervisor)", r"iq/component\."),
+    ("JIDs (parsing, comparing)", r"(iq\.ParseJID|iq\.norm|iq\.plain|iq\.JID\.|iq\.ipLiteral)"),
     ("melliumiq (the adapter)", r"iq/adapter/mellium\."),
     ("mellium", r"^mellium\.im/"),
     ("net/rpc, gob", r"^(net/rpc\.|encoding/gob\.)"),
