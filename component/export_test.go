@@ -25,3 +25,8 @@ func WritesUnderWay(p *Pool) int {
 	}
 	return n
 }
+
+// WithStallAfter replaces a Pool's StallAfter.
+func WithStallAfter(d time.Duration) Option {
+	return func(cfg *supervisorConfig) { cfg.stallAfter = d }
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/xmpp-iq/iq"
 	"github.com/xmpp-iq/iq/internal/errs"
@@ -23,9 +24,18 @@ type servedOnKey struct{}
 // middleware and metrics are registered once. A Pool is the Endpoint's
 // iq.Sender:
 //
-//   - a request goes out on the next live connection, round-robin,
-//     skipping one whose writes are backed up (a write still under way on
-//     it) while another is free;
+//   - requests go out on the live connections round-robin, in runs: a
+//     request joins the write under way on the connection the one before
+//     it took, and leaves in the same write, up to RunLength in a row;
+//     otherwise it goes to the next live connection, skipping those with
+//     a write under way while one is free. One at a time, requests
+//     alternate. Under load, a run shares its connection's writes, where
+//     requests spread one by one would each pay a write of their own (a
+//     system call, and a wake of the reader at the other end): see
+//     BENCHMARKS.md for what that costs;
+//   - a connection whose writes are backed up, none having begun or ended
+//     for StallAfter, takes no new request while another is live (before
+//     that, the rest of a run at most may join it);
 //   - a reply goes out on the connection its request came in on while that
 //     one is up, else on any live one;
 //   - a reply may come back on any connection (ejabberd routes each stanza
@@ -51,8 +61,11 @@ type servedOnKey struct{}
 type Pool struct {
 	members  []*Supervisor
 	inflight []atomic.Int32 // writes under way, per member
-	unload   []func()       // per member: takes one from its inflight
+	progress []atomic.Int64 // per member: when a write last began or ended (poolClock)
+	unload   []func()       // per member: a write ended
 	next     atomic.Uint64
+	run      atomic.Uint64 // the run under way: member<<32 | requests it may still take
+	stall    time.Duration // StallAfter; tests may lengthen it
 	failFast bool
 
 	mu      sync.Mutex
@@ -78,16 +91,21 @@ func NewPool(n int, network, addr, domain, secret string, opts ...Option) *Pool 
 	p := &Pool{
 		members:  make([]*Supervisor, n),
 		inflight: make([]atomic.Int32, n),
+		progress: make([]atomic.Int64, n),
 		unload:   make([]func(), n),
+		stall:    StallAfter,
 		change:   make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 	for k := range p.unload {
-		p.unload[k] = func() { p.inflight[k].Add(-1) }
+		p.unload[k] = func() { p.wrote(k) }
 	}
 	for i := range p.members {
 		s := NewSupervisor(network, addr, domain, secret, opts...)
 		p.failFast = s.cfg.failFast
+		if s.cfg.stallAfter != 0 {
+			p.stall = s.cfg.stallAfter
+		}
 		s.cfg.conflictStops = i > 0
 		s.cfg.wake = p.wake
 		notify, index := s.cfg.notify, i
@@ -159,7 +177,7 @@ func (p *Pool) SendIQAsync(ctx context.Context, i *iq.IQ, n iq.Notifier) (queued
 	if k < 0 {
 		return sendOnAsync(ctx, conn, i, n, nil)
 	}
-	p.inflight[k].Add(1)
+	p.writing(k)
 	return sendOnAsync(ctx, conn, i, n, p.unload[k])
 }
 
@@ -199,9 +217,44 @@ func (p *Pool) streamFor(ctx context.Context, i *iq.IQ) (int, *stream.Conn, erro
 	}
 }
 
-// pick returns the next live member round-robin, skipping those with a
-// write under way while one has none; when all are busy, the least busy.
+// RunLength is how many requests in a row a Pool may send on one
+// connection while each finds a write under way there to join (see
+// Pool).
+const RunLength = 16
+
+// StallAfter is how long a connection with writes under way may go
+// without one beginning or ending before a Pool counts its writes as
+// backed up, and sends no new request on it while another is live.
+const StallAfter = time.Millisecond
+
+// poolEpoch is the origin of poolClock.
+var poolEpoch = time.Now()
+
+// poolClock is the monotonic time, in ns since poolEpoch.
+func poolClock() int64 { return int64(time.Since(poolEpoch)) }
+
+// writing counts a write under way on member k; the first of a busy spell
+// is progress.
+func (p *Pool) writing(k int) {
+	if p.inflight[k].Add(1) == 1 {
+		p.progress[k].Store(poolClock())
+	}
+}
+
+// wrote counts the end of a write on member k: progress.
+func (p *Pool) wrote(k int) {
+	p.progress[k].Store(poolClock())
+	p.inflight[k].Add(-1)
+}
+
+// pick returns the member a request takes (see Pool): the run's, when it
+// has a write under way to join and has not stalled; else the next live
+// member round-robin, skipping those with a write under way while one has
+// none, or when all are busy the least busy, which begins a run.
 func (p *Pool) pick() (int, *stream.Conn) {
+	if k, conn := p.joinRun(); conn != nil {
+		return k, conn
+	}
 	n := uint64(len(p.members))
 	start := p.next.Add(1) - 1
 	best, bestConn, bestLoad := -1, (*stream.Conn)(nil), int32(0)
@@ -213,21 +266,67 @@ func (p *Pool) pick() (int, *stream.Conn) {
 		}
 		load := p.inflight[k].Load()
 		if load == 0 {
-			return k, conn
+			best, bestConn = k, conn
+			break
 		}
-		if best < 0 || load < bestLoad {
+		if p.stalled(k) {
+			continue // taken only if no other is live (below)
+		}
+		if bestConn == nil || load < bestLoad {
 			best, bestConn, bestLoad = k, conn, load
 		}
 	}
+	if bestConn == nil {
+		// Every live member has stalled: the least busy of them.
+		for j := uint64(0); j < n; j++ {
+			k := int((start + j) % n)
+			conn := p.members[k].Conn()
+			if conn == nil || conn.Err() != nil {
+				continue
+			}
+			if load := p.inflight[k].Load(); bestConn == nil || load < bestLoad {
+				best, bestConn, bestLoad = k, conn, load
+			}
+		}
+	}
+	if bestConn != nil {
+		p.run.Store(uint64(best)<<32 | (RunLength - 1))
+	}
 	return best, bestConn
+}
+
+// joinRun returns the member of the run under way, and takes one from
+// what it may still take, when it is live, has a write under way for the
+// request to join, and has not stalled; else a nil Conn.
+func (p *Pool) joinRun() (int, *stream.Conn) {
+	for {
+		r := p.run.Load()
+		k := int(r >> 32)
+		if uint32(r) == 0 || p.inflight[k].Load() == 0 || p.stalled(k) {
+			return -1, nil
+		}
+		conn := p.members[k].Conn()
+		if conn == nil || conn.Err() != nil {
+			return -1, nil
+		}
+		if p.run.CompareAndSwap(r, r-1) {
+			return k, conn
+		}
+	}
+}
+
+// stalled reports whether member k's writes have been backed up for
+// StallAfter: under way, none begun or ended since.
+func (p *Pool) stalled(k int) bool {
+	return p.inflight[k].Load() > 0 && poolClock()-p.progress[k].Load() >= int64(p.stall)
 }
 
 // sendOn sends i on conn, member k's stream (k < 0: not one of ours),
 // counting the write as under way meanwhile.
 func (p *Pool) sendOn(ctx context.Context, k int, conn *stream.Conn, i *iq.IQ) error {
 	if k >= 0 {
-		p.inflight[k].Add(1)
-		defer p.inflight[k].Add(-1)
+		p.writing(k)
+		defer p.wrote(k)
 	}
 	return sendOn(ctx, conn, i)
 }

@@ -201,6 +201,9 @@ func TestPoolRoundRobin(t *testing.T) {
 	assert.Len(t, r.pool.Conns(), 2)
 }
 
+// stall waits until a write stuck now counts as backed up.
+func stall() { time.Sleep(2 * component.StallAfter) }
+
 // TestPoolSkipsBackedUpConnection: while a write is stuck on the first
 // connection, requests go out on the second.
 func TestPoolSkipsBackedUpConnection(t *testing.T) {
@@ -213,6 +216,7 @@ func TestPoolSkipsBackedUpConnection(t *testing.T) {
 	for c0.gate.waiting.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
+	stall()
 	for n := range 4 {
 		id := fmt.Sprint("free", n)
 		errc := r.get(id)
@@ -388,9 +392,14 @@ func (r *poolRig) stuckPair(t *testing.T, c0, c1 poolConn) (hold chan struct{}, 
 	hold = make(chan struct{})
 	c0.gate.gate.Store(&hold)
 	c1.gate.gate.Store(&hold)
-	stuck = []chan error{r.get("s0"), r.get("s1")}
+	stuck = []chan error{r.get("s0")}
+	require.Eventually(t, func() bool { return c0.gate.waiting.Load()+c1.gate.waiting.Load() == 1 },
+		waitLong, time.Millisecond, "one stuck write")
+	stall() // else s1 would join s0's write, as a run
+	stuck = append(stuck, r.get("s1"))
 	require.Eventually(t, func() bool { return c0.gate.waiting.Load() == 1 && c1.gate.waiting.Load() == 1 },
 		waitLong, time.Millisecond, "one stuck write on each connection")
+	stall()
 	return hold, stuck
 }
 
@@ -460,5 +469,41 @@ func TestPoolQueuedIQLostWithItsConnection(t *testing.T) {
 	close(hold)
 	for _, errc := range stuck {
 		assert.ErrorIs(t, recvErr(t, errc), iq.ErrConnectionLost)
+	}
+}
+
+// TestPoolRunJoinsWriteUnderWay: a request joins the write under way on
+// the connection the one before it took, RunLength in a row at most; the
+// next goes out on the other connection. (Writes that stall for
+// StallAfter end the run: TestPoolSkipsBackedUpConnection.)
+func TestPoolRunJoinsWriteUnderWay(t *testing.T) {
+	leakCheck(t)
+	r := newPoolRig(t, component.WithStallAfter(time.Hour)) // the held write never stalls
+	c0, c1 := r.up(t)
+	hold := make(chan struct{})
+	c0.gate.gate.Store(&hold)
+	run := []chan error{r.get("r0")} // the first pick: connection 0
+	require.Eventually(t, func() bool { return c0.gate.waiting.Load() == 1 },
+		waitLong, time.Millisecond, "r0 under way on connection 0")
+	for n := 1; n < component.RunLength; n++ {
+		run = append(run, r.get(fmt.Sprint("r", n)))
+		want := n + 1
+		require.Eventually(t, func() bool { return component.WritesUnderWay(r.pool) == want },
+			waitLong, time.Millisecond, "r%d joined the run", n)
+	}
+	after := r.get("after")
+	assert.Equal(t, "after", c1.peer.next(t).ID, "the request after a full run goes out on the other connection")
+	c1.peer.write(t, `<iq type="result" id="after" from="svc2.example"/>`)
+	assert.NoError(t, recvErr(t, after))
+
+	c0.gate.gate.Store(nil)
+	close(hold)
+	for n := range run {
+		id := c0.peer.next(t).ID
+		assert.Equal(t, fmt.Sprint("r", n), id, "the run went out on connection 0, in order")
+		c0.peer.write(t, `<iq type="result" id="`+id+`" from="svc2.example"/>`)
+	}
+	for _, errc := range run {
+		assert.NoError(t, recvErr(t, errc))
 	}
 }

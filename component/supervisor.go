@@ -94,6 +94,7 @@ type supervisorConfig struct {
 	notify     func(Event)
 	clock      clock
 	rand       func(n int64) int64
+	stallAfter time.Duration // a Pool's StallAfter, when not 0 (tests)
 
 	// Set by a Pool on its members.
 	conflictStops bool   // ErrConflict stops Run, as a permanent refusal
