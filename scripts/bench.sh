@@ -200,6 +200,11 @@ for tr, n, target in (("pipe", 1, "<= 1.0"), ("pipe", 64, "<= 1.0"), ("tcp", 1, 
 for tr, n in (("pipe", 1), ("pipe", 64), ("tcp", 1), ("tcp", 64)):
     row(f"iq through melliumiq {tr} inflight={n}: its time / mellium's own",
         ratio(ns(f"{RT}iq-mellium/{tr}/inflight={n}"), ns(f"{RT}mellium/{tr}/inflight={n}")), "(no target)")
+for tr, n in (("pipe", 1), ("pipe", 64), ("tcp", 1), ("tcp", 8), ("tcp", 64)):
+    row(f"component.Pool {tr} inflight={n}: Pool of 1 time / stream.Conn time",
+        ratio(ns(f"{RT}iq-pool1/{tr}/inflight={n}"), ns(f"{RT}iq/{tr}/inflight={n}")), "(no target)")
+    row(f"component.Pool {tr} inflight={n}: Pool of 4 time / Pool of 1 time",
+        ratio(ns(f"{RT}iq-pool4/{tr}/inflight={n}"), ns(f"{RT}iq-pool1/{tr}/inflight={n}")), "(no target)")
 for tr in ("pipe", "tcp"):
     row(f"floor {tr} inflight=1: iq time / encoding/xml reused-encoder time",
         ratio(ns(f"{RT}iq/{tr}/inflight=1"), ns(f"{RT}floor/{tr}/inflight=1")), "<= 0.7")
