@@ -26,7 +26,13 @@ func WritesUnderWay(p *Pool) int {
 	return n
 }
 
-// WithStallAfter replaces a Pool's StallAfter.
-func WithStallAfter(d time.Duration) Option {
-	return func(cfg *supervisorConfig) { cfg.stallAfter = d }
-}
+// WithStallAfter replaces a Pool's stallAfter.
+func WithStallAfter(d time.Duration) Option { return func(cfg *supervisorConfig) { cfg.poolStall = d } }
+
+// RunLength is how many requests in a row a Pool may send on one
+// connection, each joining a write under way there.
+const RunLength = runLength
+
+// StallAfter is how long a Pool's connection may go without a write
+// written whole, its writes under way, before it counts as backed up.
+const StallAfter = stallAfter

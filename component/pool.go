@@ -26,16 +26,19 @@ type servedOnKey struct{}
 //
 //   - requests go out on the live connections round-robin, in runs: a
 //     request joins the write under way on the connection the one before
-//     it took, and leaves in the same write, up to RunLength in a row;
-//     otherwise it goes to the next live connection, skipping those with
-//     a write under way while one is free. One at a time, requests
-//     alternate. Under load, a run shares its connection's writes, where
+//     it took, and leaves in the same write, up to 16 in a row; otherwise
+//     it goes to the next live connection, skipping those with a write
+//     under way while one is free. Requests sent one at a time (each once
+//     the one before has been written) alternate. Under load, a run
+//     shares its connection's writes, where
 //     requests spread one by one would each pay a write of their own (a
 //     system call, and a wake of the reader at the other end): see
 //     BENCHMARKS.md for what that costs;
-//   - a connection whose writes are backed up, none having begun or ended
-//     for StallAfter, takes no new request while another is live (before
-//     that, the rest of a run at most may join it);
+//   - a connection whose writes are backed up, none written whole for a
+//     millisecond, takes no new request while another is live; a run
+//     joins only a connection that has written a stanza whole within the
+//     last millisecond (so at most the rest of a run joins a write that
+//     then stalls);
 //   - a reply goes out on the connection its request came in on while that
 //     one is up, else on any live one;
 //   - a reply may come back on any connection (ejabberd routes each stanza
@@ -61,11 +64,12 @@ type servedOnKey struct{}
 type Pool struct {
 	members  []*Supervisor
 	inflight []atomic.Int32 // writes under way, per member
-	progress []atomic.Int64 // per member: when a write last began or ended (poolClock)
-	unload   []func()       // per member: a write ended
+	spell    []atomic.Int64 // per member: when its writes under way last went from none to one (poolClock)
+	progress []atomic.Int64 // per member: when a write of it last ended written whole (poolClock)
+	unload   []func(error)  // per member: a write ended, with that verdict
 	next     atomic.Uint64
 	run      atomic.Uint64 // the run under way: member<<32 | requests it may still take
-	stall    time.Duration // StallAfter; tests may lengthen it
+	stall    time.Duration // stallAfter; tests may lengthen it
 	failFast bool
 
 	mu      sync.Mutex
@@ -91,20 +95,21 @@ func NewPool(n int, network, addr, domain, secret string, opts ...Option) *Pool 
 	p := &Pool{
 		members:  make([]*Supervisor, n),
 		inflight: make([]atomic.Int32, n),
+		spell:    make([]atomic.Int64, n),
 		progress: make([]atomic.Int64, n),
-		unload:   make([]func(), n),
-		stall:    StallAfter,
+		unload:   make([]func(error), n),
+		stall:    stallAfter,
 		change:   make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 	for k := range p.unload {
-		p.unload[k] = func() { p.wrote(k) }
+		p.unload[k] = func(err error) { p.wrote(k, err) }
 	}
 	for i := range p.members {
 		s := NewSupervisor(network, addr, domain, secret, opts...)
 		p.failFast = s.cfg.failFast
-		if s.cfg.stallAfter != 0 {
-			p.stall = s.cfg.stallAfter
+		if s.cfg.poolStall != 0 {
+			p.stall = s.cfg.poolStall
 		}
 		s.cfg.conflictStops = i > 0
 		s.cfg.wake = p.wake
@@ -217,15 +222,18 @@ func (p *Pool) streamFor(ctx context.Context, i *iq.IQ) (int, *stream.Conn, erro
 	}
 }
 
-// RunLength is how many requests in a row a Pool may send on one
+// runLength is how many requests in a row a Pool may send on one
 // connection while each finds a write under way there to join (see
-// Pool).
-const RunLength = 16
+// Pool). Past 16, a batch saves little more: the write's system call is
+// shared by 16 stanzas already.
+const runLength = 16
 
-// StallAfter is how long a connection with writes under way may go
-// without one beginning or ending before a Pool counts its writes as
-// backed up, and sends no new request on it while another is live.
-const StallAfter = time.Millisecond
+// stallAfter is how long a connection may go without a write ending
+// written whole, its writes under way all that time, before a Pool counts
+// them as backed up and sends no new request on it while another is
+// live; a request joins a run only on a connection that has written a
+// stanza whole within stallAfter.
+const stallAfter = time.Millisecond
 
 // poolEpoch is the origin of poolClock.
 var poolEpoch = time.Now()
@@ -233,17 +241,23 @@ var poolEpoch = time.Now()
 // poolClock is the monotonic time, in ns since poolEpoch.
 func poolClock() int64 { return int64(time.Since(poolEpoch)) }
 
-// writing counts a write under way on member k; the first of a busy spell
-// is progress.
+// writing counts a write under way on member k, and when it is the only
+// one, the beginning of a busy spell, stored first: a member whose count
+// has just risen from none does not look stalled for an instant.
 func (p *Pool) writing(k int) {
-	if p.inflight[k].Add(1) == 1 {
-		p.progress[k].Store(poolClock())
+	if p.inflight[k].Load() == 0 {
+		p.spell[k].Store(poolClock())
 	}
+	p.inflight[k].Add(1)
 }
 
-// wrote counts the end of a write on member k: progress.
-func (p *Pool) wrote(k int) {
-	p.progress[k].Store(poolClock())
+// wrote counts the end of a write on member k, with err its verdict: one
+// written whole is progress. (One that failed is not: an IQ whose context
+// ended while it waited behind a stuck write fails too.)
+func (p *Pool) wrote(k int, err error) {
+	if err == nil {
+		p.progress[k].Store(poolClock())
+	}
 	p.inflight[k].Add(-1)
 }
 
@@ -290,19 +304,20 @@ func (p *Pool) pick() (int, *stream.Conn) {
 		}
 	}
 	if bestConn != nil {
-		p.run.Store(uint64(best)<<32 | (RunLength - 1))
+		p.run.Store(uint64(best)<<32 | (runLength - 1))
 	}
 	return best, bestConn
 }
 
 // joinRun returns the member of the run under way, and takes one from
 // what it may still take, when it is live, has a write under way for the
-// request to join, and has not stalled; else a nil Conn.
+// request to join, and has written a stanza whole within stallAfter;
+// else a nil Conn.
 func (p *Pool) joinRun() (int, *stream.Conn) {
 	for {
 		r := p.run.Load()
 		k := int(r >> 32)
-		if uint32(r) == 0 || p.inflight[k].Load() == 0 || p.stalled(k) {
+		if uint32(r) == 0 || p.inflight[k].Load() == 0 || poolClock()-p.progress[k].Load() >= int64(p.stall) {
 			return -1, nil
 		}
 		conn := p.members[k].Conn()
@@ -316,19 +331,21 @@ func (p *Pool) joinRun() (int, *stream.Conn) {
 }
 
 // stalled reports whether member k's writes have been backed up for
-// StallAfter: under way, none begun or ended since.
+// stallAfter: under way all that time, none written whole.
 func (p *Pool) stalled(k int) bool {
-	return p.inflight[k].Load() > 0 && poolClock()-p.progress[k].Load() >= int64(p.stall)
+	return p.inflight[k].Load() > 0 && poolClock()-max(p.spell[k].Load(), p.progress[k].Load()) >= int64(p.stall)
 }
 
 // sendOn sends i on conn, member k's stream (k < 0: not one of ours),
 // counting the write as under way meanwhile.
 func (p *Pool) sendOn(ctx context.Context, k int, conn *stream.Conn, i *iq.IQ) error {
-	if k >= 0 {
-		p.writing(k)
-		defer p.wrote(k)
+	if k < 0 {
+		return sendOn(ctx, conn, i)
 	}
-	return sendOn(ctx, conn, i)
+	p.writing(k)
+	err := sendOn(ctx, conn, i)
+	p.wrote(k, err)
+	return err
 }
 
 // Run keeps ep served on the pool's connections until ctx ends, Shutdown

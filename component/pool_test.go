@@ -3,8 +3,11 @@ package component_test
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"net"
+	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,20 +21,74 @@ import (
 )
 
 // gatedConn is a client transport whose writes the test can hold, as a
-// peer that stopped reading would.
+// peer that stopped reading would. A held write ends at its write
+// deadline, as a socket's does: the stream cuts a write short that way
+// when its sender's context ends.
 type gatedConn struct {
 	net.Conn
 	gate    atomic.Pointer[chan struct{}] // while set, writes wait for it to close
 	waiting atomic.Int32
+
+	mu       sync.Mutex
+	deadline time.Time
+	moved    chan struct{} // closed, and replaced, when the deadline moves
+}
+
+func newGatedConn(c net.Conn) *gatedConn {
+	return &gatedConn{Conn: c, moved: make(chan struct{})}
+}
+
+func (g *gatedConn) SetWriteDeadline(t time.Time) error {
+	g.mu.Lock()
+	g.deadline = t
+	close(g.moved)
+	g.moved = make(chan struct{})
+	g.mu.Unlock()
+	return g.Conn.SetWriteDeadline(t)
+}
+
+func (g *gatedConn) SetDeadline(t time.Time) error {
+	if err := g.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return g.Conn.SetDeadline(t)
 }
 
 func (g *gatedConn) Write(b []byte) (int, error) {
 	if ch := g.gate.Load(); ch != nil {
 		g.waiting.Add(1)
-		<-*ch
-		g.waiting.Add(-1)
+		defer g.waiting.Add(-1)
+		if err := g.hold(*ch); err != nil {
+			return 0, err
+		}
 	}
 	return g.Conn.Write(b)
+}
+
+// hold waits until open closes, or the write deadline passes.
+func (g *gatedConn) hold(open chan struct{}) error {
+	for {
+		g.mu.Lock()
+		d, moved := g.deadline, g.moved
+		g.mu.Unlock()
+		var expired <-chan time.Time
+		if !d.IsZero() {
+			wait := time.Until(d)
+			if wait <= 0 {
+				return os.ErrDeadlineExceeded
+			}
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			expired = t.C
+		}
+		select {
+		case <-open:
+			return nil
+		case <-moved:
+		case <-expired:
+			return os.ErrDeadlineExceeded
+		}
+	}
 }
 
 // poolDialer is fakeDialer for a Pool: each stream's writes can be held.
@@ -55,7 +112,7 @@ func (d *poolDialer) dial(ctx context.Context) (*stream.Conn, error) {
 		return nil, ctx.Err()
 	}
 	a, b := net.Pipe()
-	g := &gatedConn{Conn: a}
+	g := newGatedConn(a)
 	d.made <- poolConn{peer: newPeer(b), gate: g}
 	return stream.New(g, stream.WithNamespace(iq.NSComponent), stream.WithLocalAddress("svc.example"), stream.WithCloseGrace(0)), nil
 }
@@ -199,6 +256,19 @@ func TestPoolRoundRobin(t *testing.T) {
 		assert.Equal(t, iq.TypeResult, reply.Type)
 	}
 	assert.Len(t, r.pool.Conns(), 2)
+}
+
+// holdWrites holds c's writes until the function returned is called, or
+// the test ends.
+func holdWrites(t *testing.T, c poolConn) (release func()) {
+	hold := make(chan struct{})
+	c.gate.gate.Store(&hold)
+	release = sync.OnceFunc(func() {
+		c.gate.gate.Store(nil)
+		close(hold)
+	})
+	t.Cleanup(release)
+	return release
 }
 
 // stall waits until a write stuck now counts as backed up.
@@ -498,12 +568,111 @@ func TestPoolRunJoinsWriteUnderWay(t *testing.T) {
 
 	c0.gate.gate.Store(nil)
 	close(hold)
+	// The run's stanzas queued in the order their senders reached the
+	// stream, which need not be the order the test counted them in.
+	var want, got []string
 	for n := range run {
+		want = append(want, fmt.Sprint("r", n))
 		id := c0.peer.next(t).ID
-		assert.Equal(t, fmt.Sprint("r", n), id, "the run went out on connection 0, in order")
+		got = append(got, id)
 		c0.peer.write(t, `<iq type="result" id="`+id+`" from="svc2.example"/>`)
 	}
+	assert.ElementsMatch(t, want, got, "the run went out on connection 0")
 	for _, errc := range run {
 		assert.NoError(t, recvErr(t, errc))
 	}
+}
+
+// A request that fails on a stuck connection (its context ended while
+// it waited) is no progress: the run there ends at StallAfter all the
+// same, and the next request goes out on the idle connection.
+func TestBugPoolRunResumedOnStuckConnection(t *testing.T) {
+	leakCheck(t)
+	const stall = 50 * ms
+	r := newPoolRig(t, component.WithStallAfter(stall))
+	c0, c1 := r.up(t)
+	// A write made whole on each connection, so that a run may join
+	// either; the next pick is connection 0.
+	for k, c := range []poolConn{c0, c1} {
+		id := fmt.Sprint("warm", k)
+		errc := r.get(id)
+		require.Equal(t, id, c.peer.next(t).ID)
+		c.peer.write(t, `<iq type="result" id="`+id+`" from="svc2.example"/>`)
+		require.NoError(t, recvErr(t, errc))
+	}
+	require.Eventually(t, func() bool { return component.WritesUnderWay(r.pool) == 0 }, waitLong, time.Millisecond)
+
+	release := holdWrites(t, c0)
+	send := func(ctx context.Context, id string) chan error {
+		errc := make(chan error, 1)
+		go func() {
+			errc <- r.pool.SendIQ(ctx, &iq.IQ{ID: id, Type: iq.TypeSet, To: "svc2.example", Payload: iq.NewElement("urn:t", "q")})
+		}()
+		return errc
+	}
+	short, cancel := context.WithTimeout(context.Background(), 3*stall)
+	defer cancel()
+	r0 := send(context.Background(), "r0") // a run on connection 0: the first pick after warm
+	require.Eventually(t, func() bool { return c0.gate.waiting.Load() == 1 }, waitLong, time.Millisecond, "r0 held")
+	r1 := send(short, "r1") // joins r0's write
+	require.Eventually(t, func() bool { return component.WritesUnderWay(r.pool) == 2 }, waitLong, time.Millisecond, "r1 joined")
+	require.ErrorIs(t, recvErr(t, r1), context.DeadlineExceeded)
+
+	r2 := send(context.Background(), "r2")
+	assert.Equal(t, "r2", c1.peer.next(t).ID, "connection 0 has written nothing for longer than StallAfter")
+	assert.NoError(t, recvErr(t, r2))
+
+	release()
+	assert.NoError(t, recvErr(t, r0))
+}
+
+// With one connection of two stuck (its peer reads nothing), requests
+// with a short deadline are lost on it at the rate they were before runs:
+// about one per deadline and sender, while the other connection carries
+// the rest. (Counting a failed write as progress once sent nearly every
+// request to the stuck connection.)
+func TestBugPoolStuckConnectionTakesTheLoad(t *testing.T) {
+	leakCheck(t)
+	r := newPoolRig(t)
+	c0, c1 := r.up(t)
+	release := holdWrites(t, c0)
+	stop, drained := make(chan struct{}), make(chan struct{})
+	go func() { // the healthy peer reads all, answers none
+		defer close(drained)
+		for {
+			select {
+			case <-c1.peer.elems:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	const senders, timeout = 4, 100 * ms
+	var lost, sent atomic.Int64
+	var wg sync.WaitGroup
+	until := time.Now().Add(5 * timeout)
+	for w := range senders {
+		wg.Go(func() {
+			for n := 0; time.Now().Before(until); n++ {
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				err := r.pool.SendIQ(ctx, &iq.IQ{ID: fmt.Sprint(w, "-", n), Type: iq.TypeSet, To: "svc2.example", Payload: iq.NewElement("urn:t", "q")})
+				cancel()
+				switch {
+				case err == nil:
+					sent.Add(1)
+				case errors.Is(err, context.DeadlineExceeded):
+					lost.Add(1)
+				default:
+					t.Errorf("send: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-drained
+	release()
+	t.Logf("lost on the stuck connection: %d; written on the other: %d", lost.Load(), sent.Load())
+	assert.LessOrEqual(t, lost.Load(), int64(senders*(5+2)), "about one per deadline and sender")
+	assert.Greater(t, sent.Load(), 100*lost.Load())
 }

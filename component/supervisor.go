@@ -94,7 +94,7 @@ type supervisorConfig struct {
 	notify     func(Event)
 	clock      clock
 	rand       func(n int64) int64
-	stallAfter time.Duration // a Pool's StallAfter, when not 0 (tests)
+	poolStall  time.Duration // a Pool's stallAfter, when not 0 (tests)
 
 	// Set by a Pool on its members.
 	conflictStops bool   // ErrConflict stops Run, as a permanent refusal
@@ -339,8 +339,9 @@ func lostWith(conn *stream.Conn, err error) error {
 
 // sendOnAsync is sendOn for an AsyncSender: a verdict told later means
 // what sendOn's error would, and is relayed to n. after, when not nil,
-// runs once the IQ is settled, before n is told.
-func sendOnAsync(ctx context.Context, conn *stream.Conn, i *iq.IQ, n iq.Notifier, after func()) (bool, error) {
+// runs once the IQ is settled, with the stream's verdict, before n is
+// told.
+func sendOnAsync(ctx context.Context, conn *stream.Conn, i *iq.IQ, n iq.Notifier, after func(error)) (bool, error) {
 	w := relayPool.Get().(*relay)
 	w.n, w.conn, w.after = n, conn, after
 	queued, err := iq.SendViaAsync(ctx, conn, i, w)
@@ -349,7 +350,7 @@ func sendOnAsync(ctx context.Context, conn *stream.Conn, i *iq.IQ, n iq.Notifier
 	}
 	w.put()
 	if after != nil {
-		after()
+		after(err)
 	}
 	return false, lostWith(conn, err)
 }
@@ -359,7 +360,7 @@ func sendOnAsync(ctx context.Context, conn *stream.Conn, i *iq.IQ, n iq.Notifier
 type relay struct {
 	n     iq.Notifier
 	conn  *stream.Conn
-	after func()
+	after func(error)
 }
 
 var relayPool = sync.Pool{New: func() any { return new(relay) }}
@@ -374,7 +375,7 @@ func (w *relay) Sent(err error) {
 	n, conn, after := w.n, w.conn, w.after
 	w.put()
 	if after != nil {
-		after()
+		after(err)
 	}
 	n.Sent(lostWith(conn, err))
 }
