@@ -206,6 +206,15 @@ func (r *poolRig) get(id string) chan error {
 	return errc
 }
 
+// written waits until the pool counts no write under way: requests
+// sent one at a time, each once the one before has been written,
+// alternate over the connections.
+func (r *poolRig) written(t *testing.T) {
+	t.Helper()
+	require.Eventually(t, func() bool { return component.WritesUnderWay(r.pool) == 0 },
+		waitLong, time.Millisecond, "writes under way")
+}
+
 // arrival waits for the next IQ on either of two peers, and says on
 // which.
 func arrival(t *testing.T, peers ...*peer) (int, *iq.IQ) {
@@ -236,6 +245,7 @@ func TestPoolRoundRobin(t *testing.T) {
 	peers := []*peer{c0.peer, c1.peer}
 	var spread [2]int
 	for n := range 10 {
+		r.written(t)
 		id := fmt.Sprint("rr", n)
 		errc := r.get(id)
 		k, req := arrival(t, peers...)
@@ -310,6 +320,7 @@ func TestPoolConnectionDies(t *testing.T) {
 	c0, c1 := r.up(t)
 	on0 := r.get("on0")
 	assert.Equal(t, "on0", c0.peer.next(t).ID)
+	r.written(t)
 	on1 := r.get("on1")
 	assert.Equal(t, "on1", c1.peer.next(t).ID)
 
@@ -335,6 +346,7 @@ func TestPoolConnectionDies(t *testing.T) {
 	r.event(t, component.Connected, 1)
 	var spread [2]int
 	for n := range 4 {
+		r.written(t)
 		id := fmt.Sprint("again", n)
 		errc := r.get(id)
 		k, req := arrival(t, c0.peer, c1.peer)
@@ -600,7 +612,7 @@ func TestBugPoolRunResumedOnStuckConnection(t *testing.T) {
 		c.peer.write(t, `<iq type="result" id="`+id+`" from="svc2.example"/>`)
 		require.NoError(t, recvErr(t, errc))
 	}
-	require.Eventually(t, func() bool { return component.WritesUnderWay(r.pool) == 0 }, waitLong, time.Millisecond)
+	r.written(t)
 
 	release := holdWrites(t, c0)
 	send := func(ctx context.Context, id string) chan error {
