@@ -25,20 +25,21 @@ type servedOnKey struct{}
 // iq.Sender:
 //
 //   - requests go out on the live connections round-robin, in runs: a
-//     request joins the write under way on the connection the one before
-//     it took, and leaves in the same write, up to 16 in a row; otherwise
-//     it goes to the next live connection, skipping those with a write
-//     under way while one is free. Requests sent one at a time (each once
-//     the one before has been written) alternate. Under load, a run
-//     shares its connection's writes, where
-//     requests spread one by one would each pay a write of their own (a
-//     system call, and a wake of the reader at the other end): see
-//     BENCHMARKS.md for what that costs;
-//   - a connection whose writes are backed up, none written whole for a
-//     millisecond, takes no new request while another is live; a run
-//     joins only a connection that has written a stanza whole within the
-//     last millisecond (so at most the rest of a run joins a write that
-//     then stalls);
+//     request queues behind the write under way on the connection the
+//     one before it took, and leaves with the others queued there in that
+//     connection's next write, up to 16 in a row, when that connection's
+//     writes are quick (one written whole within the last millisecond, in
+//     under a quarter of it); otherwise it goes to the next live
+//     connection, skipping those with a write under way while one is
+//     free. Requests sent one at a time, each once the Pool has counted
+//     the one before as written, alternate. Under load, a run shares its
+//     connection's writes, where requests spread one by one would each pay
+//     a write of their own (a system call, and a wake of the reader at the
+//     other end): see BENCHMARKS.md for what that costs;
+//   - a connection whose writes are backed up (under way, none written
+//     whole for a millisecond: stuck, or a slow link) takes no new request
+//     while another live connection is not; when all are, the one that
+//     last wrote a stanza whole does;
 //   - a reply goes out on the connection its request came in on while that
 //     one is up, else on any live one;
 //   - a reply may come back on any connection (ejabberd routes each stanza
@@ -66,7 +67,8 @@ type Pool struct {
 	inflight []atomic.Int32 // writes under way, per member
 	spell    []atomic.Int64 // per member: when its writes under way last went from none to one (poolClock)
 	progress []atomic.Int64 // per member: when a write of it last ended written whole (poolClock)
-	unload   []func(error)  // per member: a write ended, with that verdict
+	took     []atomic.Int64 // per member: how long that write took, from its send to its verdict
+	unload   []settled      // per member: a write ended
 	next     atomic.Uint64
 	run      atomic.Uint64 // the run under way: member<<32 | requests it may still take
 	stall    time.Duration // stallAfter; tests may lengthen it
@@ -97,13 +99,14 @@ func NewPool(n int, network, addr, domain, secret string, opts ...Option) *Pool 
 		inflight: make([]atomic.Int32, n),
 		spell:    make([]atomic.Int64, n),
 		progress: make([]atomic.Int64, n),
-		unload:   make([]func(error), n),
+		took:     make([]atomic.Int64, n),
+		unload:   make([]settled, n),
 		stall:    stallAfter,
 		change:   make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 	for k := range p.unload {
-		p.unload[k] = func(err error) { p.wrote(k, err) }
+		p.unload[k] = func(sent int64, err error) { p.wrote(k, sent, err) }
 	}
 	for i := range p.members {
 		s := NewSupervisor(network, addr, domain, secret, opts...)
@@ -180,10 +183,9 @@ func (p *Pool) SendIQAsync(ctx context.Context, i *iq.IQ, n iq.Notifier) (queued
 		return false, err
 	}
 	if k < 0 {
-		return sendOnAsync(ctx, conn, i, n, nil)
+		return sendOnAsync(ctx, conn, i, n, nil, 0)
 	}
-	p.writing(k)
-	return sendOnAsync(ctx, conn, i, n, p.unload[k])
+	return sendOnAsync(ctx, conn, i, n, p.unload[k], p.writing(k))
 }
 
 // streamFor returns the connection an IQ sent with ctx takes (see Pool),
@@ -241,22 +243,28 @@ var poolEpoch = time.Now()
 // poolClock is the monotonic time, in ns since poolEpoch.
 func poolClock() int64 { return int64(time.Since(poolEpoch)) }
 
-// writing counts a write under way on member k, and when it is the only
-// one, the beginning of a busy spell, stored first: a member whose count
-// has just risen from none does not look stalled for an instant.
-func (p *Pool) writing(k int) {
+// writing counts a write under way on member k, and returns the time it
+// is sent. When it is the only one, that is the beginning of a busy
+// spell, stored first: a member whose count has just risen from none does
+// not look stalled for an instant.
+func (p *Pool) writing(k int) (sent int64) {
+	sent = poolClock()
 	if p.inflight[k].Load() == 0 {
-		p.spell[k].Store(poolClock())
+		p.spell[k].Store(sent)
 	}
 	p.inflight[k].Add(1)
+	return sent
 }
 
-// wrote counts the end of a write on member k, with err its verdict: one
-// written whole is progress. (One that failed is not: an IQ whose context
-// ended while it waited behind a stuck write fails too.)
-func (p *Pool) wrote(k int, err error) {
+// wrote counts the end of a write on member k, sent at sent, with err its
+// verdict: one written whole is progress, and how long it took is kept.
+// (One that failed is not: an IQ whose context ended while it waited
+// behind a stuck write fails too.)
+func (p *Pool) wrote(k int, sent int64, err error) {
 	if err == nil {
-		p.progress[k].Store(poolClock())
+		now := poolClock()
+		p.progress[k].Store(now)
+		p.took[k].Store(now - sent)
 	}
 	p.inflight[k].Add(-1)
 }
@@ -291,15 +299,19 @@ func (p *Pool) pick() (int, *stream.Conn) {
 		}
 	}
 	if bestConn == nil {
-		// Every live member has stalled: the least busy of them.
+		// Every live member has stalled: the one that last wrote a stanza
+		// whole (a slow link rather than a stuck one, likely), or of
+		// those that never did, the least busy.
+		var bestProgress int64
 		for j := uint64(0); j < n; j++ {
 			k := int((start + j) % n)
 			conn := p.members[k].Conn()
 			if conn == nil || conn.Err() != nil {
 				continue
 			}
-			if load := p.inflight[k].Load(); bestConn == nil || load < bestLoad {
-				best, bestConn, bestLoad = k, conn, load
+			pr, load := p.progress[k].Load(), p.inflight[k].Load()
+			if bestConn == nil || pr > bestProgress || pr == bestProgress && load < bestLoad {
+				best, bestConn, bestLoad, bestProgress = k, conn, load, pr
 			}
 		}
 	}
@@ -317,7 +329,7 @@ func (p *Pool) joinRun() (int, *stream.Conn) {
 	for {
 		r := p.run.Load()
 		k := int(r >> 32)
-		if uint32(r) == 0 || p.inflight[k].Load() == 0 || poolClock()-p.progress[k].Load() >= int64(p.stall) {
+		if uint32(r) == 0 || p.inflight[k].Load() == 0 || !p.quick(k) {
 			return -1, nil
 		}
 		conn := p.members[k].Conn()
@@ -328,6 +340,15 @@ func (p *Pool) joinRun() (int, *stream.Conn) {
 			return k, conn
 		}
 	}
+}
+
+// quick reports whether member k is worth joining: it has written a
+// stanza whole within stallAfter, and that write took less than a quarter
+// of it from its send to its verdict. A request that joins a write under
+// way waits for it, then for the write it leaves in: on a slow link,
+// longer than on a connection with no write under way.
+func (p *Pool) quick(k int) bool {
+	return poolClock()-p.progress[k].Load() < int64(p.stall) && p.took[k].Load() < int64(p.stall)/4
 }
 
 // stalled reports whether member k's writes have been backed up for
@@ -342,9 +363,9 @@ func (p *Pool) sendOn(ctx context.Context, k int, conn *stream.Conn, i *iq.IQ) e
 	if k < 0 {
 		return sendOn(ctx, conn, i)
 	}
-	p.writing(k)
+	sent := p.writing(k)
 	err := sendOn(ctx, conn, i)
-	p.wrote(k, err)
+	p.wrote(k, sent, err)
 	return err
 }
 

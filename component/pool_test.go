@@ -28,6 +28,7 @@ type gatedConn struct {
 	net.Conn
 	gate    atomic.Pointer[chan struct{}] // while set, writes wait for it to close
 	waiting atomic.Int32
+	slow    atomic.Int64 // ns each write takes first, as on a slow link
 
 	mu       sync.Mutex
 	deadline time.Time
@@ -55,6 +56,9 @@ func (g *gatedConn) SetDeadline(t time.Time) error {
 }
 
 func (g *gatedConn) Write(b []byte) (int, error) {
+	if d := g.slow.Load(); d > 0 {
+		time.Sleep(time.Duration(d))
+	}
 	if ch := g.gate.Load(); ch != nil {
 		g.waiting.Add(1)
 		defer g.waiting.Add(-1)
@@ -687,4 +691,70 @@ func TestBugPoolStuckConnectionTakesTheLoad(t *testing.T) {
 	t.Logf("lost on the stuck connection: %d; written on the other: %d", lost.Load(), sent.Load())
 	assert.LessOrEqual(t, lost.Load(), int64(senders*(5+2)), "about one per deadline and sender")
 	assert.Greater(t, sent.Load(), 100*lost.Load())
+}
+
+// A run does not join a slow link: a request that joins a write under way
+// waits for it, then for its own, while a request on an idle connection
+// waits for one write. A request after one sent on a connection whose
+// writes take long goes to the idle connection, as before runs.
+func TestBugPoolRunJoinedSlowConnection(t *testing.T) {
+	leakCheck(t)
+	const stall = 400 * ms // quick writes take under 100 ms
+	r := newPoolRig(t, component.WithStallAfter(stall))
+	c0, c1 := r.up(t)
+	c0.gate.slow.Store(int64(150 * ms))
+	for k, c := range []poolConn{c0, c1} { // a write whole on each: 150 ms on 0
+		id := fmt.Sprint("warm", k)
+		errc := r.get(id)
+		require.Equal(t, id, c.peer.next(t).ID)
+		c.peer.write(t, `<iq type="result" id="`+id+`" from="svc2.example"/>`)
+		require.NoError(t, recvErr(t, errc))
+	}
+	r.written(t)
+	slow0 := r.get("slow0") // round-robin: connection 0, a slow write
+	require.Eventually(t, func() bool { return component.WritesUnderWay(r.pool) == 1 }, waitLong, time.Millisecond)
+	next := r.get("next")
+	assert.Equal(t, "next", c1.peer.next(t).ID, "a request after one on a slow link goes to the idle connection")
+	c1.peer.write(t, `<iq type="result" id="next" from="svc2.example"/>`)
+	assert.NoError(t, recvErr(t, next))
+	assert.Equal(t, "slow0", c0.peer.next(t).ID)
+	c0.peer.write(t, `<iq type="result" id="slow0" from="svc2.example"/>`)
+	assert.NoError(t, recvErr(t, slow0))
+}
+
+// When every live connection has stalled, the one that last wrote a
+// stanza whole takes the request: a slow link rather than a stuck one.
+// (The least busy of them was taken, often the stuck one.)
+func TestBugPoolStuckBesideSlowConnection(t *testing.T) {
+	leakCheck(t)
+	const stall = 20 * ms
+	r := newPoolRig(t, component.WithStallAfter(stall))
+	c0, c1 := r.up(t)
+	release := holdWrites(t, c0)
+	stuck := r.get("stuck") // connection 0, held until the end
+	require.Eventually(t, func() bool { return c0.gate.waiting.Load() == 1 }, waitLong, time.Millisecond)
+	c1.gate.slow.Store(int64(10 * stall))
+	errs := map[string]chan error{}
+	send := func(id string, want int) {
+		errs[id] = r.get(id)
+		require.Eventually(t, func() bool { return component.WritesUnderWay(r.pool) == want },
+			waitLong, time.Millisecond, "%s under way", id)
+	}
+	// w1 goes to connection 1 (the other is busy), and once written whole,
+	// w2 too (it is free again): slow writes, but writes.
+	send("w1", 2)
+	require.Eventually(t, func() bool { return component.WritesUnderWay(r.pool) == 1 }, waitLong, time.Millisecond, "w1 written")
+	send("w2", 2)
+	time.Sleep(2 * stall) // both connections have stalled now
+	send("w3", 3)
+	send("w4", 4) // connection 1 is the busier now
+	for _, id := range []string{"w1", "w2", "w3", "w4"} {
+		assert.Equal(t, id, c1.peer.next(t).ID, "all but the first request go out on the slow connection")
+		c1.peer.write(t, `<iq type="result" id="`+id+`" from="svc2.example"/>`)
+		assert.NoError(t, recvErr(t, errs[id]))
+	}
+	release()
+	assert.Equal(t, "stuck", c0.peer.next(t).ID)
+	c0.peer.write(t, `<iq type="result" id="stuck" from="svc2.example"/>`)
+	assert.NoError(t, recvErr(t, stuck))
 }

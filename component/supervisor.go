@@ -290,7 +290,7 @@ func (s *Supervisor) SendIQAsync(ctx context.Context, i *iq.IQ, n iq.Notifier) (
 	if err != nil {
 		return false, err
 	}
-	return sendOnAsync(ctx, conn, i, n, nil)
+	return sendOnAsync(ctx, conn, i, n, nil, 0)
 }
 
 // streamFor returns the stream an IQ sent with ctx goes out on: the
@@ -337,20 +337,23 @@ func lostWith(conn *stream.Conn, err error) error {
 	return err
 }
 
+// settled is told that an IQ sent at sent (a poolClock reading) is
+// settled, with the stream's verdict.
+type settled func(sent int64, err error)
+
 // sendOnAsync is sendOn for an AsyncSender: a verdict told later means
-// what sendOn's error would, and is relayed to n. after, when not nil,
-// runs once the IQ is settled, with the stream's verdict, before n is
-// told.
-func sendOnAsync(ctx context.Context, conn *stream.Conn, i *iq.IQ, n iq.Notifier, after func(error)) (bool, error) {
+// what sendOn's error would, and is relayed to n. after, when not nil, is
+// told once the IQ is settled, before n is, with sent given back.
+func sendOnAsync(ctx context.Context, conn *stream.Conn, i *iq.IQ, n iq.Notifier, after settled, sent int64) (bool, error) {
 	w := relayPool.Get().(*relay)
-	w.n, w.conn, w.after = n, conn, after
+	w.n, w.conn, w.after, w.sent = n, conn, after, sent
 	queued, err := iq.SendViaAsync(ctx, conn, i, w)
 	if queued {
 		return true, nil
 	}
 	w.put()
 	if after != nil {
-		after(err)
+		after(sent, err)
 	}
 	return false, lostWith(conn, err)
 }
@@ -360,7 +363,8 @@ func sendOnAsync(ctx context.Context, conn *stream.Conn, i *iq.IQ, n iq.Notifier
 type relay struct {
 	n     iq.Notifier
 	conn  *stream.Conn
-	after func(error)
+	after settled
+	sent  int64
 }
 
 var relayPool = sync.Pool{New: func() any { return new(relay) }}
@@ -372,10 +376,10 @@ func (w *relay) put() {
 
 // Sent implements iq.Notifier.
 func (w *relay) Sent(err error) {
-	n, conn, after := w.n, w.conn, w.after
+	n, conn, after, sent := w.n, w.conn, w.after, w.sent
 	w.put()
 	if after != nil {
-		after(err)
+		after(sent, err)
 	}
 	n.Sent(lostWith(conn, err))
 }
