@@ -28,14 +28,15 @@ type servedOnKey struct{}
 //     request queues behind the write under way on the connection the
 //     one before it took, and leaves with the others queued there in that
 //     connection's next write, up to 16 in a row, when that connection's
-//     writes are quick (one written whole within the last millisecond, in
-//     under a quarter of it); otherwise it goes to the next live
-//     connection, skipping those with a write under way while one is
-//     free. Requests sent one at a time, each once the Pool has counted
-//     the one before as written, alternate. Under load, a run shares its
-//     connection's writes, where requests spread one by one would each pay
-//     a write of their own (a system call, and a wake of the reader at the
-//     other end): see BENCHMARKS.md for what that costs;
+//     writes are quick (its last one written whole ended within the last
+//     millisecond, and took under a quarter of it from send to verdict);
+//     otherwise it goes to the next live connection, skipping those with
+//     a write under way while one is free. Requests sent one at a time,
+//     each once the Pool has counted the one before as written,
+//     alternate. Under load, a run shares its connection's writes, where
+//     requests spread one by one would each pay a write of their own (a
+//     system call, and a wake of the reader at the other end): see
+//     BENCHMARKS.md for what that costs;
 //   - a connection whose writes are backed up (under way, none written
 //     whole for a millisecond: stuck, or a slow link) takes no new request
 //     while another live connection is not; when all are, the one that
@@ -270,11 +271,14 @@ func (p *Pool) wrote(k int, sent int64, err error) {
 }
 
 // pick returns the member a request takes (see Pool): the run's, when it
-// has a write under way to join and has not stalled; else the next live
+// has a write under way to queue behind and is quick; else the next live
 // member round-robin, skipping those with a write under way while one has
-// none, or when all are busy the least busy, which begins a run.
+// none, or when all are busy the least busy of those not stalled, or when
+// all have stalled the one that last wrote a stanza whole. A member picked
+// round-robin begins a run.
 func (p *Pool) pick() (int, *stream.Conn) {
-	if k, conn := p.joinRun(); conn != nil {
+	now := poolClock() // once for the pick: a clock read costs as much as the rest
+	if k, conn := p.joinRun(now); conn != nil {
 		return k, conn
 	}
 	n := uint64(len(p.members))
@@ -291,7 +295,7 @@ func (p *Pool) pick() (int, *stream.Conn) {
 			best, bestConn = k, conn
 			break
 		}
-		if p.stalled(k) {
+		if p.stalled(k, now) {
 			continue // taken only if no other is live (below)
 		}
 		if bestConn == nil || load < bestLoad {
@@ -323,13 +327,13 @@ func (p *Pool) pick() (int, *stream.Conn) {
 
 // joinRun returns the member of the run under way, and takes one from
 // what it may still take, when it is live, has a write under way for the
-// request to join, and has written a stanza whole within stallAfter;
-// else a nil Conn.
-func (p *Pool) joinRun() (int, *stream.Conn) {
+// request to queue behind, and is quick (see quick) at now; else a nil
+// Conn.
+func (p *Pool) joinRun(now int64) (int, *stream.Conn) {
 	for {
 		r := p.run.Load()
 		k := int(r >> 32)
-		if uint32(r) == 0 || p.inflight[k].Load() == 0 || !p.quick(k) {
+		if uint32(r) == 0 || p.inflight[k].Load() == 0 || !p.quick(k, now) {
 			return -1, nil
 		}
 		conn := p.members[k].Conn()
@@ -342,19 +346,20 @@ func (p *Pool) joinRun() (int, *stream.Conn) {
 	}
 }
 
-// quick reports whether member k is worth joining: it has written a
-// stanza whole within stallAfter, and that write took less than a quarter
-// of it from its send to its verdict. A request that joins a write under
+// quick reports whether member k is worth joining at now: its last write
+// written whole ended within stallAfter, and took less than a quarter of
+// it from its send to its verdict (time queued included: a queue that
+// deep batches its writes already). A request that joins a write under
 // way waits for it, then for the write it leaves in: on a slow link,
 // longer than on a connection with no write under way.
-func (p *Pool) quick(k int) bool {
-	return poolClock()-p.progress[k].Load() < int64(p.stall) && p.took[k].Load() < int64(p.stall)/4
+func (p *Pool) quick(k int, now int64) bool {
+	return now-p.progress[k].Load() < int64(p.stall) && p.took[k].Load() < int64(p.stall)/4
 }
 
 // stalled reports whether member k's writes have been backed up for
-// stallAfter: under way all that time, none written whole.
-func (p *Pool) stalled(k int) bool {
-	return p.inflight[k].Load() > 0 && poolClock()-max(p.spell[k].Load(), p.progress[k].Load()) >= int64(p.stall)
+// stallAfter at now: under way all that time, none written whole.
+func (p *Pool) stalled(k int, now int64) bool {
+	return p.inflight[k].Load() > 0 && now-max(p.spell[k].Load(), p.progress[k].Load()) >= int64(p.stall)
 }
 
 // sendOn sends i on conn, member k's stream (k < 0: not one of ours),
