@@ -219,6 +219,21 @@ func (r *poolRig) written(t *testing.T) {
 		waitLong, time.Millisecond, "writes under way")
 }
 
+// warm sends one request on each connection in turn, each written whole
+// and answered, and waits until the pool counts their writes done: the
+// next pick is the first connection again.
+func (r *poolRig) warm(t *testing.T, conns ...poolConn) {
+	t.Helper()
+	for k, c := range conns {
+		id := fmt.Sprint("warm", k)
+		errc := r.get(id)
+		require.Equal(t, id, c.peer.next(t).ID)
+		c.peer.write(t, `<iq type="result" id="`+id+`" from="svc2.example"/>`)
+		require.NoError(t, recvErr(t, errc))
+	}
+	r.written(t)
+}
+
 // arrival waits for the next IQ on either of two peers, and says on
 // which.
 func arrival(t *testing.T, peers ...*peer) (int, *iq.IQ) {
@@ -607,16 +622,7 @@ func TestBugPoolRunResumedOnStuckConnection(t *testing.T) {
 	const stall = 50 * ms
 	r := newPoolRig(t, component.WithStallAfter(stall))
 	c0, c1 := r.up(t)
-	// A write made whole on each connection, so that a run may join
-	// either; the next pick is connection 0.
-	for k, c := range []poolConn{c0, c1} {
-		id := fmt.Sprint("warm", k)
-		errc := r.get(id)
-		require.Equal(t, id, c.peer.next(t).ID)
-		c.peer.write(t, `<iq type="result" id="`+id+`" from="svc2.example"/>`)
-		require.NoError(t, recvErr(t, errc))
-	}
-	r.written(t)
+	r.warm(t, c0, c1) // a run may join either; the next pick is connection 0
 
 	release := holdWrites(t, c0)
 	send := func(ctx context.Context, id string) chan error {
@@ -703,14 +709,7 @@ func TestBugPoolRunJoinedSlowConnection(t *testing.T) {
 	r := newPoolRig(t, component.WithStallAfter(stall))
 	c0, c1 := r.up(t)
 	c0.gate.slow.Store(int64(150 * ms))
-	for k, c := range []poolConn{c0, c1} { // a write whole on each: 150 ms on 0
-		id := fmt.Sprint("warm", k)
-		errc := r.get(id)
-		require.Equal(t, id, c.peer.next(t).ID)
-		c.peer.write(t, `<iq type="result" id="`+id+`" from="svc2.example"/>`)
-		require.NoError(t, recvErr(t, errc))
-	}
-	r.written(t)
+	r.warm(t, c0, c1)       // 150 ms on connection 0
 	slow0 := r.get("slow0") // round-robin: connection 0, a slow write
 	require.Eventually(t, func() bool { return component.WritesUnderWay(r.pool) == 1 }, waitLong, time.Millisecond)
 	next := r.get("next")
