@@ -78,6 +78,24 @@ func melliumPayload(t *testing.T, toks []xml.Token) *iq.Element {
 	return el
 }
 
+// iqPeers are the ways iq's Caller and Callee are joined in the RoundTrip
+// rows: on bare streams, through the mellium adapter, under a Pool (of 2
+// here: TestPoolPeerSpreads checks the spreading).
+var iqPeers = []struct {
+	name string
+	peer func(t *testing.T, tr transport) *iqPeer
+}{
+	{"iq", func(t *testing.T, tr transport) *iqPeer {
+		c, s := tr.conns(t)
+		return newIQPeer(t, c, s, nil)
+	}},
+	{"iq-mellium", func(t *testing.T, tr transport) *iqPeer {
+		c, s := tr.conns(t)
+		return newIQMelliumPeer(t, c, s)
+	}},
+	{"iq-pool", func(t *testing.T, tr transport) *iqPeer { return newPoolPeer(t, tr, 2) }},
+}
+
 // TestEchoPeers checks that every peer the RoundTrip and Size groups
 // measure answers with exactly the payload it was sent, one at a time and
 // eight at once, and that the benchmarks' own check passes.
@@ -86,15 +104,16 @@ func TestEchoPeers(t *testing.T) {
 		for _, tc := range testPayloads() {
 			raw := mustXML(tc.pl)
 			toks := elementTokens(tc.pl)
-			t.Run("iq/"+tr.name+"/"+tc.name, func(t *testing.T) {
-				c, s := tr.conns(t)
-				p := newIQPeer(t, c, s, nil)
-				ctx := testContext(t)
-				got, err := p.echo(ctx, tc.pl)
-				require.NoError(t, err)
-				require.True(t, tc.pl.Equal(got), "echo differs: got %d bytes, sent %d", len(mustXML(got)), len(raw))
-				require.NoError(t, runN(ctx, 16, 8, p.echoOp(tc.pl)))
-			})
+			for _, pc := range iqPeers {
+				t.Run(pc.name+"/"+tr.name+"/"+tc.name, func(t *testing.T) {
+					p := pc.peer(t, tr)
+					ctx := testContext(t)
+					got, err := p.echo(ctx, tc.pl)
+					require.NoError(t, err)
+					require.True(t, tc.pl.Equal(got), "echo differs: got %d bytes, sent %d", len(mustXML(got)), len(raw))
+					require.NoError(t, runN(ctx, 16, 8, p.echoOp(tc.pl)))
+				})
+			}
 			t.Run("mellium/"+tr.name+"/"+tc.name, func(t *testing.T) {
 				c, s := tr.conns(t)
 				p := newMelliumPeer(t, c, s)
@@ -103,23 +122,6 @@ func TestEchoPeers(t *testing.T) {
 				require.NoError(t, err)
 				require.True(t, tc.pl.Equal(melliumPayload(t, got)), "echo differs")
 				require.NoError(t, runN(ctx, 16, 8, p.echoOp(toks)))
-			})
-			t.Run("iq-mellium/"+tr.name+"/"+tc.name, func(t *testing.T) {
-				c, s := tr.conns(t)
-				p := newIQMelliumPeer(t, c, s)
-				ctx := testContext(t)
-				got, err := p.echo(ctx, tc.pl)
-				require.NoError(t, err)
-				require.True(t, tc.pl.Equal(got), "echo differs: got %d bytes, sent %d", len(mustXML(got)), len(raw))
-				require.NoError(t, runN(ctx, 16, 8, p.echoOp(tc.pl)))
-			})
-			t.Run("iq-pool/"+tr.name+"/"+tc.name, func(t *testing.T) {
-				p := newPoolPeer(t, tr, 2)
-				ctx := testContext(t)
-				got, err := p.echo(ctx, tc.pl)
-				require.NoError(t, err)
-				require.True(t, tc.pl.Equal(got), "echo differs: got %d bytes, sent %d", len(mustXML(got)), len(raw))
-				require.NoError(t, runN(ctx, 16, 8, p.echoOp(tc.pl)))
 			})
 			t.Run("netrpc/"+tr.name+"/"+tc.name, func(t *testing.T) {
 				c, s := tr.conns(t)
