@@ -227,15 +227,15 @@ func (p *Pool) streamFor(ctx context.Context, i *iq.IQ) (int, *stream.Conn, erro
 
 // runLength is how many requests in a row a Pool may send on one
 // connection while each finds a write under way there to join (see
-// Pool). Past 16, a batch saves little more: the write's system call is
-// shared by 16 stanzas already.
+// Pool): enough for a write's system call to be shared widely, few enough
+// that a run moves on to the next connection soon under any load.
 const runLength = 16
 
 // stallAfter is how long a connection may go without a write ending
 // written whole, its writes under way all that time, before a Pool counts
-// them as backed up and sends no new request on it while another is
-// live; a request joins a run only on a connection that has written a
-// stanza whole within stallAfter.
+// them as backed up and sends no new request on it while another is not;
+// a request joins a run only on a connection that has written a stanza
+// whole within stallAfter, quickly (see quick).
 const stallAfter = time.Millisecond
 
 // poolEpoch is the origin of poolClock.
@@ -296,7 +296,7 @@ func (p *Pool) pick() (int, *stream.Conn) {
 			break
 		}
 		if p.stalled(k, now) {
-			continue // taken only if no other is live (below)
+			continue // taken only if every live one has stalled (below)
 		}
 		if bestConn == nil || load < bestLoad {
 			best, bestConn, bestLoad = k, conn, load
