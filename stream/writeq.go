@@ -154,6 +154,11 @@ func (c *Conn) admit(ctx context.Context, b []byte) (settled bool, err error) {
 		select {
 		case c.wsem <- struct{}{}: // released meanwhile, so the queue is empty
 			c.qunlock()
+			// ctx may have ended while it waited for room.
+			if err := ctxEndErr(ctx); err != nil {
+				c.handoff()
+				return true, err
+			}
 			return true, c.writeAlone(ctx, b)
 		default:
 		}
@@ -394,15 +399,14 @@ func (c *Conn) yieldThenLead(ctx context.Context, b []byte) error {
 }
 
 // writeAlone writes b from its own buffer, holding the lock, then hands
-// the lock on.
+// the lock on. Its caller has just found ctx not ended (ctxEndErr), with
+// nothing between that check and this write that could wait: each check
+// reads the clock and takes the context's lock, and a stanza passes here
+// once per send.
 func (c *Conn) writeAlone(ctx context.Context, b []byte) error {
 	if c.isClosing() {
 		c.handoff()
 		return c.closedErr()
-	}
-	if err := ctxEndErr(ctx); err != nil {
-		c.handoff()
-		return err
 	}
 	if c.noCut && ctx.Done() != nil {
 		return c.writeAloneUncut(ctx, b)
