@@ -424,9 +424,13 @@ func (s *sendCtx) reset() {
 type replyCtx struct {
 	ctxCore
 	parent   context.Context
-	deadline time.Time
-	timer    *time.Timer // armed only when someone watches
-	armed    bool
+	deadline int64       // since callEpoch, as a Call's
+	watch    *replyWatch // its Callee's, which ends it at its deadline
+	armed    bool        // watched: someone asked for Done or AfterFunc
+
+	// Its place in watch's list, under watch.mu.
+	prev, next *replyCtx
+	listed     bool
 
 	// For a reply an AsyncSender queued: the Callee to tell (Sent), and
 	// the reply's id and to, named in the log should it not be written.
@@ -449,19 +453,20 @@ func (r *replyCtx) Sent(err error) {
 
 var replyCtxPool = sync.Pool{New: func() any { return new(replyCtx) }}
 
-// newReplyCtx returns a reply context ending d from now; release it once
-// SendIQ has returned.
-func newReplyCtx(parent context.Context, d time.Duration) *replyCtx {
+// newReplyCtx returns a reply context ending d from now, which w ends
+// once someone watches it; release it once SendIQ has returned.
+func newReplyCtx(parent context.Context, d time.Duration, w *replyWatch) *replyCtx {
 	r := replyCtxPool.Get().(*replyCtx)
 	r.parent = parent
-	r.deadline = time.Now().Add(d)
+	r.deadline = int64(satAdd(time.Since(callEpoch), d)) // a monotonic read: half a time.Now
+	r.watch = w
 	return r
 }
 
 func (r *replyCtx) release() {
 	r.mu.Lock()
 	if r.armed {
-		r.timer.Stop()
+		r.watch.remove(r)
 		r.armed = false
 	}
 	r.resetLocked()
@@ -470,24 +475,21 @@ func (r *replyCtx) release() {
 	replyCtxPool.Put(r)
 }
 
-// armLocked starts the timer that ends r at its deadline; r.mu is held.
+// armLocked has r's watch end r at its deadline; r.mu is held.
 func (r *replyCtx) armLocked() {
 	if r.armed || r.err != nil {
 		return
 	}
 	r.armed = true
-	if r.timer == nil {
-		r.timer = time.AfterFunc(time.Until(r.deadline), r.expire)
-	} else {
-		r.timer.Reset(time.Until(r.deadline))
-	}
+	r.watch.add(r)
 }
 
-// expire ends r at its deadline. A timer left over from r's previous use
-// finds r unarmed or its deadline still ahead, and does nothing.
+// expire ends r at its deadline. Called for r's previous use (its watch
+// took it off the list just before it was released and reused), it finds
+// r unarmed or its deadline still ahead, and does nothing.
 func (r *replyCtx) expire() {
 	r.mu.Lock()
-	if !r.armed || time.Until(r.deadline) > 0 { // one monotonic read, not time.Now
+	if !r.armed || int64(time.Since(callEpoch)) < r.deadline {
 		r.mu.Unlock()
 		return
 	}
@@ -497,7 +499,9 @@ func (r *replyCtx) expire() {
 }
 
 // Deadline implements context.Context.
-func (r *replyCtx) Deadline() (time.Time, bool) { return r.deadline, true }
+func (r *replyCtx) Deadline() (time.Time, bool) {
+	return callEpoch.Add(time.Duration(r.deadline)), true
+}
 
 // Done implements context.Context.
 func (r *replyCtx) Done() <-chan struct{} {
@@ -513,7 +517,7 @@ func (r *replyCtx) Done() <-chan struct{} {
 func (r *replyCtx) Err() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.err == nil && !r.armed && time.Until(r.deadline) <= 0 {
+	if r.err == nil && !r.armed && int64(time.Since(callEpoch)) >= r.deadline {
 		return context.DeadlineExceeded
 	}
 	return r.err
@@ -522,7 +526,7 @@ func (r *replyCtx) Err() error {
 // Value implements context.Context.
 func (r *replyCtx) Value(key any) any { return r.parent.Value(key) }
 
-// AfterFunc runs f once r's deadline passes, on the timer's goroutine;
+// AfterFunc runs f once r's deadline passes, on the watch's goroutine;
 // see sendCtx.AfterFunc.
 func (r *replyCtx) AfterFunc(f func()) func() bool {
 	r.mu.Lock()
