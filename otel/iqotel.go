@@ -117,6 +117,7 @@ type Instrumentation struct {
 	wire    bool
 	public  bool
 	metrics *Metrics
+	attrs   *attrCache // the spans' and the metrics' per method
 }
 
 // New returns an Instrumentation configured by opts.
@@ -133,12 +134,14 @@ func New(opts ...Option) *Instrumentation {
 	if cfg.mp == nil {
 		cfg.mp = otel.GetMeterProvider()
 	}
+	attrs := new(attrCache)
 	return &Instrumentation{
 		tracer:  cfg.tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version)),
 		prop:    cfg.prop,
 		wire:    cfg.wire,
 		public:  cfg.publicPeer,
-		metrics: newMetrics(cfg.mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version))),
+		metrics: newMetrics(cfg.mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version)), attrs),
+		attrs:   attrs,
 	}
 }
 
@@ -173,8 +176,17 @@ func (in *Instrumentation) propagator() propagation.TextMapPropagator {
 // spanName names a request's span: "get {urn:xmpp:ping}ping".
 func spanName(t iq.Type, method string) string { return string(t) + " " + method }
 
-// method is rpc.method: the payload in Clark notation.
-func method(p *iq.Element) string { return "{" + p.Name.Space + "}" + p.Name.Local }
+// methodOf returns the attributes of the method p names (rpc.method: the
+// payload in Clark notation).
+func (in *Instrumentation) methodOf(p *iq.Element) *methodAttrs {
+	return in.attrs.method(p.Name.Space, p.Name.Local)
+}
+
+// The span kinds, as options made once.
+var (
+	clientKind = trace.WithSpanKind(trace.SpanKindClient)
+	serverKind = trace.WithSpanKind(trace.SpanKindServer)
+)
 
 // CallHook returns the iq.CallHook that makes a client span for every
 // request of a Caller given it with iq.WithCallHook (Options does), as a
@@ -182,14 +194,14 @@ func method(p *iq.Element) string { return "{" + p.Name.Space + "}" + p.Name.Loc
 // WithWirePropagation, sends the span's context with the request.
 func (in *Instrumentation) CallHook() iq.CallHook {
 	return func(ctx context.Context, req *iq.IQ) (*iq.IQ, func(*iq.IQ, error)) {
-		m := method(req.Payload)
-		attrs := []attribute.KeyValue{systemXMPP, attrRPCMethod.String(m),
-			AttrIQType.String(string(req.Type)), AttrIQID.String(req.ID)}
+		m := in.methodOf(req.Payload)
+		attrs := make([]attribute.KeyValue, 4, 5)
+		attrs[0], attrs[1] = systemXMPP, m.methodKV
+		attrs[2], attrs[3] = AttrIQType.String(string(req.Type)), AttrIQID.String(req.ID)
 		if req.To != "" {
 			attrs = append(attrs, attrServerAddr.String(req.To))
 		}
-		ctx, span := in.tracer.Start(ctx, spanName(req.Type, m),
-			trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+		ctx, span := in.tracer.Start(ctx, m.spanName(req.Type), clientKind, trace.WithAttributes(attrs...))
 		send := req
 		if in.wire {
 			send = in.inject(ctx, req)
@@ -204,6 +216,12 @@ func (in *Instrumentation) CallHook() iq.CallHook {
 // says whose span it is: every failure is an Error on the client's, only
 // the server's own faults on the server's.
 func endSpan(span trace.Span, err error, client bool) {
+	if !span.IsRecording() {
+		// Nothing would keep the attributes or the status (no SDK, or a
+		// span not sampled): End alone, without making them.
+		span.End()
+		return
+	}
 	outcome, cond := iq.OutcomeOf(err)
 	span.SetAttributes(AttrOutcome.String(string(outcome)))
 	switch {

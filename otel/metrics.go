@@ -24,6 +24,8 @@ type Metrics struct {
 	timeouts       metric.Int64Counter
 	spoofed        metric.Int64Counter
 	dropped        metric.Int64Counter
+
+	attrs *attrCache // the measurements' attributes, per method and outcome
 }
 
 var (
@@ -35,7 +37,7 @@ var (
 // advise for RPC durations, in seconds.
 var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
 
-func newMetrics(m metric.Meter) *Metrics {
+func newMetrics(m metric.Meter, attrs *attrCache) *Metrics {
 	// An instrument that cannot be made is reported to OpenTelemetry's
 	// error handler; the API returns a working no-op one with the error.
 	check := func(err error) {
@@ -43,7 +45,7 @@ func newMetrics(m metric.Meter) *Metrics {
 			otel.Handle(err)
 		}
 	}
-	var ms Metrics
+	ms := Metrics{attrs: attrs}
 	var err error
 	ms.clientDuration, err = m.Float64Histogram("rpc.client.call.duration", metric.WithUnit("s"),
 		metric.WithDescription("How long the requests a Caller made took, from send to end."),
@@ -81,56 +83,49 @@ func newMetrics(m metric.Meter) *Metrics {
 // with none, and so carry no exemplar.
 var bg = context.Background()
 
-func methodSet(space, local string) metric.MeasurementOption {
-	return metric.WithAttributes(systemXMPP, attrRPCMethod.String("{"+space+"}"+local))
-}
-
-// outcomeSet is the attributes of a request's end.
-func outcomeSet(space, local string, outcome iq.Outcome, cond iq.Condition) metric.MeasurementOption {
-	attrs := make([]attribute.KeyValue, 0, 5)
-	attrs = append(attrs, systemXMPP, attrRPCMethod.String("{"+space+"}"+local), AttrOutcome.String(string(outcome)))
-	switch {
-	case outcome == iq.OutcomeError:
-		attrs = append(attrs, AttrCondition.String(string(cond)), attrErrorType.String(string(cond)))
-	case outcome != iq.OutcomeResult:
-		attrs = append(attrs, attrErrorType.String(string(outcome)))
-	}
-	return metric.WithAttributeSet(attribute.NewSet(attrs...))
-}
-
 // Request implements iq.Metrics: a request reached a handler.
 func (m *Metrics) Request(space, local string) {
-	m.inFlight.Add(bg, 1, methodSet(space, local))
+	m.inFlight.Add(bg, 1, m.attrs.method(space, local).add...)
 }
 
 // Reply implements iq.Metrics: the handler answered.
 func (m *Metrics) Reply(space, local string, cond iq.Condition, latency time.Duration) {
-	m.inFlight.Add(bg, -1, methodSet(space, local))
+	ma := m.attrs.method(space, local)
+	m.inFlight.Add(bg, -1, ma.add...)
 	outcome := iq.OutcomeResult
 	if cond != "" {
 		outcome = iq.OutcomeError
 	}
-	set := outcomeSet(space, local, outcome, cond)
-	m.serverRequests.Add(bg, 1, set)
-	m.serverDuration.Record(bg, latency.Seconds(), set)
+	o := ma.outcome(outcome, cond)
+	m.serverRequests.Add(bg, 1, o.add...)
+	m.serverDuration.Record(bg, latency.Seconds(), o.record...)
 }
 
 // Timeout implements iq.Metrics.
-func (m *Metrics) Timeout(space, local string) { m.timeouts.Add(bg, 1, methodSet(space, local)) }
+func (m *Metrics) Timeout(space, local string) {
+	m.timeouts.Add(bg, 1, m.attrs.method(space, local).add...)
+}
+
+// systemOnly carries rpc.system.name alone, for the measurements of no
+// method.
+var systemOnly = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(systemXMPP))}
 
 // DroppedReply implements iq.Metrics.
-func (m *Metrics) DroppedReply() { m.dropped.Add(bg, 1, metric.WithAttributes(systemXMPP)) }
+func (m *Metrics) DroppedReply() { m.dropped.Add(bg, 1, systemOnly...) }
 
 // SpoofedResponse implements iq.Metrics.
-func (m *Metrics) SpoofedResponse() { m.spoofed.Add(bg, 1, metric.WithAttributes(systemXMPP)) }
+func (m *Metrics) SpoofedResponse() { m.spoofed.Add(bg, 1, systemOnly...) }
 
 // CallStart implements iq.CallMetrics.
-func (m *Metrics) CallStart(space, local string) { m.pending.Add(bg, 1, methodSet(space, local)) }
+func (m *Metrics) CallStart(space, local string) {
+	m.pending.Add(bg, 1, m.attrs.method(space, local).add...)
+}
 
 // CallEnd implements iq.CallMetrics.
 func (m *Metrics) CallEnd(space, local string, outcome iq.Outcome, cond iq.Condition, latency time.Duration) {
-	m.pending.Add(bg, -1, methodSet(space, local))
-	set := outcomeSet(space, local, outcome, cond)
-	m.clientRequests.Add(bg, 1, set)
-	m.clientDuration.Record(bg, latency.Seconds(), set)
+	ma := m.attrs.method(space, local)
+	m.pending.Add(bg, -1, ma.add...)
+	o := ma.outcome(outcome, cond)
+	m.clientRequests.Add(bg, 1, o.add...)
+	m.clientDuration.Record(bg, latency.Seconds(), o.record...)
 }

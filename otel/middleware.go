@@ -75,17 +75,19 @@ func (in *Instrumentation) startServer(ctx context.Context, req *iq.IQ) (context
 			}
 		}
 	}
-	m := method(req.Payload)
-	attrs := []attribute.KeyValue{systemXMPP, attrRPCMethod.String(m),
-		AttrIQType.String(string(req.Type)), AttrIQID.String(req.ID)}
+	m := in.methodOf(req.Payload)
+	attrs := make([]attribute.KeyValue, 4, 5)
+	attrs[0], attrs[1] = systemXMPP, m.methodKV
+	attrs[2], attrs[3] = AttrIQType.String(string(req.Type)), AttrIQID.String(req.ID)
 	if req.From != "" {
 		attrs = append(attrs, attrClientAddr.String(req.From))
 	}
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...)}
 	if len(links) > 0 {
-		opts = append(opts, trace.WithNewRoot(), trace.WithLinks(links...))
+		ctx, span := in.tracer.Start(ctx, m.spanName(req.Type), serverKind, trace.WithAttributes(attrs...),
+			trace.WithNewRoot(), trace.WithLinks(links...))
+		return ctx, span, req
 	}
-	ctx, span := in.tracer.Start(ctx, spanName(req.Type, m), opts...)
+	ctx, span := in.tracer.Start(ctx, m.spanName(req.Type), serverKind, trace.WithAttributes(attrs...))
 	return ctx, span, req
 }
 
@@ -93,8 +95,11 @@ func (in *Instrumentation) startServer(ctx context.Context, req *iq.IQ) (context
 // *iq.StanzaError is sent as it is, anything else as
 // internal-server-error (which the returned error wraps, with err).
 func replyError(err error) error {
+	if err == nil {
+		return nil // before serr, which escapes to errors.As: no allocation for a result
+	}
 	var serr *iq.StanzaError
-	if err == nil || errors.As(err, &serr) && serr != nil {
+	if errors.As(err, &serr) && serr != nil {
 		return err
 	}
 	return fmt.Errorf("%w: %w", iq.NewError(iq.Cancel, iq.InternalServerError, ""), err)
