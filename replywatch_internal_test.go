@@ -110,3 +110,30 @@ func TestReplyWatchStaleExpireSparesReuse(t *testing.T) {
 	assert.NoError(t, r.Err())
 	r.release()
 }
+
+// BenchmarkReplyCtx is a reply context's life as a Callee and a
+// stream.Conn give it one: made, checked, and released, unwatched (a
+// Sender that never asks) and watched for a write (AfterFunc, then its
+// stop), as stream.Conn does for every reply it writes itself.
+//
+//	go test -run '^$' -bench ReplyCtx -cpu 1 .
+func BenchmarkReplyCtx(b *testing.B) {
+	var w replyWatch
+	watch := func() {}
+	b.Run("unwatched", func(b *testing.B) {
+		for b.Loop() {
+			r := newReplyCtx(context.Background(), DefaultReplyTimeout, &w)
+			_ = r.Err()
+			r.release()
+		}
+	})
+	b.Run("watched", func(b *testing.B) {
+		for b.Loop() {
+			r := newReplyCtx(context.Background(), DefaultReplyTimeout, &w)
+			_ = r.Err()
+			stop := r.AfterFunc(watch)
+			stop()
+			r.release()
+		}
+	})
+}
