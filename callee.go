@@ -58,8 +58,8 @@ type Callee struct {
 	unknownNS   Condition
 	maxInFlight int64
 	replyWait   time.Duration
-	replies     replyWatch // ends the reply contexts at their deadlines
-	treeReuse   bool       // WithTreeReuse
+	replies     *replyWatch // ends the reply contexts at their deadlines
+	treeReuse   bool        // WithTreeReuse
 
 	mu       sync.RWMutex
 	handlers map[route]routeEntry    // as registered, with the route's own middleware
@@ -111,6 +111,7 @@ func newCallee(s Sender, cfg config) *Callee {
 		handlers:    make(map[route]routeEntry),
 		chains:      make(map[route]routeEntry),
 		spaces:      make(map[string]int),
+		replies:     new(replyWatch),
 		work:        make(chan handlerJob),
 		quit:        make(chan struct{}),
 		base:        base,
@@ -606,7 +607,7 @@ func (c *Callee) send(ctx context.Context, reply *IQ) { c.reply(ctx, reply, fals
 // slows the reading of more as their replies are written. A pooled reply
 // (see run) goes back to its pool once SendIQAsync has returned.
 func (c *Callee) reply(ctx context.Context, reply *IQ, slot, pooled bool) {
-	rctx := newReplyCtx(ctx, c.replyWait, &c.replies)
+	rctx := newReplyCtx(ctx, c.replyWait, c.replies)
 	id, to, from := reply.ID, reply.To, reply.From
 	var err error
 	if c.async != nil && slot {

@@ -428,9 +428,9 @@ type replyCtx struct {
 	watch    *replyWatch // its Callee's, which ends it at its deadline
 	armed    bool        // watched: someone asked for Done or AfterFunc
 
-	// Its place in watch's list, under watch.mu.
-	prev, next *replyCtx
-	listed     bool
+	// Its index in watch's heap while it is there, -1 otherwise; under
+	// watch.mu.
+	index int
 
 	// For a reply an AsyncSender queued: the Callee to tell (Sent), and
 	// the reply's id and to, named in the log should it not be written.
@@ -451,7 +451,7 @@ func (r *replyCtx) Sent(err error) {
 	c.release()
 }
 
-var replyCtxPool = sync.Pool{New: func() any { return new(replyCtx) }}
+var replyCtxPool = sync.Pool{New: func() any { return &replyCtx{index: -1} }}
 
 // newReplyCtx returns a reply context ending d from now, which w ends
 // once someone watches it; release it once SendIQ has returned.
@@ -469,6 +469,7 @@ func (r *replyCtx) release() {
 		r.watch.remove(r)
 		r.armed = false
 	}
+	r.watch = nil // pooled, it keeps no Callee's watch
 	r.resetLocked()
 	r.parent = context.Background()
 	r.mu.Unlock()

@@ -11,16 +11,20 @@ import (
 // a few microseconds as a rule; a timer of the context's own was set and
 // stopped for each reply, two changes to the runtime's timer heap and a
 // clock read. The watch's timer is set for the earliest deadline when one
-// is added before it, and otherwise left alone: every reply's deadline
-// is the same timeout after its reply was due, so the timer, once set,
-// fires about once per timeout while replies are written, and finds what
-// is still watched then (nothing, unless a write is stuck).
+// comes before the time it is set for, and otherwise left alone: every
+// reply's deadline is the same timeout after its reply was due, so the
+// timer, once set, fires about once per timeout while replies are
+// written, and finds nothing to end unless a write is stuck.
 //
-// The contexts watched are in a list in no order, linked through their
-// prev and next fields, so that adding and removing one is constant time.
+// The contexts watched are in a binary min-heap by deadline, each knowing
+// its index, as a Caller's pending requests are: adding and removing one
+// is O(log n), and a fire ends the contexts due without looking at the
+// others, however many replies are stuck at once. The watch is allocated
+// apart from its Callee, so that a timer still set when the Callee is
+// dropped keeps only the watch, empty by then, until it fires.
 type replyWatch struct {
 	mu    sync.Mutex
-	list  *replyCtx
+	heap  []*replyCtx
 	timer *time.Timer
 	at    int64 // when timer fires, since callEpoch, if set
 	set   bool
@@ -30,11 +34,9 @@ type replyWatch struct {
 // r.mu is held: the order is r.mu, then w.mu.
 func (w *replyWatch) add(r *replyCtx) {
 	w.mu.Lock()
-	r.prev, r.next, r.listed = nil, w.list, true
-	if w.list != nil {
-		w.list.prev = r
-	}
-	w.list = r
+	r.index = len(w.heap)
+	w.heap = append(w.heap, r)
+	w.up(r.index)
 	if !w.set || r.deadline < w.at {
 		w.setLocked(r.deadline)
 	}
@@ -44,22 +46,28 @@ func (w *replyWatch) add(r *replyCtx) {
 // remove stops watching r, if fire has not taken it already.
 func (w *replyWatch) remove(r *replyCtx) {
 	w.mu.Lock()
-	if r.listed {
-		w.unlinkLocked(r)
+	if r.index >= 0 {
+		w.removeLocked(r)
 	}
 	w.mu.Unlock()
 }
 
-func (w *replyWatch) unlinkLocked(r *replyCtx) {
-	if r.prev != nil {
-		r.prev.next = r.next
-	} else {
-		w.list = r.next
+// removeLocked takes r, which is in the heap, out of it. The timer is
+// left as it is: firing early only finds nothing due.
+func (w *replyWatch) removeLocked(r *replyCtx) {
+	i, last := r.index, len(w.heap)-1
+	if i != last {
+		w.swap(i, last)
 	}
-	if r.next != nil {
-		r.next.prev = r.prev
+	w.heap[last] = nil
+	w.heap = w.heap[:last]
+	r.index = -1
+	if i != last && !w.down(i) {
+		w.up(i)
 	}
-	r.prev, r.next, r.listed = nil, nil, false
+	if cap(w.heap) > 1024 && len(w.heap) < cap(w.heap)/4 {
+		w.heap = append([]*replyCtx(nil), w.heap...)
+	}
 }
 
 // setLocked sets the timer for at, a time since callEpoch.
@@ -82,22 +90,55 @@ func (w *replyWatch) fire() {
 	w.mu.Lock()
 	now := int64(time.Since(callEpoch))
 	w.set = false
-	next, more := int64(0), false
-	for r := w.list; r != nil; {
-		after := r.next
-		if r.deadline <= now {
-			w.unlinkLocked(r)
-			due = append(due, r)
-		} else if !more || r.deadline < next {
-			next, more = r.deadline, true
-		}
-		r = after
+	for len(w.heap) > 0 && w.heap[0].deadline <= now {
+		r := w.heap[0]
+		w.removeLocked(r)
+		due = append(due, r)
 	}
-	if more {
-		w.setLocked(next)
+	if len(w.heap) > 0 {
+		w.setLocked(w.heap[0].deadline)
 	}
 	w.mu.Unlock()
 	for _, r := range due {
 		r.expire()
 	}
+}
+
+func (w *replyWatch) swap(i, j int) {
+	h := w.heap
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+
+func (w *replyWatch) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if w.heap[j].deadline >= w.heap[i].deadline {
+			break
+		}
+		w.swap(i, j)
+		j = i
+	}
+}
+
+// down moves the context at i0 down to its place, and reports whether it
+// moved.
+func (w *replyWatch) down(i0 int) bool {
+	i, n := i0, len(w.heap)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		j := l
+		if r := l + 1; r < n && w.heap[r].deadline < w.heap[l].deadline {
+			j = r
+		}
+		if w.heap[j].deadline >= w.heap[i].deadline {
+			break
+		}
+		w.swap(i, j)
+		i = j
+	}
+	return i > i0
 }

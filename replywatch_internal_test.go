@@ -1,7 +1,11 @@
 package iq
 
 import (
+	"cmp"
 	"context"
+	"math/rand/v2"
+	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -52,7 +56,7 @@ func TestReplyWatchEndsEachAtItsDeadline(t *testing.T) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	assert.Nil(t, w.list, "the watch keeps the contexts it ended")
+	assert.Empty(t, w.heap, "the watch keeps the contexts it ended")
 	assert.False(t, w.set, "timer set with nothing watched")
 }
 
@@ -69,8 +73,7 @@ func TestReplyWatchReleasedNeverEnds(t *testing.T) {
 
 	released.release()
 	w.mu.Lock()
-	require.Same(t, other, w.list, "the released context is still watched")
-	require.Nil(t, other.next)
+	require.Equal(t, []*replyCtx{other}, w.heap, "the released context is still watched")
 	w.mu.Unlock()
 
 	select {
@@ -95,7 +98,7 @@ func TestReplyWatchUnwatchedNeedsNoTimer(t *testing.T) {
 	time.Sleep(time.Until(d) + time.Millisecond)
 	assert.ErrorIs(t, r.Err(), context.DeadlineExceeded)
 	assert.False(t, w.set, "a timer set for a context nobody watched")
-	assert.Nil(t, w.list)
+	assert.Empty(t, w.heap)
 }
 
 // TestReplyWatchStaleExpireSparesReuse checks expire's guard, which a
@@ -136,4 +139,90 @@ func BenchmarkReplyCtx(b *testing.B) {
 			r.release()
 		}
 	})
+}
+
+// TestBugReplyWatchPinnedClosedCallee: the watch's timer, set for a
+// reply's deadline and left set when the reply was written, kept its
+// whole Callee (its Sender, a stream's buffers) in memory after Close,
+// until the timer fired a reply timeout later. The watch is allocated
+// apart now, and a pending timer keeps only the watch.
+func TestBugReplyWatchPinnedClosedCallee(t *testing.T) {
+	const n = 20
+	collected := make(chan struct{}, n)
+	for range n {
+		// A Sender that watches the reply's context, as stream.Conn does.
+		c := NewCallee(SenderFunc(func(ctx context.Context, _ *IQ) error {
+			_ = ctx.Done()
+			return nil
+		}), WithReplyTimeout(time.Hour))
+		c.Get("urn:example:pin", "q", func(context.Context, *IQ) (*Element, error) { return nil, nil })
+		c.Receive(context.Background(), &IQ{ID: "p1", Type: TypeGet, Payload: NewElement("urn:example:pin", "q")})
+		require.NoError(t, c.Drain(context.Background()))
+		c.replies.mu.Lock()
+		require.True(t, c.replies.set, "the watch set no timer: the test tests nothing")
+		c.replies.mu.Unlock()
+		require.NoError(t, c.Close())
+		runtime.AddCleanup(c, func(struct{}) { collected <- struct{}{} }, struct{}{})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	got := 0
+	for got < n && time.Now().Before(deadline) {
+		runtime.GC()
+		select {
+		case <-collected:
+			got++
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	assert.Equal(t, n, got, "closed Callees still in memory")
+}
+
+// TestReplyWatchHeapKeepsOrder adds and removes contexts in a random
+// order, checking after each step that the heap is a heap and that each
+// context knows its index; taking the earliest one after another then
+// gives them in deadline order.
+func TestReplyWatchHeapKeepsOrder(t *testing.T) {
+	var w replyWatch
+	rng := rand.New(rand.NewPCG(1, 2))
+	var in []*replyCtx
+	check := func() {
+		t.Helper()
+		for i, r := range w.heap {
+			require.Equal(t, i, r.index)
+			if i > 0 {
+				require.GreaterOrEqual(t, r.deadline, w.heap[(i-1)/2].deadline, "heap order at %d", i)
+			}
+		}
+	}
+	base := int64(time.Since(callEpoch)) + int64(time.Hour) // none due while the test runs
+	for range 600 {
+		if len(in) > 0 && rng.IntN(3) == 0 {
+			k := rng.IntN(len(in))
+			w.remove(in[k])
+			require.Equal(t, -1, in[k].index)
+			in = append(in[:k], in[k+1:]...)
+		} else {
+			r := &replyCtx{index: -1, deadline: base + rng.Int64N(int64(time.Hour)), watch: &w}
+			w.add(r)
+			in = append(in, r)
+		}
+		check()
+	}
+	require.NotEmpty(t, in)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.timer.Stop()
+	// Set no later than the earliest deadline (earlier when the context
+	// it was set for has left: it then finds nothing due, and is set
+	// again).
+	assert.LessOrEqual(t, w.at, slices.MinFunc(in, func(a, b *replyCtx) int { return cmp.Compare(a.deadline, b.deadline) }).deadline,
+		"the timer is set past the earliest deadline")
+	var order []int64
+	for len(w.heap) > 0 {
+		r := w.heap[0]
+		w.removeLocked(r)
+		order = append(order, r.deadline)
+	}
+	assert.Len(t, order, len(in))
+	assert.True(t, slices.IsSorted(order), "contexts taken out of deadline order")
 }
