@@ -91,8 +91,9 @@
 // past those, they are made for each request. A span not recorded (no SDK
 // configured, or not sampled) ends without its closing attributes being
 // made. What is left per request is mostly OpenTelemetry's own: with the
-// global providers of a program that configures none, about a microsecond
-// and seven allocations on each side on the project's machine; see
+// global providers of a program that configures none, about one to one
+// and a half microseconds and six or seven allocations per request on
+// each side, on the project's machine; see
 // BenchmarkCallerInstrumented and BenchmarkCalleeInstrumented
 // (go test -run '^$' -bench Instrumented -benchmem) and BENCHMARKS.md.
 //
