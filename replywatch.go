@@ -19,7 +19,11 @@ import (
 // The contexts watched are in a binary min-heap by deadline, each knowing
 // its index, as a Caller's pending requests are: adding and removing one
 // is O(log n), and a fire ends the contexts due without looking at the
-// others, however many replies are stuck at once. The watch is allocated
+// others, however many replies are stuck at once. It is the Caller's heap
+// (deadline.go) written again for another type: one generic heap for both
+// cost the Caller's bookkeeping 5-7 % (BenchmarkCaller in bench/, six
+// interleaved runs), its calls to the items' methods going through the
+// instantiation's dictionary, on a path every request takes. The watch is allocated
 // apart from its Callee, so that a timer still set when the Callee is
 // dropped keeps only the watch, empty by then, until it fires.
 type replyWatch struct {
