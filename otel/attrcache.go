@@ -68,19 +68,25 @@ type attrCache struct {
 
 // method returns space and local's methodAttrs, made now if need be.
 func (c *attrCache) method(space, local string) *methodAttrs {
-	k := methodKey{space, local}
-	if m, ok := c.methods.Load(k); ok {
-		return m.(*methodAttrs)
+	return loadOrMake(&c.methods, &c.n, maxMethods, methodKey{space, local},
+		func() *methodAttrs { return newMethodAttrs(space, local) })
+}
+
+// loadOrMake returns what m holds for k, or what make makes, which m then
+// holds too unless it holds max values (n counts them).
+func loadOrMake[K comparable, V any](m *sync.Map, n *atomic.Int32, max int32, k K, make func() V) V {
+	if v, ok := m.Load(k); ok {
+		return v.(V)
 	}
-	m := newMethodAttrs(space, local)
-	if c.n.Load() >= maxMethods {
-		return m
+	v := make()
+	if n.Load() >= max {
+		return v
 	}
-	if old, loaded := c.methods.LoadOrStore(k, m); loaded {
-		return old.(*methodAttrs)
+	if old, loaded := m.LoadOrStore(k, v); loaded {
+		return old.(V)
 	}
-	c.n.Add(1)
-	return m
+	n.Add(1)
+	return v
 }
 
 func newMethodAttrs(space, local string) *methodAttrs {
@@ -108,20 +114,10 @@ func (m *methodAttrs) spanName(t iq.Type) string {
 // outcome returns the attributes of a request of this method that ended
 // with outcome and cond, made now if need be.
 func (m *methodAttrs) outcome(outcome iq.Outcome, cond iq.Condition) *outcomeAttrs {
-	k := outcomeKey{outcome, cond}
-	if o, ok := m.outcomes.Load(k); ok {
-		return o.(*outcomeAttrs)
-	}
-	set := metric.WithAttributeSet(outcomeSet(m.methodKV, outcome, cond))
-	o := &outcomeAttrs{add: []metric.AddOption{set}, record: []metric.RecordOption{set}}
-	if m.noutcomes.Load() >= maxOutcomes {
-		return o
-	}
-	if old, loaded := m.outcomes.LoadOrStore(k, o); loaded {
-		return old.(*outcomeAttrs)
-	}
-	m.noutcomes.Add(1)
-	return o
+	return loadOrMake(&m.outcomes, &m.noutcomes, maxOutcomes, outcomeKey{outcome, cond}, func() *outcomeAttrs {
+		set := metric.WithAttributeSet(outcomeSet(m.methodKV, outcome, cond))
+		return &outcomeAttrs{add: []metric.AddOption{set}, record: []metric.RecordOption{set}}
+	})
 }
 
 // outcomeSet is the attribute set of a request's end.
