@@ -2,12 +2,9 @@ package iq
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/xmpp-iq/iq/internal/errs"
@@ -321,10 +318,10 @@ func Observe(m Metrics) Middleware {
 		return HandlerFunc(func(ctx context.Context, req *IQ) (payload *Element, err error) {
 			space, local := req.Payload.Name.Space, req.Payload.Name.Local
 			m.Request(space, local)
-			start := time.Now()
-			cond := InternalServerError // unless the handler returns
+			start := time.Since(callEpoch) // monotonic alone: half a time.Now
+			cond := InternalServerError    // unless the handler returns
 			defer func() {
-				m.Reply(space, local, cond, time.Since(start))
+				m.Reply(space, local, cond, time.Since(callEpoch)-start)
 			}()
 			payload, err = next.HandleIQ(ctx, req)
 			cond = outcome(err)
@@ -421,148 +418,4 @@ func (h observeLog) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h observeLog) WithGroup(name string) slog.Handler {
 	return observeLog{h.m, h.next.WithGroup(name)}
-}
-
-// ExpvarMetrics is a Metrics that keeps counts in memory and shows them as
-// an expvar.Var, its String method rendering them as JSON:
-//
-//	m := iq.NewExpvarMetrics()
-//	expvar.Publish("iq", m) // served at /debug/vars by package expvar
-//
-// (This package does not import expvar, which would register its HTTP
-// handler in every program that uses iq.) The JSON object has the keys
-// requests, replies, latency_ns, timeouts (objects by payload name, in
-// Clark notation "{namespace}local", or by reply: "result" or the
-// condition), dropped_replies and spoofed_responses. latency_ns holds, per
-// payload name, the count, total and max of the handlers' latencies.
-//
-// It implements CallMetrics too, so that the requests a Caller given it
-// with WithMetrics makes are counted under calls, call_latency_ns (by
-// payload name), call_outcomes (by Outcome, or by condition for an error
-// reply) and pending (those not yet ended).
-//
-// An ExpvarMetrics is safe for concurrent use.
-type ExpvarMetrics struct {
-	mu       sync.Mutex
-	requests map[string]int64
-	replies  map[string]int64
-	latency  map[string]*latencyStats
-	timeouts map[string]int64
-
-	calls        map[string]int64
-	callOutcomes map[string]int64
-	callLatency  map[string]*latencyStats
-
-	dropped, spoofed, pending atomic.Int64
-}
-
-type latencyStats struct {
-	Count int64 `json:"count"`
-	Total int64 `json:"total"`
-	Max   int64 `json:"max"`
-}
-
-// NewExpvarMetrics returns an ExpvarMetrics with every count at zero.
-func NewExpvarMetrics() *ExpvarMetrics {
-	return &ExpvarMetrics{
-		requests: make(map[string]int64),
-		replies:  make(map[string]int64),
-		latency:  make(map[string]*latencyStats),
-		timeouts: make(map[string]int64),
-
-		calls:        make(map[string]int64),
-		callOutcomes: make(map[string]int64),
-		callLatency:  make(map[string]*latencyStats),
-	}
-}
-
-func clark(space, local string) string { return "{" + space + "}" + local }
-
-// Request implements Metrics.
-func (m *ExpvarMetrics) Request(space, local string) {
-	m.mu.Lock()
-	m.requests[clark(space, local)]++
-	m.mu.Unlock()
-}
-
-// Reply implements Metrics.
-func (m *ExpvarMetrics) Reply(space, local string, cond Condition, latency time.Duration) {
-	key := "result"
-	if cond != "" {
-		key = string(cond)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.replies[key]++
-	addLatency(m.latency, clark(space, local), latency)
-}
-
-func addLatency(to map[string]*latencyStats, key string, latency time.Duration) {
-	s := to[key]
-	if s == nil {
-		s = new(latencyStats)
-		to[key] = s
-	}
-	s.Count++
-	s.Total += int64(latency)
-	s.Max = max(s.Max, int64(latency))
-}
-
-// CallStart implements CallMetrics.
-func (m *ExpvarMetrics) CallStart(space, local string) {
-	m.pending.Add(1)
-	m.mu.Lock()
-	m.calls[clark(space, local)]++
-	m.mu.Unlock()
-}
-
-// CallEnd implements CallMetrics.
-func (m *ExpvarMetrics) CallEnd(space, local string, outcome Outcome, cond Condition, latency time.Duration) {
-	m.pending.Add(-1)
-	key := string(outcome)
-	if outcome == OutcomeError && cond != "" {
-		key = string(cond)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.callOutcomes[key]++
-	addLatency(m.callLatency, clark(space, local), latency)
-}
-
-// Timeout implements Metrics.
-func (m *ExpvarMetrics) Timeout(space, local string) {
-	m.mu.Lock()
-	m.timeouts[clark(space, local)]++
-	m.mu.Unlock()
-}
-
-// DroppedReply implements Metrics.
-func (m *ExpvarMetrics) DroppedReply() { m.dropped.Add(1) }
-
-// SpoofedResponse implements Metrics.
-func (m *ExpvarMetrics) SpoofedResponse() { m.spoofed.Add(1) }
-
-// String implements expvar.Var: the counts as a JSON object.
-func (m *ExpvarMetrics) String() string {
-	m.mu.Lock()
-	v := struct {
-		Requests map[string]int64         `json:"requests"`
-		Replies  map[string]int64         `json:"replies"`
-		Latency  map[string]*latencyStats `json:"latency_ns"`
-		Timeouts map[string]int64         `json:"timeouts"`
-		Dropped  int64                    `json:"dropped_replies"`
-		Spoofed  int64                    `json:"spoofed_responses"`
-
-		Calls        map[string]int64         `json:"calls"`
-		CallOutcomes map[string]int64         `json:"call_outcomes"`
-		CallLatency  map[string]*latencyStats `json:"call_latency_ns"`
-		Pending      int64                    `json:"pending"`
-	}{m.requests, m.replies, m.latency, m.timeouts, m.dropped.Load(), m.spoofed.Load(),
-		m.calls, m.callOutcomes, m.callLatency, m.pending.Load()}
-	b, err := json.Marshal(v)
-	m.mu.Unlock()
-	if err != nil { // cannot happen with these types
-		return "{}"
-	}
-	return string(b)
 }
