@@ -486,8 +486,8 @@ func (r *replyCtx) armLocked() {
 }
 
 // expire ends r at its deadline. Called for r's previous use (its watch
-// took it off the list just before it was released and reused), it finds
-// r unarmed or its deadline still ahead, and does nothing.
+// took it out of its heap just before it was released and reused), it
+// finds r unarmed or its deadline still ahead, and does nothing.
 func (r *replyCtx) expire() {
 	r.mu.Lock()
 	if !r.armed || int64(time.Since(callEpoch)) < r.deadline {
