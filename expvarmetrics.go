@@ -25,7 +25,8 @@ import (
 // payload name), call_outcomes (by Outcome, or by condition for an error
 // reply) and pending (those not yet ended).
 //
-// An ExpvarMetrics is safe for concurrent use. Its counts are atomic, one
+// The zero value is ready to use, as NewExpvarMetrics' is. An
+// ExpvarMetrics is safe for concurrent use. Its counts are atomic, one
 // set per payload name, made on the name's first event and kept: a
 // request adds to its counts without a lock or an allocation, so that
 // metrics cost little even with many goroutines reporting at once. String
@@ -171,20 +172,34 @@ func (m *ExpvarMetrics) String() string {
 func countsOf(from *sync.Map) map[string]int64 {
 	counts := map[string]int64{}
 	from.Range(func(k, c any) bool {
-		counts[k.(string)] = c.(*atomic.Int64).Load()
+		putCount(counts, k.(string), c.(*atomic.Int64).Load())
 		return true
 	})
 	return counts
 }
 
+// putCount adds n to key's count in to, unless it is zero (a count made
+// by a first event still under way, say). It adds rather than sets: two
+// payload names can have one Clark name ("{a}b}c" for a}b and c, and for
+// a and b}c), and their counts were always shown together.
 func putCount(to map[string]int64, key string, n int64) {
 	if n != 0 {
-		to[key] = n
+		to[key] += n
 	}
 }
 
+// putLatency adds l to key's latency in to, as putCount does.
 func putLatency(to map[string]*latencyStats, key string, l *latencyCounts) {
-	if n := l.count.Load(); n != 0 {
-		to[key] = &latencyStats{Count: n, Total: l.total.Load(), Max: l.max.Load()}
+	n := l.count.Load()
+	if n == 0 {
+		return
 	}
+	s := to[key]
+	if s == nil {
+		s = new(latencyStats)
+		to[key] = s
+	}
+	s.Count += n
+	s.Total += l.total.Load()
+	s.Max = max(s.Max, l.max.Load())
 }

@@ -62,3 +62,31 @@ func TestExpvarMetricsConcurrentCounts(t *testing.T) {
 	assert.EqualValues(t, workers*each-workers*each/5, s.Replies["result"])
 	assert.Empty(t, s.Timeouts, "no payload timed out")
 }
+
+// TestExpvarMetricsOneClarkNameTwoPayloads: two payload names with one
+// Clark name ("{a}b}c") were counted together, and must still be; with a
+// count per payload, String showed one of the two, whichever it met last.
+func TestExpvarMetricsOneClarkNameTwoPayloads(t *testing.T) {
+	m := iq.NewExpvarMetrics()
+	m.Request("a}b", "c")
+	m.Reply("a}b", "c", "", 10)
+	m.Request("a", "b}c")
+	m.Request("a", "b}c")
+	m.Reply("a", "b}c", "", 30)
+	s := snapshot(t, m)
+	assert.EqualValues(t, 3, s.Requests["{a}b}c"])
+	assert.EqualValues(t, 2, s.Latency["{a}b}c"].Count)
+	assert.EqualValues(t, 40, s.Latency["{a}b}c"].Total)
+	assert.EqualValues(t, 30, s.Latency["{a}b}c"].Max)
+}
+
+// TestExpvarMetricsZeroValue: the zero value counts, as NewExpvarMetrics'
+// does.
+func TestExpvarMetricsZeroValue(t *testing.T) {
+	var m iq.ExpvarMetrics
+	m.Request("urn:example:z", "q")
+	m.DroppedReply()
+	s := snapshot(t, &m)
+	assert.EqualValues(t, 1, s.Requests["{urn:example:z}q"])
+	assert.EqualValues(t, 1, s.Dropped)
+}

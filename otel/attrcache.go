@@ -73,19 +73,22 @@ func (c *attrCache) method(space, local string) *methodAttrs {
 }
 
 // loadOrMake returns what m holds for k, or what make makes, which m then
-// holds too unless it holds max values (n counts them).
+// holds too unless it holds max values already (n counts them, reserving
+// a place before storing, so that goroutines racing to store never take
+// it past max).
 func loadOrMake[K comparable, V any](m *sync.Map, n *atomic.Int32, max int32, k K, make func() V) V {
 	if v, ok := m.Load(k); ok {
 		return v.(V)
 	}
 	v := make()
-	if n.Load() >= max {
+	if n.Add(1) > max {
+		n.Add(-1)
 		return v
 	}
 	if old, loaded := m.LoadOrStore(k, v); loaded {
+		n.Add(-1)
 		return old.(V)
 	}
-	n.Add(1)
 	return v
 }
 

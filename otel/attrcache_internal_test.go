@@ -2,6 +2,7 @@ package iqotel
 
 import (
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -71,4 +72,23 @@ func TestAttrCacheBounded(t *testing.T) {
 		require.Len(t, o.add, 1)
 	}
 	assert.EqualValues(t, maxOutcomes, m.noutcomes.Load())
+}
+
+// TestAttrCacheBoundUnderRace makes methods past the bound from many
+// goroutines at once: the cache keeps exactly its bound, not one more.
+func TestAttrCacheBoundUnderRace(t *testing.T) {
+	var c attrCache
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range maxMethods / 8 {
+				c.method("urn:example:race", strconv.Itoa(g)+"-"+strconv.Itoa(i))
+			}
+		})
+	}
+	wg.Wait()
+	kept := 0
+	c.methods.Range(func(any, any) bool { kept++; return true })
+	assert.Equal(t, maxMethods, kept)
+	assert.EqualValues(t, maxMethods, c.n.Load())
 }
