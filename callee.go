@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -71,8 +72,7 @@ type Callee struct {
 
 	inFlight atomic.Int64
 	drain    drainState      // wakes Drain when inFlight reaches zero (drain.go)
-	work     chan handlerJob // unbuffered: a send succeeds only when a worker is idle
-	quit     chan struct{}   // unbuffered: the reaper ends an idle worker
+	work     chan handlerJob // unbuffered: a send succeeds only when a worker is idle; a job without a request ends the worker
 	idle     atomic.Int64    // workers waiting in nextJob
 	handed   atomic.Int64    // jobs idle workers took since the reaper's last tick
 	reaping  atomic.Bool     // reaper is armed (or its Callee closed)
@@ -113,7 +113,6 @@ func newCallee(s Sender, cfg config) *Callee {
 		spaces:      make(map[string]int),
 		replies:     new(replyWatch),
 		work:        make(chan handlerJob),
-		quit:        make(chan struct{}),
 		base:        base,
 		cancel:      cancel,
 	}
@@ -502,21 +501,48 @@ func (c *Callee) worker(job handlerJob) {
 
 // nextJob waits for the next job for an idle worker, and reports false
 // when the reaper ends the worker or the Callee closed.
+//
+// The wait is a receive on one channel, work, where a select that also
+// watched for the reaper and for Close would lock, and queue on, three
+// channels each time a worker goes idle and each time it is woken: about
+// 4 % of a round trip one request at a time over net.Pipe (BENCHMARKS.md).
+// The reaper and Close end idle workers by sending them a job without a
+// request instead (quitJob). A worker counts itself idle before it looks
+// at base, and Close cancels base before it counts the idle: so either
+// the worker sees the Callee closed, or Close sees the worker idle and
+// sends it a quitJob.
 func (c *Callee) nextJob(job *handlerJob) bool {
 	c.idle.Add(1)
+	if c.base.Err() != nil {
+		c.idle.Add(-1)
+		return false
+	}
 	if !c.reaping.Load() && c.reaping.CompareAndSwap(false, true) {
 		c.reaper.Reset(workerIdle)
 	}
-	select {
-	case *job = <-c.work:
-		c.idle.Add(-1)
-		c.handed.Add(1)
-		return true
-	case <-c.quit:
-	case <-c.base.Done():
-	}
+	*job = <-c.work
 	c.idle.Add(-1)
-	return false
+	if job.req == nil {
+		return false // quitJob
+	}
+	c.handed.Add(1)
+	return true
+}
+
+// quitJob is the job that ends the idle worker taking it.
+var quitJob handlerJob
+
+// endIdleWorkers ends every worker waiting in nextJob, once base is
+// cancelled. A worker that counted itself idle but has yet to reach its
+// receive is waited for: it is on its way, and holds nothing.
+func (c *Callee) endIdleWorkers() {
+	for c.idle.Load() > 0 {
+		select {
+		case c.work <- quitJob:
+		default:
+			runtime.Gosched()
+		}
+	}
 }
 
 // reap ends the idle workers that the last period did not need, and runs
@@ -525,7 +551,7 @@ func (c *Callee) reap() {
 	surplus := c.idle.Load() - c.handed.Swap(0)
 	for ; surplus > 0; surplus-- {
 		select {
-		case c.quit <- struct{}{}:
+		case c.work <- quitJob:
 		default: // none waits (any more)
 			surplus = 0
 		}
@@ -683,6 +709,7 @@ func (c *Callee) Close() error {
 	c.cancel()
 	c.reaping.Store(true) // never armed again
 	c.reaper.Stop()
+	c.endIdleWorkers()
 	// Requests already taken from a queue, or queued on a route
 	// unregistered since, are refused by runQueue, which sees base done.
 	var waiting []handlerJob

@@ -275,3 +275,45 @@ func waitGoroutines(t *testing.T, n int, d time.Duration, msg string) {
 	}
 	require.LessOrEqual(t, runtime.NumGoroutine(), n, msg)
 }
+
+// TestSpeedCloseEndsIdleWorkers: Close ends the workers waiting for a
+// next request at once, reaper or not (Close stops the reaper), and a
+// worker that finishes its handler after Close ends rather than waiting;
+// Receives racing Close are all answered.
+func TestSpeedCloseEndsIdleWorkers(t *testing.T) {
+	for round := range 20 {
+		before := runtime.NumGoroutine()
+		rec := iqtest.NewRecorder()
+		c := iq.NewCallee(rec)
+		release := make(chan struct{})
+		c.Get("urn:example:w", "q", func(ctx context.Context, req *iq.IQ) (*iq.Element, error) {
+			if req.ID[0] == 'b' {
+				<-release // still running when Close comes
+			}
+			return nil, nil
+		})
+		const idle, busy = 16, 4
+		for i := range idle {
+			c.Receive(context.Background(), &iq.IQ{Type: iq.TypeGet, ID: "i" + strconv.Itoa(i), Payload: iq.NewElement("urn:example:w", "q")})
+		}
+		require.Eventually(t, func() bool { return rec.Len() == idle }, 5*time.Second, time.Millisecond)
+		for i := range busy {
+			c.Receive(context.Background(), &iq.IQ{Type: iq.TypeGet, ID: "b" + strconv.Itoa(i), Payload: iq.NewElement("urn:example:w", "q")})
+		}
+		racing := make(chan struct{})
+		go func() {
+			defer close(racing)
+			for i := range 50 {
+				c.Receive(context.Background(), &iq.IQ{Type: iq.TypeGet, ID: "r" + strconv.Itoa(i), Payload: iq.NewElement("urn:example:w", "q")})
+			}
+		}()
+		if round%2 == 1 {
+			runtime.Gosched()
+		}
+		require.NoError(t, c.Close())
+		<-racing
+		close(release)
+		require.Eventually(t, func() bool { return rec.Len() == idle+busy+50 }, 5*time.Second, time.Millisecond, "every request answered")
+		waitGoroutines(t, before, 2*time.Second, "workers outlived Close")
+	}
+}
