@@ -185,10 +185,12 @@ type Conn struct {
 	grace   time.Duration
 
 	// Liveness (keepalive.go): the times, on clock, of the last bytes
-	// read and the last write, which one monitor goroutine checks.
+	// read and the last write, which one monitor goroutine checks, each
+	// stamped once per window (see stamp).
 	epoch       time.Time
-	lastRead    atomic.Int64
-	lastWrite   atomic.Int64
+	lastRead    stamp
+	lastWrite   stamp
+	stamped     chan struct{} // 1-buffered: a window opened, for the monitor
 	keepalive   time.Duration
 	readTimeout time.Duration
 	pingTo      string
@@ -320,6 +322,7 @@ func newConn(rwc io.ReadWriteCloser, r io.Reader, cfg config) *Conn {
 		pingTo:      cfg.pingTo,
 		pingToSet:   cfg.pingToSet,
 		readDone:    make(chan struct{}),
+		stamped:     make(chan struct{}, 1),
 		wsem:        make(chan struct{}, 1),
 		qmax:        DefaultWriteQueue,
 		closing:     make(chan struct{}),

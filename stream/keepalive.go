@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xmpp-iq/iq"
@@ -35,7 +37,9 @@ var ErrIdle = errors.New("stream: peer silent")
 // writes a single space between two stanzas, a whitespace keepalive (RFC
 // 6120 §4.6.1), which keeps NAT mappings and proxies from dropping an
 // idle connection and makes the transport notice a dead one: d after the
-// last write, whatever it was (DefaultKeepalive by default). The space
+// last write, whatever it was, or up to d/8 sooner (DefaultKeepalive by
+// default; while it writes, the Conn reads the clock once per eighth of d,
+// not for every stanza). The space
 // takes the write lock as any write does, so it never lands inside a
 // stanza; a stream with traffic sends none. Keepalives go out while Serve
 // runs. 0 turns them off; a negative d panics.
@@ -48,7 +52,9 @@ func WithKeepalive(d time.Duration) Option {
 
 // WithReadTimeout sets how long a served Conn may read nothing at all
 // (not a stanza, not a whitespace keepalive) before it asks whether the
-// stream is still alive (DefaultReadTimeout by default).
+// stream is still alive (DefaultReadTimeout by default): d, or up to d/8
+// less (while bytes come, the Conn reads the clock once per eighth of d,
+// not for every read).
 //
 // A server owes an idle stream nothing: ejabberd's server-side pings
 // (mod_ping's send_pings, off by default) are for client sessions, and
@@ -64,8 +70,9 @@ func WithKeepalive(d time.Duration) Option {
 // Serve returns an error wrapping ErrIdle; pending requests fail with
 // iq.ErrClosed, as on any end of the stream.
 //
-// So a stream the peer has silently left ends between 1.5×d after the
-// last byte read (60 s by default), plus the time the timers take to fire.
+// So a stream the peer has silently left ends between 1.375×d and 1.5×d
+// after the last byte read (55–60 s by default), plus the time the timers
+// take to fire.
 // On a component stream the header's from is the component's own domain:
 // the ping goes through the server and comes back to the component, whose
 // Callee answers it (with the ping package's handler, or
@@ -101,8 +108,8 @@ func ConnFromContext(ctx context.Context) (*Conn, bool) {
 	return c, ok
 }
 
-// activityReader records when the transport last gave bytes: one clock
-// read per Read, which brings many stanzas under load, and no timer.
+// activityReader records when the transport last gave bytes (see
+// stamp): no timer, and a clock read only for the first Read of a window.
 type activityReader struct {
 	r io.Reader
 	c *Conn
@@ -111,7 +118,7 @@ type activityReader struct {
 func (a activityReader) Read(p []byte) (int, error) {
 	n, err := a.r.Read(p)
 	if n > 0 {
-		a.c.lastRead.Store(a.c.clock())
+		a.c.lastRead.mark(a.c)
 	}
 	return n, err
 }
@@ -120,8 +127,70 @@ func (a activityReader) Read(p []byte) (int, error) {
 // to record, and no clock to read, without them.
 func (c *Conn) wrote() {
 	if c.keepalive > 0 {
-		c.lastWrite.Store(c.clock())
+		c.lastWrite.mark(c)
 	}
+}
+
+// stampWindows is how many windows a stamp's interval (the keepalive, the
+// read timeout) holds: a stamp is at most that fraction of it older than
+// the transfer it stands for.
+const stampWindows = 8
+
+// stamp is the time, on the Conn's clock, of the last transfer one way
+// (bytes read, a write ended), as the monitor needs it: give or take an
+// eighth of the interval it is checked against. Only the first transfer
+// of a window reads the clock: the rest find the window open and store
+// nothing. Reading the clock for every stanza, on each side, cost about
+// 5 % of a round trip one request at a time over net.Pipe, and each
+// store moved a cache line shared by the goroutines that read and write
+// (BENCHMARKS.md).
+//
+// The first transfer opens the window (open, then at: its time) and
+// tells the monitor (Conn.stamped), which closes it once it has lasted
+// its eighth of the interval (closeAfter); the next transfer opens
+// another. So the last transfer lies in the window opened at at, which
+// lasts at most an eighth: the monitor may act up to that much early,
+// never late, and a stream in use costs two wakes of the monitor per
+// window, an idle one none.
+type stamp struct {
+	at   atomic.Int64 // when the window opened: the first transfer in it
+	open atomic.Bool
+}
+
+// mark records a transfer: the clock, if it opens a window.
+func (s *stamp) mark(c *Conn) {
+	if s.open.Load() {
+		return
+	}
+	s.open.Store(true)
+	s.at.Store(c.clock())
+	select {
+	case c.stamped <- struct{}{}:
+	default: // the monitor has yet to look at an earlier one
+	}
+}
+
+// set stamps now, outside any window: the probe's answer.
+func (s *stamp) set(now int64) { s.at.Store(now) }
+
+// closeAfter closes the window once it has lasted w, and returns when it
+// next needs looking at: when it is due to close, or never (MaxInt64). A
+// window closed late (the monitor was held up) may hold transfers up to
+// now: its stamp moves to now-w, so that it is still at most w early.
+// Nothing else writes at while the window is open (but set, later).
+func (s *stamp) closeAfter(now, w int64) int64 {
+	if !s.open.Load() {
+		return math.MaxInt64
+	}
+	at := s.at.Load()
+	if now-at < w {
+		return at + w
+	}
+	if at < now-w {
+		s.at.CompareAndSwap(at, now-w)
+	}
+	s.open.Store(false)
+	return math.MaxInt64
 }
 
 // clock is the time since the Conn was made, on the monotonic clock.
@@ -158,11 +227,20 @@ func (c *Conn) monitor(ctx context.Context, ep *iq.Endpoint, wg *sync.WaitGroup)
 	kaDone := make(chan struct{}, 1)
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
+	// A window opened before Serve (by the stream's header, say) may hold
+	// transfers up to now.
+	start := c.clock()
+	for _, s := range []*stamp{&c.lastRead, &c.lastWrite} {
+		if s.open.Load() {
+			s.set(start)
+		}
+	}
 	for {
 		now := c.clock()
-		next := int64(1<<63 - 1)
+		next := int64(math.MaxInt64)
 		if keep > 0 {
-			lw := c.lastWrite.Load()
+			next = min(next, c.lastWrite.closeAfter(now, max(keep/stampWindows, 1)))
+			lw := c.lastWrite.at.Load()
 			if now-lw >= keep && !kaBusy {
 				kaBusy = true
 				wg.Add(1)
@@ -178,7 +256,8 @@ func (c *Conn) monitor(ctx context.Context, ep *iq.Endpoint, wg *sync.WaitGroup)
 			}
 		}
 		if rt > 0 {
-			lr := c.lastRead.Load()
+			next = min(next, c.lastRead.closeAfter(now, max(rt/stampWindows, 1)))
+			lr := c.lastRead.at.Load()
 			if probeAt >= 0 && lr > probeAt {
 				probeAt = -1 // something came: the stream is alive
 			}
@@ -201,12 +280,13 @@ func (c *Conn) monitor(ctx context.Context, ep *iq.Endpoint, wg *sync.WaitGroup)
 				next = min(next, probeAt+wait)
 			}
 		}
-		if next == 1<<63-1 {
+		if next == math.MaxInt64 {
 			next = now + int64(time.Hour)
 		}
 		t.Reset(time.Duration(next - now))
 		select {
 		case <-t.C:
+		case <-c.stamped: // a window opened: it closes an eighth later
 		case <-kaDone:
 			kaBusy = false
 		case <-ctx.Done():
@@ -242,7 +322,7 @@ func (c *Conn) probe(ctx context.Context, ep *iq.Endpoint, wait time.Duration) {
 	_, err := ep.Caller.Request(pctx, &iq.IQ{Type: iq.TypeGet, To: to, Payload: iq.NewElement(NSPing, "ping")})
 	var serr *iq.StanzaError
 	if err == nil || errors.As(err, &serr) {
-		c.lastRead.Store(c.clock())
+		c.lastRead.set(c.clock())
 		return
 	}
 	c.log.Debug("stream: ping unanswered", "to", to, "err", err)

@@ -444,3 +444,116 @@ func TestPingAddressAndConn(t *testing.T) {
 		})
 	}
 }
+
+// TestLivenessStampsFollowTraffic: the Conn reads the clock once per
+// eighth of the interval, not per transfer, yet a stream in steady use
+// gets no keepalive and no ping, however many intervals it lasts (each
+// window is stamped anew); once the traffic stops, the keepalive comes at
+// least 7/8 of the interval after the last write, and the ping at least
+// 7/8 of the read timeout after the last read.
+func TestLivenessStampsFollowTraffic(t *testing.T) {
+	const d = 120 * time.Millisecond
+	// busy has the peer send a get every d/16 for 8 intervals, which the
+	// Conn answers with feature-not-implemented: a read and a write each
+	// time. It returns when the last get was sent.
+	busy := func(t *testing.T, srv net.Conn) (n int, lastSent time.Time) {
+		n = 8 * 16
+		for i := range n {
+			get := fmt.Sprintf(`<iq type='get' id='g%d' from='peer@example.org/x'><q xmlns='urn:test:busy'/></iq>`, i)
+			_, err := srv.Write([]byte(get))
+			require.NoError(t, err)
+			lastSent = time.Now()
+			time.Sleep(d / 16)
+		}
+		return n, lastSent
+	}
+
+	t.Run("keepalive", func(t *testing.T) {
+		leakCheck(t)
+		ours, srv := tcpPair(t)
+		serveOn(t, ours, nil, stream.WithKeepalive(d), stream.WithReadTimeout(0))
+		// The Conn's replies hold no text: a space right after a '>' is a
+		// keepalive. Each read is timed as it returns.
+		type chunk struct {
+			b  []byte
+			at time.Time
+		}
+		chunks := make(chan chunk, 1024)
+		go func() {
+			defer close(chunks)
+			for {
+				b := make([]byte, 4096)
+				n, err := srv.Read(b)
+				if n > 0 {
+					chunks <- chunk{b[:n], time.Now()}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+		var sent int
+		busyDone := make(chan struct{})
+		go func() {
+			defer close(busyDone)
+			sent, _ = busy(t, srv)
+		}()
+		var prev byte
+		replies, lastReply, space := 0, time.Time{}, time.Time{}
+		for space.IsZero() {
+			select {
+			case c, ok := <-chunks:
+				require.True(t, ok, "the stream ended")
+				for _, b := range c.b {
+					if b == ' ' && prev == '>' {
+						space = c.at
+						break
+					}
+					if b == '>' && prev == 'q' { // the end of </iq>
+						replies++
+						lastReply = c.at
+					}
+					prev = b
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no keepalive after %d replies", replies)
+			}
+		}
+		<-busyDone
+		require.Equal(t, sent, replies, "a keepalive while the stream was in use")
+		// The peer reads the last reply a moment after it is written:
+		// d/16 of slack for that.
+		assert.GreaterOrEqual(t, space.Sub(lastReply), d*7/8-d/16, "keepalive too early after the last write")
+	})
+
+	t.Run("read timeout", func(t *testing.T) {
+		leakCheck(t)
+		ours, srv := tcpPair(t)
+		serveOn(t, ours, nil, stream.WithKeepalive(0), stream.WithReadTimeout(d))
+		events := readPeer(srv)
+		n, lastSent := busy(t, srv)
+		for replies := 0; replies < n; {
+			select {
+			case ev := <-events:
+				require.NoError(t, ev.err)
+				require.NotNil(t, ev.iq)
+				require.Equal(t, iq.TypeError, ev.iq.Type, "a ping while the stream was in use: %+v", ev.iq)
+				replies++
+			case <-time.After(10 * time.Second):
+				t.Fatalf("only %d replies", replies)
+			}
+		}
+		select {
+		case ev := <-events:
+			require.NoError(t, ev.err)
+			require.NotNil(t, ev.iq)
+			require.Equal(t, iq.TypeGet, ev.iq.Type)
+			require.NotNil(t, ev.iq.Payload)
+			require.Equal(t, stream.NSPing, ev.iq.Payload.Name.Space)
+			// The get was sent before the Conn read it: no slack.
+			assert.GreaterOrEqual(t, ev.at.Sub(lastSent), d*7/8, "ping too early after the last read")
+		case <-time.After(10 * time.Second):
+			t.Fatal("no ping after silence")
+		}
+	})
+}
