@@ -82,9 +82,12 @@ type Callee struct {
 
 	// The cancel functions of running handlers' contexts, so that Close
 	// can cancel them: cheaper than a context.AfterFunc on base for each.
+	// A handler holds a slot of running (nil when free) while it runs;
+	// freed slots are reused, last freed first: a map's insertion and
+	// deletion cost more, and it keeps its size after a burst just the same.
 	hmu     sync.Mutex
-	running map[uint64]context.CancelCauseFunc
-	nextRun uint64
+	running []context.CancelCauseFunc
+	free    []uint32 // indices of the nil slots of running
 	closed  bool
 }
 
@@ -701,10 +704,12 @@ func (c *Callee) acquire() bool {
 func (c *Callee) Close() error {
 	c.hmu.Lock()
 	c.closed = true
-	for id, cancel := range c.running {
-		cancel(ErrClosed)
-		delete(c.running, id)
+	for _, cancel := range c.running {
+		if cancel != nil {
+			cancel(ErrClosed)
+		}
 	}
+	c.running, c.free = nil, nil // no handler registers after closed
 	c.hmu.Unlock()
 	c.cancel()
 	c.reaping.Store(true) // never armed again
@@ -735,7 +740,7 @@ func (c *Callee) Close() error {
 // closes, and with context.Canceled by stopHandler(cancel, id), which the
 // caller calls once the handler has returned. It costs the context and
 // its cancel function, and no closure of its own.
-func (c *Callee) handlerContext(ctx context.Context) (context.Context, context.CancelCauseFunc, uint64) {
+func (c *Callee) handlerContext(ctx context.Context) (context.Context, context.CancelCauseFunc, uint32) {
 	hctx, cancel := context.WithCancelCause(ctx)
 	c.hmu.Lock()
 	if c.closed {
@@ -743,28 +748,31 @@ func (c *Callee) handlerContext(ctx context.Context) (context.Context, context.C
 		cancel(ErrClosed)
 		return hctx, cancel, noRun
 	}
-	if c.running == nil {
-		c.running = make(map[uint64]context.CancelCauseFunc)
+	var id uint32
+	if n := len(c.free); n > 0 {
+		id = c.free[n-1]
+		c.free = c.free[:n-1]
+		c.running[id] = cancel
+	} else {
+		id = uint32(len(c.running))
+		c.running = append(c.running, cancel)
 	}
-	id := c.nextRun
-	c.nextRun++
-	if c.nextRun == noRun {
-		c.nextRun = 0
-	}
-	c.running[id] = cancel
 	c.hmu.Unlock()
 	return hctx, cancel, id
 }
 
 // noRun is the id of a handler context that was never registered in
 // running, as the Callee had closed.
-const noRun = ^uint64(0)
+const noRun = ^uint32(0)
 
 // stopHandler ends a handler's context once the handler has returned.
-func (c *Callee) stopHandler(cancel context.CancelCauseFunc, id uint64) {
+func (c *Callee) stopHandler(cancel context.CancelCauseFunc, id uint32) {
 	if id != noRun {
 		c.hmu.Lock()
-		delete(c.running, id)
+		if !c.closed { // Close dropped every slot
+			c.running[id] = nil
+			c.free = append(c.free, id)
+		}
 		c.hmu.Unlock()
 	}
 	cancel(context.Canceled)
