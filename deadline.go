@@ -320,6 +320,14 @@ func (s *sendCtx) Deadline() (time.Time, bool) {
 	return callEpoch.Add(time.Duration(s.call().deadline)), true
 }
 
+// EndedOrExpired reports whether s has ended or its deadline has
+// passed, with one read of the monotonic clock. stream.Conn asks it of
+// every stanza's context on its way out, rather than Err and then
+// Deadline against the clock (see endedCtx there).
+func (s *sendCtx) EndedOrExpired() bool {
+	return s.Err() != nil || int64(time.Since(callEpoch)) >= s.call().deadline
+}
+
 // Done implements context.Context.
 func (s *sendCtx) Done() <-chan struct{} {
 	s.link()
@@ -511,6 +519,16 @@ func (r *replyCtx) Done() <-chan struct{} {
 	d := r.doneLocked()
 	r.mu.Unlock()
 	return d
+}
+
+// EndedOrExpired is sendCtx.EndedOrExpired for a reply's context, whose
+// Err reads the clock itself while no one watches it: Err and then
+// Deadline against the clock would read it twice.
+func (r *replyCtx) EndedOrExpired() bool {
+	r.mu.Lock()
+	err, deadline := r.err, r.deadline
+	r.mu.Unlock()
+	return err != nil || int64(time.Since(callEpoch)) >= deadline
 }
 
 // Err implements context.Context. Unwatched, r needs no timer: its

@@ -226,3 +226,62 @@ func TestReplyWatchHeapKeepsOrder(t *testing.T) {
 	assert.Len(t, order, len(in))
 	assert.True(t, slices.IsSorted(order), "contexts taken out of deadline order")
 }
+
+// TestEndedOrExpired: the one-clock-read check stream.Conn makes of a
+// stanza's context agrees with Err and Deadline, for a reply's context
+// (which a cancelled request does not end) and a request's.
+func TestEndedOrExpired(t *testing.T) {
+	t.Run("reply", func(t *testing.T) {
+		w := new(replyWatch)
+		canceled, cancel := context.WithCancel(context.Background())
+		cancel()
+		for _, tc := range []struct {
+			name   string
+			parent context.Context
+			d      time.Duration
+			want   bool
+		}{
+			{"deadline ahead", context.Background(), time.Hour, false},
+			{"deadline passed", context.Background(), time.Nanosecond, true},
+			{"request cancelled, deadline ahead", canceled, time.Hour, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := newReplyCtx(tc.parent, tc.d, w)
+				defer r.release()
+				time.Sleep(time.Millisecond)
+				assert.Equal(t, tc.want, r.EndedOrExpired())
+				assert.Equal(t, tc.want, r.Err() != nil, "Err agrees")
+				dl, ok := r.Deadline()
+				assert.True(t, ok)
+				assert.Equal(t, tc.want, !time.Now().Before(dl), "Deadline agrees")
+			})
+		}
+	})
+	t.Run("request", func(t *testing.T) {
+		const d = 50 * time.Millisecond
+		var before, after, errAfter bool
+		c := NewCaller(SenderFunc(func(ctx context.Context, _ *IQ) error {
+			s, ok := ctx.(*sendCtx)
+			require.True(t, ok, "the Sender gets the Caller's own context")
+			before = s.EndedOrExpired()
+			time.Sleep(d + 20*time.Millisecond)
+			after, errAfter = s.EndedOrExpired(), s.Err() != nil
+			return nil
+		}), WithTimeout(d))
+		defer c.Close()
+		_, err := c.Request(context.Background(), &IQ{Type: TypeGet, To: "a@example.org", Payload: NewElement("urn:example:e", "q")})
+		require.Error(t, err)
+		assert.False(t, before, "ended before its deadline")
+		assert.True(t, after, "not ended after its deadline")
+		assert.True(t, errAfter, "Err agrees")
+	})
+	t.Run("request past its deadline, timer yet to fire", func(t *testing.T) {
+		var call Call
+		call.sctx.parent = context.Background()
+		call.deadline = int64(time.Since(callEpoch)) - 1
+		require.NoError(t, call.sctx.Err(), "nothing ended it yet")
+		assert.True(t, call.sctx.EndedOrExpired())
+		call.deadline = int64(time.Since(callEpoch)) + int64(time.Hour)
+		assert.False(t, call.sctx.EndedOrExpired())
+	})
+}

@@ -801,12 +801,22 @@ func ctxEndErr(ctx context.Context) error {
 	return nil
 }
 
+// endedCtx is a context that tells at once whether it has ended or its
+// deadline has passed, reading the clock at most once: the contexts a
+// Caller and a Callee give their Sender are.
+type endedCtx interface {
+	EndedOrExpired() bool
+}
+
 // ctxEnded reports whether ctx has ended, or its deadline has passed (the
 // transport's timer may fire a moment before the context's). It is
 // ctxEndedAt(ctx, time.Now()) with the clock read only when ctx has a
 // deadline, and then only its monotonic part (time.Until): this runs a few
 // times per stanza, and a full time.Now costs twice a monotonic read.
 func ctxEnded(ctx context.Context) bool {
+	if e, ok := ctx.(endedCtx); ok {
+		return e.EndedOrExpired()
+	}
 	if ctx.Err() != nil {
 		return true
 	}
