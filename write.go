@@ -387,7 +387,18 @@ func checkReservedNS(kind string, n xml.Name) error {
 // where they declare a namespace.
 func checkNamespace(kind string, n xml.Name) error {
 	s := n.Space
-	for i := 0; i < len(s); {
+	i := 0
+	// Eight bytes at a time while all are printable ASCII, which any
+	// namespace a program uses is: a byte below 0x20 sets its top bit in
+	// x-0x20 (and a borrow only ever spreads from one), one above 0x7F
+	// in x.
+	for i+8 <= len(s) {
+		if x := load64(s, i); (x|(x-0x20*lsb))&msb != 0 {
+			break
+		}
+		i += 8
+	}
+	for i < len(s) {
 		if c := s[i]; c >= 0x20 && c < utf8.RuneSelf {
 			i++
 			continue

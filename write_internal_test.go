@@ -293,3 +293,32 @@ func TestTokenRoomIsEnough(t *testing.T) {
 		assert.LessOrEqual(t, attrs, a, "%s: attributes", name)
 	}
 }
+
+// TestWriteCheckNamespaceEveryPosition: checkNamespace refuses a
+// character XML cannot carry wherever it stands, inside the words its
+// fast path skips or in the bytes after them, and lets any other through
+// (non-ASCII included), by the rule of a character at a time.
+func TestWriteCheckNamespaceEveryPosition(t *testing.T) {
+	slow := func(s string) bool { // the rule, a rune at a time
+		for i, r := range s {
+			if r == utf8.RuneError {
+				if _, w := utf8.DecodeRuneInString(s[i:]); w == 1 {
+					return false
+				}
+			}
+			if !isXMLChar(r) {
+				return false
+			}
+		}
+		return true
+	}
+	base := "urn:example:namespace:long-enough" // 33 bytes: four words and one
+	for _, bad := range []string{"\x00", "\x1f", "\t", "\x7f", "é", "\xff", "\xc3", "\uFFFE", "日"} {
+		for at := 0; at <= len(base); at++ {
+			s := base[:at] + bad + base[at:]
+			err := checkNamespace("element", xml.Name{Space: s, Local: "q"})
+			assert.Equal(t, slow(s), err == nil, "%q at %d: %v", bad, at, err)
+		}
+	}
+	assert.NoError(t, checkNamespace("element", xml.Name{Space: base, Local: "q"}))
+}
