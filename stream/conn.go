@@ -191,6 +191,7 @@ type Conn struct {
 	lastRead    stamp
 	lastWrite   stamp
 	stamped     chan struct{} // 1-buffered: a window opened, for the monitor
+	monitored   atomic.Bool   // the monitor runs: transfers open windows
 	keepalive   time.Duration
 	readTimeout time.Duration
 	pingTo      string

@@ -151,7 +151,8 @@ const stampWindows = 8
 // another. So the last transfer lies in the window opened at at, which
 // lasts at most an eighth: the monitor may act up to that much early,
 // never late, and a stream in use costs two wakes of the monitor per
-// window, an idle one none.
+// window, an idle one none. Before the monitor runs (before Serve), no
+// one would close a window: each transfer stamps its exact time instead.
 type stamp struct {
 	at   atomic.Int64 // when the window opened: the first transfer in it
 	open atomic.Bool
@@ -160,6 +161,12 @@ type stamp struct {
 // mark records a transfer: the clock, if it opens a window.
 func (s *stamp) mark(c *Conn) {
 	if s.open.Load() {
+		return
+	}
+	if !c.monitored.Load() {
+		// No monitor to close a window (before Serve: the stream's
+		// header, a stanza sent early): an exact stamp.
+		s.at.Store(c.clock())
 		return
 	}
 	s.open.Store(true)
@@ -227,14 +234,9 @@ func (c *Conn) monitor(ctx context.Context, ep *iq.Endpoint, wg *sync.WaitGroup)
 	kaDone := make(chan struct{}, 1)
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
-	// A window opened before Serve (by the stream's header, say) may hold
-	// transfers up to now.
-	start := c.clock()
-	for _, s := range []*stamp{&c.lastRead, &c.lastWrite} {
-		if s.open.Load() {
-			s.set(start)
-		}
-	}
+	// Transfers before now stamped their exact time (see mark); from now
+	// on they open windows, which this goroutine closes.
+	c.monitored.Store(true)
 	for {
 		now := c.clock()
 		next := int64(math.MaxInt64)

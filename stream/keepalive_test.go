@@ -557,3 +557,71 @@ func TestLivenessStampsFollowTraffic(t *testing.T) {
 		}
 	})
 }
+
+// TestBugLivenessLateAfterTransfersBeforeServe: a transfer before Serve
+// (the peer's stream header read by Open, a stanza sent early) opened a
+// stamp's window that nothing closed until the monitor started, which
+// then took the window for one reaching to Serve's start: the keepalive
+// and the read timeout counted from Serve, not from the last transfer,
+// and came late by the time between them.
+func TestBugLivenessLateAfterTransfersBeforeServe(t *testing.T) {
+	const d = 300 * time.Millisecond
+	t.Run("keepalive after a write before Serve", func(t *testing.T) {
+		leakCheck(t)
+		ours, srv := tcpPair(t)
+		conn := stream.New(ours, stream.WithKeepalive(d), stream.WithReadTimeout(0))
+		require.NoError(t, conn.SendIQ(context.Background(), &iq.IQ{Type: iq.TypeResult, ID: "early", To: "peer@example.org/x"}))
+		wrote := time.Now()
+		time.Sleep(d) // the program's setup, then Serve
+		ep := iq.NewEndpoint(conn, iq.WithLocalJID("me@example.org/r"))
+		errc := make(chan error, 1)
+		go func() { errc <- conn.Serve(context.Background(), ep, nil) }()
+		t.Cleanup(func() { conn.Close(); <-errc })
+		require.NoError(t, srv.SetReadDeadline(time.Now().Add(20*d)))
+		var prev byte
+		b := make([]byte, 1)
+		for {
+			_, err := srv.Read(b)
+			require.NoError(t, err, "no keepalive")
+			if b[0] == ' ' && prev == '>' {
+				break
+			}
+			prev = b[0]
+		}
+		// d after the write at the latest, with a quarter of slack for
+		// the timer; late by d before the fix.
+		assert.LessOrEqual(t, time.Since(wrote), d+d/4, "keepalive late after the last write")
+	})
+	t.Run("silent peer after its header", func(t *testing.T) {
+		leakCheck(t)
+		ours, srv := tcpPair(t)
+		go readOpenHeader(t, srv, "c.example")
+		conn, err := stream.Open(context.Background(), ours, stream.Header{NS: iq.NSComponent, To: "c.example"},
+			stream.WithReadTimeout(d), stream.WithKeepalive(0))
+		require.NoError(t, err)
+		read := time.Now() // the header: the last byte the peer sends
+		go func() {
+			b := make([]byte, 4096)
+			for {
+				if _, err := srv.Read(b); err != nil {
+					return
+				}
+			}
+		}()
+		time.Sleep(d)
+		ep := iq.NewEndpoint(conn, iq.WithLocalJID("c.example"))
+		errc := make(chan error, 1)
+		go func() { errc <- conn.Serve(context.Background(), ep, nil) }()
+		select {
+		case err := <-errc:
+			assert.ErrorIs(t, err, stream.ErrIdle)
+			// 1.5×d after the last byte read at the latest, with a
+			// quarter of d of slack; late by d before the fix.
+			assert.LessOrEqual(t, time.Since(read), d*3/2+d/4, "ended late after the last byte read")
+		case <-time.After(20 * d):
+			conn.Close()
+			<-errc
+			t.Fatal("a silent stream never ended")
+		}
+	})
+}
