@@ -508,7 +508,7 @@ func (c *Callee) worker(job handlerJob) {
 // The wait is a receive on one channel, work, where a select that also
 // watched for the reaper and for Close would lock, and queue on, three
 // channels each time a worker goes idle and each time it is woken: about
-// 4 % of a round trip one request at a time over net.Pipe (BENCHMARKS.md).
+// 5 % of a round trip one request at a time over net.Pipe (BENCHMARKS.md).
 // The reaper and Close end idle workers by sending them a job without a
 // request instead (quitJob). A worker counts itself idle before it looks
 // at base, and Close cancels base before it counts the idle: so either
