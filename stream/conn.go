@@ -302,15 +302,21 @@ func newConfig(opts []Option) config {
 func New(rwc io.ReadWriteCloser, opts ...Option) *Conn {
 	cfg := newConfig(opts)
 	prefix := `<stream:stream xmlns="` + escapeAttr(cfg.ns) + `" xmlns:stream="` + NSStream + `">`
-	c := newConn(rwc, io.MultiReader(strings.NewReader(prefix), rwc), cfg)
+	c := newConn(rwc, cfg)
 	c.header = Header{NS: cfg.ns}
+	// The synthetic header is read through a reader that goes on to the
+	// transport's, then the transport's is read directly: anything the
+	// first read of it gave stays in the decoder's buffer.
+	r := c.dec.Reader()
+	c.dec.SetReader(io.MultiReader(strings.NewReader(prefix), r))
 	if it, err := c.dec.Next(nil); err != nil || it.Kind != xmldec.KindStart { // the synthetic header
 		panic(fmt.Sprintf("stream: synthetic header: %v %v", it.Kind, err))
 	}
+	c.dec.SetReader(r)
 	return c
 }
 
-func newConn(rwc io.ReadWriteCloser, r io.Reader, cfg config) *Conn {
+func newConn(rwc io.ReadWriteCloser, cfg config) *Conn {
 	c := &Conn{
 		rwc:         rwc,
 		maxSize:     cfg.maxSize,
@@ -330,6 +336,7 @@ func newConn(rwc io.ReadWriteCloser, r io.Reader, cfg config) *Conn {
 		broken:      make(chan struct{}),
 		done:        make(chan struct{}),
 	}
+	var r io.Reader = rwc
 	if cfg.readTimeout > 0 {
 		r = activityReader{r: r, c: c}
 	}
@@ -375,7 +382,7 @@ func Open(ctx context.Context, rwc io.ReadWriteCloser, ours Header, opts ...Opti
 	if ours.NS != "" {
 		cfg.ns = ours.NS
 	}
-	c := newConn(rwc, rwc, cfg)
+	c := newConn(rwc, cfg)
 	stop := NegotiationDeadline(ctx, rwc)
 	defer stop()
 

@@ -350,6 +350,15 @@ func (d *Decoder) reset(r io.Reader, data []byte) {
 	}
 }
 
+// SetReader makes the Decoder read from r from now on. What it has read
+// from its reader so far and not yet decoded stays buffered, and is
+// decoded first: a reader that hands over to another (io.MultiReader's
+// first part spent, say) can be taken out of the way of every later read.
+func (d *Decoder) SetReader(r io.Reader) { d.r = r }
+
+// Reader returns the reader the Decoder reads from.
+func (d *Decoder) Reader() io.Reader { return d.r }
+
 // InputOffset returns the stream offset just past the last item returned.
 func (d *Decoder) InputOffset() int64 { return d.base + int64(d.pos) }
 
