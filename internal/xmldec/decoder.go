@@ -1273,13 +1273,20 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 			var err error
 			switch c {
 			case '/':
-				if err = d.endTag(); err != nil {
-					break
-				}
 				f := stk[len(stk)-1]
-				if q := d.tag.q; !bytes.Equal(d.buf[f.a:f.a+int(f.qlen)], d.buf[q.a:q.b]) {
-					if err = d.matchEnd(string(d.buf[f.a:f.a+int(f.qlen)]), q); err != nil {
+				if p, n := d.pos, int(f.qlen); p+n < d.end && d.buf[p+n] == '>' && bytes.Equal(d.buf[p:p+n], d.buf[f.a:f.a+n]) {
+					// Fast path: the open element's name as its start
+					// tag wrote it, then >, in the buffer: the name was
+					// checked there, and the end tag matches it.
+					d.pos = p + n + 1
+				} else {
+					if err = d.endTag(); err != nil {
 						break
+					}
+					if q := d.tag.q; !bytes.Equal(d.buf[f.a:f.a+int(f.qlen)], d.buf[q.a:q.b]) {
+						if err = d.matchEnd(string(d.buf[f.a:f.a+int(f.qlen)]), q); err != nil {
+							break
+						}
 					}
 				}
 				if rec {

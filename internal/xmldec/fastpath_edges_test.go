@@ -23,6 +23,9 @@ var fastPathInputs = []string{
 	`<a xmlns:b='u'><b:c/></a>`, `<a xmlns:b='u'><b:c></b:c></a>`, `<a xmlns:b='u'><b:c></c></a>`, `<a xmlns:b='u'><c></b:c></a>`,
 	`<a xmlns='u'><xmlns/></a>`, `<a xmlns=''/>`, `<a xmlns:xmlns='u'/>`, `<a xmlns:xml='u'/>`, `<a xml:b='1' xml:b='2'/>`,
 	`<a><b/><b/></a>`, `<a>text<!--c-->text</a>`, `<a>t<![CDATA[x]]>t</a>`, `<a>t<![CDATA[x]]>]]></a>`, `<a>t<?p?>]]></a>`,
+	// End tags the fast path of an open element's name, then >, takes or leaves.
+	`<ab></a>`, `<a></ab>`, `<a></a`, `<a></`, `<a><b></b></a >`, `<p:a xmlns:p='u'></p:a>`, `<p:a xmlns:p='u'></a>`,
+	`<p:a xmlns:p='u' xmlns:q='u'></q:a>`, `<a><a></a></a>`, `<a><a></a></aa>`, "<a></a\t>", "<a></a\n>",
 }
 
 // TestFastPathEdges holds the fast paths of tags, attribute values,
