@@ -278,7 +278,10 @@ type rawTag struct {
 	local  span
 	empty  bool // self-closing
 	simple bool // an ASCII NCName without a colon: valid, and its own local name
-	plain  bool // a start tag whose name and attribute names are simple and not xmlns
+	plain  bool // a start tag whose name and attribute names are simple, one of which at most is xmlns
+	// xmlns is the index in attrs of a plain start tag's one default
+	// namespace declaration, -1 when it has none.
+	xmlns int
 }
 
 type rawAttr struct {
@@ -892,12 +895,16 @@ func (d *Decoder) stanzaAttrs(name uint32, rec bool) error {
 }
 
 // plainAttrs is stanzaAttrs for a plain start tag (see rawTag) of at most
-// smallAttrs attributes: their names are in no namespace, none is a
-// declaration, and two are the same name when their bytes are equal.
+// smallAttrs attributes: their names are in no namespace, and two are the
+// same name when their bytes are equal. The default namespace declaration
+// among them, if any (d.tag.xmlns), is not an attribute of the element.
 func (d *Decoder) plainAttrs(name uint32, rec bool) error {
 	d.anames = d.anames[:0]
 	an := d.anames
 	for i := range d.attrs {
+		if i == d.tag.xmlns {
+			continue
+		}
 		local := d.bytes(d.attrs[i].local)
 		ai := d.simpleIndex(local, "", 0)
 		for _, o := range an {
@@ -911,12 +918,17 @@ func (d *Decoder) plainAttrs(name uint32, rec bool) error {
 	if !rec {
 		return nil
 	}
+	j := 0
 	for i := range d.attrs {
+		if i == d.tag.xmlns {
+			continue
+		}
 		v := d.valueBytes(&d.attrs[i])
 		pushBytes(&d.sb, v)
-		push(&d.rattrs, recAttr{an[i], uint32(len(v))})
+		push(&d.rattrs, recAttr{an[j], uint32(len(v))})
+		j++
 	}
-	push(&d.evs, event{name: name, attrs: uint32(len(d.attrs))})
+	push(&d.evs, event{name: name, attrs: uint32(len(an))})
 	d.nelem++
 	return nil
 }
@@ -1199,6 +1211,9 @@ func (d *Decoder) element(h Handler) (xml.Name, error) {
 				d.restore(mark)
 				return xml.Name{}, err
 			}
+		} else if i := d.tag.xmlns; i >= 0 {
+			d.undo = appendOne(d.undo, undoRec{"", d.defNS, true})
+			d.defNS = d.internValue(&d.attrs[i])
 		}
 		name, err := d.elemName()
 		if err != nil {
@@ -1507,10 +1522,11 @@ func (d *Decoder) startTag() error {
 		}
 		return err
 	}
-	// plain: the tag's name and its attributes' are simple names, none of
-	// which is xmlns, so that there is no declaration to apply and no name
-	// to check.
+	// plain: the tag's name and its attributes' are simple names, one of
+	// which at most is xmlns (d.tag.xmlns), so that there is at most a
+	// default namespace to declare, and no name to check.
 	plain := d.tag.simple
+	d.tag.xmlns = -1
 	for {
 		// Fast path: the end of the tag, when it is in the buffer.
 		p := d.pos
@@ -1568,8 +1584,13 @@ func (d *Decoder) startTag() error {
 			}
 			return err
 		}
-		if !n.simple || string(d.bytes(n.local)) == "xmlns" {
+		if !n.simple {
 			plain = false
+		} else if string(d.bytes(n.local)) == "xmlns" {
+			if d.tag.xmlns >= 0 {
+				plain = false // given twice: the general path says so
+			}
+			d.tag.xmlns = len(d.attrs)
 		}
 		// Fast path: =' or =" right after the name.
 		if p := d.pos; p+1 < d.end && d.buf[p] == '=' && (d.buf[p+1] == '\'' || d.buf[p+1] == '"') {

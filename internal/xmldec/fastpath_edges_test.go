@@ -26,6 +26,10 @@ var fastPathInputs = []string{
 	// End tags the fast path of an open element's name, then >, takes or leaves.
 	`<ab></a>`, `<a></ab>`, `<a></a`, `<a></`, `<a><b></b></a >`, `<p:a xmlns:p='u'></p:a>`, `<p:a xmlns:p='u'></a>`,
 	`<p:a xmlns:p='u' xmlns:q='u'></q:a>`, `<a><a></a></a>`, `<a><a></a></aa>`, "<a></a\t>", "<a></a\n>",
+	// Plain start tags with one default namespace declaration among their attributes.
+	`<a xmlns='u' b='1'/>`, `<a b='1' xmlns='u' c='2'><c xmlns='v'/><c/></a><c/>`, `<a xmlns='u' xmlns='v'/>`,
+	`<a xmlns='u' b='1' b='2'/>`, `<xmlns xmlns='u'/>`, `<a xmlns='&amp;&#x3c;'/>`, `<a xmlns='u'><b xmlns=''><c/></b><c/></a>`,
+	`<a xmlns='u' xmlns:p='v'><p:b/></a>`, `<a xmlns='u' p:b='1'/>`, `<a xmlns="u"b='1'/>`, `<a xmlns='u' id='x'><b id='y' xmlns='u'/></a>`,
 }
 
 // TestFastPathEdges holds the fast paths of tags, attribute values,
