@@ -239,7 +239,7 @@ func appendEscaped(b []byte, s string, attr bool) []byte {
 		i++
 	}
 	if i == len(s) {
-		return append(b, s...)
+		return append(room(b, len(s)), s...) // room: a long text doubles b, not a quarter
 	}
 	return appendEscapedFrom(b, s, i, mask)
 }
