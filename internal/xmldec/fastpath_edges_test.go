@@ -1,6 +1,7 @@
 package xmldec
 
 import (
+	"fmt"
 	"math/rand"
 	"strconv"
 	"strings"
@@ -30,6 +31,27 @@ var fastPathInputs = []string{
 	`<a xmlns='u' b='1'/>`, `<a b='1' xmlns='u' c='2'><c xmlns='v'/><c/></a><c/>`, `<a xmlns='u' xmlns='v'/>`,
 	`<a xmlns='u' b='1' b='2'/>`, `<xmlns xmlns='u'/>`, `<a xmlns='&amp;&#x3c;'/>`, `<a xmlns='u'><b xmlns=''><c/></b><c/></a>`,
 	`<a xmlns='u' xmlns:p='v'><p:b/></a>`, `<a xmlns='u' p:b='1'/>`, `<a xmlns="u"b='1'/>`, `<a xmlns='u' id='x'><b id='y' xmlns='u'/></a>`,
+	// More attributes than the small set the plain path keeps on the stack.
+	manyAttrs(17, 0) + `<c/></a>`, manyAttrs(17, 17) + `<c/></a>`, manyAttrs(20, 9) + `<c xmlns=''/></a>`,
+	manyAttrs(16, 16) + `</a>`, manyAttrs(17, -1) + `</a>`,
+}
+
+// manyAttrs is an open start tag <a ...> with n attributes b0..b(n-1) and
+// a default namespace declaration before the attribute at index at (none
+// when at is negative, after the last when at is n).
+func manyAttrs(n, at int) string {
+	var sb strings.Builder
+	sb.WriteString("<a")
+	for i := 0; i <= n; i++ {
+		if i == at {
+			sb.WriteString(" xmlns='u'")
+		}
+		if i < n {
+			fmt.Fprintf(&sb, " b%d='%d'", i, i)
+		}
+	}
+	sb.WriteString(">")
+	return sb.String()
 }
 
 // TestFastPathEdges holds the fast paths of tags, attribute values,
