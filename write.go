@@ -225,31 +225,13 @@ func indexOf(s []string, v string) int {
 // table; only a byte that needs a reference, or that starts a multi-byte
 // character (checked to be an XML Char), takes the slow path.
 func appendEscaped(b []byte, s string, attr bool) []byte {
+	b = room(b, len(s))
 	mask := escText
 	if attr {
 		mask = escAttr
 	}
-	// Most strings (names, ids, short text) need nothing escaped: one
-	// scan, one append, and none of the bookkeeping of the loop below.
-	i := 0
-	for i+8 <= len(s) && !wordNeedsLook(load64(s, i)) {
-		i += 8
-	}
-	for i < len(s) && escClass[s[i]]&mask != 0 {
-		i++
-	}
-	if i == len(s) {
-		return append(room(b, len(s)), s...) // room: a long text doubles b, not a quarter
-	}
-	return appendEscapedFrom(b, s, i, mask)
-}
-
-// appendEscapedFrom is appendEscaped of s, whose bytes before i stand for
-// themselves, with the byte class mask.
-func appendEscapedFrom(b []byte, s string, i int, mask uint8) []byte {
-	b = room(b, len(s))
 	last := 0
-	for i < len(s) {
+	for i := 0; i < len(s); {
 		for i+8 <= len(s) && !wordNeedsLook(load64(s, i)) {
 			i += 8
 		}
