@@ -44,6 +44,10 @@ export PATH="/usr/local/go/bin:$(go env GOPATH)/bin:$PATH"
 
 load() { uptime | sed 's/.*load average: //'; }
 
+# cpu_model names the host's processor: figures from different hosts do
+# not compare (BENCHMARKS.md's runs q and g differ by 3x over TCP).
+cpu_model() { grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | xargs || echo '?'; }
+
 # Each group with the -benchtime that keeps a round near two minutes. The
 # Pending group is left out by default: PendingLatency reports the same
 # B/pending from its own fill of a million requests, and filling them
@@ -86,7 +90,7 @@ run() {
 		sides=(base head)
 	fi
 	echo "== machine"
-	echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3-)"
+	echo "$(nproc) cores, $(cpu_model), $(go version | cut -d' ' -f3-)"
 	echo "head: $PWD at $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (modified)')"
 	if [[ -n "${BENCH_BASE:-}" ]]; then
 		echo "base: $base at $(git -C "$base" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$base" diff --quiet 2>/dev/null || echo ' (modified)')"
@@ -345,7 +349,7 @@ bounds() {
 	local rounds="${1:-3}" dir i p g
 	dir="$(mktemp -d /tmp/iq-bounds.XXXXXX.d)"
 	(cd bench && go test -c -o "$dir/bench.test" .)
-	echo "== machine: $(nproc) cores, $(go version | cut -d' ' -f3-), $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+	echo "== machine: $(nproc) cores, $(cpu_model), $(go version | cut -d' ' -f3-), $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 	for i in $(seq 1 "$rounds"); do
 		echo "round $i/$rounds before: $(load)"
 		for p in 2 1; do
