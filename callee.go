@@ -80,15 +80,7 @@ type Callee struct {
 	base     context.Context // cancelled by Close
 	cancel   context.CancelFunc
 
-	// The cancel functions of running handlers' contexts, so that Close
-	// can cancel them: cheaper than a context.AfterFunc on base for each.
-	// A handler holds a slot of running (nil when free) while it runs;
-	// freed slots are reused, last freed first: a map's insertion and
-	// deletion cost more, and it keeps its size after a burst just the same.
-	hmu     sync.Mutex
-	running []context.CancelCauseFunc
-	free    []uint32 // indices of the nil slots of running
-	closed  bool
+	handlerSlots // the running handlers' contexts, and the watches of their serve contexts (handlerctx.go)
 }
 
 // NewCallee returns a Callee that sends its replies through s. It heeds
@@ -393,9 +385,9 @@ var resultPool = sync.Pool{New: func() any { return new(IQ) }}
 // Receive takes an incoming IQ and returns at once (HandleInline's routes
 // aside). A get or set that has a handler runs it on a goroutine other
 // than the caller's (one that has just finished another request and is
-// idle, else a new one), with a context derived from ctx (cancelled with
-// it, when the Callee closes, or when the handler returns), and sends the
-// reply through the Sender; with WithMaxInFlight handlers already running, the
+// idle, else a new one), with a context derived from ctx (cancelled
+// when ctx ends, with its cause, when the Callee closes, or when the
+// handler returns), and sends the reply through the Sender; with WithMaxInFlight handlers already running, the
 // request is answered wait/resource-constraint instead. A request that gets
 // an error without a handler (malformed, unroutable, over the cap) is
 // answered from the calling goroutine, so that a flood of them costs no
@@ -416,7 +408,12 @@ var resultPool = sync.Pool{New: func() any { return new(IQ) }}
 // with %w). Reply leaves that to its caller.
 //
 // Receive panics if ctx is nil, on the calling goroutine: a handler's
-// context is derived from it.
+// context is derived from it. A ctx that can end and has no deadline (a
+// stream's serve context, say) is watched once for all the handlers
+// started from it, rather than made the parent of each handler's
+// context: its handlers' contexts then end a moment after it does, from
+// a goroutine the end of ctx starts, rather than during its cancel
+// function. A ctx with a deadline is the parent of each, as usual.
 func (c *Callee) Receive(ctx context.Context, req *IQ) {
 	mustContext("Callee.Receive", ctx)
 	if req == nil {
@@ -548,8 +545,10 @@ func (c *Callee) endIdleWorkers() {
 	}
 }
 
-// reap ends the idle workers that the last period did not need, and runs
-// again a period later while any worker is idle.
+// reap ends the idle workers that the last period did not need, stops the
+// watches of serve contexts that no handler used for a period
+// (reapWatches), and runs again a period later while any worker is idle
+// or any watch is left.
 func (c *Callee) reap() {
 	surplus := c.idle.Load() - c.handed.Swap(0)
 	for ; surplus > 0; surplus-- {
@@ -564,8 +563,10 @@ func (c *Callee) reap() {
 	}
 	c.reaping.Store(false)
 	// A worker that went idle after the Load above and saw reaping still
-	// set did not arm the timer: its idle count is visible now.
-	if c.idle.Load() > 0 && c.reaping.CompareAndSwap(false, true) {
+	// set did not arm the timer: its idle count is visible now. A watch
+	// started from now on arms it itself.
+	watches := c.reapWatches()
+	if (c.idle.Load() > 0 || watches) && c.reaping.CompareAndSwap(false, true) {
 		c.reaper.Reset(workerIdle)
 	}
 }
@@ -704,12 +705,7 @@ func (c *Callee) acquire() bool {
 func (c *Callee) Close() error {
 	c.hmu.Lock()
 	c.closed = true
-	for _, cancel := range c.running {
-		if cancel != nil {
-			cancel(ErrClosed)
-		}
-	}
-	c.running, c.free = nil, nil // no handler registers after closed
+	c.cancelRunningLocked()
 	c.hmu.Unlock()
 	c.cancel()
 	c.reaping.Store(true) // never armed again
@@ -733,47 +729,4 @@ func (c *Callee) Close() error {
 		}()
 	}
 	return nil
-}
-
-// handlerContext returns the context of a handler started by Receive:
-// derived from ctx, cancelled with ErrClosed as its cause when the Callee
-// closes, and with context.Canceled by stopHandler(cancel, id), which the
-// caller calls once the handler has returned. It costs the context and
-// its cancel function, and no closure of its own.
-func (c *Callee) handlerContext(ctx context.Context) (context.Context, context.CancelCauseFunc, uint32) {
-	hctx, cancel := context.WithCancelCause(ctx)
-	c.hmu.Lock()
-	if c.closed {
-		c.hmu.Unlock()
-		cancel(ErrClosed)
-		return hctx, cancel, noRun
-	}
-	var id uint32
-	if n := len(c.free); n > 0 {
-		id = c.free[n-1]
-		c.free = c.free[:n-1]
-		c.running[id] = cancel
-	} else {
-		id = uint32(len(c.running))
-		c.running = append(c.running, cancel)
-	}
-	c.hmu.Unlock()
-	return hctx, cancel, id
-}
-
-// noRun is the id of a handler context that was never registered in
-// running, as the Callee had closed.
-const noRun = ^uint32(0)
-
-// stopHandler ends a handler's context once the handler has returned.
-func (c *Callee) stopHandler(cancel context.CancelCauseFunc, id uint32) {
-	if id != noRun {
-		c.hmu.Lock()
-		if !c.closed { // Close dropped every slot
-			c.running[id] = nil
-			c.free = append(c.free, id)
-		}
-		c.hmu.Unlock()
-	}
-	cancel(context.Canceled)
 }

@@ -1,0 +1,100 @@
+package iq
+
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestServeWatchLetsGoOfCallee: a Callee served with a context that
+// lives on (a program's root context) is not kept in memory by its watch
+// of that context: once closed, or, unclosed, once no request has come
+// for a few reaper periods.
+func TestServeWatchLetsGoOfCallee(t *testing.T) {
+	for _, closeIt := range []bool{true, false} {
+		name := "unclosed"
+		if closeIt {
+			name = "closed"
+		}
+		t.Run(name, func(t *testing.T) {
+			serve, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			const n = 10
+			collected := make(chan struct{}, n)
+			for range n {
+				c := NewCallee(SenderFunc(func(context.Context, *IQ) error { return nil }))
+				c.Get("urn:example:pin", "q", func(context.Context, *IQ) (*Element, error) { return nil, nil })
+				c.Receive(serve, &IQ{ID: "p1", Type: TypeGet, Payload: NewElement("urn:example:pin", "q")})
+				require.NoError(t, c.Drain(context.Background()))
+				c.hmu.Lock()
+				require.Len(t, c.watches, 1, "no watch: the test tests nothing")
+				c.hmu.Unlock()
+				if closeIt {
+					require.NoError(t, c.Close())
+				}
+				runtime.AddCleanup(c, func(struct{}) { collected <- struct{}{} }, struct{}{})
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			got := 0
+			for got < n && time.Now().Before(deadline) {
+				runtime.GC()
+				select {
+				case <-collected:
+					got++
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			assert.Equal(t, n, got, "Callees still in memory, kept by their serve context")
+		})
+	}
+}
+
+// TestServeWatchesBounded: a Callee given a new serve context for every
+// request, each left to live on, keeps no more than maxWatches watches
+// of them, and a watch for each that has a handler running.
+func TestServeWatchesBounded(t *testing.T) {
+	c := NewCallee(SenderFunc(func(context.Context, *IQ) error { return nil }), WithMaxInFlight(1000))
+	defer c.Close()
+	release := make(chan struct{})
+	holding := make(chan struct{}, 10)
+	c.Get("urn:example:bound", "hold", func(context.Context, *IQ) (*Element, error) {
+		holding <- struct{}{}
+		<-release
+		return nil, nil
+	})
+	c.Get("urn:example:bound", "q", func(context.Context, *IQ) (*Element, error) { return nil, nil })
+	watches := func() int {
+		c.hmu.Lock()
+		defer c.hmu.Unlock()
+		return len(c.watches)
+	}
+	var cancels []context.CancelFunc
+	defer func() {
+		for _, cancel := range cancels {
+			cancel()
+		}
+	}()
+	const held = 5
+	for i := range held {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancels = append(cancels, cancel)
+		c.Receive(ctx, &IQ{ID: "h" + string(rune('0'+i)), Type: TypeGet, Payload: NewElement("urn:example:bound", "hold")})
+	}
+	for range held {
+		<-holding
+	}
+	for i := range 3 * maxWatches {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancels = append(cancels, cancel)
+		c.Receive(ctx, &IQ{ID: "q" + strconv.Itoa(i), Type: TypeGet, Payload: NewElement("urn:example:bound", "q")})
+		if n := watches(); n > maxWatches+held || n < held {
+			t.Fatalf("%d watches after %d serve contexts, want from %d to %d", n, i+held+1, held, maxWatches+held)
+		}
+	}
+	close(release)
+}
