@@ -21,7 +21,8 @@ type iqPeer struct {
 	to             string // the server's address, when its stream needs one
 }
 
-// newIQPeer serves both ends of client/server until the test ends. The
+// newIQPeer serves both ends of client/server, with a context that can
+// end, until the test ends. The
 // server echoes gets of <query/> in echoNS and dataNS, answers one in
 // wrongNS with an empty <query/>, and answers
 // forecasts with a typed handler that returns what it decoded. sender,
@@ -56,10 +57,15 @@ func newIQPeerWith(tb testing.TB, client, server net.Conn, sender func(iq.Sender
 		server: iq.NewEndpoint(sc, append([]iq.Option{iq.WithMaxInFlight(8192)}, serverOpts...)...),
 	}
 	registerIQEcho(p.server)
+	// Served with a context that can end, as a program serves (one that
+	// ends on a signal, say), not with context.Background(), whose
+	// handlers' contexts cost the Callee less than any program's would.
+	ctx, cancel := context.WithCancel(context.Background())
 	var done sync.WaitGroup
-	done.Go(func() { _ = cc.Serve(context.Background(), p.client, nil) })
-	done.Go(func() { _ = sc.Serve(context.Background(), p.server, nil) })
+	done.Go(func() { _ = cc.Serve(ctx, p.client, nil) })
+	done.Go(func() { _ = sc.Serve(ctx, p.server, nil) })
 	tb.Cleanup(func() {
+		defer cancel()
 		_ = cc.Close()
 		_ = sc.Close()
 		done.Wait()
