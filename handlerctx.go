@@ -2,9 +2,11 @@ package iq
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // The contexts of handlers started by Receive.
@@ -18,32 +20,76 @@ import (
 // takes). A serve context rarely ends: a stream's lives as long as the
 // stream. So the Callee watches each serve context once
 // (context.AfterFunc), and its handlers' contexts derive from the serve
-// context without its cancellation (context.WithoutCancel), which the
-// watch supplies: when the serve context ends, the watch cancels every
+// context without its cancellation (a detachedCtx, which is what
+// context.WithoutCancel makes), which the watch supplies: when the serve context ends, the watch cancels every
 // running handler registered with it, with the serve context's cause.
 //
 // What a handler sees is the same, but for one thing: its context is
 // cancelled by a goroutine that starts once the serve context has ended,
 // a moment after, not during the serve context's cancel. (Its Err is then
 // context.Canceled, as a child's of a serve context with no deadline is;
-// its cause, the serve context's.) A serve context
-// with a deadline is not watched: its handlers' contexts derive from it
-// as they always did, so that they report its deadline and end with
-// context.DeadlineExceeded when it passes. Neither is one that cannot
-// end (Done returns nil), which costs nothing to derive from.
+// its cause, the serve context's.) A serve context with a deadline is
+// not watched: its handlers' contexts derive from it as they always did,
+// so that they report its deadline and end with context.DeadlineExceeded
+// when it passes. Neither is one that cannot end (Done returns nil),
+// which costs nothing to derive from.
 
 // serveWatch is the watch of one serve context, found by its Done
 // channel: contexts that share one (values added to the same context,
 // say) end together, with the same cause.
 type serveWatch struct {
-	ctx      context.Context // the first of them seen, for its cause
-	detached context.Context // ctx without its cancellation: context.WithoutCancel(ctx)
-	pointer  bool            // ctx is a pointer, which holds may compare
-	done     <-chan struct{}
-	stop     func() bool // stops the watch's context.AfterFunc
-	refs     int         // running handlers registered with it
-	used     bool        // a handler registered since the reaper's last look
-	gone     bool        // no longer in watches: ended, evicted or closed
+	done <-chan struct{}
+	ctx  context.Context // the one of them watched (AfterFunc), and asked for the cause
+	stop func() bool     // stops the watch's context.AfterFunc
+	// last is the one of them a handler's context was last derived
+	// from, with its values, which the next handler's context derives
+	// from too when it comes from the same context: read without the
+	// lock, it spares a stream's requests an allocation each.
+	last atomic.Pointer[detachedCtx]
+	refs int  // running handlers registered with it
+	used bool // a handler registered since the reaper's last look
+	gone bool // no longer in watches: ended, evicted or closed
+}
+
+// detachedCtx is a serve context without its cancellation, the parent
+// of its handlers' contexts: it carries the serve context's values, no
+// deadline (only a serve context with none is watched), and never ends,
+// as context.WithoutCancel's would; unlike that one, it lets holds see
+// which context it was made from.
+type detachedCtx struct {
+	ctx     context.Context
+	pointer bool // ctx is a pointer, which holds may compare
+}
+
+func newDetached(ctx context.Context) *detachedCtx {
+	// Only a pointer is compared (holds): a value of another type may
+	// panic when compared, even one of a comparable type.
+	return &detachedCtx{ctx, reflect.TypeOf(ctx).Kind() == reflect.Pointer}
+}
+
+// holds reports whether d was made from ctx.
+func (d *detachedCtx) holds(ctx context.Context) bool {
+	return d != nil && d.pointer && d.ctx == ctx
+}
+
+// Deadline implements context.Context: none.
+func (d *detachedCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+// Done implements context.Context: nil, it never ends.
+func (d *detachedCtx) Done() <-chan struct{} { return nil }
+
+// Err implements context.Context: nil, it never ends.
+func (d *detachedCtx) Err() error { return nil }
+
+// Value implements context.Context: the serve context's values.
+func (d *detachedCtx) Value(key any) any { return d.ctx.Value(key) }
+
+// String names d as context.WithoutCancel's context names itself.
+func (d *detachedCtx) String() string {
+	if s, ok := d.ctx.(fmt.Stringer); ok {
+		return s.String() + ".WithoutCancel"
+	}
+	return reflect.TypeOf(d.ctx).String() + ".WithoutCancel"
 }
 
 // maxWatches is how many watches a Callee keeps before it stops those
@@ -73,15 +119,21 @@ func (c *Callee) handlerContext(ctx context.Context) (context.Context, context.C
 		watched = !hasDeadline
 	}
 	parent := ctx
+	var d *detachedCtx
 	if watched {
-		// The serve context without its cancellation: the last watch's
-		// when ctx is the context it was made for, as a stream's serve
-		// loop gives the same one for every request; else a new one.
-		if w := c.lastWatch.Load(); w != nil && w.done == done && w.holds(ctx) {
-			parent = w.detached
-		} else {
-			parent = context.WithoutCancel(ctx)
+		// The serve context without its cancellation: the one the last
+		// handler's context derived from when ctx is the same, as a
+		// stream's serve loop gives the same for every request; else a
+		// new one.
+		if w := c.lastWatch.Load(); w != nil && w.done == done {
+			if l := w.last.Load(); l.holds(ctx) {
+				d = l
+			}
 		}
+		if d == nil {
+			d = newDetached(ctx)
+		}
+		parent = d
 	}
 	hctx, cancel := context.WithCancelCause(parent)
 	c.hmu.Lock()
@@ -92,7 +144,7 @@ func (c *Callee) handlerContext(ctx context.Context) (context.Context, context.C
 	}
 	var w *serveWatch
 	if watched {
-		if w = c.watchLocked(ctx, done, parent); w == nil {
+		if w = c.watchLocked(ctx, done, d); w == nil {
 			// ctx has ended already: as its child would be, at once.
 			cancel(serveCause(ctx))
 		} else {
@@ -135,15 +187,20 @@ func (c *Callee) stopHandler(cancel context.CancelCauseFunc, id uint32) {
 }
 
 // watchLocked returns the watch of the serve context ctx, whose Done
-// channel is done, starting one if there is none, with detached, ctx
-// without its cancellation; or nil if ctx has ended and none is left to
-// cancel its handlers. c.hmu is held.
-func (c *Callee) watchLocked(ctx context.Context, done <-chan struct{}, detached context.Context) *serveWatch {
-	if w := c.lastWatch.Load(); w != nil && w.done == done && !w.gone {
-		return w
+// channel is done, starting one if there is none, and makes d, ctx
+// without its cancellation, its last; or returns nil if ctx has ended
+// and no watch is left to cancel its handlers. c.hmu is held.
+func (c *Callee) watchLocked(ctx context.Context, done <-chan struct{}, d *detachedCtx) *serveWatch {
+	w := c.lastWatch.Load()
+	if w == nil || w.done != done || w.gone {
+		if w = c.watches[done]; w != nil {
+			c.lastWatch.Store(w)
+		}
 	}
-	if w := c.watches[done]; w != nil {
-		c.lastWatch.Store(w)
+	if w != nil {
+		if w.last.Load() != d {
+			w.last.Store(d)
+		}
 		return w
 	}
 	if ctx.Err() != nil {
@@ -155,18 +212,9 @@ func (c *Callee) watchLocked(ctx context.Context, done <-chan struct{}, detached
 	if len(c.watches) >= maxWatches {
 		c.evictIdleWatchesLocked(false)
 	}
-	w := &serveWatch{
-		ctx:      ctx,
-		detached: detached,
-		done:     done,
-		// Only a pointer is compared to ctx (holds): a value of another
-		// type may panic when compared, even of a comparable type.
-		pointer: reflect.TypeOf(ctx).Kind() == reflect.Pointer,
-	}
-	// The stop function is set before the lock is let go, and the
-	// function runs on a goroutine of its own, which takes the lock: it
-	// sees the watch whole.
-	w.stop = context.AfterFunc(ctx, func() { c.serveEnded(w) })
+	w = &serveWatch{done: done}
+	w.last.Store(d)
+	c.startWatchLocked(w, ctx)
 	c.watches[done] = w
 	c.lastWatch.Store(w)
 	c.watching.Store(true)
@@ -179,16 +227,18 @@ func (c *Callee) watchLocked(ctx context.Context, done <-chan struct{}, detached
 	return w
 }
 
-// holds reports whether ctx is the context w was made for, and so
-// w.detached is ctx without its cancellation.
-func (w *serveWatch) holds(ctx context.Context) bool {
-	return w.pointer && ctx == w.ctx
+// startWatchLocked watches ctx, one of the contexts of w. c.hmu is held.
+func (c *Callee) startWatchLocked(w *serveWatch, ctx context.Context) {
+	w.ctx = ctx
+	// The stop function is set before the lock is let go, and the
+	// function runs on a goroutine of its own, which takes the lock: it
+	// sees the watch whole.
+	w.stop = context.AfterFunc(ctx, func() { c.serveEnded(w) })
 }
 
 // serveEnded cancels the handlers registered with w, whose serve context
 // has ended, with its cause, and forgets w.
 func (c *Callee) serveEnded(w *serveWatch) {
-	cause := serveCause(w.ctx)
 	c.hmu.Lock()
 	defer c.hmu.Unlock()
 	if w.gone {
@@ -200,6 +250,7 @@ func (c *Callee) serveEnded(w *serveWatch) {
 	if w.refs == 0 {
 		return
 	}
+	cause := serveCause(w.ctx)
 	for _, s := range c.running {
 		if s.watch == w {
 			s.cancel(cause)
@@ -230,15 +281,24 @@ func (c *Callee) dropWatchLocked(w *serveWatch) {
 
 // evictIdleWatchesLocked stops the watches that no running handler is
 // registered with: with stale, only those that none has been registered
-// with since the last call with stale (the reaper's). c.hmu is held.
+// with since the last call with stale (the reaper's). With stale too, a
+// watch of a context that handlers no longer come from (an older
+// stream's, whose serve context added values to a longer-lived one) is
+// moved to the one they come from, so that the older is let go of.
+// c.hmu is held.
 func (c *Callee) evictIdleWatchesLocked(stale bool) {
 	for _, w := range c.watches {
 		if w.refs == 0 && (!stale || !w.used) {
 			w.stop()
 			c.dropWatchLocked(w)
+			continue
 		}
-		if stale {
-			w.used = false
+		if !stale {
+			continue
+		}
+		w.used = false
+		if last := w.last.Load(); !last.holds(w.ctx) && w.stop() {
+			c.startWatchLocked(w, last.ctx)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package iq
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"strconv"
 	"testing"
@@ -61,6 +62,7 @@ func TestServeWatchesBounded(t *testing.T) {
 	c := NewCallee(SenderFunc(func(context.Context, *IQ) error { return nil }), WithMaxInFlight(1000))
 	defer c.Close()
 	release := make(chan struct{})
+	defer close(release)
 	holding := make(chan struct{}, 10)
 	c.Get("urn:example:bound", "hold", func(context.Context, *IQ) (*Element, error) {
 		holding <- struct{}{}
@@ -92,9 +94,71 @@ func TestServeWatchesBounded(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancels = append(cancels, cancel)
 		c.Receive(ctx, &IQ{ID: "q" + strconv.Itoa(i), Type: TypeGet, Payload: NewElement("urn:example:bound", "q")})
+		// Its handler returned before the next comes, so that its watch
+		// is an idle one, which may be stopped: waited for without a
+		// ticker, so that many come within a reaper period.
+		for c.InFlight() > held {
+			runtime.Gosched()
+		}
 		if n := watches(); n > maxWatches+held || n < held {
 			t.Fatalf("%d watches after %d serve contexts, want from %d to %d", n, i+held+1, held, maxWatches+held)
 		}
 	}
-	close(release)
+}
+
+type heldKey struct{}
+
+// TestServeWatchLetsGoOfOlderContext: a watch found by its Done channel
+// is made with the first serve context that has it, as a pool's streams
+// add their own values to one longer-lived context. Once requests come
+// from a newer one only (the next stream's), the older, and its values
+// (the older stream), are let go of within a few reaper periods, while
+// the watch still ends the handlers with the context they share.
+func TestServeWatchLetsGoOfOlderContext(t *testing.T) {
+	c := NewCallee(SenderFunc(func(context.Context, *IQ) error { return nil }))
+	defer c.Close()
+	seen := make(chan context.Context, 1)
+	c.Get("urn:example:pin", "q", func(context.Context, *IQ) (*Element, error) { return nil, nil })
+	c.Get("urn:example:pin", "hold", func(ctx context.Context, _ *IQ) (*Element, error) {
+		seen <- ctx
+		<-ctx.Done()
+		return nil, nil
+	})
+	root, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	collected := make(chan struct{}, 1)
+	func() {
+		older := new([1 << 16]byte)
+		runtime.AddCleanup(older, func(struct{}) { collected <- struct{}{} }, struct{}{})
+		c.Receive(context.WithValue(root, heldKey{}, older), &IQ{ID: "o1", Type: TypeGet, Payload: NewElement("urn:example:pin", "q")})
+		require.NoError(t, c.Drain(context.Background()))
+	}()
+	newer := context.WithValue(root, heldKey{}, "newer")
+	deadline := time.Now().Add(5 * time.Second)
+	let := false
+	for i := 0; !let && time.Now().Before(deadline); i++ {
+		c.Receive(newer, &IQ{ID: "n" + strconv.Itoa(i), Type: TypeGet, Payload: NewElement("urn:example:pin", "q")})
+		require.NoError(t, c.Drain(context.Background()))
+		runtime.GC()
+		select {
+		case <-collected:
+			let = true
+		case <-time.After(time.Millisecond):
+		}
+	}
+	require.True(t, let, "the older serve context is still in memory")
+	c.hmu.Lock()
+	require.Len(t, c.watches, 1, "the test tests nothing: the watch is gone")
+	c.hmu.Unlock()
+	c.Receive(newer, &IQ{ID: "h1", Type: TypeGet, Payload: NewElement("urn:example:pin", "hold")})
+	hctx := <-seen
+	assert.Equal(t, "newer", hctx.Value(heldKey{}))
+	cause := errors.New("root ended")
+	cancel(cause)
+	select {
+	case <-hctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler's context did not end with its serve context")
+	}
+	assert.Equal(t, cause, context.Cause(hctx))
 }
