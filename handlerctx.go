@@ -139,17 +139,28 @@ func (c *Callee) handlerContext(ctx context.Context) (context.Context, context.C
 	c.hmu.Lock()
 	if c.closed {
 		c.hmu.Unlock()
-		cancel(ErrClosed)
+		if watched && ctx.Err() != nil {
+			// The serve context ended first: its cause, as a child born
+			// of it would have.
+			cancel(serveCause(ctx))
+		} else {
+			cancel(ErrClosed)
+		}
 		return hctx, cancel, noRun
 	}
 	var w *serveWatch
 	if watched {
-		if w = c.watchLocked(ctx, done, d); w == nil {
-			// ctx has ended already: as its child would be, at once.
-			cancel(serveCause(ctx))
-		} else {
+		if w = c.watchLocked(ctx, done, d); w != nil {
+			if w.refs == 0 {
+				c.idleWatches--
+			}
 			w.refs++
 			w.used = true
+		}
+		if ctx.Err() != nil {
+			// ctx has ended already, its watch's function perhaps still
+			// on its way: ended at once, as a child born of ctx would be.
+			cancel(serveCause(ctx))
 		}
 	}
 	s := handlerSlot{cancel, w}
@@ -176,7 +187,9 @@ func (c *Callee) stopHandler(cancel context.CancelCauseFunc, id uint32) {
 		c.hmu.Lock()
 		if !c.closed { // Close dropped every slot
 			if w := c.running[id].watch; w != nil {
-				w.refs--
+				if w.refs--; w.refs == 0 && !w.gone {
+					c.idleWatches++
+				}
 			}
 			c.running[id] = handlerSlot{}
 			c.free = append(c.free, id)
@@ -209,10 +222,13 @@ func (c *Callee) watchLocked(ctx context.Context, done <-chan struct{}, d *detac
 	if c.watches == nil {
 		c.watches = make(map[<-chan struct{}]*serveWatch)
 	}
-	if len(c.watches) >= maxWatches {
+	if len(c.watches) >= maxWatches && c.idleWatches > 0 {
+		// Without an idle one, the map grows, by one per running
+		// handler at most: WithMaxInFlight bounds it.
 		c.evictIdleWatchesLocked(false)
 	}
 	w = &serveWatch{done: done}
+	c.idleWatches++ // until the handler that made it registers
 	w.last.Store(d)
 	c.startWatchLocked(w, ctx)
 	c.watches[done] = w
@@ -269,6 +285,9 @@ func serveCause(ctx context.Context) error {
 
 // dropWatchLocked forgets w. c.hmu is held.
 func (c *Callee) dropWatchLocked(w *serveWatch) {
+	if w.refs == 0 {
+		c.idleWatches--
+	}
 	w.gone = true
 	delete(c.watches, w.done)
 	if c.lastWatch.Load() == w {
@@ -354,7 +373,8 @@ type handlerSlots struct {
 	// last, which spares the map's lookup, and the allocation of its
 	// context without cancellation, while requests come from one. It is
 	// read without the lock, for those two fields that never change.
-	watches   map[<-chan struct{}]*serveWatch
-	lastWatch atomic.Pointer[serveWatch]
-	watching  atomic.Bool // watches is not empty: the reaper looks at them
+	watches     map[<-chan struct{}]*serveWatch
+	idleWatches int // those of watches with no running handler
+	lastWatch   atomic.Pointer[serveWatch]
+	watching    atomic.Bool // watches is not empty: the reaper looks at them
 }

@@ -93,17 +93,22 @@ func TestServeWatchesBounded(t *testing.T) {
 		if n := watches(); n > maxWatches+held || n < held {
 			t.Fatalf("%d watches after %d serve contexts, want from %d to %d", n, i+held+1, held, maxWatches+held)
 		}
+		if i%50 == 0 {
+			checkIdleWatches(t, c)
+		}
 	}
+	checkIdleWatches(t, c)
 }
 
 type heldKey struct{}
 
 // TestServeWatchLetsGoOfOlderContext: a watch found by its Done channel
 // is made with the first serve context that has it, as a pool's streams
-// add their own values to one longer-lived context. Once requests come
+// add their own values to one longer-lived context. Once handlers come
 // from a newer one only (the next stream's), the older, and its values
 // (the older stream), are let go of within a few reaper periods, while
-// the watch still ends the handlers with the context they share.
+// the watch, kept by a handler running all along, still ends the
+// handlers with the context they share.
 func TestServeWatchLetsGoOfOlderContext(t *testing.T) {
 	c := NewCallee(SenderFunc(func(context.Context, *IQ) error { return nil }))
 	defer c.Close()
@@ -124,25 +129,13 @@ func TestServeWatchLetsGoOfOlderContext(t *testing.T) {
 		require.NoError(t, c.Drain(context.Background()))
 	}()
 	newer := context.WithValue(root, heldKey{}, "newer")
-	deadline := time.Now().Add(5 * time.Second)
-	let := false
-	for i := 0; !let && time.Now().Before(deadline); i++ {
-		c.Receive(newer, &IQ{ID: "n" + strconv.Itoa(i), Type: TypeGet, Payload: NewElement("urn:example:pin", "q")})
-		require.NoError(t, c.Drain(context.Background()))
-		runtime.GC()
-		select {
-		case <-collected:
-			let = true
-		case <-time.After(time.Millisecond):
-		}
-	}
-	require.True(t, let, "the older serve context is still in memory")
-	c.hmu.Lock()
-	require.Len(t, c.watches, 1, "the test tests nothing: the watch is gone")
-	c.hmu.Unlock()
 	c.Receive(newer, &IQ{ID: "h1", Type: TypeGet, Payload: NewElement("urn:example:pin", "hold")})
 	hctx := <-seen
 	assert.Equal(t, "newer", hctx.Value(heldKey{}))
+	assert.Equal(t, 1, collectedCount(collected, 1), "the older serve context is still in memory")
+	c.hmu.Lock()
+	require.Len(t, c.watches, 1, "the test tests nothing: the watch is gone")
+	c.hmu.Unlock()
 	cause := errors.New("root ended")
 	cancel(cause)
 	select {
@@ -151,4 +144,33 @@ func TestServeWatchLetsGoOfOlderContext(t *testing.T) {
 		t.Fatal("the handler's context did not end with its serve context")
 	}
 	assert.Equal(t, cause, context.Cause(hctx))
+}
+
+// TestHandlerContextAfterCloseAndServeEnd: a handler that starts after
+// both its serve context ended and the Callee closed, in that order (its
+// request handed to a worker before either), has a context that ended
+// with the serve context's cause, as a child born of it would have.
+func TestHandlerContextAfterCloseAndServeEnd(t *testing.T) {
+	c := NewCallee(SenderFunc(func(context.Context, *IQ) error { return nil }))
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cause := errors.New("serve context ended")
+	cancel(cause)
+	require.NoError(t, c.Close())
+	hctx, stop, id := c.handlerContext(ctx)
+	defer c.stopHandler(stop, id)
+	assert.Equal(t, cause, context.Cause(hctx))
+}
+
+// checkIdleWatches fails t unless c's count of idle watches is right.
+func checkIdleWatches(t *testing.T, c *Callee) {
+	t.Helper()
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	idle := 0
+	for _, w := range c.watches {
+		if w.refs == 0 {
+			idle++
+		}
+	}
+	assert.Equal(t, idle, c.idleWatches, "idle watches counted")
 }
