@@ -41,14 +41,19 @@ type serveWatch struct {
 	done <-chan struct{}
 	ctx  context.Context // the one of them watched (AfterFunc), and asked for the cause
 	stop func() bool     // stops the watch's context.AfterFunc
-	// last is the one of them a handler's context was last derived
-	// from, with its values, which the next handler's context derives
-	// from too when it comes from the same context: read without the
-	// lock, it spares a stream's requests an allocation each.
-	last atomic.Pointer[detachedCtx]
-	refs int  // running handlers registered with it
-	used bool // a handler registered since the reaper's last look
-	gone bool // no longer in watches: ended, evicted or closed
+	// recent are the ones of them handlers' contexts were derived from
+	// lately, with their values, which the next handler's context
+	// derives from too when it comes from the same context: read without
+	// the lock, they spare the requests of a stream (or of a few, as a
+	// pool's streams share a watch) an allocation each. The reaper
+	// clears those no handler used for a period, so that a stream gone
+	// is let go of. latest is the one last stored.
+	recent [recentCtxs]atomic.Pointer[detachedCtx]
+	next   int // the slot of recent to store in next
+	latest *detachedCtx
+	refs   int  // running handlers registered with it
+	used   bool // a handler registered since the reaper's last look
+	gone   bool // no longer in watches: ended, evicted or closed
 }
 
 // detachedCtx is a serve context without its cancellation, the parent
@@ -58,13 +63,18 @@ type serveWatch struct {
 // which context it was made from.
 type detachedCtx struct {
 	ctx     context.Context
-	pointer bool // ctx is a pointer, which holds may compare
+	pointer bool        // ctx is a pointer, which holds may compare
+	hit     atomic.Bool // found in a watch's recent since the reaper's last look
 }
+
+// recentCtxs is how many serve contexts a watch keeps ready for their
+// handlers' contexts to derive from (serveWatch.recent).
+const recentCtxs = 4
 
 func newDetached(ctx context.Context) *detachedCtx {
 	// Only a pointer is compared (holds): a value of another type may
 	// panic when compared, even one of a comparable type.
-	return &detachedCtx{ctx, reflect.TypeOf(ctx).Kind() == reflect.Pointer}
+	return &detachedCtx{ctx: ctx, pointer: reflect.TypeOf(ctx).Kind() == reflect.Pointer}
 }
 
 // holds reports whether d was made from ctx.
@@ -121,14 +131,12 @@ func (c *Callee) handlerContext(ctx context.Context) (context.Context, context.C
 	parent := ctx
 	var d *detachedCtx
 	if watched {
-		// The serve context without its cancellation: the one the last
-		// handler's context derived from when ctx is the same, as a
+		// The serve context without its cancellation: one that a
+		// handler's context came from lately when ctx is the same, as a
 		// stream's serve loop gives the same for every request; else a
 		// new one.
 		if w := c.lastWatch.Load(); w != nil && w.done == done {
-			if l := w.last.Load(); l.holds(ctx) {
-				d = l
-			}
+			d = w.find(ctx)
 		}
 		if d == nil {
 			d = newDetached(ctx)
@@ -200,8 +208,8 @@ func (c *Callee) stopHandler(cancel context.CancelCauseFunc, id uint32) {
 }
 
 // watchLocked returns the watch of the serve context ctx, whose Done
-// channel is done, starting one if there is none, and makes d, ctx
-// without its cancellation, its last; or returns nil if ctx has ended
+// channel is done, starting one if there is none, and keeps d, ctx
+// without its cancellation, as its latest; or returns nil if ctx has ended
 // and no watch is left to cancel its handlers. c.hmu is held.
 func (c *Callee) watchLocked(ctx context.Context, done <-chan struct{}, d *detachedCtx) *serveWatch {
 	w := c.lastWatch.Load()
@@ -211,9 +219,7 @@ func (c *Callee) watchLocked(ctx context.Context, done <-chan struct{}, d *detac
 		}
 	}
 	if w != nil {
-		if w.last.Load() != d {
-			w.last.Store(d)
-		}
+		w.keep(d)
 		return w
 	}
 	if ctx.Err() != nil {
@@ -229,7 +235,7 @@ func (c *Callee) watchLocked(ctx context.Context, done <-chan struct{}, d *detac
 	}
 	w = &serveWatch{done: done}
 	c.idleWatches++ // until the handler that made it registers
-	w.last.Store(d)
+	w.keep(d)
 	c.startWatchLocked(w, ctx)
 	c.watches[done] = w
 	c.lastWatch.Store(w)
@@ -241,6 +247,36 @@ func (c *Callee) watchLocked(ctx context.Context, done <-chan struct{}, d *detac
 		c.reaper.Reset(workerIdle)
 	}
 	return w
+}
+
+// find returns the one of w's recent that was made from ctx, or nil.
+func (w *serveWatch) find(ctx context.Context) *detachedCtx {
+	for i := range w.recent {
+		if r := w.recent[i].Load(); r.holds(ctx) {
+			if !r.hit.Load() {
+				r.hit.Store(true)
+			}
+			return r
+		}
+	}
+	return nil
+}
+
+// keep makes d, which a handler's context has just derived from, w's
+// latest, and one of its recent. c.hmu is held.
+func (w *serveWatch) keep(d *detachedCtx) {
+	if d == w.latest {
+		return
+	}
+	w.latest = d
+	for i := range w.recent {
+		if w.recent[i].Load() == d {
+			return
+		}
+	}
+	d.hit.Store(true)
+	w.recent[w.next].Store(d)
+	w.next = (w.next + 1) % recentCtxs
 }
 
 // startWatchLocked watches ctx, one of the contexts of w. c.hmu is held.
@@ -316,8 +352,13 @@ func (c *Callee) evictIdleWatchesLocked(stale bool) {
 			continue
 		}
 		w.used = false
-		if last := w.last.Load(); !last.holds(w.ctx) && w.stop() {
-			c.startWatchLocked(w, last.ctx)
+		for i := range w.recent {
+			if r := w.recent[i].Load(); r != nil && r != w.latest && !r.hit.Swap(false) {
+				w.recent[i].Store(nil)
+			}
+		}
+		if !w.latest.holds(w.ctx) && w.stop() {
+			c.startWatchLocked(w, w.latest.ctx)
 		}
 	}
 }

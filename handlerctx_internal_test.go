@@ -174,3 +174,29 @@ func checkIdleWatches(t *testing.T, c *Callee) {
 	}
 	assert.Equal(t, idle, c.idleWatches, "idle watches counted")
 }
+
+// TestServeWatchRecentSparesAllocations: a handler's context costs the
+// same allocations whether its requests come from one serve context or
+// alternate between a few that share its Done channel, as a pool's
+// streams do.
+func TestServeWatchRecentSparesAllocations(t *testing.T) {
+	c := NewCallee(SenderFunc(func(context.Context, *IQ) error { return nil }))
+	defer c.Close()
+	root, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ctxs := make([]context.Context, 4) // a pool of four streams
+	for i := range ctxs {
+		ctxs[i] = context.WithValue(root, heldKey{}, i)
+	}
+	run := func(ctxs []context.Context) float64 {
+		i := 0
+		return testing.AllocsPerRun(200, func() {
+			hctx, stop, id := c.handlerContext(ctxs[i%len(ctxs)])
+			i++
+			c.stopHandler(stop, id)
+			_ = hctx
+		})
+	}
+	one := run(ctxs[:1])
+	assert.Equal(t, one, run(ctxs), "allocations with %d serve contexts sharing a watch, against one", len(ctxs))
+}
