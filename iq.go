@@ -341,8 +341,8 @@ func (e *Endpoint) TreeReuse() bool { return e.Callee.treeReuse }
 // logged), a get or a set to the Callee, and anything else to the Callee
 // too, which answers it bad-request. It returns without waiting for any
 // handler, but for those registered with HandleInline, which it runs;
-// ctx is the parent of the handler's context. It panics if ctx is
-// nil, whatever in is.
+// the handler's context derives from ctx, and ends with it, as
+// Callee.Receive says. It panics if ctx is nil, whatever in is.
 func (e *Endpoint) Receive(ctx context.Context, in *IQ) {
 	mustContext("Endpoint.Receive", ctx)
 	if in == nil {
