@@ -387,8 +387,9 @@ var resultPool = sync.Pool{New: func() any { return new(IQ) }}
 // than the caller's (one that has just finished another request and is
 // idle, else a new one), with a context derived from ctx (cancelled
 // when ctx ends, with its cause, when the Callee closes, or when the
-// handler returns), and sends the reply through the Sender; with WithMaxInFlight handlers already running, the
-// request is answered wait/resource-constraint instead. A request that gets
+// handler returns), and sends the reply through the Sender; with
+// WithMaxInFlight handlers already running, the request is answered
+// wait/resource-constraint instead. A request that gets
 // an error without a handler (malformed, unroutable, over the cap) is
 // answered from the calling goroutine, so that a flood of them costs no
 // goroutines. Results and errors are ignored.
